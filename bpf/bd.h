@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Structs shared by the BPF programs and the Rust tools.
+ *
+ * Every struct here has a #[repr(C)] twin in lib/src/event.rs (or the module
+ * named beside it) and a test that sizes and offsets agree. Padding is
+ * explicit so both sides lay out identically; change both sides together.
+ * Every ring-buffer record starts with struct bd_hdr.
+ */
+#ifndef BD_H
+#define BD_H
+
+#define BD_COMM_LEN 16
+#define BD_PATH_LEN 256
+#define BD_ARGS_LEN 1024 /* argv bytes copied, NUL separated */
+
+/* struct bd_hdr.type */
+enum bd_event_type {
+	BD_EV_EXEC = 1,
+	BD_EV_DENY = 2,
+};
+
+/* Index into the per-CPU bd_stats array: counters the loader and bd-watch read. */
+enum bd_stat {
+	BD_STAT_EXEC = 0,      /* exec events submitted */
+	BD_STAT_EXEC_LOST = 1, /* exec events dropped: ring buffer reserve failed */
+	BD_STAT_DENY = 2,      /* deny events submitted */
+	BD_STAT_DENY_LOST = 3, /* deny events dropped: reserve failed */
+	BD_STAT_DENIED = 4,    /* operations denied (or would be, in audit mode) */
+	BD_STAT_MAX = 16,
+};
+
+struct bd_hdr {
+	__u32 type; /* enum bd_event_type */
+	__u32 size; /* sizeof the whole record */
+	__u64 ktime_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+};
+
+/* struct bd_exec.flags */
+#define BD_EXEC_ARGS_TRUNC (1u << 0)     /* argv longer than BD_ARGS_LEN */
+#define BD_EXEC_FILENAME_TRUNC (1u << 1) /* filename longer than BD_PATH_LEN */
+#define BD_EXEC_PROTECTED (1u << 2)      /* the task is in bd_prot_pids */
+
+struct bd_exec {
+	struct bd_hdr hdr;
+	__u32 pid;  /* tgid */
+	__u32 tid;
+	__u32 ppid; /* real parent's tgid */
+	__u32 uid;
+	__u32 gid;
+	__u32 flags;
+	__u64 cgroup_id;
+	__u32 args_len; /* valid bytes in args */
+	__u32 argc;     /* strings in args (after truncation) */
+	char comm[BD_COMM_LEN];
+	char filename[BD_PATH_LEN];
+	char args[BD_ARGS_LEN];
+};
+
+/* struct bd_deny.hook: which check fired */
+enum bd_hook {
+	BD_HOOK_PTRACE = 1,    /* LSM ptrace_access_check: attach, /proc/pid/mem|environ, process_vm_readv */
+	BD_HOOK_FILE_OPEN = 2, /* LSM file_open on a protected file */
+	BD_HOOK_EXEC = 3,      /* LSM bprm_check_security (LOCKDOWN allow list) */
+	BD_HOOK_CONNECT4 = 4,  /* cgroup/connect4 */
+	BD_HOOK_CONNECT6 = 5,  /* cgroup/connect6 */
+	BD_HOOK_SENDMSG4 = 6,  /* cgroup/sendmsg4 */
+	BD_HOOK_SENDMSG6 = 7,  /* cgroup/sendmsg6 */
+	BD_HOOK_PTRACE_ME = 8, /* LSM ptrace_traceme */
+};
+
+/* struct bd_deny.action */
+enum bd_action {
+	BD_ACT_DENY = 1,  /* the operation was refused */
+	BD_ACT_AUDIT = 2, /* audit mode: it would have been refused, and was allowed */
+};
+
+struct bd_deny {
+	struct bd_hdr hdr;
+	__u32 hook;   /* enum bd_hook */
+	__u32 action; /* enum bd_action */
+	__s32 err;    /* errno returned (positive, e.g. EPERM), 0 in audit */
+	__u32 mode;   /* effective boundary mode when it fired (enum bd_mode) */
+	__u32 pid;    /* accessor tgid */
+	__u32 uid;    /* accessor uid */
+	__u64 cgroup_id;
+	__u32 target_pid; /* ptrace target tgid, 0 if none */
+	__u32 access;     /* hook-specific: ptrace mode bits, open flags, ... */
+	__u64 target_dev; /* protected file / exec'd file device (kernel dev_t) */
+	__u64 target_ino;
+	__u32 family;     /* connect/sendmsg: AF_INET or AF_INET6 */
+	__u16 port;       /* host byte order */
+	__u16 _pad0;
+	__u8 addr[16];    /* IPv4 in the first 4 bytes, network order */
+	char comm[BD_COMM_LEN];
+	char target_comm[BD_COMM_LEN];
+	char path[BD_PATH_LEN]; /* target path or exec filename, "" if unknown */
+};
+
+/* Boundary modes, ordered: a larger value is stricter. */
+enum bd_mode {
+	BD_MODE_OPEN = 0,
+	BD_MODE_RESTRICTED = 1,
+	BD_MODE_TRUSTED = 2,
+	BD_MODE_AIRGAP = 3,
+	BD_MODE_COLDROOM = 4,
+	BD_MODE_LOCKDOWN = 5,
+};
+
+/* The one slot of bd_mode. */
+struct bd_mode_state {
+	__u32 mode;  /* enum bd_mode */
+	__u32 flags; /* reserved, 0 */
+	/* Dead-man switch: if nonzero and bpf_ktime_get_ns() passes it, the
+	 * programs act as LOCKDOWN until a heartbeat moves it forward. */
+	__u64 heartbeat_deadline_ns;
+	__u64 seq; /* bumped by every write, for status */
+};
+
+/* Key of bd_prot_files and bd_exec_allow: a file by identity, not by name. */
+struct bd_file_key {
+	__u64 dev; /* kernel dev_t (new_encode_dev form as in sb->s_dev) */
+	__u64 ino;
+};
+
+/* bd_lsm_cfg.flags */
+#define BD_LSM_BLOCK_ENVIRON (1u << 0)
+#define BD_LSM_BLOCK_MEM (1u << 1)
+#define BD_LSM_BLOCK_PTRACE (1u << 2)
+
+/* The one slot of bd_lsm_cfg. An all-zero slot (never written) means the
+ * defaults: everything blocked, enforce. */
+struct bd_lsm_cfg {
+	__u32 flags;
+	__u32 audit;      /* 1 = report only */
+	__u32 configured; /* 1 once the loader wrote flags/audit */
+	__u32 _pad0;
+};
+
+#endif /* BD_H */

@@ -1,0 +1,1 @@
+//! Kernel event structs (twins of bpf/bd.h) and their JSON form.

@@ -1,0 +1,13 @@
+//! `boundary`: the shared vocabulary of the boundary tools.
+//!
+//! Each module belongs to one concern; the tools stay thin and call in here.
+//! No module here decides policy on its own: it parses, formats, checks and
+//! talks to pinned kernel objects, and returns errors for the tool to report.
+
+pub mod event;
+pub mod log;
+pub mod mode;
+pub mod pin;
+pub mod policy;
+pub mod protect;
+pub mod time;

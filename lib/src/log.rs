@@ -1,0 +1,1 @@
+//! The hash-chained, signed log format used by bd-log.

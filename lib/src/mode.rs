@@ -1,0 +1,1 @@
+//! Boundary modes, the state file and the pinned mode map.

@@ -1,0 +1,1 @@
+//! The bpffs pin directory: where it is, mounting it, opening pinned objects.

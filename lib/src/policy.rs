@@ -1,0 +1,1 @@
+//! Policy rules and the decision engine used by bd-policy.

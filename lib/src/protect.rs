@@ -1,0 +1,1 @@
+//! The BPF-LSM protection maps: protected pids, files and the allow list.

@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() {
+    let _cli = bd_load::cli::Cli::parse();
+}

@@ -1,0 +1,233 @@
+//! Man pages and shell completions, rendered from the tools' own clap definitions.
+
+use anyhow::{bail, Context, Result};
+use clap::{Arg, ArgAction, Command};
+use clap_complete::Shell;
+use roff::{bold, italic, roman, Roff};
+use std::path::Path;
+
+type Tool = (fn() -> Command, fn() -> Vec<(&'static str, &'static str)>);
+
+fn tools() -> Vec<Tool> {
+    vec![
+        (bd_load::command, bd_load::man_sections),
+        (bd_watch::command, bd_watch::man_sections),
+        (bd_policy::command, bd_policy::man_sections),
+        (bd_log::command, bd_log::man_sections),
+        (bd_inject::command, bd_inject::man_sections),
+        (bd_lock::command, bd_lock::man_sections),
+    ]
+}
+
+/// Write `content` to `path`, or with `check` fail if it differs.
+fn emit(path: &Path, content: &[u8], check: bool, drift: &mut Vec<String>) -> Result<()> {
+    if check {
+        let old = std::fs::read(path).unwrap_or_default();
+        if old != content {
+            drift.push(path.display().to_string());
+        }
+        return Ok(());
+    }
+    std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))
+}
+
+fn finish(drift: Vec<String>, what: &str) -> Result<()> {
+    if !drift.is_empty() {
+        bail!(
+            "{what} out of date (run `cargo xtask {what}` and commit): {}",
+            drift.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub fn man(check: bool) -> Result<()> {
+    let dir = crate::root().join("man");
+    std::fs::create_dir_all(&dir)?;
+    let mut drift = Vec::new();
+    for (command, sections) in tools() {
+        let mut cmd = command();
+        cmd.build();
+        let page = render_page(&cmd, &sections())?;
+        let path = dir.join(format!("{}.1", cmd.get_name()));
+        emit(&path, page.as_bytes(), check, &mut drift)?;
+    }
+    finish(drift, "man")
+}
+
+pub fn completions(check: bool) -> Result<()> {
+    let dir = crate::root().join("completions");
+    let mut drift = Vec::new();
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        let sub = dir.join(shell.to_string());
+        std::fs::create_dir_all(&sub)?;
+        for (command, _) in tools() {
+            let mut cmd = command();
+            let name = cmd.get_name().to_string();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, &name, &mut buf);
+            let file = match shell {
+                Shell::Bash => name.clone(),
+                Shell::Zsh => format!("_{name}"),
+                _ => format!("{name}.fish"),
+            };
+            emit(&sub.join(file), &buf, check, &mut drift)?;
+        }
+    }
+    finish(drift, "completions")
+}
+
+fn render_page(cmd: &Command, extra: &[(&str, &str)]) -> Result<String> {
+    let man = clap_mangen::Man::new(cmd.clone()).date("");
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut out)?;
+    }
+    let mut roff = Roff::new();
+    let subs: Vec<&Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .collect();
+    if !subs.is_empty() {
+        roff.control("SH", ["COMMANDS"]);
+        for sub in subs {
+            render_subcommand(&mut roff, cmd.get_name(), sub);
+        }
+    }
+    for (title, text) in extra {
+        roff.control("SH", [*title]);
+        render_text(&mut roff, text);
+    }
+    let mut page = String::from_utf8(out)?;
+    page.push_str(&roff.render());
+    let mut tail = Vec::new();
+    man.render_version_section(&mut tail)?;
+    page.push_str(&String::from_utf8(tail)?);
+    Ok(page)
+}
+
+fn render_subcommand(roff: &mut Roff, parent: &str, sub: &Command) {
+    let full = format!("{parent} {}", sub.get_name());
+    let mut usage = vec![bold(full.clone())];
+    for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+        if matches!(arg.get_id().as_str(), "help" | "version") {
+            continue;
+        }
+        usage.push(roman(" "));
+        usage.extend(synopsis_of(arg));
+    }
+    roff.control("SS", [full.as_str()]);
+    roff.control("B", []);
+    roff.text(usage);
+    roff.control("PP", []);
+    if let Some(about) = sub.get_long_about().or(sub.get_about()) {
+        for para in about.to_string().split("\n\n") {
+            roff.text([roman(para.to_string())]);
+            roff.control("PP", []);
+        }
+    }
+    for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+        if matches!(arg.get_id().as_str(), "help" | "version") {
+            continue;
+        }
+        roff.control("TP", []);
+        roff.text(synopsis_of(arg));
+        let help = arg
+            .get_long_help()
+            .or(arg.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let mut body = help;
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        if !defaults.is_empty() && !arg.is_hide_default_value_set() {
+            body.push_str(&format!(" [default: {}]", defaults.join(", ")));
+        }
+        let pv: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .filter(|p| !p.is_hide_set())
+            .map(|p| p.get_name().to_string())
+            .collect();
+        if !pv.is_empty() && !matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::SetFalse) {
+            body.push_str(&format!(" [possible values: {}]", pv.join(", ")));
+        }
+        if let Some(env) = arg.get_env() {
+            body.push_str(&format!(" [env: {}]", env.to_string_lossy()));
+        }
+        roff.text([roman(body)]);
+    }
+    for nested in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+        render_subcommand(roff, &full, nested);
+    }
+}
+
+fn synopsis_of(arg: &Arg) -> Vec<roff::Inline> {
+    let mut parts = Vec::new();
+    let takes_value = matches!(arg.get_action(), ArgAction::Set | ArgAction::Append);
+    let value = arg
+        .get_value_names()
+        .and_then(|v| v.first())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+    match (arg.get_short(), arg.get_long()) {
+        (Some(s), Some(l)) => parts.push(bold(format!("-{s}, --{l}"))),
+        (Some(s), None) => parts.push(bold(format!("-{s}"))),
+        (None, Some(l)) => parts.push(bold(format!("--{l}"))),
+        (None, None) => {
+            parts.push(italic(value));
+            return parts;
+        }
+    }
+    if takes_value {
+        parts.push(roman(" "));
+        parts.push(italic(value));
+    }
+    parts
+}
+
+fn render_text(roff: &mut Roff, text: &str) {
+    for para in text.split("\n\n") {
+        let lines: Vec<&str> = para.lines().collect();
+        if lines.is_empty() {
+            continue;
+        }
+        if lines.iter().all(|l| l.starts_with("  ")) {
+            roff.control("PP", []);
+            roff.control("nf", []);
+            roff.control("RS", ["4"]);
+            for l in &lines {
+                roff.text([roman(l.trim_start().to_string())]);
+            }
+            roff.control("RE", []);
+            roff.control("fi", []);
+            continue;
+        }
+        let mut prose = Vec::new();
+        for l in lines {
+            if let Some((tag, body)) = l.split_once('\t') {
+                if !prose.is_empty() {
+                    roff.control("PP", []);
+                    roff.text([roman(prose.join(" "))]);
+                    prose.clear();
+                }
+                roff.control("TP", []);
+                roff.text([bold(tag.to_string())]);
+                roff.text([roman(body.to_string())]);
+            } else {
+                prose.push(l.to_string());
+            }
+        }
+        if !prose.is_empty() {
+            roff.control("PP", []);
+            roff.text([roman(prose.join(" "))]);
+        }
+    }
+}
