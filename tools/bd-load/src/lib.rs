@@ -18,3 +18,5 @@ pub fn command() -> clap::Command {
 pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![("EXIT STATUS", "0\tsuccess\n2\tusage error")]
 }
+
+pub mod protect;
