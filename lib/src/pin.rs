@@ -1,1 +1,383 @@
 //! The bpffs pin directory: where it is, mounting it, opening pinned objects.
+//!
+//! Layout under the pin dir (default [`DEFAULT_PIN_DIR`]):
+//!
+//! ```text
+//! <pin>/maps/<map name>            every map, pinned by name (shared by all objects)
+//! <pin>/links/<object>.<program>   one link per attached program (keeps it attached)
+//! <pin>/watch.lock                 flock held by the one running bd-watch
+//! ```
+//!
+//! Tools open what they need with [`open_map`] and never reload programs.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use aya::maps::{Map, MapData, PerCpuArray};
+use nix::mount::{mount, MsFlags};
+use nix::sys::statfs::{statfs, FsType, BPF_FS_MAGIC, SECURITYFS_MAGIC, TRACEFS_MAGIC};
+
+use crate::event::BD_STAT_MAX;
+
+/// Where everything is pinned unless `--pin-dir` or `BD_PIN_DIR` says otherwise.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/boundary";
+/// Environment variable naming the pin dir.
+pub const PIN_DIR_ENV: &str = "BD_PIN_DIR";
+/// Where bpffs is mounted when it is not.
+pub const BPFFS_MOUNT: &str = "/sys/fs/bpf";
+pub const TRACEFS_MOUNT: &str = "/sys/kernel/tracing";
+pub const SECURITYFS_MOUNT: &str = "/sys/kernel/security";
+
+/// Errors from the pin directory and pinned objects. Messages name the path
+/// and, where one exists, the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("{path}: not loaded (no such pin; run `bd-load` first)")]
+    NotLoaded { path: PathBuf },
+    #[error("{path}: permission denied (needs root, or CAP_BPF with access to the pin dir)")]
+    Permission { path: PathBuf },
+    #[error("{path}: {fs} is not mounted and could not be mounted: {err}")]
+    Mount {
+        path: PathBuf,
+        fs: &'static str,
+        err: nix::Error,
+    },
+    #[error(
+        "{path}: not on a bpffs (pin dirs must live under a bpf filesystem, e.g. {BPFFS_MOUNT})"
+    )]
+    NotBpffs { path: PathBuf },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: io::Error },
+    #[error("{path}: {err}")]
+    Map {
+        path: PathBuf,
+        err: aya::maps::MapError,
+    },
+}
+
+impl PinError {
+    /// True when the cause is missing privilege (tools map it to their
+    /// "permission" exit code).
+    pub fn is_permission(&self) -> bool {
+        match self {
+            PinError::Permission { .. } => true,
+            PinError::Mount { err, .. } => *err == nix::Error::EPERM,
+            PinError::Io { err, .. } => err.kind() == io::ErrorKind::PermissionDenied,
+            _ => false,
+        }
+    }
+}
+
+/// The pin dir: the flag if given, else `$BD_PIN_DIR` if set and non-empty,
+/// else [`DEFAULT_PIN_DIR`].
+pub fn pin_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os(PIN_DIR_ENV) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(DEFAULT_PIN_DIR),
+    }
+}
+
+/// `<pin>/maps`.
+pub fn maps_dir(pin: &Path) -> PathBuf {
+    pin.join("maps")
+}
+
+/// `<pin>/links`.
+pub fn links_dir(pin: &Path) -> PathBuf {
+    pin.join("links")
+}
+
+/// `<pin>/maps/<name>`.
+pub fn map_path(pin: &Path, name: &str) -> PathBuf {
+    maps_dir(pin).join(name)
+}
+
+/// `<pin>/links/<object>.<program>`.
+pub fn link_path(pin: &Path, object: &str, program: &str) -> PathBuf {
+    links_dir(pin).join(format!("{object}.{program}"))
+}
+
+fn fs_is(path: &Path, magic: FsType) -> bool {
+    statfs(path)
+        .map(|s| s.filesystem_type() == magic)
+        .unwrap_or(false)
+}
+
+fn ensure_fs(mountpoint: &str, fstype: &'static str, magic: FsType) -> Result<(), PinError> {
+    let p = Path::new(mountpoint);
+    if fs_is(p, magic) {
+        return Ok(());
+    }
+    if let Err(err) = std::fs::create_dir_all(p) {
+        // sysfs refuses mkdir but has these directories already.
+        if !p.is_dir() {
+            return Err(PinError::Io {
+                path: p.into(),
+                err,
+            });
+        }
+    }
+    mount(
+        Some(fstype),
+        p,
+        Some(fstype),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|err| PinError::Mount {
+        path: p.into(),
+        fs: fstype,
+        err,
+    })
+}
+
+/// Make sure `pin` can hold pins: mounts bpffs at [`BPFFS_MOUNT`] if the pin
+/// dir is under it and nothing is mounted there yet, and refuses a pin dir
+/// that is not on a bpffs. Does not create `pin` itself.
+pub fn ensure_bpffs(pin: &Path) -> Result<(), PinError> {
+    if pin.starts_with(BPFFS_MOUNT) {
+        ensure_fs(BPFFS_MOUNT, "bpf", BPF_FS_MAGIC)?;
+    }
+    // The nearest existing ancestor must be bpffs.
+    let mut p = pin;
+    loop {
+        if p.exists() {
+            return if fs_is(p, BPF_FS_MAGIC) {
+                Ok(())
+            } else {
+                Err(PinError::NotBpffs { path: pin.into() })
+            };
+        }
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => return Err(PinError::NotBpffs { path: pin.into() }),
+        }
+    }
+}
+
+/// Mount tracefs at [`TRACEFS_MOUNT`] if it is not (tracepoint attach needs it).
+pub fn ensure_tracefs() -> Result<(), PinError> {
+    ensure_fs(TRACEFS_MOUNT, "tracefs", TRACEFS_MAGIC)
+}
+
+/// Mount securityfs at [`SECURITYFS_MOUNT`] if it is not (to read the LSM list).
+pub fn ensure_securityfs() -> Result<(), PinError> {
+    ensure_fs(SECURITYFS_MOUNT, "securityfs", SECURITYFS_MAGIC)
+}
+
+/// The active LSMs, in order, from `/sys/kernel/security/lsm` (mounting
+/// securityfs if needed).
+pub fn active_lsms() -> Result<Vec<String>, PinError> {
+    ensure_securityfs()?;
+    let path = Path::new(SECURITYFS_MOUNT).join("lsm");
+    let text = std::fs::read_to_string(&path).map_err(|err| PinError::Io { path, err })?;
+    Ok(text
+        .trim()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// True when BPF-LSM is active (`bpf` in the LSM list).
+pub fn bpf_lsm_active() -> Result<bool, PinError> {
+    Ok(active_lsms()?.iter().any(|l| l == "bpf"))
+}
+
+fn io_to_pin(path: &Path, err: io::Error) -> PinError {
+    match err.kind() {
+        io::ErrorKind::NotFound => PinError::NotLoaded { path: path.into() },
+        io::ErrorKind::PermissionDenied => PinError::Permission { path: path.into() },
+        _ => PinError::Io {
+            path: path.into(),
+            err,
+        },
+    }
+}
+
+/// Open the map pinned at `<pin>/maps/<name>`. Wrap it with aya's typed maps,
+/// e.g. `aya::maps::Array::<_, BdModeState>::try_from(Map::Array(data))`, or
+/// `aya::maps::HashMap::<_, u32, u32>::try_from(Map::HashMap(data))`.
+pub fn open_map(pin: &Path, name: &str) -> Result<MapData, PinError> {
+    let path = map_path(pin, name);
+    // Probe with a plain stat first: it tells "not loaded" from "no access"
+    // more clearly than the bpf() syscall's errno.
+    if let Err(err) = std::fs::metadata(&path) {
+        return Err(io_to_pin(&path, err));
+    }
+    MapData::from_pin(&path).map_err(|err| match &err {
+        aya::maps::MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::EPERM) => {
+            PinError::Permission { path: path.clone() }
+        }
+        aya::maps::MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::EACCES) => {
+            PinError::Permission { path: path.clone() }
+        }
+        _ => PinError::Map { path, err },
+    })
+}
+
+/// The `bd_stats` counters, summed over CPUs, indexed by `enum bd_stat`.
+pub fn read_stats(pin: &Path) -> Result<[u64; BD_STAT_MAX as usize], PinError> {
+    let data = open_map(pin, "bd_stats")?;
+    stats_from(data).map_err(|err| PinError::Map {
+        path: map_path(pin, "bd_stats"),
+        err,
+    })
+}
+
+/// A `bd_stats` reader to keep open and poll (bd-watch reads it every 100 ms).
+pub struct Stats(PerCpuArray<MapData, u64>);
+
+impl Stats {
+    pub fn open(pin: &Path) -> Result<Stats, PinError> {
+        let data = open_map(pin, "bd_stats")?;
+        let arr = PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(|err| PinError::Map {
+            path: map_path(pin, "bd_stats"),
+            err,
+        })?;
+        Ok(Stats(arr))
+    }
+
+    /// All counters, each summed over CPUs.
+    pub fn read(&self) -> Result<[u64; BD_STAT_MAX as usize], aya::maps::MapError> {
+        let mut out = [0u64; BD_STAT_MAX as usize];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let v = self.0.get(&(i as u32), 0)?;
+            *slot = v.iter().fold(0u64, |a, b| a.wrapping_add(*b));
+        }
+        Ok(out)
+    }
+}
+
+fn stats_from(data: MapData) -> Result<[u64; BD_STAT_MAX as usize], aya::maps::MapError> {
+    let arr = PerCpuArray::try_from(Map::PerCpuArray(data))?;
+    Stats(arr).read()
+}
+
+/// Number of keys in a hash-like map (walks the keys; cheap for our small
+/// maps). Arrays report max_entries, since every slot exists.
+pub fn count_keys(map: &MapData) -> io::Result<u64> {
+    let info = map
+        .info()
+        .map_err(|e| io::Error::other(format!("map info: {e}")))?;
+    let key_size = info.key_size() as usize;
+    let fd = map.fd().as_fd().as_raw_fd();
+    let mut prev: Option<Vec<u8>> = None;
+    let mut next = vec![0u8; key_size.max(1)];
+    let mut n = 0u64;
+    loop {
+        // union bpf_attr for BPF_MAP_GET_NEXT_KEY: map_fd u32, pad, key u64, next_key u64.
+        #[repr(C)]
+        struct Attr {
+            map_fd: u32,
+            _pad: u32,
+            key: u64,
+            next_key: u64,
+            _rest: [u64; 13],
+        }
+        let attr = Attr {
+            map_fd: fd as u32,
+            _pad: 0,
+            key: prev.as_ref().map_or(0, |k| k.as_ptr() as u64),
+            next_key: next.as_mut_ptr() as u64,
+            _rest: [0; 13],
+        };
+        // SAFETY: attr is a valid bpf_attr prefix for this command, the key
+        // buffers are key_size bytes and outlive the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                4, /* BPF_MAP_GET_NEXT_KEY */
+                &attr as *const Attr,
+                size_of::<Attr>(),
+            )
+        };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ENOENT) {
+                return Ok(n);
+            }
+            return Err(err);
+        }
+        n += 1;
+        if n > u32::MAX as u64 {
+            return Ok(n);
+        }
+        prev = Some(next.clone());
+    }
+}
+
+/// Remove every pin under `pin` and the directories themselves. Links are
+/// detached when their last pin (and fd) goes; maps are freed when no
+/// program or fd uses them. Returns the paths removed.
+pub fn remove_pins(pin: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    if !pin.exists() {
+        return Ok(removed);
+    }
+    // Links first, so programs stop before their maps disappear from view.
+    for sub in ["links", "maps"] {
+        let d = pin.join(sub);
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for ent in rd {
+                let p = ent?.path();
+                std::fs::remove_file(&p)?;
+                removed.push(p);
+            }
+            std::fs::remove_dir(&d)?;
+        }
+    }
+    for ent in std::fs::read_dir(pin)? {
+        let p = ent?.path();
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else {
+            std::fs::remove_file(&p)?;
+        }
+        removed.push(p);
+    }
+    std::fs::remove_dir(pin)?;
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_dir_prefers_flag_then_env_then_default() {
+        // One test owns the env var, so no parallel test races on it.
+        std::env::remove_var(PIN_DIR_ENV);
+        assert_eq!(pin_dir(None), PathBuf::from(DEFAULT_PIN_DIR));
+        std::env::set_var(PIN_DIR_ENV, "/sys/fs/bpf/x");
+        assert_eq!(pin_dir(None), PathBuf::from("/sys/fs/bpf/x"));
+        assert_eq!(pin_dir(Some(Path::new("/y"))), PathBuf::from("/y"));
+        std::env::set_var(PIN_DIR_ENV, "");
+        assert_eq!(pin_dir(None), PathBuf::from(DEFAULT_PIN_DIR));
+        std::env::remove_var(PIN_DIR_ENV);
+    }
+
+    #[test]
+    fn layout_paths() {
+        let p = Path::new("/sys/fs/bpf/b");
+        assert_eq!(
+            map_path(p, "bd_events"),
+            Path::new("/sys/fs/bpf/b/maps/bd_events")
+        );
+        assert_eq!(
+            link_path(p, "exec_monitor", "exec_monitor"),
+            Path::new("/sys/fs/bpf/b/links/exec_monitor.exec_monitor")
+        );
+    }
+
+    #[test]
+    fn a_pin_dir_off_bpffs_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let err = ensure_bpffs(&d.path().join("pins")).unwrap_err();
+        assert!(matches!(err, PinError::NotBpffs { .. }), "{err}");
+    }
+}
