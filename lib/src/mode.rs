@@ -1,1 +1,406 @@
 //! Boundary modes, the state file and the pinned mode map.
+//!
+//! The current mode lives in two places: the one-slot pinned map `bd_mode`
+//! (what the kernel programs enforce) and a JSON state file (what survives a
+//! reboot and carries the reason, the heartbeat interval and the used release
+//! nonces). [`read_current`] reads both and fails closed: a missing, unreadable
+//! or unknown state, or a file and a map that disagree, read as LOCKDOWN with
+//! the cause in [`Current::fault`].
+//!
+//! `seq` counts mode transitions; both copies carry it, so a crash between the
+//! two writes is visible as a disagreement. Heartbeats move only the map's
+//! deadline and leave `seq` alone.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Default state file (`--state`, env `BD_STATE`).
+pub const DEFAULT_STATE: &str = "/var/lib/boundary/state.json";
+
+/// Boundary modes, ordered: a larger value is stricter (`enum bd_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u32)]
+pub enum Mode {
+    Open = 0,
+    Restricted = 1,
+    Trusted = 2,
+    Airgap = 3,
+    Coldroom = 4,
+    Lockdown = 5,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 6] = [
+        Mode::Open,
+        Mode::Restricted,
+        Mode::Trusted,
+        Mode::Airgap,
+        Mode::Coldroom,
+        Mode::Lockdown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Open => "OPEN",
+            Mode::Restricted => "RESTRICTED",
+            Mode::Trusted => "TRUSTED",
+            Mode::Airgap => "AIRGAP",
+            Mode::Coldroom => "COLDROOM",
+            Mode::Lockdown => "LOCKDOWN",
+        }
+    }
+
+    /// The kernel value; anything unknown is `None` (callers fail closed).
+    pub fn from_u32(v: u32) -> Option<Mode> {
+        Mode::ALL.get(v as usize).copied()
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mode::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown mode {s:?} (one of OPEN, RESTRICTED, TRUSTED, AIRGAP, COLDROOM, LOCKDOWN)")
+            })
+    }
+}
+
+impl Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The one slot of the `bd_mode` map (`struct bd_mode_state`, 24 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MapState {
+    pub mode: u32,
+    pub flags: u32,
+    /// CLOCK_MONOTONIC ns; 0 = no dead-man switch.
+    pub heartbeat_deadline_ns: u64,
+    pub seq: u64,
+}
+
+type RawSlot = [u8; 24];
+
+impl MapState {
+    fn to_bytes(self) -> RawSlot {
+        let mut b = [0u8; 24];
+        b[0..4].copy_from_slice(&self.mode.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.flags.to_ne_bytes());
+        b[8..16].copy_from_slice(&self.heartbeat_deadline_ns.to_ne_bytes());
+        b[16..24].copy_from_slice(&self.seq.to_ne_bytes());
+        b
+    }
+    fn from_bytes(b: &RawSlot) -> Self {
+        let u32_at = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i..i + 8]);
+            u64::from_ne_bytes(x)
+        };
+        MapState {
+            mode: u32_at(0),
+            flags: u32_at(4),
+            heartbeat_deadline_ns: u64_at(8),
+            seq: u64_at(16),
+        }
+    }
+}
+
+/// Path of the pinned mode map under a pin directory.
+pub fn mode_map_path(pin_dir: &Path) -> PathBuf {
+    pin_dir.join("maps").join("bd_mode")
+}
+
+/// The pinned `bd_mode` map, opened for reading and writing.
+pub struct ModeMap {
+    array: aya::maps::Array<aya::maps::MapData, RawSlot>,
+    path: PathBuf,
+}
+
+impl ModeMap {
+    /// Open the map pinned under `pin_dir`; `Ok(None)` if nothing is pinned there.
+    pub fn open(pin_dir: &Path) -> Result<Option<ModeMap>> {
+        let path = mode_map_path(pin_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let data = aya::maps::MapData::from_pin(&path)
+            .with_context(|| format!("opening pinned map {}", path.display()))?;
+        let map = aya::maps::Map::from_map_data(data)
+            .with_context(|| format!("{}: not a BPF map", path.display()))?;
+        let array = aya::maps::Array::try_from(map)
+            .with_context(|| format!("{}: not a 24-byte array map", path.display()))?;
+        Ok(Some(ModeMap { array, path }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn read(&self) -> Result<MapState> {
+        let raw = self
+            .array
+            .get(&0, 0)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        Ok(MapState::from_bytes(&raw))
+    }
+
+    pub fn write(&mut self, s: MapState) -> Result<()> {
+        self.array
+            .set(0, s.to_bytes(), 0)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// CLOCK_MONOTONIC now, in ns: the clock `bpf_ktime_get_ns()` reads.
+pub fn monotonic_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64);
+    t.unwrap_or(u64::MAX)
+}
+
+/// The state file's contents.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub v: u32,
+    pub mode: Mode,
+    pub seq: u64,
+    /// RFC 3339 time of the last transition.
+    pub since: String,
+    pub reason: String,
+    pub uid: u32,
+    /// Dead-man switch interval in ns, if armed.
+    #[serde(default)]
+    pub heartbeat_ns: Option<u64>,
+    /// Release-token nonces (hex) already used, with their expiry (unix
+    /// seconds): kept until the token would have expired anyway.
+    #[serde(default)]
+    pub used_nonces: BTreeMap<String, u64>,
+}
+
+impl State {
+    pub fn new(mode: Mode, reason: &str) -> State {
+        State {
+            v: 1,
+            mode,
+            seq: 1,
+            since: crate::time::now_rfc3339(),
+            reason: reason.to_string(),
+            uid: nix::unistd::getuid().as_raw(),
+            heartbeat_ns: None,
+            used_nonces: BTreeMap::new(),
+        }
+    }
+}
+
+/// Read and parse the state file. Errors name the file.
+pub fn read_state(path: &Path) -> Result<State> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let st: State = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid boundary state file", path.display()))?;
+    if st.v != 1 {
+        bail!("{}: unsupported state version {}", path.display(), st.v);
+    }
+    Ok(st)
+}
+
+/// Write the state file atomically: temp file, fsync, rename, fsync the dir.
+pub fn write_state(path: &Path, st: &State) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut body = serde_json::to_vec_pretty(st)?;
+    body.push(b'\n');
+    let res = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(&body)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("fsync {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("fsync {}", dir.display()))?;
+        Ok(())
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// An exclusive lock serialising writers of one state file (held until drop).
+pub struct StateLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
+
+pub fn lock_state(path: &Path) -> Result<StateLock> {
+    let mut lp = path.as_os_str().to_owned();
+    lp.push(".lock");
+    let lp = PathBuf::from(lp);
+    if let Some(d) = lp.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lp)
+        .with_context(|| format!("opening {}", lp.display()))?;
+    let _ = f.as_fd();
+    let l = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}", lp.display()))?;
+    Ok(StateLock(l))
+}
+
+/// What the tools believe the mode is, and why.
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// The mode to act on: LOCKDOWN whenever `fault` is set.
+    pub mode: Mode,
+    /// The state file, when it was readable.
+    pub state: Option<State>,
+    /// The map slot, when a map is pinned and readable.
+    pub map: Option<MapState>,
+    /// Why the mode reads as LOCKDOWN against what the records say.
+    pub fault: Option<String>,
+    /// The dead-man deadline has passed: the kernel acts as LOCKDOWN.
+    pub deadman_expired: bool,
+}
+
+/// Read the state file and the pinned map (if any) and decide the mode, failing
+/// closed. `pin_dir = None` ignores the kernel (offline use).
+pub fn read_current(state_path: &Path, pin_dir: Option<&Path>) -> Current {
+    let mut cur = Current {
+        mode: Mode::Lockdown,
+        state: None,
+        map: None,
+        fault: None,
+        deadman_expired: false,
+    };
+    let mut faults = Vec::new();
+    match read_state(state_path) {
+        Ok(s) => cur.state = Some(s),
+        Err(e) => faults.push(format!("{e:#}")),
+    }
+    if let Some(pd) = pin_dir {
+        match ModeMap::open(pd).and_then(|m| m.map(|m| m.read()).transpose()) {
+            Ok(m) => cur.map = m,
+            Err(e) => faults.push(format!("{e:#}")),
+        }
+    }
+    if let Some(m) = cur.map {
+        if Mode::from_u32(m.mode).is_none() {
+            faults.push(format!("kernel map holds unknown mode value {}", m.mode));
+        }
+        if m.heartbeat_deadline_ns != 0 && monotonic_ns() > m.heartbeat_deadline_ns {
+            cur.deadman_expired = true;
+        }
+        if let Some(s) = &cur.state {
+            if m.mode != s.mode as u32 || m.seq != s.seq {
+                faults.push(format!(
+                    "state file says {} (seq {}) but the kernel map says {} (seq {})",
+                    s.mode,
+                    s.seq,
+                    Mode::from_u32(m.mode).map_or("unknown".into(), |x| x.to_string()),
+                    m.seq
+                ));
+            }
+        }
+    }
+    if faults.is_empty() {
+        if let Some(s) = &cur.state {
+            cur.mode = if cur.deadman_expired {
+                Mode::Lockdown
+            } else {
+                s.mode
+            };
+        }
+    } else {
+        cur.fault = Some(faults.join("; "));
+    }
+    cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_order_parse_and_print() {
+        assert!(Mode::Open < Mode::Lockdown && Mode::Airgap < Mode::Coldroom);
+        for m in Mode::ALL {
+            assert_eq!(m.as_str().to_lowercase().parse::<Mode>(), Ok(m));
+            assert_eq!(Mode::from_u32(m as u32), Some(m));
+        }
+        assert!("CLOSED".parse::<Mode>().is_err());
+        assert_eq!(Mode::from_u32(6), None);
+    }
+
+    #[test]
+    fn map_slot_round_trips() {
+        let s = MapState {
+            mode: 3,
+            flags: 0,
+            heartbeat_deadline_ns: 77,
+            seq: 9,
+        };
+        assert_eq!(MapState::from_bytes(&s.to_bytes()), s);
+    }
+
+    #[test]
+    fn state_file_fails_closed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state.json");
+        let c = read_current(&p, None);
+        assert_eq!(c.mode, Mode::Lockdown);
+        assert!(c.fault.unwrap().contains("state.json"));
+        write_state(&p, &State::new(Mode::Airgap, "t")).unwrap();
+        let c = read_current(&p, None);
+        assert_eq!((c.mode, c.fault), (Mode::Airgap, None));
+        std::fs::write(&p, "{\"v\":1,\"mode\":\"WIDE-OPEN\"}").unwrap();
+        assert_eq!(read_current(&p, None).mode, Mode::Lockdown);
+    }
+}

@@ -1,1 +1,1213 @@
 //! Policy rules and the decision engine used by bd-policy.
+//!
+//! A policy is a TOML file of `[[rule]]` tables, tried in order; the first rule
+//! whose conditions all hold decides. No match means deny. See bd-policy(1) for
+//! the format; in short:
+//!
+//! ```toml
+//! [[rule]]
+//! name = "shell-from-web"
+//! decision = "tripwire"          # allow | deny | alert | tripwire
+//! tripwire = "LOCKDOWN"          # the mode to engage (implies decision = "tripwire")
+//! reason = "the web server started a shell"
+//! modes = ["TRUSTED", "AIRGAP"]  # only in these modes (default: every mode)
+//! rate = "5/10s"                 # only once more than 5 matches in 10 s ...
+//! rate_key = ["uid"]             # ... per distinct uid (default: one counter)
+//! [rule.match]
+//! type = "exec"                  # equality: string, number or boolean
+//! uid = 33
+//! filename = { glob = "/{usr/,}bin/*sh" }
+//! ```
+//!
+//! Events are parsed lazily: only the fields some rule names are decoded
+//! (strings borrowed from the input line where they hold no escapes); the rest
+//! is validated and skipped. Decisions copy the input line verbatim into
+//! `"event"`, so nothing is re-serialised.
+
+use crate::mode::Mode;
+use anyhow::{anyhow, Context, Result};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Event types the tools emit (docs/EVENTS.md); any other type is denied
+/// unless a rule names it explicitly.
+pub const KNOWN_TYPES: &[&str] = &["exec", "deny", "lost", "decision", "mode"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Deny,
+    Alert,
+    Tripwire,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::Alert => "alert",
+            Verdict::Tripwire => "tripwire",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Policy file
+
+/// An error in a policy file, located by line and column (1-based).
+#[derive(Debug, Clone)]
+pub struct PolicyError {
+    pub line: usize,
+    pub col: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}: {}", self.line, self.col, self.msg)
+    }
+}
+
+fn locate(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = &src.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    version: Option<Spanned<i64>>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Spanned<String>,
+    #[serde(default)]
+    decision: Option<Spanned<String>>,
+    #[serde(default)]
+    tripwire: Option<Spanned<String>>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    modes: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    rate: Option<Spanned<String>>,
+    #[serde(default)]
+    rate_key: Option<Spanned<KeyList>>,
+    #[serde(default, rename = "match")]
+    matches: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+}
+
+/// A literal in a rule.
+#[derive(Debug, Clone)]
+enum Lit {
+    Str(String),
+    Int(i128),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for Lit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lit::Str(s) => write!(f, "{s:?}"),
+            Lit::Int(i) => write!(f, "{i}"),
+            Lit::Float(x) => write!(f, "{x}"),
+            Lit::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug)]
+enum Test {
+    Eq(Lit),
+    Ne(Lit),
+    Glob(globset::GlobMatcher, String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    In(Vec<Lit>),
+    NotIn(Vec<Lit>),
+    Cmp(Op, f64),
+    Exists(bool),
+}
+
+#[derive(Debug)]
+struct Cond {
+    slot: usize,
+    test: Test,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    count: usize,
+    window_ns: u64,
+}
+
+#[derive(Debug)]
+struct Rule {
+    name: String,
+    verdict: Verdict,
+    tripwire: Option<Mode>,
+    reason: String,
+    /// Bit i set = applies in the mode with value i; all bits = any mode.
+    modes: u8,
+    conds: Vec<Cond>,
+    rate: Option<Rate>,
+    rate_key: Vec<usize>,
+    /// Pre-rendered `"decision":…,"rule":…,"reason":…` fragment.
+    json: String,
+    /// Pre-rendered `"tripwire":…` value.
+    tripwire_json: &'static str,
+}
+
+impl Rule {
+    fn is_default(&self) -> bool {
+        self.conds.is_empty() && self.modes == ALL_MODES && self.rate.is_none()
+    }
+}
+
+const ALL_MODES: u8 = 0b11_1111;
+
+/// A compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    /// Field name of each slot; slot 0 is `type`, slot 1 is `v`.
+    fields: Vec<String>,
+    /// Event types accepted besides [`KNOWN_TYPES`] (named by rules).
+    extra_types: Vec<String>,
+    /// Non-fatal findings (e.g. no default rule).
+    pub warnings: Vec<String>,
+}
+
+impl Policy {
+    /// Read and compile a policy file; errors carry line and column.
+    pub fn load(path: &Path) -> Result<Policy> {
+        let src =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Policy::parse(&src).map_err(|errs| {
+            let lines: Vec<String> = errs
+                .iter()
+                .map(|e| format!("{}: {e}", path.display()))
+                .collect();
+            anyhow!("{}", lines.join("\n"))
+        })
+    }
+
+    /// Compile policy text, reporting every error found.
+    pub fn parse(src: &str) -> std::result::Result<Policy, Vec<PolicyError>> {
+        let err_at = |span: std::ops::Range<usize>, msg: String| {
+            let (line, col) = locate(src, span.start);
+            PolicyError { line, col, msg }
+        };
+        let raw: RawPolicy = toml::from_str(src).map_err(|e| {
+            let (line, col) = e.span().map_or((1, 1), |s| locate(src, s.start));
+            vec![PolicyError {
+                line,
+                col,
+                msg: e.message().trim().to_string(),
+            }]
+        })?;
+        let mut errs = Vec::new();
+        if let Some(v) = &raw.version {
+            if *v.get_ref() != 1 {
+                errs.push(err_at(
+                    v.span(),
+                    format!("version {} unsupported (1)", v.get_ref()),
+                ));
+            }
+        }
+        let mut p = Policy {
+            rules: Vec::new(),
+            fields: vec!["type".into(), "v".into()],
+            extra_types: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (idx, sr) in raw.rules.iter().enumerate() {
+            let rule_span = sr.span();
+            let r = sr.get_ref();
+            let name = r.name.get_ref().clone();
+            if name.is_empty() {
+                errs.push(err_at(r.name.span(), "rule name is empty".into()));
+            }
+            if let Some(prev) = names.insert(name.clone(), idx) {
+                errs.push(err_at(
+                    r.name.span(),
+                    format!("duplicate rule name {name:?} (also rule {})", prev + 1),
+                ));
+            }
+            let mut tripwire = None;
+            if let Some(t) = &r.tripwire {
+                match t.get_ref().parse::<Mode>() {
+                    Ok(m) => tripwire = Some(m),
+                    Err(e) => errs.push(err_at(t.span(), format!("tripwire: {e}"))),
+                }
+            }
+            let verdict = match &r.decision {
+                Some(d) => match d.get_ref().as_str() {
+                    "allow" => Verdict::Allow,
+                    "deny" => Verdict::Deny,
+                    "alert" => Verdict::Alert,
+                    "tripwire" => Verdict::Tripwire,
+                    other => {
+                        errs.push(err_at(
+                            d.span(),
+                            format!("decision {other:?} unknown (allow, deny, alert or tripwire)"),
+                        ));
+                        Verdict::Deny
+                    }
+                },
+                None if tripwire.is_some() => Verdict::Tripwire,
+                None => {
+                    errs.push(err_at(
+                        r.name.span(),
+                        format!("rule {name:?} has no decision (allow, deny, alert or tripwire)"),
+                    ));
+                    Verdict::Deny
+                }
+            };
+            if tripwire.is_some() && verdict != Verdict::Tripwire {
+                if let Some(t) = &r.tripwire {
+                    errs.push(err_at(
+                        t.span(),
+                        format!("tripwire set but decision is {:?}", verdict.as_str()),
+                    ));
+                }
+            }
+            if verdict == Verdict::Tripwire && tripwire.is_none() {
+                tripwire = Some(Mode::Lockdown);
+            }
+            let mut modes = ALL_MODES;
+            if let Some(ms) = &r.modes {
+                modes = 0;
+                if ms.get_ref().is_empty() {
+                    errs.push(err_at(
+                        ms.span(),
+                        "modes is empty: the rule never applies".into(),
+                    ));
+                }
+                for m in ms.get_ref() {
+                    match m.get_ref().parse::<Mode>() {
+                        Ok(m) => modes |= 1 << (m as u32),
+                        Err(e) => errs.push(err_at(m.span(), e)),
+                    }
+                }
+            }
+            let mut rate = None;
+            if let Some(rs) = &r.rate {
+                match parse_rate(rs.get_ref()) {
+                    Ok(x) => rate = Some(x),
+                    Err(e) => errs.push(err_at(rs.span(), e)),
+                }
+            }
+            let mut rate_key = Vec::new();
+            if let Some(k) = &r.rate_key {
+                if rate.is_none() {
+                    errs.push(err_at(k.span(), "rate_key without rate".into()));
+                }
+                let keys = match k.get_ref() {
+                    KeyList::One(s) => vec![s.clone()],
+                    KeyList::Many(v) => v.clone(),
+                };
+                for key in keys {
+                    rate_key.push(p.slot(&key));
+                }
+            }
+            let mut conds = Vec::new();
+            for (field, val) in &r.matches {
+                let slot = p.slot(field.get_ref());
+                match compile_tests(val.get_ref()) {
+                    Ok(tests) => {
+                        for test in tests {
+                            if slot == 0 {
+                                p.note_type(&test);
+                            }
+                            conds.push(Cond { slot, test });
+                        }
+                    }
+                    Err(e) => errs.push(err_at(
+                        val.span(),
+                        format!("match.{}: {e}", field.get_ref()),
+                    )),
+                }
+            }
+            let reason = r
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("matched rule {name:?}"));
+            let mut json = String::new();
+            let _ = write!(
+                json,
+                "\"decision\":\"{}\",\"rule\":{},\"reason\":{}",
+                verdict.as_str(),
+                serde_json::Value::String(name.clone()),
+                serde_json::Value::String(reason.clone())
+            );
+            let tripwire_json = match tripwire {
+                Some(m) => mode_json(m),
+                None => "null",
+            };
+            let rule = Rule {
+                name,
+                verdict,
+                tripwire,
+                reason,
+                modes,
+                conds,
+                rate,
+                rate_key,
+                json,
+                tripwire_json,
+            };
+            if let Some(prev) = p.rules.iter().position(|x| x.is_default()) {
+                let (line, col) = locate(src, rule_span.start);
+                p.warnings.push(format!(
+                    "line {line}, column {col}: rule {:?} is never reached: rule {:?} before it matches every event",
+                    rule.name, p.rules[prev].name
+                ));
+            }
+            p.rules.push(rule);
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        if !p.rules.iter().any(Rule::is_default) {
+            p.warnings.push(
+                "no default rule (a last rule without match, modes or rate): unmatched events are denied"
+                    .into(),
+            );
+        }
+        Ok(p)
+    }
+
+    fn slot(&mut self, field: &str) -> usize {
+        if let Some(i) = self.fields.iter().position(|f| f == field) {
+            return i;
+        }
+        self.fields.push(field.to_string());
+        self.fields.len() - 1
+    }
+
+    fn note_type(&mut self, t: &Test) {
+        let mut add = |s: &str| {
+            if !KNOWN_TYPES.contains(&s) && !self.extra_types.iter().any(|x| x == s) {
+                self.extra_types.push(s.to_string());
+            }
+        };
+        match t {
+            Test::Eq(Lit::Str(s)) => add(s),
+            Test::In(v) => v.iter().for_each(|l| {
+                if let Lit::Str(s) = l {
+                    add(s)
+                }
+            }),
+            _ => {}
+        }
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True if any rule has a rate (the caller should keep a rate state file).
+    pub fn uses_rates(&self) -> bool {
+        self.rules.iter().any(|r| r.rate.is_some())
+    }
+}
+
+fn mode_json(m: Mode) -> &'static str {
+    match m {
+        Mode::Open => "\"OPEN\"",
+        Mode::Restricted => "\"RESTRICTED\"",
+        Mode::Trusted => "\"TRUSTED\"",
+        Mode::Airgap => "\"AIRGAP\"",
+        Mode::Coldroom => "\"COLDROOM\"",
+        Mode::Lockdown => "\"LOCKDOWN\"",
+    }
+}
+
+fn parse_rate(s: &str) -> std::result::Result<Rate, String> {
+    let bad = || format!("rate {s:?}: expected COUNT/DURATION, e.g. \"5/10s\"");
+    let (n, d) = s.split_once('/').ok_or_else(bad)?;
+    let count: usize = n.trim().parse().map_err(|_| bad())?;
+    let d = d.trim();
+    // "5/s" means per one second.
+    let d = if d.starts_with(|c: char| c.is_ascii_digit()) {
+        d.to_string()
+    } else {
+        format!("1{d}")
+    };
+    let window = humantime::parse_duration(&d).map_err(|e| format!("{}: {e}", bad()))?;
+    if window.is_zero() {
+        return Err(format!("rate {s:?}: the window must be longer than zero"));
+    }
+    if count > 100_000 {
+        return Err(format!("rate {s:?}: count above 100000 is not supported"));
+    }
+    Ok(Rate {
+        count,
+        window_ns: window.as_nanos().min(u64::MAX as u128) as u64,
+    })
+}
+
+fn lit(v: &toml::Value) -> std::result::Result<Lit, String> {
+    Ok(match v {
+        toml::Value::String(s) => Lit::Str(s.clone()),
+        toml::Value::Integer(i) => Lit::Int(*i as i128),
+        toml::Value::Float(f) => Lit::Float(*f),
+        toml::Value::Boolean(b) => Lit::Bool(*b),
+        other => {
+            return Err(format!(
+                "expected a string, number or boolean, found {}",
+                other.type_str()
+            ))
+        }
+    })
+}
+
+fn compile_tests(v: &toml::Value) -> std::result::Result<Vec<Test>, String> {
+    let table = match v {
+        toml::Value::Table(t) => t,
+        toml::Value::Array(_) => {
+            return Err(
+                "an array is ambiguous here: write { in = [...] } for set membership".into(),
+            )
+        }
+        other => return Ok(vec![Test::Eq(lit(other)?)]),
+    };
+    if table.is_empty() {
+        return Err("empty test table".into());
+    }
+    let mut out = Vec::new();
+    for (op, arg) in table {
+        let s = || match arg {
+            toml::Value::String(s) => Ok(s.clone()),
+            _ => Err(format!("{op}: expected a string")),
+        };
+        let num = || match arg {
+            toml::Value::Integer(i) => Ok(*i as f64),
+            toml::Value::Float(f) => Ok(*f),
+            _ => Err(format!("{op}: expected a number")),
+        };
+        let list = || match arg {
+            toml::Value::Array(a) => a
+                .iter()
+                .map(lit)
+                .collect::<std::result::Result<Vec<_>, _>>(),
+            _ => Err(format!("{op}: expected an array")),
+        };
+        out.push(match op.as_str() {
+            "eq" => Test::Eq(lit(arg)?),
+            "ne" => Test::Ne(lit(arg)?),
+            "glob" => {
+                let pat = s()?;
+                let g = globset::GlobBuilder::new(&pat)
+                    .literal_separator(true)
+                    .backslash_escape(true)
+                    .build()
+                    .map_err(|e| format!("glob {pat:?}: {}", e.kind()))?;
+                Test::Glob(g.compile_matcher(), pat)
+            }
+            "prefix" => Test::Prefix(s()?),
+            "suffix" => Test::Suffix(s()?),
+            "contains" => Test::Contains(s()?),
+            "in" => Test::In(list()?),
+            "not_in" => Test::NotIn(list()?),
+            "lt" => Test::Cmp(Op::Lt, num()?),
+            "le" => Test::Cmp(Op::Le, num()?),
+            "gt" => Test::Cmp(Op::Gt, num()?),
+            "ge" => Test::Cmp(Op::Ge, num()?),
+            "exists" => match arg {
+                toml::Value::Boolean(b) => Test::Exists(*b),
+                _ => return Err("exists: expected true or false".into()),
+            },
+            other => {
+                return Err(format!(
+                    "unknown test {other:?} (eq, ne, glob, prefix, suffix, contains, in, not_in, lt, le, gt, ge, exists)"
+                ))
+            }
+        });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Events: lazily decoded fields
+
+/// A decoded JSON value of a field some rule names.
+#[derive(Debug, Clone)]
+pub enum Val<'a> {
+    Null,
+    Bool(bool),
+    U(u64),
+    I(i64),
+    F(f64),
+    Str(Cow<'a, str>),
+    Arr(Vec<Val<'a>>),
+    Obj,
+}
+
+impl fmt::Display for Val<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::Null => f.write_str("null"),
+            Val::Bool(b) => write!(f, "{b}"),
+            Val::U(u) => write!(f, "{u}"),
+            Val::I(i) => write!(f, "{i}"),
+            Val::F(x) => write!(f, "{x}"),
+            Val::Str(s) => write!(f, "{s:?}"),
+            Val::Arr(a) => {
+                f.write_str("[")?;
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Val::Obj => f.write_str("{…}"),
+        }
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::Bool(b))
+    }
+    fn visit_u64<E>(self, u: u64) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::U(u))
+    }
+    fn visit_i64<E>(self, i: i64) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::I(i))
+    }
+    fn visit_f64<E>(self, x: f64) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::F(x))
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Owned(s.to_string())))
+    }
+    fn visit_string<E>(self, s: String) -> std::result::Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Owned(s)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<Val<'de>, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = a.next_element::<Val<'de>>()? {
+            v.push(x);
+        }
+        Ok(Val::Arr(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<Val<'de>, A::Error> {
+        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Val::Obj)
+    }
+}
+
+impl<'de> Deserialize<'de> for Val<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+/// An object key, borrowed from the input unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct KV;
+        impl<'de> Visitor<'de> for KV {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(KV)
+    }
+}
+
+struct EventSeed<'p, 'a> {
+    fields: &'p [String],
+    slots: &'p mut Vec<Option<Val<'a>>>,
+}
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<(), A::Error> {
+        while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
+            match self.fields.iter().position(|f| *f == k) {
+                Some(i) => {
+                    // A repeated key could mean one thing to us and another
+                    // to the next reader: refuse it.
+                    if self.slots[i].is_some() {
+                        return Err(de::Error::custom(format!("duplicate key {k:?}")));
+                    }
+                    self.slots[i] = Some(a.next_value::<Val<'de>>()?);
+                }
+                None => {
+                    a.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Matching
+
+fn num_of(v: &Val) -> Option<f64> {
+    match v {
+        Val::U(u) => Some(*u as f64),
+        Val::I(i) => Some(*i as f64),
+        Val::F(x) => Some(*x),
+        _ => None,
+    }
+}
+
+fn lit_eq(v: &Val, l: &Lit) -> bool {
+    match (v, l) {
+        (Val::Str(s), Lit::Str(t)) => s == t,
+        (Val::Bool(a), Lit::Bool(b)) => a == b,
+        (Val::U(u), Lit::Int(i)) => *u as i128 == *i,
+        (Val::I(u), Lit::Int(i)) => *u as i128 == *i,
+        (Val::F(x), Lit::Int(i)) => *x == *i as f64,
+        (v, Lit::Float(x)) => num_of(v) == Some(*x),
+        _ => false,
+    }
+}
+
+/// A test on one scalar value.
+fn test_scalar(v: &Val, t: &Test) -> bool {
+    match t {
+        Test::Eq(l) => lit_eq(v, l),
+        Test::Ne(l) => !lit_eq(v, l),
+        Test::Glob(g, _) => matches!(v, Val::Str(s) if g.is_match(s.as_ref())),
+        Test::Prefix(p) => matches!(v, Val::Str(s) if s.starts_with(p.as_str())),
+        Test::Suffix(p) => matches!(v, Val::Str(s) if s.ends_with(p.as_str())),
+        Test::Contains(p) => matches!(v, Val::Str(s) if s.contains(p.as_str())),
+        Test::In(ls) => ls.iter().any(|l| lit_eq(v, l)),
+        Test::NotIn(ls) => !ls.iter().any(|l| lit_eq(v, l)),
+        Test::Cmp(op, x) => match num_of(v) {
+            Some(n) => match op {
+                Op::Lt => n < *x,
+                Op::Le => n <= *x,
+                Op::Gt => n > *x,
+                Op::Ge => n >= *x,
+            },
+            None => false,
+        },
+        Test::Exists(_) => true,
+    }
+}
+
+/// Does the field value pass the test? A missing field passes only
+/// `exists = false`; an array field passes a positive test if any element
+/// does and a negative test (`ne`, `not_in`) if every element does.
+fn test_value(v: Option<&Val>, t: &Test) -> bool {
+    match (v, t) {
+        (None, Test::Exists(want)) => !*want,
+        (None, _) => false,
+        (Some(_), Test::Exists(want)) => *want,
+        (Some(Val::Arr(a)), Test::Ne(_) | Test::NotIn(_)) => a.iter().all(|x| test_scalar(x, t)),
+        (Some(Val::Arr(a)), _) => a.iter().any(|x| test_scalar(x, t)),
+        (Some(v), _) => test_scalar(v, t),
+    }
+}
+
+fn describe_test(t: &Test) -> String {
+    let list = |ls: &[Lit]| {
+        ls.iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match t {
+        Test::Eq(l) => format!("= {l}"),
+        Test::Ne(l) => format!("!= {l}"),
+        Test::Glob(_, p) => format!("matches glob {p:?}"),
+        Test::Prefix(p) => format!("starts with {p:?}"),
+        Test::Suffix(p) => format!("ends with {p:?}"),
+        Test::Contains(p) => format!("contains {p:?}"),
+        Test::In(ls) => format!("in [{}]", list(ls)),
+        Test::NotIn(ls) => format!("not in [{}]", list(ls)),
+        Test::Cmp(op, x) => format!(
+            "{} {x}",
+            match op {
+                Op::Lt => "<",
+                Op::Le => "<=",
+                Op::Gt => ">",
+                Op::Ge => ">=",
+            }
+        ),
+        Test::Exists(b) => (if *b { "exists" } else { "is absent" }).into(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rates
+
+/// Per-rule, per-key timestamps (unix ns) of recent matches.
+#[derive(Debug, Default)]
+pub struct RateState {
+    rules: HashMap<String, HashMap<String, VecDeque<u64>>>,
+    dirty: bool,
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct RateFile {
+    v: u32,
+    rules: BTreeMap<String, BTreeMap<String, Vec<u64>>>,
+}
+
+impl RateState {
+    /// Load from a file; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<RateState> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RateState::default()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let f: RateFile = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a bd-policy rate state file", path.display()))?;
+        Ok(RateState {
+            rules: f
+                .rules
+                .into_iter()
+                .map(|(r, ks)| (r, ks.into_iter().map(|(k, v)| (k, v.into())).collect()))
+                .collect(),
+            dirty: false,
+        })
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Write atomically, dropping keys with no match inside their window.
+    pub fn save(&mut self, path: &Path, policy: &Policy, now_ns: u64) -> Result<()> {
+        let mut f = RateFile {
+            v: 1,
+            rules: BTreeMap::new(),
+        };
+        for r in &policy.rules {
+            let (Some(rate), Some(keys)) = (r.rate, self.rules.get_mut(&r.name)) else {
+                continue;
+            };
+            keys.retain(|_, q| q.back().is_some_and(|&t| t + rate.window_ns >= now_ns));
+            if !keys.is_empty() {
+                f.rules.insert(
+                    r.name.clone(),
+                    keys.iter()
+                        .map(|(k, q)| (k.clone(), q.iter().copied().collect()))
+                        .collect(),
+                );
+            }
+        }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp: PathBuf = dir.join(format!(
+            ".{}.tmp.{}",
+            path.file_name()
+                .map_or("rates".into(), |n| n.to_string_lossy()),
+            std::process::id()
+        ));
+        let body = serde_json::to_vec(&f)?;
+        std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("fsync {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Record a match at `now` and say whether the count in the window now
+    /// exceeds the rule's limit.
+    fn hit(&mut self, rule: &str, key: String, rate: Rate, now: u64, record: bool) -> usize {
+        let keys = self.rules.entry(rule.to_string()).or_default();
+        let q = keys.entry(key).or_default();
+        while q.front().is_some_and(|&t| t + rate.window_ns < now) {
+            q.pop_front();
+        }
+        if !record {
+            return q.len() + 1;
+        }
+        q.push_back(now);
+        // Only the newest count+1 times can decide "more than count".
+        while q.len() > rate.count + 1 {
+            q.pop_front();
+        }
+        self.dirty = true;
+        q.len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deciding
+
+/// Reusable scratch space for [`Policy::decide`].
+pub struct Engine<'p> {
+    pub policy: &'p Policy,
+    pub rates: RateState,
+}
+
+/// The outcome for one input line.
+#[derive(Debug)]
+pub struct Decision<'p> {
+    pub verdict: Verdict,
+    /// The rule that decided; `None` for built-in denials.
+    pub rule: Option<&'p str>,
+    /// Built-in denial reason (malformed input, unknown type, no match).
+    pub builtin_reason: Option<String>,
+    pub tripwire: Option<Mode>,
+    rule_idx: Option<usize>,
+}
+
+impl Decision<'_> {
+    fn builtin(reason: String) -> Self {
+        Decision {
+            verdict: Verdict::Deny,
+            rule: None,
+            builtin_reason: Some(reason),
+            tripwire: None,
+            rule_idx: None,
+        }
+    }
+}
+
+fn rate_key(slots: &[Option<Val>], keys: &[usize]) -> String {
+    let mut k = String::new();
+    for (i, &s) in keys.iter().enumerate() {
+        if i > 0 {
+            k.push('\u{1f}');
+        }
+        match &slots[s] {
+            Some(Val::Str(x)) => k.push_str(x),
+            Some(v) => {
+                let _ = write!(k, "{v}");
+            }
+            None => k.push_str("(absent)"),
+        }
+    }
+    k
+}
+
+impl<'p> Engine<'p> {
+    pub fn new(policy: &'p Policy, rates: RateState) -> Self {
+        Engine { policy, rates }
+    }
+
+    /// Decide one line (without its newline). `now_ns` is the wall clock in
+    /// unix ns (rates). Never fails: bad input is a deny.
+    pub fn decide(&mut self, line: &str, mode: Mode, now_ns: u64) -> Decision<'p> {
+        let p = self.policy;
+        let mut slots: Vec<Option<Val>> = vec![None; p.fields.len()];
+        let mut de = serde_json::Deserializer::from_str(line);
+        let parsed = EventSeed {
+            fields: &p.fields,
+            slots: &mut slots,
+        }
+        .deserialize(&mut de)
+        .and_then(|_| de.end());
+        if let Err(e) = parsed {
+            return Decision::builtin(format!("malformed input: {e}"));
+        }
+        match &slots[0] {
+            Some(Val::Str(t)) => {
+                if !KNOWN_TYPES.contains(&t.as_ref()) && !p.extra_types.iter().any(|x| x == t) {
+                    return Decision::builtin(format!("unknown event type {t:?}"));
+                }
+            }
+            Some(other) => return Decision::builtin(format!("\"type\" is {other}, not a string")),
+            None => return Decision::builtin("event has no \"type\"".into()),
+        }
+        match &slots[1] {
+            Some(v) if lit_eq(v, &Lit::Int(1)) => {}
+            Some(v) => return Decision::builtin(format!("unsupported event version \"v\": {v}")),
+            None => return Decision::builtin("event has no \"v\"".into()),
+        }
+        let mbit = 1u8 << (mode as u32);
+        for (i, r) in p.rules.iter().enumerate() {
+            if r.modes & mbit == 0 {
+                continue;
+            }
+            if !r
+                .conds
+                .iter()
+                .all(|c| test_value(slots[c.slot].as_ref(), &c.test))
+            {
+                continue;
+            }
+            if let Some(rate) = r.rate {
+                let key = rate_key(&slots, &r.rate_key);
+                if self.rates.hit(&r.name, key, rate, now_ns, true) <= rate.count {
+                    continue;
+                }
+            }
+            return Decision {
+                verdict: r.verdict,
+                rule: Some(&r.name),
+                builtin_reason: None,
+                tripwire: r.tripwire,
+                rule_idx: Some(i),
+            };
+        }
+        Decision::builtin("no rule matched (default deny)".into())
+    }
+
+    /// Append the decision line for `d` to `out`. `event_line` must be the
+    /// line `d` was decided from (copied verbatim unless it was malformed).
+    pub fn render(
+        &self,
+        out: &mut Vec<u8>,
+        d: &Decision,
+        time: &str,
+        mode: Mode,
+        event_line: &str,
+    ) {
+        out.extend_from_slice(b"{\"v\":1,\"type\":\"decision\",\"time\":\"");
+        out.extend_from_slice(time.as_bytes());
+        out.extend_from_slice(b"\",");
+        match (d.rule_idx, &d.builtin_reason) {
+            (Some(i), _) => out.extend_from_slice(self.policy.rules[i].json.as_bytes()),
+            (None, reason) => {
+                out.extend_from_slice(b"\"decision\":\"deny\",\"rule\":null,\"reason\":");
+                let r = serde_json::Value::String(reason.clone().unwrap_or_default());
+                out.extend_from_slice(r.to_string().as_bytes());
+            }
+        }
+        out.extend_from_slice(b",\"mode\":");
+        out.extend_from_slice(mode_json(mode).as_bytes());
+        out.extend_from_slice(b",\"tripwire\":");
+        let tw = d
+            .rule_idx
+            .map_or("null", |i| self.policy.rules[i].tripwire_json);
+        out.extend_from_slice(tw.as_bytes());
+        out.extend_from_slice(b",\"event\":");
+        let malformed = d
+            .builtin_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("malformed") || r.starts_with("event has no"));
+        if malformed && serde_json::from_str::<IgnoredAny>(event_line).is_err() {
+            out.extend_from_slice(b"null,\"raw\":");
+            out.extend_from_slice(
+                serde_json::Value::String(event_line.to_string())
+                    .to_string()
+                    .as_bytes(),
+            );
+        } else {
+            out.extend_from_slice(event_line.as_bytes());
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// Why each rule does or does not match `line` (rates are read, not
+    /// counted). Returns one text line per rule and the decision.
+    pub fn explain(&mut self, line: &str, mode: Mode, now_ns: u64) -> (Vec<String>, Decision<'p>) {
+        let p = self.policy;
+        let mut slots: Vec<Option<Val>> = vec![None; p.fields.len()];
+        let mut out = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(line);
+        let parsed = EventSeed {
+            fields: &p.fields,
+            slots: &mut slots,
+        }
+        .deserialize(&mut de)
+        .and_then(|_| de.end());
+        if parsed.is_err() {
+            let d = self.decide(line, mode, now_ns);
+            return (out, d);
+        }
+        let mut first = None;
+        for (i, r) in p.rules.iter().enumerate() {
+            let mut why = None;
+            if r.modes & (1u8 << (mode as u32)) == 0 {
+                let ms: Vec<&str> = Mode::ALL
+                    .iter()
+                    .filter(|m| r.modes & (1 << (**m as u32)) != 0)
+                    .map(|m| m.as_str())
+                    .collect();
+                why = Some(format!("mode {mode} is not in [{}]", ms.join(", ")));
+            }
+            if why.is_none() {
+                for c in &r.conds {
+                    let v = slots[c.slot].as_ref();
+                    if !test_value(v, &c.test) {
+                        let shown = v.map_or("absent".into(), |v| v.to_string());
+                        why = Some(format!(
+                            "{} is {shown}, not {}",
+                            p.fields[c.slot],
+                            describe_test(&c.test)
+                        ));
+                        break;
+                    }
+                }
+            }
+            if why.is_none() {
+                if let Some(rate) = r.rate {
+                    let key = rate_key(&slots, &r.rate_key);
+                    let n = self.rates.hit(&r.name, key.clone(), rate, now_ns, false);
+                    if n <= rate.count {
+                        why = Some(format!(
+                            "rate: this would be match {n} for key {key:?} in the window, the rule fires above {}",
+                            rate.count
+                        ));
+                    }
+                }
+            }
+            let status = match (&why, first) {
+                (Some(w), _) => format!("no: {w}"),
+                (None, None) => {
+                    first = Some(i);
+                    format!("MATCH -> {}", r.verdict.as_str())
+                }
+                (None, Some(_)) => "would match, but an earlier rule decided".into(),
+            };
+            out.push(format!("rule {} {:?}: {status}", i + 1, r.name));
+        }
+        let d = match first {
+            Some(i) => {
+                let r = &p.rules[i];
+                Decision {
+                    verdict: r.verdict,
+                    rule: Some(&r.name),
+                    builtin_reason: None,
+                    tripwire: r.tripwire,
+                    rule_idx: Some(i),
+                }
+            }
+            None => {
+                // Built-in checks (type, version) come from decide().
+                let d = self.decide(line, mode, now_ns);
+                if d.rule_idx.is_some() {
+                    Decision::builtin("no rule matched (default deny)".into())
+                } else {
+                    d
+                }
+            }
+        };
+        (out, d)
+    }
+
+    /// The reason text for a decision.
+    pub fn reason<'a>(&'a self, d: &'a Decision) -> &'a str {
+        match d.rule_idx {
+            Some(i) => &self.policy.rules[i].reason,
+            None => d.builtin_reason.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(p: &str, line: &str, mode: Mode) -> (Verdict, Option<String>) {
+        let pol = Policy::parse(p).unwrap_or_else(|e| panic!("{e:?}"));
+        let mut e = Engine::new(&pol, RateState::default());
+        let d = e.decide(line, mode, 1);
+        (d.verdict, d.rule.map(str::to_string))
+    }
+
+    const EXEC: &str = r#"{"v":1,"type":"exec","pid":7,"uid":33,"comm":"sh","filename":"/usr/bin/dash","argv":["sh","-c","id"]}"#;
+
+    #[test]
+    fn matchers() {
+        let p = r#"
+[[rule]]
+name = "a"
+decision = "alert"
+[rule.match]
+uid = { ge = 33, lt = 34 }
+filename = { glob = "/usr/bin/*sh" }
+argv = { in = ["-c"] }
+comm = { prefix = "s", suffix = "h", contains = "h", ne = "bash" }
+pid = { not_in = [1, 2] }
+gid = { exists = false }
+"#;
+        assert_eq!(decide(p, EXEC, Mode::Open).0, Verdict::Alert);
+        let miss = EXEC.replace("dash", "dash/x");
+        assert_eq!(decide(p, &miss, Mode::Open).0, Verdict::Deny);
+    }
+
+    #[test]
+    fn errors_have_line_and_column() {
+        let e = Policy::parse("[[rule]]\nname = \"x\"\ndecision = \"maybe\"\n").unwrap_err();
+        assert_eq!((e[0].line, e[0].col), (3, 12));
+        let e = Policy::parse(
+            "[[rule]]\nname = \"x\"\nmodes = [\"AIRGAP\", \"FOO\"]\ndecision=\"allow\"\n",
+        )
+        .unwrap_err();
+        assert_eq!((e[0].line, e[0].col), (3, 20));
+        let e = Policy::parse("[[rule]]\nnmae = \"x\"\n").unwrap_err();
+        assert_eq!(e[0].line, 2, "{e:?}");
+    }
+}
