@@ -16,7 +16,7 @@
 //! [rule.match]
 //! type = "exec"                  # equality: string, number or boolean
 //! uid = 33
-//! filename = { glob = "/{usr/,}bin/*sh" }
+//! filename = { glob = "{/bin,/usr/bin}/*sh" }
 //! ```
 //!
 //! Events are parsed lazily: only the fields some rule names are decoded
@@ -932,6 +932,11 @@ pub struct Decision<'p> {
 }
 
 impl Decision<'_> {
+    /// A built-in denial for input the engine never saw (e.g. not UTF-8).
+    pub fn malformed(reason: String) -> Self {
+        Decision::builtin(reason)
+    }
+
     fn builtin(reason: String) -> Self {
         Decision {
             verdict: Verdict::Deny,
@@ -1055,7 +1060,7 @@ impl<'p> Engine<'p> {
         let malformed = d
             .builtin_reason
             .as_deref()
-            .is_some_and(|r| r.starts_with("malformed") || r.starts_with("event has no"));
+            .is_some_and(|r| r.contains("malformed input") || r.starts_with("event has no"));
         if malformed && serde_json::from_str::<IgnoredAny>(event_line).is_err() {
             out.extend_from_slice(b"null,\"raw\":");
             out.extend_from_slice(
@@ -1103,7 +1108,7 @@ impl<'p> Engine<'p> {
                     if !test_value(v, &c.test) {
                         let shown = v.map_or("absent".into(), |v| v.to_string());
                         why = Some(format!(
-                            "{} is {shown}, not {}",
+                            "{} is {shown}, fails test: {}",
                             p.fields[c.slot],
                             describe_test(&c.test)
                         ));

@@ -1,5 +1,266 @@
+use anyhow::{Context, Result};
+use bd_policy::cli::{Cli, Cmd, ModeArgs, RunArgs};
+use boundary::mode::{self, Mode};
+use boundary::policy::{Decision, Engine, Policy, RateState, Verdict};
 use clap::Parser;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 fn main() {
-    let _cli = bd_policy::cli::Cli::parse();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bd-policy: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.cmd {
+        Some(Cmd::Check { policies }) => Ok(check(&policies)),
+        Some(Cmd::Explain {
+            policy,
+            mode,
+            rate_state,
+            event,
+        }) => explain(policy, &mode, rate_state, event),
+        None => decide(cli.run),
+    }
+}
+
+fn check(paths: &[PathBuf]) -> i32 {
+    let mut code = 0;
+    for p in paths {
+        let src = match std::fs::read_to_string(p) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bd-policy: {}: {e}", p.display());
+                code = code.max(2);
+                continue;
+            }
+        };
+        match Policy::parse(&src) {
+            Ok(pol) => {
+                for w in &pol.warnings {
+                    eprintln!("bd-policy: {}: warning: {w}", p.display());
+                }
+                println!("{}: ok, {} rules", p.display(), pol.rule_count());
+            }
+            Err(errs) => {
+                for e in errs {
+                    eprintln!("bd-policy: {}: {e}", p.display());
+                }
+                code = code.max(1);
+            }
+        }
+    }
+    code
+}
+
+fn load_policy(path: &std::path::Path) -> Result<Policy> {
+    let pol = Policy::load(path)?;
+    for w in &pol.warnings {
+        eprintln!("bd-policy: {}: warning: {w}", path.display());
+    }
+    Ok(pol)
+}
+
+/// Where the mode comes from: fixed, or re-read from the state file and map.
+struct ModeSource {
+    fixed: Option<Mode>,
+    state: PathBuf,
+    pin_dir: PathBuf,
+    last_fault: Option<String>,
+}
+
+impl ModeSource {
+    fn new(a: &ModeArgs) -> Self {
+        ModeSource {
+            fixed: a.mode,
+            state: a.state.clone(),
+            pin_dir: boundary::pin::pin_dir(a.pin_dir.as_deref()),
+            last_fault: None,
+        }
+    }
+
+    fn read(&mut self) -> Mode {
+        if let Some(m) = self.fixed {
+            return m;
+        }
+        let cur = mode::read_current(&self.state, Some(&self.pin_dir));
+        if cur.fault != self.last_fault {
+            if let Some(f) = &cur.fault {
+                eprintln!("bd-policy: mode reads as LOCKDOWN: {f}");
+            }
+            self.last_fault = cur.fault.clone();
+        }
+        cur.mode
+    }
+}
+
+fn unix_ns() -> u64 {
+    boundary::time::unix_nanos(SystemTime::now()).min(u64::MAX as u128) as u64
+}
+
+fn explain(
+    policy: PathBuf,
+    margs: &ModeArgs,
+    rate_state: Option<PathBuf>,
+    event: Option<String>,
+) -> Result<i32> {
+    let pol = load_policy(&policy)?;
+    let rates = match &rate_state {
+        Some(p) => RateState::load(p)?,
+        None => RateState::default(),
+    };
+    let line = match event {
+        Some(e) => e,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut s)
+                .context("reading the event from standard input")?;
+            s
+        }
+    };
+    let line = line.trim_end_matches(['\n', '\r']);
+    let m = ModeSource::new(margs).read();
+    let mut eng = Engine::new(&pol, rates);
+    let (lines, d) = eng.explain(line, m, unix_ns());
+    println!("mode {m}");
+    for l in lines {
+        println!("{l}");
+    }
+    let rule = d
+        .rule
+        .map_or("(built-in)".to_string(), |r| format!("{r:?}"));
+    println!(
+        "decision: {} by rule {rule}: {}",
+        d.verdict.as_str(),
+        eng.reason(&d)
+    );
+    if let Some(t) = d.tripwire {
+        println!("tripwire: engages {t}");
+    }
+    Ok(match d.verdict {
+        Verdict::Allow | Verdict::Alert => 0,
+        Verdict::Deny | Verdict::Tripwire => 1,
+    })
+}
+
+fn decide(args: RunArgs) -> Result<i32> {
+    let Some(ppath) = &args.policy else {
+        anyhow::bail!("no policy: give -p POLICY.toml (or a subcommand: check, explain)");
+    };
+    let pol = load_policy(ppath)?;
+    let rate_path = args.rate_state.clone();
+    let rates = match &rate_path {
+        Some(p) => RateState::load(p)?,
+        None => {
+            if pol.uses_rates() {
+                eprintln!(
+                    "bd-policy: warning: the policy has rate rules but no --rate-state: counters start empty and are lost at exit"
+                );
+            }
+            RateState::default()
+        }
+    };
+    let mut src = ModeSource::new(&args.mode);
+    let mut eng = Engine::new(&pol, rates);
+
+    let stdin = std::io::stdin();
+    let mut input = BufReader::with_capacity(1 << 18, stdin.lock());
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    let mut out: Vec<u8> = Vec::with_capacity(1 << 17);
+    let mut line: Vec<u8> = Vec::with_capacity(4096);
+    let mut lineno: u64 = 0;
+
+    let mut mode = src.read();
+    let mut mode_at = Instant::now();
+    let mut time_at = Instant::now();
+    let mut time = boundary::time::now_rfc3339();
+    let mut now_ns = unix_ns();
+    let mut saved_at = Instant::now();
+
+    let write_out =
+        |stdout: &mut std::io::StdoutLock, out: &mut Vec<u8>, flush: bool| -> Result<()> {
+            stdout.write_all(out).context("writing decisions")?;
+            out.clear();
+            if flush {
+                stdout.flush().context("writing decisions")?;
+            }
+            Ok(())
+        };
+
+    loop {
+        // Flush before any read that may block: each decision reaches the
+        // pipe before we wait, while bulk input still gets big writes.
+        if input.buffer().is_empty() {
+            write_out(&mut stdout, &mut out, true)?;
+            if let Some(rp) = &rate_path {
+                if eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
+                    eng.rates.save(rp, &pol, now_ns)?;
+                    saved_at = Instant::now();
+                }
+            }
+        }
+        line.clear();
+        let n = (&mut input)
+            .take(64 << 20)
+            .read_until(b'\n', &mut line)
+            .context("reading standard input")?;
+        if n == 0 {
+            break;
+        }
+        lineno += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        let t = Instant::now();
+        if t.duration_since(time_at) >= Duration::from_millis(1) {
+            time_at = t;
+            let sys = SystemTime::now();
+            time = boundary::time::rfc3339_nanos(sys);
+            now_ns = boundary::time::unix_nanos(sys).min(u64::MAX as u128) as u64;
+            if t.duration_since(mode_at) >= Duration::from_millis(100) {
+                mode_at = t;
+                mode = src.read();
+            }
+        }
+        let (text, mut d): (std::borrow::Cow<str>, Decision) = match std::str::from_utf8(&line) {
+            Ok(s) => {
+                let d = eng.decide(s, mode, now_ns);
+                (s.into(), d)
+            }
+            Err(e) => (
+                String::from_utf8_lossy(&line),
+                Decision::malformed(format!("malformed input: not UTF-8: {e}")),
+            ),
+        };
+        if let Some(r) = &mut d.builtin_reason {
+            if r.starts_with("malformed") {
+                *r = format!("line {lineno}: {r}");
+            }
+        }
+        eng.render(&mut out, &d, &time, mode, &text);
+        if out.len() >= 1 << 16 {
+            write_out(&mut stdout, &mut out, false)?;
+        }
+    }
+    write_out(&mut stdout, &mut out, true)?;
+    if let Some(rp) = &rate_path {
+        if eng.rates.is_dirty() {
+            eng.rates.save(rp, &pol, now_ns)?;
+        }
+    }
+    Ok(0)
 }
