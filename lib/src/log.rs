@@ -1,1 +1,0 @@
-//! The hash-chained, signed log format used by bd-log.

@@ -1,0 +1,180 @@
+use super::verify::{verify, Anchor, Options};
+use super::*;
+use proptest::prelude::*;
+use std::time::{Duration, UNIX_EPOCH};
+
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[7u8; 32])
+}
+
+fn ts(n: u64) -> String {
+    crate::time::rfc3339_nanos(UNIX_EPOCH + Duration::from_nanos(1_790_000_000_000_000_000 + n))
+}
+
+/// A log of `records` with a checkpoint after every `every` entries and at the end.
+fn build(records: &[Vec<u8>], every: usize) -> Vec<u8> {
+    let sk = key();
+    let origin = "bdlog-test";
+    let mut out = Vec::new();
+    let mut prev = ZERO;
+    let mut seq = 0u64;
+    let mut t = 0u64;
+    let cp = |out: &mut Vec<u8>, seq: &mut u64, prev: &mut Hash, t: u64| {
+        let line = Checkpoint::sign(&sk, origin, *seq, *prev, &ts(t)).to_line();
+        *prev = hash_line(line.as_bytes());
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+        *seq += 1;
+    };
+    cp(&mut out, &mut seq, &mut prev, t);
+    for (i, r) in records.iter().enumerate() {
+        t += 1000;
+        let start = out.len();
+        format_entry(&mut out, seq, &ts(t), &prev, r);
+        prev = hash_line(&out[start..out.len() - 1]);
+        seq += 1;
+        if (i + 1) % every == 0 || i + 1 == records.len() {
+            cp(&mut out, &mut seq, &mut prev, t);
+        }
+    }
+    out
+}
+
+fn check(log: &[u8]) -> verify::Report {
+    verify(log, &key().verifying_key(), &Options::default()).expect("in-memory read")
+}
+
+#[test]
+fn valid_log_passes_and_counts() {
+    let recs: Vec<Vec<u8>> = (0..25)
+        .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+        .collect();
+    let log = build(&recs, 10);
+    let r = check(&log);
+    assert_eq!(r.bad, None);
+    assert_eq!(r.lines, 1 + 25 + 3);
+    assert_eq!(r.checkpoints, 4);
+    assert_eq!(r.uncovered, 0);
+}
+
+#[test]
+fn wrong_key_fails_at_genesis() {
+    let log = build(&[b"1".to_vec()], 10);
+    let other = SigningKey::from_bytes(&[9u8; 32]).verifying_key();
+    let r = verify(&log[..], &other, &Options::default()).unwrap();
+    assert_eq!(r.bad.as_ref().map(|b| b.0), Some(0));
+}
+
+#[test]
+fn anchor_catches_truncation_to_an_earlier_checkpoint() {
+    let recs: Vec<Vec<u8>> = (0..20).map(|i| format!("[{i}]").into_bytes()).collect();
+    let log = build(&recs, 10);
+    let text = std::str::from_utf8(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines.last().unwrap();
+    let vk = key().verifying_key();
+    let anchor = Anchor::parse(last.as_bytes(), &vk).unwrap();
+    // The prefix up to the middle checkpoint is itself a valid log...
+    let cut = lines[..12].join("\n") + "\n";
+    assert!(lines[11].contains("\"checkpoint\""));
+    assert_eq!(check(cut.as_bytes()).bad, None);
+    // ...which only the anchor exposes.
+    let opts = Options {
+        anchor: Some(anchor),
+        ..Options::default()
+    };
+    let r = verify(cut.as_bytes(), &vk, &opts).unwrap();
+    assert_eq!(r.bad.as_ref().map(|b| b.0), Some(12));
+    let r = verify(&log[..], &vk, &opts).unwrap();
+    assert_eq!(r.bad, None);
+    assert_eq!(r.anchored, Some(lines.len() as u64 - 1));
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        ".*".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(".*", inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn entry_round_trips(seq in any::<u64>(), t in any::<u32>(), prev in any::<[u8; 32]>(), v in json_value()) {
+        let rec = serde_json::to_vec(&v).unwrap();
+        let mut out = Vec::new();
+        let stamp = ts(u64::from(t) * 1_000_003);
+        format_entry(&mut out, seq, &stamp, &prev, &rec);
+        prop_assert_eq!(out.last(), Some(&b'\n'));
+        let line = &out[..out.len() - 1];
+        let p = parse_line(line).unwrap();
+        prop_assert_eq!(p.seq, seq);
+        prop_assert_eq!(p.ts, stamp.as_bytes());
+        prop_assert_eq!(p.prev, prev);
+        prop_assert_eq!(p.body, Body::Record(&rec[..]));
+        // The whole line is JSON whose record is the input value.
+        let back: serde_json::Value = serde_json::from_slice(line).unwrap();
+        prop_assert_eq!(&back["record"], &v);
+    }
+
+    #[test]
+    fn checkpoint_round_trips_and_any_flip_breaks_it(size in any::<u64>(), head in any::<[u8; 32]>(), pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let sk = key();
+        let cp = Checkpoint::sign(&sk, "bdlog-abc", size, head, &ts(size % 1_000_000));
+        let line = cp.to_line();
+        let back = Checkpoint::parse_line(line.as_bytes()).unwrap();
+        prop_assert_eq!(&back, &cp);
+        prop_assert!(back.verify(&sk.verifying_key()).is_ok());
+        let mut bad = line.into_bytes();
+        let i = pos.index(bad.len());
+        bad[i] ^= 1 << bit;
+        let ok = Checkpoint::parse_line(&bad).and_then(|c| c.verify(&sk.verifying_key()));
+        prop_assert!(ok.is_err());
+    }
+
+    #[test]
+    fn parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = parse_line(&bytes);
+        let _ = Checkpoint::parse_line(&bytes);
+        let _ = Anchor::parse(&bytes, &key().verifying_key());
+        let r = check(&bytes);
+        prop_assert!(r.bad.is_some());
+    }
+
+    #[test]
+    fn random_prefixes_never_panic(tail in prop::collection::vec(any::<u8>(), 0..200)) {
+        let mut bytes = b"{\"seq\":0,\"ts\":\"2026-11-25T19:18:40.123456789Z\",\"prev\":\"".to_vec();
+        bytes.extend_from_slice(&tail);
+        let _ = parse_line(&bytes);
+        bytes.push(b'\n');
+        prop_assert!(check(&bytes).bad.is_some());
+    }
+
+    #[test]
+    fn any_single_byte_change_fails(n in 1usize..30, every in 1usize..8, pos in any::<prop::sample::Index>(), x in 1u8..=255) {
+        let recs: Vec<Vec<u8>> = (0..n).map(|i| format!("{{\"n\":{i},\"s\":\"x\"}}").into_bytes()).collect();
+        let mut log = build(&recs, every);
+        prop_assert_eq!(check(&log).bad, None);
+        let i = pos.index(log.len());
+        log[i] ^= x;
+        prop_assert!(check(&log).bad.is_some());
+    }
+
+    #[test]
+    fn small_chunks_agree_with_large(n in 1usize..60, chunk in 64usize..600) {
+        let recs: Vec<Vec<u8>> = (0..n).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect();
+        let log = build(&recs, 7);
+        let small = verify(&log[..], &key().verifying_key(), &Options { chunk, ..Options::default() }).unwrap();
+        prop_assert_eq!(small, check(&log));
+    }
+}
