@@ -2,8 +2,7 @@
 //!
 //! The current mode lives in two places: the one-slot pinned map `bd_mode`
 //! (what the kernel programs enforce) and a JSON state file (what survives a
-//! reboot and carries the reason, the heartbeat interval and the used release
-//! nonces). [`read_current`] reads both and fails closed: a missing, unreadable
+//! reboot and carries the reason and the heartbeat interval). [`read_current`] reads both and fails closed: a missing, unreadable
 //! or unknown state, or a file and a map that disagree, read as LOCKDOWN with
 //! the cause in [`Current::fault`].
 //!
@@ -13,7 +12,6 @@
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -199,10 +197,6 @@ pub struct State {
     /// Dead-man switch interval in ns, if armed.
     #[serde(default)]
     pub heartbeat_ns: Option<u64>,
-    /// Release-token nonces (hex) already used, with their expiry (unix
-    /// seconds): kept until the token would have expired anyway.
-    #[serde(default)]
-    pub used_nonces: BTreeMap<String, u64>,
 }
 
 impl State {
@@ -215,7 +209,6 @@ impl State {
             reason: reason.to_string(),
             uid: nix::unistd::getuid().as_raw(),
             heartbeat_ns: None,
-            used_nonces: BTreeMap::new(),
         }
     }
 }

@@ -1,6 +1,156 @@
-use clap::Parser;
+use boundary::mode::Mode;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 /// Show and change the boundary mode; engage lockdown; release by ceremony.
 #[derive(Debug, Parser)]
-#[command(name = "bd-lock", version, about)]
-pub struct Cli {}
+#[command(
+    name = "bd-lock",
+    version,
+    about,
+    long_about = "Show and change the boundary mode; engage lockdown; release by ceremony.\n\n\
+Modes, loosest to strictest: OPEN < RESTRICTED < TRUSTED < AIRGAP < COLDROOM < LOCKDOWN. \
+The mode lives in the pinned one-slot map bd_mode (what the kernel programs enforce) and in a \
+state file (what survives a reboot). A missing, unreadable or unknown state, or a file and a map \
+that disagree, reads as LOCKDOWN and bd-lock says why.\n\n\
+Tightening (set to a stricter mode, engage) takes effect at once. Loosening needs a ceremony: \
+an operator-signed release token (bd-lock token; Ed25519 over from, to, expiry and a nonce that \
+is accepted once) or, on a terminal, a typed confirmation phrase followed by a cooling-off delay.\n\n\
+Every transition prints one {\"v\":1,\"type\":\"mode\",...} line on standard output, ready for \
+bd-log append.",
+    after_help = "Examples:\n  \
+bd-lock status\n  \
+bd-lock engage --reason \"incident 42\"\n  \
+bd-lock token -k operator.key --from LOCKDOWN --to TRUSTED --expires 15m -o release.tok\n  \
+bd-lock release --token release.tok --reason \"incident 42 closed\"\n  \
+bd-watch | bd-policy -p policy.toml | bd-lock on-tripwire --heartbeat 30s --tee | bd-log append -l LOG -k KEY"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// State file.
+    #[arg(long, global = true, value_name = "FILE", env = "BD_STATE", default_value = boundary::mode::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary).
+    #[arg(long, global = true, value_name = "DIR", env = "BD_PIN_DIR")]
+    pub pin_dir: Option<PathBuf>,
+    /// Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "BD_OPERATOR_KEYS",
+        default_value = "/etc/boundary/operators.d"
+    )]
+    pub operator_keys: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Show the current mode, its reason, the kernel map and the dead-man switch.
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the state file on a fresh system (refused if any state exists).
+    Init {
+        /// Starting mode.
+        #[arg(long, default_value = "OPEN", value_name = "MODE")]
+        mode: Mode,
+        #[arg(long, default_value = "initial state")]
+        reason: String,
+    },
+    /// Copy the state file's mode into a freshly loaded kernel map (or a looser one).
+    Sync,
+    /// Change the mode. Tightening is immediate; loosening is refused (use release).
+    Set {
+        /// The new mode.
+        mode: Mode,
+        /// Why (recorded in the state file and the mode event).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Engage LOCKDOWN now.
+    Engage {
+        #[arg(long)]
+        reason: String,
+    },
+    /// Loosen the mode by ceremony: a signed release token, or interactively on a terminal.
+    Release(Ceremony),
+    /// Make an operator key pair: FILE (secret, mode 0600) and FILE.pub.
+    Keygen {
+        /// Secret key file to create.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Make a signed release token for one loosening transition.
+    Token {
+        /// Operator secret key (from bd-lock keygen).
+        #[arg(short, long, value_name = "FILE")]
+        key: PathBuf,
+        /// The mode the system must be in for the token to apply.
+        #[arg(long, value_name = "MODE")]
+        from: Mode,
+        /// The mode it releases to.
+        #[arg(long, value_name = "MODE")]
+        to: Mode,
+        /// How long the token is valid (humantime, e.g. 15m, 2h).
+        #[arg(long, default_value = "15m", value_name = "DURATION")]
+        expires: humantime::Duration,
+        /// Token file to write (standard output if absent).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read decisions on stdin; engage the tripwire's mode on the first tripwire decision.
+    OnTripwire {
+        /// Arm the dead-man switch and keep it alive while running.
+        #[arg(long, value_name = "DURATION")]
+        heartbeat: Option<humantime::Duration>,
+        /// Copy every input line to standard output (before any mode event).
+        #[arg(long)]
+        tee: bool,
+    },
+    /// Arm the dead-man switch: without a heartbeat within DURATION the kernel acts as LOCKDOWN.
+    Arm {
+        #[arg(long, value_name = "DURATION")]
+        heartbeat: humantime::Duration,
+    },
+    /// Move the dead-man deadline forward by the armed interval.
+    Heartbeat,
+    /// Disarm the dead-man switch (a ceremony if the deadline has already passed).
+    Disarm(Ceremony),
+    /// Add files (by device and inode) to the LOCKDOWN exec allow list, or remove them.
+    Allow {
+        /// Remove instead of add.
+        #[arg(long)]
+        remove: bool,
+        /// Files to allow.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Ceremony {
+    /// Operator-signed release token file.
+    #[arg(long, value_name = "FILE", conflicts_with = "interactive")]
+    pub token: Option<PathBuf>,
+    /// Confirm on the terminal: type a phrase, then wait out the cooling-off delay.
+    #[arg(long)]
+    pub interactive: bool,
+    /// The mode to release to (default: the token's).
+    #[arg(long, value_name = "MODE")]
+    pub to: Option<Mode>,
+    #[arg(long, default_value = "released by ceremony")]
+    pub reason: String,
+    /// Cooling-off delay for --interactive (at least 10s).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub cooling_off: humantime::Duration,
+}

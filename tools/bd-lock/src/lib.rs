@@ -4,6 +4,7 @@
 //! and `cargo xtask completions` render exactly what the binary parses.
 
 pub mod cli;
+pub mod token;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {

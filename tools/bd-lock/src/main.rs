@@ -1,5 +1,660 @@
+use anyhow::{bail, Context, Result};
+use bd_lock::cli::{Ceremony, Cli, Cmd, Global};
+use bd_lock::token::{self, Token};
+use boundary::mode::{self, Current, MapState, Mode, ModeMap, State};
 use clap::Parser;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A refusal (exit 1), as opposed to an error (exit 2).
+#[derive(Debug)]
+struct Refused(String);
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Refused {}
+
+fn refuse<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Refused(msg.into()).into())
+}
 
 fn main() {
-    let _cli = bd_lock::cli::Cli::parse();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bd-lock: {e:#}");
+            if e.downcast_ref::<Refused>().is_some() {
+                1
+            } else {
+                2
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+struct Ctx {
+    state: PathBuf,
+    pin: PathBuf,
+    operator_keys: PathBuf,
+}
+
+impl Ctx {
+    fn new(g: &Global) -> Ctx {
+        Ctx {
+            state: g.state.clone(),
+            pin: boundary::pin::pin_dir(g.pin_dir.as_deref()),
+            operator_keys: g.operator_keys.clone(),
+        }
+    }
+    fn current(&self) -> Current {
+        mode::read_current(&self.state, Some(&self.pin))
+    }
+    fn map(&self) -> Result<Option<ModeMap>> {
+        ModeMap::open(&self.pin)
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let ctx = Ctx::new(&cli.global);
+    match cli.cmd {
+        Cmd::Status { json } => status(&ctx, json),
+        Cmd::Init { mode, reason } => init(&ctx, mode, &reason),
+        Cmd::Sync => sync(&ctx),
+        Cmd::Set { mode, reason } => {
+            transition(&ctx, mode, &reason, "set", false)?;
+            Ok(0)
+        }
+        Cmd::Engage { reason } => {
+            transition(&ctx, Mode::Lockdown, &reason, "engage", false)?;
+            Ok(0)
+        }
+        Cmd::Release(c) => release(&ctx, &c),
+        Cmd::Keygen { output } => {
+            let pk = token::keygen(&output)?;
+            eprintln!(
+                "bd-lock: wrote {} (secret) and {}.pub; install the public key as a trusted operator key:",
+                output.display(),
+                output.display()
+            );
+            println!("{pk}");
+            Ok(0)
+        }
+        Cmd::Token {
+            key,
+            from,
+            to,
+            expires,
+            output,
+        } => {
+            let t = token::make_token(&key, from, to, expires.into())?;
+            let body = serde_json::to_string_pretty(&t)? + "\n";
+            match output {
+                Some(p) => {
+                    std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => print!("{body}"),
+            }
+            Ok(0)
+        }
+        Cmd::OnTripwire { heartbeat, tee } => on_tripwire(&ctx, heartbeat.map(Into::into), tee),
+        Cmd::Arm { heartbeat } => arm(&ctx, heartbeat.into()),
+        Cmd::Heartbeat => {
+            heartbeat(&ctx)?;
+            Ok(0)
+        }
+        Cmd::Disarm(c) => disarm(&ctx, &c),
+        Cmd::Allow { remove, paths } => allow(&ctx, remove, &paths),
+    }
+}
+
+fn uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+/// Print one mode event line and flush it.
+fn emit(from: Mode, to: Mode, reason: &str, via: &str) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Ev<'a> {
+        v: u32,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        time: String,
+        from: Mode,
+        to: Mode,
+        reason: &'a str,
+        uid: u32,
+        via: &'a str,
+    }
+    let ev = serde_json::to_string(&Ev {
+        v: 1,
+        kind: "mode",
+        time: boundary::time::now_rfc3339(),
+        from,
+        to,
+        reason,
+        uid: uid(),
+        via,
+    })?;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{ev}")
+        .and_then(|_| o.flush())
+        .context("writing the mode event")
+}
+
+fn status(ctx: &Ctx, json: bool) -> Result<i32> {
+    let cur = ctx.current();
+    let now = mode::monotonic_ns();
+    let map_json = cur.map.map(|m| {
+        serde_json::json!({
+            "mode": Mode::from_u32(m.mode).map_or(serde_json::Value::from(m.mode), |x| x.as_str().into()),
+            "seq": m.seq,
+            "heartbeat_deadline_ns": m.heartbeat_deadline_ns,
+            "heartbeat_left_ms": (m.heartbeat_deadline_ns != 0)
+                .then(|| (m.heartbeat_deadline_ns as i128 - now as i128) / 1_000_000),
+        })
+    });
+    if json {
+        #[derive(serde::Serialize)]
+        struct St<'a> {
+            v: u32,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            time: String,
+            mode: Mode,
+            fault: &'a Option<String>,
+            deadman_expired: bool,
+            state_file: &'a Path,
+            state: &'a Option<State>,
+            map_path: PathBuf,
+            map: Option<serde_json::Value>,
+        }
+        let v = St {
+            v: 1,
+            kind: "status",
+            time: boundary::time::now_rfc3339(),
+            mode: cur.mode,
+            fault: &cur.fault,
+            deadman_expired: cur.deadman_expired,
+            state_file: &ctx.state,
+            state: &cur.state,
+            map_path: mode::mode_map_path(&ctx.pin),
+            map: map_json,
+        };
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        println!("mode: {}", cur.mode);
+        if let Some(f) = &cur.fault {
+            println!("FAULT: reads as LOCKDOWN because: {f}");
+        }
+        if let Some(s) = &cur.state {
+            println!(
+                "state file: {} ({} since {}, seq {}, by uid {}: {})",
+                ctx.state.display(),
+                s.mode,
+                s.since,
+                s.seq,
+                s.uid,
+                s.reason
+            );
+        }
+        match cur.map {
+            Some(m) => {
+                println!(
+                    "kernel map: {} (mode {}, seq {})",
+                    mode::mode_map_path(&ctx.pin).display(),
+                    Mode::from_u32(m.mode).map_or(format!("unknown {}", m.mode), |x| x.to_string()),
+                    m.seq
+                );
+                if m.heartbeat_deadline_ns != 0 {
+                    let left = (m.heartbeat_deadline_ns as i128 - now as i128) / 1_000_000;
+                    if cur.deadman_expired {
+                        println!(
+                            "dead-man switch: EXPIRED {} ms ago: the kernel acts as LOCKDOWN",
+                            -left
+                        );
+                    } else {
+                        println!("dead-man switch: armed, {left} ms left");
+                    }
+                }
+            }
+            None => println!(
+                "kernel map: none pinned at {} (modes are not enforced in the kernel)",
+                mode::mode_map_path(&ctx.pin).display()
+            ),
+        }
+    }
+    Ok(if cur.fault.is_some() { 3 } else { 0 })
+}
+
+fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
+    let _l = mode::lock_state(&ctx.state)?;
+    if ctx.state.exists() {
+        return refuse(format!(
+            "{} exists: init only creates a state on a fresh system",
+            ctx.state.display()
+        ));
+    }
+    let mut map = ctx.map()?;
+    if let Some(mm) = &map {
+        let s = mm.read()?;
+        if s.seq != 0 {
+            return refuse(format!(
+                "the kernel map {} already holds a state (seq {}): use engage, or release by ceremony",
+                mm.path().display(),
+                s.seq
+            ));
+        }
+    }
+    let st = State::new(m, reason);
+    if let Some(mm) = &mut map {
+        mm.write(MapState {
+            mode: m as u32,
+            flags: 0,
+            heartbeat_deadline_ns: 0,
+            seq: st.seq,
+        })?;
+    }
+    mode::write_state(&ctx.state, &st)?;
+    emit(m, m, reason, "init")?;
+    Ok(0)
+}
+
+fn sync(ctx: &Ctx) -> Result<i32> {
+    let _l = mode::lock_state(&ctx.state)?;
+    let st = mode::read_state(&ctx.state)?;
+    let Some(mut mm) = ctx.map()? else {
+        bail!(
+            "no kernel map pinned at {}",
+            mode::mode_map_path(&ctx.pin).display()
+        );
+    };
+    let cur = mm.read()?;
+    if cur.seq != 0 && cur.mode > st.mode as u32 {
+        return refuse(format!(
+            "the kernel map is stricter ({}) than the state file ({}): loosening needs a ceremony",
+            Mode::from_u32(cur.mode).map_or("unknown".into(), |m| m.to_string()),
+            st.mode
+        ));
+    }
+    mm.write(MapState {
+        mode: st.mode as u32,
+        flags: 0,
+        heartbeat_deadline_ns: cur.heartbeat_deadline_ns,
+        seq: st.seq,
+    })?;
+    let from = Mode::from_u32(cur.mode).unwrap_or(Mode::Lockdown);
+    emit(
+        from,
+        st.mode,
+        "kernel map synced from the state file",
+        "sync",
+    )?;
+    Ok(0)
+}
+
+/// Move to `to`. Loosening is refused unless `ceremony` says one was done.
+/// Returns the mode left.
+fn transition(ctx: &Ctx, to: Mode, reason: &str, via: &str, ceremony: bool) -> Result<Mode> {
+    let _l = mode::lock_state(&ctx.state)?;
+    transition_locked(ctx, to, reason, via, ceremony, None)
+}
+
+fn transition_locked(
+    ctx: &Ctx,
+    to: Mode,
+    reason: &str,
+    via: &str,
+    ceremony: bool,
+    expect_from: Option<Mode>,
+) -> Result<Mode> {
+    let cur = ctx.current();
+    let from = cur.mode;
+    if let Some(f) = &cur.fault {
+        eprintln!("bd-lock: current mode reads as LOCKDOWN: {f}");
+    }
+    if let Some(e) = expect_from {
+        if e != from {
+            return refuse(format!("the mode is {from}, not {e} as the ceremony named"));
+        }
+    }
+    if to < from && !ceremony {
+        return refuse(format!(
+            "{from} -> {to} loosens the boundary: use bd-lock release --token FILE, or --interactive on a terminal"
+        ));
+    }
+    let seq = cur
+        .state
+        .as_ref()
+        .map_or(0, |s| s.seq)
+        .max(cur.map.map_or(0, |m| m.seq))
+        + 1;
+    let mut st = State::new(to, reason);
+    st.seq = seq;
+    st.heartbeat_ns = cur.state.as_ref().and_then(|s| s.heartbeat_ns);
+    let mut map = ctx.map()?;
+    let new_map = MapState {
+        mode: to as u32,
+        flags: 0,
+        heartbeat_deadline_ns: cur.map.map_or(0, |m| m.heartbeat_deadline_ns),
+        seq,
+    };
+    // Tighten the kernel first, loosen it last: a crash in between leaves
+    // the two copies disagreeing, which reads as LOCKDOWN.
+    if to >= from {
+        if let Some(m) = &mut map {
+            m.write(new_map)?;
+        }
+        mode::write_state(&ctx.state, &st)?;
+    } else {
+        mode::write_state(&ctx.state, &st)?;
+        if let Some(m) = &mut map {
+            m.write(new_map)?;
+        }
+    }
+    emit(from, to, reason, via)?;
+    Ok(from)
+}
+
+fn read_token(path: &Path) -> Result<Token> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Refused(format!("{}: not a release token: {e}", path.display())).into())
+}
+
+/// Run a ceremony for `from -> to`; returns the `via` label.
+fn ceremony(ctx: &Ctx, c: &Ceremony, from: Mode, to: Mode) -> Result<&'static str> {
+    if let Some(tp) = &c.token {
+        let tok = read_token(tp)?;
+        let keys = token::operator_keys(&ctx.operator_keys)?;
+        token::verify(&tok, &keys, token::unix_now())
+            .map_err(|e| Refused(format!("{}: {e:#}", tp.display())))?;
+        if tok.from != from || tok.to != to {
+            return refuse(format!(
+                "{}: the token releases {} -> {}, but this is {from} -> {to}",
+                tp.display(),
+                tok.from,
+                tok.to
+            ));
+        }
+        if token::nonce_used(&ctx.state, &tok.nonce)? {
+            return refuse(format!(
+                "{}: token already used (nonce {})",
+                tp.display(),
+                tok.nonce
+            ));
+        }
+        token::record_nonce(&ctx.state, &tok.nonce, tok.expires)?;
+        return Ok("release-token");
+    }
+    if !c.interactive {
+        return refuse("a ceremony is needed: --token FILE or --interactive");
+    }
+    if !std::io::stdin().is_terminal() {
+        return refuse("--interactive needs a terminal on standard input");
+    }
+    let phrase = format!("release {from} to {to}");
+    eprint!("bd-lock: to loosen the boundary type exactly: {phrase}\n> ");
+    let mut typed = String::new();
+    std::io::stdin().lock().read_line(&mut typed)?;
+    if typed.trim() != phrase {
+        return refuse("confirmation phrase did not match");
+    }
+    let delay: Duration = c.cooling_off.into();
+    let delay = delay.max(Duration::from_secs(10));
+    eprintln!(
+        "bd-lock: cooling off for {}; interrupt (Ctrl-C) to abandon",
+        humantime::format_duration(delay)
+    );
+    std::thread::sleep(delay);
+    Ok("release-interactive")
+}
+
+fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
+    let from = ctx.current().mode;
+    let to = match (c.to, &c.token) {
+        (Some(t), _) => t,
+        (None, Some(tp)) => read_token(tp)?.to,
+        (None, None) => bail!("--to MODE is needed with --interactive"),
+    };
+    if to >= from {
+        return refuse(format!(
+            "{from} -> {to} does not loosen: use bd-lock set {to} --reason ..."
+        ));
+    }
+    let via = ceremony(ctx, c, from, to)?;
+    let _l = mode::lock_state(&ctx.state)?;
+    // The mode must not have moved during the ceremony.
+    transition_locked(ctx, to, &c.reason, via, true, Some(from))?;
+    Ok(0)
+}
+
+fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
+    if interval < Duration::from_secs(1) {
+        bail!("--heartbeat must be at least 1s");
+    }
+    let _l = mode::lock_state(&ctx.state)?;
+    let cur = ctx.current();
+    if let Some(f) = &cur.fault {
+        return refuse(format!("cannot arm on a faulted state: {f}"));
+    }
+    let Some(mut st) = cur.state else {
+        bail!("no state")
+    };
+    let Some(mut mm) = ctx.map()? else {
+        bail!(
+            "no kernel map pinned at {}: the dead-man switch lives in the kernel (bd-load first)",
+            mode::mode_map_path(&ctx.pin).display()
+        );
+    };
+    let mut ms = mm.read()?;
+    ms.heartbeat_deadline_ns = mode::monotonic_ns() + interval.as_nanos() as u64;
+    st.heartbeat_ns = Some(interval.as_nanos() as u64);
+    mm.write(ms)?;
+    mode::write_state(&ctx.state, &st)?;
+    emit(
+        st.mode,
+        st.mode,
+        &format!(
+            "dead-man switch armed: heartbeat every {}",
+            humantime::format_duration(interval)
+        ),
+        "arm",
+    )?;
+    Ok(0)
+}
+
+fn heartbeat(ctx: &Ctx) -> Result<()> {
+    let _l = mode::lock_state(&ctx.state)?;
+    let st = mode::read_state(&ctx.state)?;
+    let Some(interval) = st.heartbeat_ns else {
+        return refuse("the dead-man switch is not armed (bd-lock arm --heartbeat DURATION)");
+    };
+    let Some(mut mm) = ctx.map()? else {
+        bail!(
+            "no kernel map pinned at {}",
+            mode::mode_map_path(&ctx.pin).display()
+        );
+    };
+    let mut ms = mm.read()?;
+    ms.heartbeat_deadline_ns = mode::monotonic_ns() + interval;
+    mm.write(ms)
+}
+
+fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
+    let cur = ctx.current();
+    let Some(st) = cur.state.clone() else {
+        return refuse(format!(
+            "cannot disarm on a faulted state: {}",
+            cur.fault.unwrap_or_default()
+        ));
+    };
+    let mut via = "disarm";
+    if cur.deadman_expired {
+        // The kernel already acts as LOCKDOWN: disarming loosens it.
+        eprintln!(
+            "bd-lock: the dead-man deadline has passed; disarming releases LOCKDOWN -> {}",
+            st.mode
+        );
+        via = ceremony(ctx, c, Mode::Lockdown, st.mode)?;
+    }
+    let _l = mode::lock_state(&ctx.state)?;
+    let mut st = mode::read_state(&ctx.state)?;
+    st.heartbeat_ns = None;
+    if let Some(mut mm) = ctx.map()? {
+        let mut ms = mm.read()?;
+        ms.heartbeat_deadline_ns = 0;
+        mm.write(ms)?;
+    }
+    mode::write_state(&ctx.state, &st)?;
+    let from = if cur.deadman_expired {
+        Mode::Lockdown
+    } else {
+        st.mode
+    };
+    emit(from, st.mode, "dead-man switch disarmed", via)?;
+    Ok(0)
+}
+
+fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
+    if let Some(iv) = hb {
+        arm(ctx, iv)?;
+        let state = ctx.state.clone();
+        let pin = ctx.pin.clone();
+        let okeys = ctx.operator_keys.clone();
+        std::thread::spawn(move || {
+            let c = Ctx {
+                state,
+                pin,
+                operator_keys: okeys,
+            };
+            let every = (iv / 3).max(Duration::from_millis(200));
+            loop {
+                std::thread::sleep(every);
+                if let Err(e) = heartbeat(&c) {
+                    eprintln!("bd-lock: heartbeat failed: {e:#}");
+                }
+            }
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct D<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        decision: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        tripwire: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        rule: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        reason: Option<std::borrow::Cow<'a, str>>,
+    }
+    let stdin = std::io::stdin();
+    let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let mut line = String::new();
+    let mut lineno = 0u64;
+    loop {
+        if input.buffer().is_empty() {
+            out.flush().context("writing standard output")?;
+        }
+        line.clear();
+        if input
+            .read_line(&mut line)
+            .context("reading standard input")?
+            == 0
+        {
+            break;
+        }
+        lineno += 1;
+        if tee {
+            out.write_all(line.as_bytes())
+                .context("writing standard output")?;
+        }
+        let d: D = match serde_json::from_str(line.trim_end()) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("bd-lock: input line {lineno}: not a decision: {e}");
+                continue;
+            }
+        };
+        if d.kind.as_deref() != Some("decision") || d.decision.as_deref() != Some("tripwire") {
+            continue;
+        }
+        let target = match d.tripwire.as_deref().map(str::parse::<Mode>) {
+            None => Mode::Lockdown,
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                eprintln!("bd-lock: input line {lineno}: {e}: engaging LOCKDOWN");
+                Mode::Lockdown
+            }
+        };
+        let cur = ctx.current().mode;
+        if target <= cur {
+            eprintln!("bd-lock: tripwire {target} at line {lineno}: already {cur}");
+            continue;
+        }
+        let reason = format!(
+            "tripwire {}: {}",
+            d.rule.as_deref().unwrap_or("?"),
+            d.reason.as_deref().unwrap_or("")
+        );
+        out.flush()?;
+        transition(ctx, target, &reason, "tripwire", false)?;
+        eprintln!("bd-lock: tripwire at input line {lineno}: engaged {target}");
+    }
+    out.flush().context("writing standard output")?;
+    Ok(0)
+}
+
+/// The kernel's encoding of a device number (`sb->s_dev`): major << 20 | minor.
+fn kernel_dev(st_dev: u64) -> u64 {
+    let major = libc::major(st_dev) as u64;
+    let minor = libc::minor(st_dev) as u64;
+    (major << 20) | minor
+}
+
+fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
+    use std::os::unix::fs::MetadataExt;
+    if !remove && ctx.current().mode >= Mode::Lockdown {
+        return refuse(
+            "the mode is LOCKDOWN: widening the exec allow list now would loosen it; release first",
+        );
+    }
+    let p = boundary::pin::map_path(&ctx.pin, "bd_exec_allow");
+    let data = aya::maps::MapData::from_pin(&p)
+        .with_context(|| format!("opening {} (is mode_enforce loaded?)", p.display()))?;
+    let map = aya::maps::Map::from_map_data(data)?;
+    let mut h: aya::maps::HashMap<_, [u8; 16], u32> = aya::maps::HashMap::try_from(map)
+        .with_context(|| format!("{}: not the exec allow list", p.display()))?;
+    for path in paths {
+        let md = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&kernel_dev(md.dev()).to_ne_bytes());
+        key[8..].copy_from_slice(&md.ino().to_ne_bytes());
+        if remove {
+            match h.remove(&key) {
+                Ok(()) => {}
+                Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+            }
+        } else {
+            h.insert(key, 1, 0)
+                .with_context(|| format!("adding {} to {}", path.display(), p.display()))?;
+        }
+        println!(
+            "{} {} (dev {}, ino {})",
+            if remove { "removed" } else { "allowed" },
+            path.display(),
+            kernel_dev(md.dev()),
+            md.ino()
+        );
+    }
+    Ok(0)
 }
