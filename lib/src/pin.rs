@@ -4,9 +4,12 @@
 //!
 //! ```text
 //! <pin>/maps/<map name>            every map, pinned by name (shared by all objects)
-//! <pin>/links/<object>.<program>   one link per attached program (keeps it attached)
-//! <pin>/watch.lock                 flock held by the one running bd-watch
+//! <pin>/links/<object>-<program>   one link per attached program (keeps it attached)
+//! <pin>/watch_lock/                directory flock-ed by the one running bd-watch
 //! ```
+//!
+//! Names on bpffs may not contain `.` (the kernel refuses them with EPERM),
+//! hence `-` between object and program.
 //!
 //! Tools open what they need with [`open_map`] and never reload programs.
 
@@ -96,9 +99,14 @@ pub fn map_path(pin: &Path, name: &str) -> PathBuf {
     maps_dir(pin).join(name)
 }
 
-/// `<pin>/links/<object>.<program>`.
+/// `<pin>/links/<object>-<program>` (bpffs refuses `.` in names).
 pub fn link_path(pin: &Path, object: &str, program: &str) -> PathBuf {
-    links_dir(pin).join(format!("{object}.{program}"))
+    links_dir(pin).join(format!("{object}-{program}"))
+}
+
+/// `<pin>/watch_lock`: the directory bd-watch holds an exclusive flock on.
+pub fn watch_lock_path(pin: &Path) -> PathBuf {
+    pin.join("watch_lock")
 }
 
 fn fs_is(path: &Path, magic: FsType) -> bool {
@@ -370,7 +378,7 @@ mod tests {
         );
         assert_eq!(
             link_path(p, "exec_monitor", "exec_monitor"),
-            Path::new("/sys/fs/bpf/b/links/exec_monitor.exec_monitor")
+            Path::new("/sys/fs/bpf/b/links/exec_monitor-exec_monitor")
         );
     }
 

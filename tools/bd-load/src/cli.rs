@@ -1,6 +1,106 @@
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 /// Load, attach and pin the boundary BPF programs; show status; unload.
 #[derive(Debug, Parser)]
-#[command(name = "bd-load", version, about)]
-pub struct Cli {}
+#[command(
+    name = "bd-load",
+    version,
+    about,
+    long_about = "Load, attach and pin the boundary BPF programs; show status; unload.\n\n\
+        bd-load loads every BPF object built into it (bpf/*.bpf.o), creates the shared \
+        maps once under <pin-dir>/maps (pinned by name, so every object and every tool \
+        uses the same map), attaches each program by its type and pins its link under \
+        <pin-dir>/links/<object>-<program>, so the programs stay attached after bd-load \
+        exits. Running it again changes nothing and reports what is already loaded; \
+        --replace swaps in the programs built into this binary.\n\n\
+        Tracepoints attach everywhere. BPF-LSM programs attach only where the kernel \
+        runs the bpf LSM (`bpf` in /sys/kernel/security/lsm); elsewhere they are \
+        reported by name as not loadable, and --require lsm makes that an error. \
+        Cgroup programs (sock_addr, skb, device) attach to the cgroup given with \
+        --cgroup; without it they are loaded, verified, and left unattached.\n\n\
+        Before loading it checks privilege (root, or CAP_BPF with CAP_PERFMON), kernel \
+        BTF (/sys/kernel/btf/vmlinux), ring-buffer maps and bpffs, and mounts bpffs, \
+        tracefs and securityfs if they are missing. The pin dir is --pin-dir, else \
+        $BD_PIN_DIR, else /sys/fs/bpf/boundary.",
+    after_help = "Examples:\n  \
+        bd-load                              load and attach everything that this kernel supports\n  \
+        bd-load --cgroup /sys/fs/cgroup/app  also attach the cgroup programs to that cgroup\n  \
+        bd-load --require lsm                fail (exit 4) unless the BPF-LSM programs attach\n  \
+        bd-load status --json                programs, maps, counters and kernel features\n  \
+        bd-load --replace                    swap in this binary's programs\n  \
+        bd-load unload                       detach and remove every pin",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub pin_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Load, attach and pin the programs (the default).
+    Load(LoadArgs),
+    /// Show attached programs, maps, event and loss counters, kernel features.
+    Status(StatusArgs),
+    /// Detach every program and remove every pin and the pin dir.
+    Unload,
+    #[command(flatten)]
+    Lsm(crate::protect::LsmCmd),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Require {
+    /// BPF-LSM programs must load and attach.
+    Lsm,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct LoadArgs {
+    /// Cgroup (v2 directory) to attach the cgroup programs to.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+
+    /// Size of the event ring buffer in bytes: a power of two, at least 4096.
+    /// Applies when the buffer is created (first load); unload to resize.
+    #[arg(long, value_name = "BYTES", value_parser = parse_ring_size)]
+    pub ring_size: Option<u32>,
+
+    /// Fail (exit 4) unless this kind of program can load and attach here.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub require: Vec<Require>,
+
+    /// Replace programs that are already attached with this binary's.
+    #[arg(long)]
+    pub replace: bool,
+
+    /// Print one JSON line per program on stdout (the default prints a table).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of bytes"))?;
+    if n < 4096 || !n.is_power_of_two() || n > (1 << 30) {
+        return Err(format!(
+            "{n} must be a power of two between 4096 and 1073741824"
+        ));
+    }
+    Ok(n as u32)
+}

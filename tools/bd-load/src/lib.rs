@@ -4,6 +4,73 @@
 //! and `cargo xtask completions` render exactly what the binary parses.
 
 pub mod cli;
+pub mod load;
+pub mod objects;
+pub mod probe;
+pub mod protect;
+pub mod status;
+
+/// Exit codes (documented in the man page's EXIT STATUS).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A program failed to load or attach, or another runtime error.
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    /// Not root / missing CAP_BPF, CAP_PERFMON or CAP_SYS_ADMIN, or no access to the pins.
+    pub const PERMISSION: u8 = 3;
+    /// The kernel lacks something needed: BTF, ring buffers, bpffs, tracefs,
+    /// or BPF-LSM under `--require lsm`.
+    pub const MISSING: u8 = 4;
+    /// `status`: nothing is loaded under the pin dir.
+    pub const NOT_LOADED: u8 = 5;
+}
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub msg: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+pub fn fail(code: u8, msg: impl Into<String>) -> anyhow::Error {
+    Failure {
+        code,
+        msg: msg.into(),
+    }
+    .into()
+}
+
+/// The exit code for an error: its own if it is a [`Failure`], PERMISSION
+/// for permission errors anywhere in the chain, else FAILED.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(f) = err.downcast_ref::<Failure>() {
+        return f.code;
+    }
+    for cause in err.chain() {
+        if let Some(p) = cause.downcast_ref::<boundary::pin::PinError>() {
+            if p.is_permission() {
+                return exit::PERMISSION;
+            }
+            if matches!(p, boundary::pin::PinError::NotLoaded { .. }) {
+                return exit::NOT_LOADED;
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::PermissionDenied {
+                return exit::PERMISSION;
+            }
+        }
+    }
+    exit::FAILED
+}
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
@@ -16,7 +83,47 @@ pub fn command() -> clap::Command {
 /// start with two spaces is printed verbatim; a line `KEY<TAB>text` is a
 /// tagged item (used for EXIT STATUS and FILES).
 pub fn man_sections() -> Vec<(&'static str, &'static str)> {
-    vec![("EXIT STATUS", "0\tsuccess\n2\tusage error")]
+    vec![
+        (
+            "EXIT STATUS",
+            "0\tsuccess; for load, every program this kernel supports is attached \
+             (or was already)\n\
+             1\ta program failed to load or attach (the verifier log is printed), \
+             or another runtime error\n\
+             2\tusage error\n\
+             3\tpermission: not root and lacking CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN), \
+             or the pins are not accessible\n\
+             4\tthe kernel lacks what is needed: BTF (/sys/kernel/btf/vmlinux), ring-buffer maps, \
+             bpffs or tracefs (not mounted and not mountable), a pin dir off bpffs, or BPF-LSM \
+             under --require lsm\n\
+             5\tstatus: nothing is loaded under the pin dir",
+        ),
+        (
+            "FILES",
+            "/sys/fs/bpf/boundary\tthe default pin dir (--pin-dir, BD_PIN_DIR)\n\
+             <pin-dir>/maps/<map>\tevery map, pinned by name and shared by all objects: \
+             bd_events (ring buffer), bd_stats (per-CPU counters), bd_mode, bd_prot_pids, ...\n\
+             <pin-dir>/links/<object>-<program>\tone pinned link per attached program; \
+             removing it detaches the program\n\
+             /sys/kernel/btf/vmlinux\tkernel BTF, needed for CO-RE\n\
+             /sys/kernel/security/lsm\tthe active LSMs; BPF-LSM needs `bpf` in it",
+        ),
+        (
+            "REPLACING",
+            "--replace loads the new programs (the maps are reused through their pins, so \
+             state and counters survive), attaches each new program next to the old one, \
+             then renames the new link pin over the old one, which detaches the old \
+             program. There is no moment without a program; for a moment both run, so a \
+             few events can be reported twice. Each program is swapped on its own: the \
+             set as a whole is not atomic. --ring-size does not resize an existing ring \
+             buffer: unload first.",
+        ),
+        (
+            "EXAMPLES",
+            "  bd-load && bd-load status\n  \
+             bd-load --cgroup /sys/fs/cgroup/app.slice --require lsm\n  \
+             BD_PIN_DIR=/sys/fs/bpf/test bd-load --ring-size 1048576\n  \
+             bd-load unload",
+        ),
+    ]
 }
-
-pub mod protect;

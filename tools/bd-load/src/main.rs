@@ -1,5 +1,76 @@
+use bd_load::cli::{Cli, Cmd, LoadArgs};
+use bd_load::{exit, exit_code, load, status};
 use clap::Parser;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
 
-fn main() {
-    let _cli = bd_load::cli::Cli::parse();
+fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
+    let outcomes = load::load(pin_dir, args)?;
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = false;
+    for o in &outcomes {
+        if args.json {
+            writeln!(stdout, "{}", serde_json::to_string(o)?)?;
+        } else {
+            writeln!(
+                stdout,
+                "{:<40} {:<11} {}",
+                format!("{}-{}", o.object, o.program),
+                o.state,
+                o.detail
+            )?;
+        }
+        if o.state == "failed" {
+            failed = true;
+            eprintln!("bd-load: {}.{}: {}", o.object, o.program, o.detail);
+        }
+    }
+    Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+fn run(cli: &Cli) -> anyhow::Result<u8> {
+    let pin_dir = boundary::pin::pin_dir(cli.pin_dir.as_deref());
+    match &cli.cmd {
+        None => run_load(&pin_dir, &cli.load),
+        Some(Cmd::Load(args)) => run_load(&pin_dir, args),
+        Some(Cmd::Status(args)) => {
+            let s = status::status(&pin_dir)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                print!("{}", status::render_text(&s));
+            }
+            Ok(if s.loaded { exit::OK } else { exit::NOT_LOADED })
+        }
+        Some(Cmd::Unload) => {
+            let removed = load::unload(&pin_dir)?;
+            if removed.is_empty() {
+                eprintln!("bd-load: nothing loaded under {}", pin_dir.display());
+            } else {
+                eprintln!(
+                    "bd-load: removed {} pins and {}",
+                    removed.len(),
+                    pin_dir.display()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Some(Cmd::Lsm(cmd)) => {
+            bd_load::protect::run(cmd, &pin_dir)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = exit_code(&e);
+            eprintln!("bd-load: {e:#}");
+            ExitCode::from(code)
+        }
+    }
 }

@@ -1,0 +1,439 @@
+//! `bd-load load`: load the embedded objects, attach each program by its
+//! type, and pin maps and links so they outlive this process.
+
+use crate::cli::{LoadArgs, Require};
+use crate::objects::{programs, ProgSpec, OBJECTS};
+use crate::{exit, fail, probe};
+use anyhow::Context as _;
+use aya::programs::links::FdLink;
+use aya::programs::{CgroupAttachMode, Program};
+use aya::{Btf, EbpfLoader};
+use boundary::pin;
+use serde::Serialize;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What happened to one program.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub v: u32,
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub object: String,
+    pub program: String,
+    pub section: String,
+    /// attached | already | replaced | unattached | unsupported | failed
+    pub state: &'static str,
+    pub detail: String,
+}
+
+impl Outcome {
+    fn new(obj: &str, p: &ProgSpec, state: &'static str, detail: impl Into<String>) -> Self {
+        Outcome {
+            v: 1,
+            type_: "program",
+            object: obj.to_owned(),
+            program: p.name.clone(),
+            section: p.section.clone(),
+            state,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// How a program attaches, from its ELF section name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    TracePoint { category: String, name: String },
+    RawTracePoint { name: String },
+    Lsm { hook: String },
+    Cgroup,
+    Other,
+}
+
+pub fn kind(section: &str) -> Kind {
+    let (prefix, rest) = section.split_once('/').unwrap_or((section, ""));
+    match prefix {
+        "tracepoint" | "tp" => match rest.split_once('/') {
+            Some((c, n)) => Kind::TracePoint {
+                category: c.into(),
+                name: n.into(),
+            },
+            None => Kind::Other,
+        },
+        "raw_tracepoint" | "raw_tp" => Kind::RawTracePoint { name: rest.into() },
+        "lsm" | "lsm.s" => Kind::Lsm { hook: rest.into() },
+        p if p.starts_with("cgroup") => Kind::Cgroup,
+        _ => Kind::Other,
+    }
+}
+
+/// Holds an exclusive lock on the pin dir while loading or unloading, so two
+/// loaders never race to create the same pins.
+pub fn lock_pin_dir(pin_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<File>> {
+    let f = File::open(pin_dir).with_context(|| format!("{}", pin_dir.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("{}: flock: {e}", pin_dir.display()))
+}
+
+pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
+    let require_lsm = args.require.contains(&Require::Lsm);
+    let feats = probe::require_for_load(pin_dir, require_lsm)?;
+    let maps_dir = pin::maps_dir(pin_dir);
+    let links_dir = pin::links_dir(pin_dir);
+    for d in [&maps_dir, &links_dir] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let _lock = lock_pin_dir(pin_dir)?;
+
+    if let Some(want) = args.ring_size {
+        if let Ok(m) = pin::open_map(pin_dir, "bd_events") {
+            if let Ok(info) = m.info() {
+                if info.max_entries() != want {
+                    eprintln!(
+                        "bd-load: {}: ring buffer already exists with {} bytes; --ring-size {} \
+                         applies only when it is created (unload first)",
+                        pin::map_path(pin_dir, "bd_events").display(),
+                        info.max_entries(),
+                        want
+                    );
+                }
+            }
+        }
+    }
+
+    let cgroup = match &args.cgroup {
+        Some(p) => Some(
+            File::open(p)
+                .map_err(|e| fail(exit::USAGE, format!("--cgroup {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let btf = if feats.bpf_lsm {
+        Some(Btf::from_sys_fs().context("reading kernel BTF for the LSM programs")?)
+    } else {
+        None
+    };
+
+    let mut out = Vec::new();
+    for (obj_name, bytes) in OBJECTS {
+        let specs = programs(bytes).with_context(|| format!("{obj_name}.bpf.o"))?;
+        let mut to_load: Vec<(ProgSpec, Option<PathBuf>)> = Vec::new();
+        for p in &specs {
+            let link = pin::link_path(pin_dir, obj_name, &p.name);
+            let pinned = link.exists();
+            let k = kind(&p.section);
+            if let Kind::Lsm { .. } = k {
+                if !feats.bpf_lsm {
+                    out.push(Outcome::new(
+                        obj_name,
+                        p,
+                        "unsupported",
+                        "BPF-LSM is not active on this kernel (add bpf to lsm= on the kernel command line)",
+                    ));
+                    continue;
+                }
+            }
+            if k == Kind::Other {
+                out.push(Outcome::new(
+                    obj_name,
+                    p,
+                    "unsupported",
+                    "bd-load does not know how to attach this section",
+                ));
+                continue;
+            }
+            if pinned && !args.replace {
+                out.push(Outcome::new(
+                    obj_name,
+                    p,
+                    "already",
+                    format!("link pinned at {}", link.display()),
+                ));
+                continue;
+            }
+            to_load.push((p.clone(), pinned.then_some(link)));
+        }
+        if to_load.is_empty() {
+            continue;
+        }
+
+        let mut loader = EbpfLoader::new();
+        loader.default_map_pin_directory(&maps_dir);
+        if let Some(n) = args.ring_size {
+            loader.map_max_entries("bd_events", n);
+        }
+        let mut ebpf = match loader.load(bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                for (p, _) in &to_load {
+                    out.push(Outcome::new(obj_name, p, "failed", format!("{e}")));
+                }
+                continue;
+            }
+        };
+        for (p, old_link) in to_load {
+            let link_path = pin::link_path(pin_dir, obj_name, &p.name);
+            let Some(prog) = ebpf.program_mut(&p.name) else {
+                out.push(Outcome::new(
+                    obj_name,
+                    &p,
+                    "failed",
+                    "aya did not find this program",
+                ));
+                continue;
+            };
+            let res = attach(prog, &p.section, cgroup.as_ref(), btf.as_ref());
+            let o = match res {
+                Ok(link @ (Attached::Link(_) | Attached::Raw(_))) => {
+                    match pin_link(link, &link_path, old_link.is_some()) {
+                        Ok(()) if old_link.is_some() => {
+                            Outcome::new(obj_name, &p, "replaced", link_path.display().to_string())
+                        }
+                        Ok(()) => {
+                            Outcome::new(obj_name, &p, "attached", link_path.display().to_string())
+                        }
+                        Err(e) => Outcome::new(obj_name, &p, "failed", format!("{e:#}")),
+                    }
+                }
+                Ok(Attached::NoCgroup) => Outcome::new(
+                    obj_name,
+                    &p,
+                    "unattached",
+                    "loaded and verified; not attached: no --cgroup",
+                ),
+                // Some kernels list `bpf` among the LSMs yet refuse BPF-LSM
+                // programs (EPERM): that is "not loadable here", an error
+                // only under --require lsm.
+                Err(e) if matches!(kind(&p.section), Kind::Lsm { .. }) && !require_lsm => {
+                    Outcome::new(
+                        obj_name,
+                        &p,
+                        "unsupported",
+                        format!("the kernel refused this BPF-LSM program: {e:#}"),
+                    )
+                }
+                Err(e) => Outcome::new(obj_name, &p, "failed", format!("{e:#}")),
+            };
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
+
+enum Attached {
+    Link(FdLink),
+    Raw(OwnedFd),
+    NoCgroup,
+}
+
+fn attach(
+    prog: &mut Program,
+    section: &str,
+    cgroup: Option<&File>,
+    btf: Option<&Btf>,
+) -> anyhow::Result<Attached> {
+    let k = &kind(section);
+    let cg = || cgroup.ok_or(());
+    let link: FdLink = match (prog, k) {
+        (Program::TracePoint(p), Kind::TracePoint { category, name }) => {
+            p.load()?;
+            let id = p.attach(category, name)?;
+            FdLink::try_from(p.take_link(id)?)?
+        }
+        (Program::RawTracePoint(p), Kind::RawTracePoint { name }) => {
+            p.load()?;
+            let id = p.attach(name)?;
+            p.take_link(id)?.into()
+        }
+        (Program::Lsm(p), Kind::Lsm { hook }) => {
+            let btf = btf.ok_or_else(|| anyhow::anyhow!("no kernel BTF for LSM"))?;
+            p.load(hook, btf)?;
+            let id = p.attach()?;
+            p.take_link(id)?.into()
+        }
+        (Program::CgroupSockAddr(p), _) => {
+            p.load()?;
+            let Ok(c) = cg() else {
+                return Ok(Attached::NoCgroup);
+            };
+            let id = p.attach(c, CgroupAttachMode::Single)?;
+            FdLink::try_from(p.take_link(id)?)?
+        }
+        (Program::CgroupSkb(p), Kind::Cgroup) => {
+            use aya::programs::CgroupSkbAttachType as T;
+            let dir = match section.rsplit('/').next() {
+                Some("ingress") => T::Ingress,
+                Some("egress") => T::Egress,
+                _ => anyhow::bail!("{section}: cgroup_skb needs /ingress or /egress"),
+            };
+            p.load()?;
+            let Ok(c) = cg() else {
+                return Ok(Attached::NoCgroup);
+            };
+            let id = p.attach(c, dir, CgroupAttachMode::Single)?;
+            FdLink::try_from(p.take_link(id)?)?
+        }
+        (Program::CgroupSock(p), _) => {
+            p.load()?;
+            let Ok(c) = cg() else {
+                return Ok(Attached::NoCgroup);
+            };
+            let id = p.attach(c, CgroupAttachMode::Single)?;
+            FdLink::try_from(p.take_link(id)?)?
+        }
+        (Program::CgroupDevice(p), _) => {
+            p.load()?;
+            let Ok(c) = cg() else {
+                return Ok(Attached::NoCgroup);
+            };
+            // aya 0.14 cannot turn a cgroup-device link into an FdLink, so
+            // create the link ourselves (BPF_LINK_CREATE, BPF_CGROUP_DEVICE).
+            let fd = link_create(p.fd()?.as_fd(), c.as_fd(), 6)?;
+            return Ok(Attached::Raw(fd));
+        }
+        (p, _) => anyhow::bail!(
+            "program type {:?} is not attached by bd-load",
+            p.prog_type()
+        ),
+    };
+    Ok(Attached::Link(link))
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BpfAttr {
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+    e: u64,
+    _rest: [u64; 14],
+}
+
+fn sys_bpf(cmd: libc::c_long, attr: &BpfAttr) -> std::io::Result<i32> {
+    // SAFETY: attr is a zero-padded bpf_attr large enough for these commands.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *const BpfAttr,
+            std::mem::size_of::<BpfAttr>(),
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(rc as i32)
+    }
+}
+
+fn owned(fd: i32) -> OwnedFd {
+    // SAFETY: fd was just returned by the kernel and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn link_create(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+) -> anyhow::Result<OwnedFd> {
+    let attr = BpfAttr {
+        a: prog.as_raw_fd() as u32,
+        b: target.as_raw_fd() as u32,
+        c: attach_type,
+        ..Default::default()
+    };
+    Ok(owned(
+        sys_bpf(28 /* BPF_LINK_CREATE */, &attr).context("BPF_LINK_CREATE")?,
+    ))
+}
+
+fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let p = c.as_ptr() as u64;
+    let attr = BpfAttr {
+        a: p as u32,
+        b: (p >> 32) as u32,
+        c: fd.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    sys_bpf(6 /* BPF_OBJ_PIN */, &attr).with_context(|| format!("pinning {}", path.display()))?;
+    Ok(())
+}
+
+/// Pin a link at `path`. When replacing, pin beside it and rename over the
+/// old pin: the rename is atomic, and dropping the old pin detaches the old
+/// program only after the new one is attached.
+fn pin_link(link: Attached, path: &Path, replace: bool) -> anyhow::Result<()> {
+    let pin = |at: &Path| -> anyhow::Result<()> {
+        match link {
+            Attached::Link(l) => {
+                // The pin keeps the link (and the program) alive once our
+                // fd closes.
+                l.pin(at)
+                    .with_context(|| format!("pinning {}", at.display()))?;
+                Ok(())
+            }
+            Attached::Raw(fd) => obj_pin(fd.as_fd(), at),
+            Attached::NoCgroup => Ok(()),
+        }
+    };
+    if !replace {
+        return pin(path);
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push("-replacing");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    pin(&tmp)?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} over {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// Detach everything and remove the pins; returns what was removed.
+pub fn unload(pin_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    probe::require_privilege("unloading BPF programs")?;
+    if !pin_dir.exists() {
+        return Ok(Vec::new());
+    }
+    let lock = lock_pin_dir(pin_dir)?;
+    let removed = pin::remove_pins(pin_dir)
+        .with_context(|| format!("removing pins under {}", pin_dir.display()))?;
+    drop(lock);
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_sections() {
+        assert_eq!(
+            kind("tracepoint/sched/sched_process_exec"),
+            Kind::TracePoint {
+                category: "sched".into(),
+                name: "sched_process_exec".into()
+            }
+        );
+        assert_eq!(
+            kind("raw_tp/sys_enter"),
+            Kind::RawTracePoint {
+                name: "sys_enter".into()
+            }
+        );
+        assert_eq!(
+            kind("lsm/file_open"),
+            Kind::Lsm {
+                hook: "file_open".into()
+            }
+        );
+        assert_eq!(kind("cgroup/connect4"), Kind::Cgroup);
+        assert_eq!(kind("cgroup_skb/egress"), Kind::Cgroup);
+        assert_eq!(kind("xdp"), Kind::Other);
+    }
+}

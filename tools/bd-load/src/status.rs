@@ -1,0 +1,287 @@
+//! `bd-load status`: what is attached (from the link pins), the maps, the
+//! counters in bd_stats and the kernel features found. Reads pins only.
+
+use crate::objects::{programs, OBJECTS};
+use crate::probe::{self, Features};
+use aya::maps::MapData;
+use aya::programs::links::FdLink;
+use aya::programs::links::PinnedLink;
+use boundary::event::*;
+use boundary::pin;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct ProgStatus {
+    pub object: String,
+    pub program: String,
+    pub section: String,
+    pub attached: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prog_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MapStatus {
+    pub name: String,
+    pub map_type: String,
+    pub max_entries: u32,
+    /// Keys present, for hash maps (walked; our maps are small).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Counters {
+    pub exec: u64,
+    pub exec_lost: u64,
+    pub deny: u64,
+    pub deny_lost: u64,
+    pub denied: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub v: u32,
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub time: String,
+    pub pin_dir: String,
+    pub loaded: bool,
+    pub features: Features,
+    pub programs: Vec<ProgStatus>,
+    pub maps: Vec<MapStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Counters>,
+}
+
+fn link_status(path: &Path) -> Result<(u32, u32, String), String> {
+    let link = PinnedLink::from_pin(path).map_err(|e| e.to_string())?;
+    let fd: FdLink = link.into();
+    let info = fd.info().map_err(|e| e.to_string())?;
+    let t = info
+        .link_type()
+        .map(|t| format!("{t:?}"))
+        .unwrap_or_else(|e| e.to_string());
+    Ok((info.id(), info.program_id(), t))
+}
+
+fn map_status(name: &str, data: Result<MapData, pin::PinError>) -> MapStatus {
+    let mut s = MapStatus {
+        name: name.to_owned(),
+        map_type: String::new(),
+        max_entries: 0,
+        entries: None,
+        error: None,
+    };
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => {
+            s.error = Some(e.to_string());
+            return s;
+        }
+    };
+    match data.info() {
+        Ok(info) => {
+            s.max_entries = info.max_entries();
+            let t = info.map_type();
+            s.map_type = t
+                .as_ref()
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_else(|e| e.to_string());
+            if matches!(
+                t,
+                Ok(aya::maps::MapType::Hash
+                    | aya::maps::MapType::LruHash
+                    | aya::maps::MapType::PerCpuHash
+                    | aya::maps::MapType::LruPerCpuHash)
+            ) {
+                match pin::count_keys(&data) {
+                    Ok(n) => s.entries = Some(n),
+                    Err(e) => s.error = Some(e.to_string()),
+                }
+            }
+        }
+        Err(e) => s.error = Some(e.to_string()),
+    }
+    s
+}
+
+pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
+    probe::require_privilege("reading the pinned BPF objects")?;
+    let features = probe::features(pin_dir);
+    let mut progs = Vec::new();
+    for (obj, bytes) in OBJECTS {
+        for p in programs(bytes)? {
+            let path = pin::link_path(pin_dir, obj, &p.name);
+            let mut s = ProgStatus {
+                object: obj.to_string(),
+                program: p.name.clone(),
+                section: p.section.clone(),
+                attached: false,
+                link_id: None,
+                prog_id: None,
+                link_type: None,
+                error: None,
+            };
+            if path.exists() {
+                match link_status(&path) {
+                    Ok((l, pr, t)) => {
+                        s.attached = true;
+                        s.link_id = Some(l);
+                        s.prog_id = Some(pr);
+                        s.link_type = Some(t);
+                    }
+                    Err(e) => s.error = Some(e),
+                }
+            }
+            progs.push(s);
+        }
+    }
+    // Pins from objects this binary does not embed (an older or newer bd-load).
+    if let Ok(rd) = std::fs::read_dir(pin::links_dir(pin_dir)) {
+        let mut extra: BTreeMap<String, ProgStatus> = BTreeMap::new();
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if progs
+                .iter()
+                .any(|p| format!("{}-{}", p.object, p.program) == name)
+            {
+                continue;
+            }
+            let (object, program) = name.split_once('-').unwrap_or((&name, ""));
+            let mut s = ProgStatus {
+                object: object.to_owned(),
+                program: program.to_owned(),
+                section: String::new(),
+                attached: false,
+                link_id: None,
+                prog_id: None,
+                link_type: None,
+                error: Some("not built into this bd-load".into()),
+            };
+            if let Ok((l, pr, t)) = link_status(&ent.path()) {
+                s.attached = true;
+                s.link_id = Some(l);
+                s.prog_id = Some(pr);
+                s.link_type = Some(t);
+            }
+            extra.insert(name, s);
+        }
+        progs.extend(extra.into_values());
+    }
+
+    let mut maps = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(pin::maps_dir(pin_dir)) {
+        let mut names: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for n in names {
+            maps.push(map_status(&n, pin::open_map(pin_dir, &n)));
+        }
+    }
+    let counters = pin::read_stats(pin_dir).ok().map(|s| Counters {
+        exec: s[BD_STAT_EXEC as usize],
+        exec_lost: s[BD_STAT_EXEC_LOST as usize],
+        deny: s[BD_STAT_DENY as usize],
+        deny_lost: s[BD_STAT_DENY_LOST as usize],
+        denied: s[BD_STAT_DENIED as usize],
+    });
+    Ok(Status {
+        v: 1,
+        type_: "status",
+        time: boundary::time::now_rfc3339(),
+        pin_dir: pin_dir.display().to_string(),
+        loaded: progs.iter().any(|p| p.attached),
+        features,
+        programs: progs,
+        maps,
+        counters,
+    })
+}
+
+pub fn render_text(s: &Status) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let f = &s.features;
+    let yn = |b: bool| if b { "yes" } else { "no" };
+    let _ = writeln!(
+        o,
+        "pin dir: {} ({})",
+        s.pin_dir,
+        if s.loaded {
+            "loaded"
+        } else {
+            "nothing attached"
+        }
+    );
+    let _ = writeln!(
+        o,
+        "kernel: btf {}, ring buffer {}, bpffs {}, bpf-lsm {} (lsm: {})",
+        yn(f.btf),
+        f.ringbuf.map(yn).unwrap_or("unknown"),
+        yn(f.bpffs),
+        yn(f.bpf_lsm),
+        f.lsms
+            .as_ref()
+            .map(|l| l.join(","))
+            .unwrap_or_else(|| "unreadable".into())
+    );
+    let _ = writeln!(o, "programs:");
+    for p in &s.programs {
+        let state = if p.attached {
+            format!(
+                "attached (link {}, prog {}, {})",
+                p.link_id.unwrap_or(0),
+                p.prog_id.unwrap_or(0),
+                p.link_type.as_deref().unwrap_or("?")
+            )
+        } else {
+            "not attached".into()
+        };
+        let _ = writeln!(
+            o,
+            "  {:<32} {:<40} {}",
+            format!("{}-{}", p.object, p.program),
+            p.section,
+            state
+        );
+        if let Some(e) = &p.error {
+            let _ = writeln!(o, "      error: {e}");
+        }
+    }
+    let _ = writeln!(o, "maps:");
+    for m in &s.maps {
+        let fill = m
+            .entries
+            .map(|n| format!(", {n} entries"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  {:<16} {:<14} max {}{}",
+            m.name, m.map_type, m.max_entries, fill
+        );
+        if let Some(e) = &m.error {
+            let _ = writeln!(o, "      error: {e}");
+        }
+    }
+    if let Some(c) = &s.counters {
+        let _ = writeln!(
+            o,
+            "counters: exec {} (lost {}), deny {} (lost {}), denied {}",
+            c.exec, c.exec_lost, c.deny, c.deny_lost, c.denied
+        );
+    }
+    o
+}
