@@ -250,6 +250,12 @@ impl Stats {
         Ok(Stats(arr))
     }
 
+    /// One counter (`enum bd_stat` index), summed over CPUs.
+    pub fn get(&self, stat: u32) -> Result<u64, aya::maps::MapError> {
+        let v = self.0.get(&stat, 0)?;
+        Ok(v.iter().fold(0u64, |a, b| a.wrapping_add(*b)))
+    }
+
     /// All counters, each summed over CPUs.
     pub fn read(&self) -> Result<[u64; BD_STAT_MAX as usize], aya::maps::MapError> {
         let mut out = [0u64; BD_STAT_MAX as usize];

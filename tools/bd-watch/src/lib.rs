@@ -4,6 +4,17 @@
 //! and `cargo xtask completions` render exactly what the binary parses.
 
 pub mod cli;
+pub mod watch;
+
+/// Exit codes (documented in the man page's EXIT STATUS).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const PERMISSION: u8 = 3;
+    pub const NOT_LOADED: u8 = 4;
+    pub const BUSY: u8 = 5;
+}
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
@@ -16,5 +27,36 @@ pub fn command() -> clap::Command {
 /// start with two spaces is printed verbatim; a line `KEY<TAB>text` is a
 /// tagged item (used for EXIT STATUS and FILES).
 pub fn man_sections() -> Vec<(&'static str, &'static str)> {
-    vec![("EXIT STATUS", "0\tsuccess\n2\tusage error")]
+    vec![
+        (
+            "EXIT STATUS",
+            "0\tstopped as asked: --count reached, --timeout passed, SIGINT/SIGTERM, or stdout closed\n\
+             1\ta runtime error (reading the ring buffer or the counters)\n\
+             2\tusage error (bad flag, unreadable --cgroup path)\n\
+             3\tpermission denied: the pins need root (or CAP_BPF and access to the pin dir)\n\
+             4\tnothing loaded: no ring buffer pinned under the pin dir (run bd-load)\n\
+             5\tanother bd-watch is already reading this pin dir's ring buffer",
+        ),
+        (
+            "FILES",
+            "<pin-dir>/maps/bd_events\tthe ring buffer read (pin dir: --pin-dir, BD_PIN_DIR, \
+             default /sys/fs/bpf/boundary)\n\
+             <pin-dir>/maps/bd_stats\tper-CPU counters; the loss counters are polled every 100 ms\n\
+             <pin-dir>/watch_lock\tdirectory flock-ed while a bd-watch runs (one consumer per ring buffer)",
+        ),
+        (
+            "OUTPUT",
+            "One JSON object per line: {\"v\":1,\"type\":\"exec\",...}, {\"v\":1,\"type\":\"deny\",...} \
+             and {\"v\":1,\"type\":\"lost\",\"kind\":\"exec\",\"count\":N,\"total\":T}. time is RFC 3339 \
+             UTC with nanoseconds, derived from the kernel's CLOCK_MONOTONIC ktime_ns (also printed) \
+             with the current REALTIME-MONOTONIC offset. Strings that are not UTF-8 are printed \
+             with U+FFFD replacement characters. See docs/EVENTS.md.",
+        ),
+        (
+            "EXAMPLES",
+            "  bd-watch --type exec -n 10\n  \
+             bd-watch --type deny --timeout 1m > denials.jsonl\n  \
+             bd-watch | tee all.jsonl | bd-policy policy.toml",
+        ),
+    ]
 }

@@ -1,0 +1,322 @@
+//! The read loop: ring buffer -> filtered JSON lines, plus loss reports.
+
+use crate::cli::{Cli, EventType};
+use crate::exit;
+use aya::maps::{Map, RingBuf};
+use boundary::event::{
+    deny_line, exec_line, lost_line, KtimeClock, Record, BD_STAT_DENY_LOST, BD_STAT_EXEC_LOST,
+};
+use boundary::pin::{self, PinError, Stats};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// An error with its exit code.
+#[derive(Debug)]
+pub struct Failure(pub u8, pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+impl std::error::Error for Failure {}
+
+fn pin_failure(e: PinError) -> Failure {
+    let code = if e.is_permission() {
+        exit::PERMISSION
+    } else if matches!(e, PinError::NotLoaded { .. }) {
+        exit::NOT_LOADED
+    } else {
+        exit::FAILED
+    };
+    Failure(code, e.to_string())
+}
+
+/// Which events to print.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub types: Vec<EventType>,
+    pub uids: Vec<u32>,
+    pub comms: Vec<String>,
+    pub cgroups: Vec<u64>,
+    pub pids: Vec<u32>,
+    pub ppids: Vec<u32>,
+}
+
+fn ok<T: PartialEq>(set: &[T], v: &T) -> bool {
+    set.is_empty() || set.contains(v)
+}
+
+impl Filter {
+    pub fn from_cli(cli: &Cli) -> Result<Filter, Failure> {
+        let mut cgroups = Vec::new();
+        for c in &cli.cgroup {
+            if let Ok(id) = c.parse::<u64>() {
+                cgroups.push(id);
+                continue;
+            }
+            // On cgroup v2 the id the kernel reports is the directory's inode number.
+            let md = std::fs::metadata(c)
+                .map_err(|e| Failure(exit::USAGE, format!("--cgroup {c}: {e}")))?;
+            if !md.is_dir() {
+                return Err(Failure(
+                    exit::USAGE,
+                    format!("--cgroup {c}: not a cgroup directory or a numeric id"),
+                ));
+            }
+            cgroups.push(md.ino());
+        }
+        Ok(Filter {
+            types: cli.types.clone(),
+            uids: cli.uid.clone(),
+            comms: cli.comm.clone(),
+            cgroups,
+            pids: cli.pid.clone(),
+            ppids: cli.ppid.clone(),
+        })
+    }
+
+    pub fn wants_type(&self, t: EventType) -> bool {
+        ok(&self.types, &t)
+    }
+
+    pub fn matches(&self, r: &Record) -> bool {
+        match r {
+            Record::Exec(e) => {
+                self.wants_type(EventType::Exec)
+                    && ok(&self.uids, &e.uid)
+                    && ok(&self.cgroups, &e.cgroup_id)
+                    && ok(&self.pids, &e.pid)
+                    && ok(&self.ppids, &e.ppid)
+                    && (self.comms.is_empty() || self.comms.contains(&e.comm()))
+            }
+            Record::Deny(d) => {
+                self.wants_type(EventType::Deny)
+                    && ok(&self.uids, &d.uid)
+                    && ok(&self.cgroups, &d.cgroup_id)
+                    && ok(&self.pids, &d.pid)
+                    // A deny has no parent: a --ppid filter selects execs only.
+                    && self.ppids.is_empty()
+                    && (self.comms.is_empty()
+                        || self.comms.contains(&boundary::event::c_str(&d.comm)))
+            }
+        }
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signals() -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    // No SA_RESTART: poll() returns EINTR and the loop sees STOP at once.
+    let sa = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(s, &sa) }?;
+    }
+    Ok(())
+}
+
+/// Take the one-consumer lock: an exclusive flock on `<pin>/watch_lock`
+/// (a directory: bpffs holds no regular files).
+fn lock(pin_dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
+    let p = pin::watch_lock_path(pin_dir);
+    if let Err(e) = std::fs::create_dir(&p) {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            let code = if e.kind() == io::ErrorKind::PermissionDenied {
+                exit::PERMISSION
+            } else {
+                exit::FAILED
+            };
+            return Err(Failure(code, format!("{}: {e}", p.display())));
+        }
+    }
+    let f = File::open(&p).map_err(|e| Failure(exit::FAILED, format!("{}: {e}", p.display())))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        if e == nix::Error::EWOULDBLOCK {
+            Failure(
+                exit::BUSY,
+                format!(
+                    "{}: another bd-watch is reading this ring buffer (one consumer per \
+                     ring buffer; pipe that one through tee to share it)",
+                    pin::map_path(pin_dir, "bd_events").display()
+                ),
+            )
+        } else {
+            Failure(exit::FAILED, format!("{}: flock: {e}", p.display()))
+        }
+    })
+}
+
+/// Loss counters seen so far, to report only what moved.
+struct Losses {
+    stats: Stats,
+    exec: u64,
+    deny: u64,
+}
+
+impl Losses {
+    fn open(pin_dir: &Path) -> Result<Losses, Failure> {
+        let stats = Stats::open(pin_dir).map_err(pin_failure)?;
+        let mut l = Losses {
+            stats,
+            exec: 0,
+            deny: 0,
+        };
+        // Losses before we started are not ours to report as new; status
+        // shows the totals.
+        (l.exec, l.deny) = l.read()?;
+        Ok(l)
+    }
+
+    fn read(&self) -> Result<(u64, u64), Failure> {
+        let get = |i| {
+            self.stats
+                .get(i)
+                .map_err(|e| Failure(exit::FAILED, format!("reading bd_stats: {e}")))
+        };
+        Ok((get(BD_STAT_EXEC_LOST)?, get(BD_STAT_DENY_LOST)?))
+    }
+
+    /// Lines for every counter that moved since the last call.
+    fn moved(&mut self) -> Result<Vec<String>, Failure> {
+        let (exec, deny) = self.read()?;
+        let mut out = Vec::new();
+        for (kind, now, last) in [
+            ("exec", exec, &mut self.exec),
+            ("deny", deny, &mut self.deny),
+        ] {
+            if now != *last {
+                let line = lost_line(kind, now.wrapping_sub(*last), now);
+                out.push(serde_json::to_string(&line).unwrap_or_default());
+                *last = now;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Outcome of writing one line: keep going, or stdout is gone.
+fn emit(out: &mut impl Write, line: &str) -> io::Result<bool> {
+    let r = out
+        .write_all(line.as_bytes())
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn run(cli: &Cli) -> Result<(), Failure> {
+    let pin_dir = pin::pin_dir(cli.pin_dir.as_deref());
+    let filter = Filter::from_cli(cli)?;
+    let ring_path = pin::map_path(&pin_dir, "bd_events");
+    if let Err(e) = std::fs::metadata(&ring_path) {
+        return Err(pin_failure(match e.kind() {
+            io::ErrorKind::PermissionDenied => PinError::Permission { path: ring_path },
+            _ => PinError::NotLoaded { path: ring_path },
+        }));
+    }
+    let _lock = lock(&pin_dir)?;
+    let data = pin::open_map(&pin_dir, "bd_events").map_err(pin_failure)?;
+    let mut ring = RingBuf::try_from(Map::RingBuf(data))
+        .map_err(|e| Failure(exit::FAILED, format!("{}: {e}", ring_path.display())))?;
+    let mut losses = Losses::open(&pin_dir)?;
+    install_signals().map_err(|e| Failure(exit::FAILED, format!("signals: {e}")))?;
+
+    let mut clock = KtimeClock::new();
+    let mut clock_at = Instant::now();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let io_fail = |e: io::Error| Failure(exit::FAILED, format!("stdout: {e}"));
+    let deadline = cli.timeout.map(|t| Instant::now() + t);
+    let want_lost = filter.wants_type(EventType::Lost);
+    let mut seen: u64 = 0;
+    let mut bad: u64 = 0;
+    let mut last_stats = Instant::now();
+    const STATS_EVERY: Duration = Duration::from_millis(100);
+
+    eprintln!("bd-watch: ready");
+    'outer: loop {
+        while let Some(item) = ring.next() {
+            let rec = Record::parse(&item);
+            drop(item);
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    // Not ours to guess at: say so, keep reading.
+                    bad += 1;
+                    eprintln!("bd-watch: skipping a ring buffer record: {e}");
+                    continue;
+                }
+            };
+            if !filter.matches(&rec) {
+                continue;
+            }
+            let line = match &rec {
+                Record::Exec(e) => serde_json::to_string(&exec_line(e, &clock)),
+                Record::Deny(d) => serde_json::to_string(&deny_line(d, &clock)),
+            }
+            .map_err(|e| Failure(exit::FAILED, format!("json: {e}")))?;
+            if !emit(&mut out, &line).map_err(io_fail)? {
+                return Ok(());
+            }
+            seen += 1;
+            if cli.count.is_some_and(|n| seen >= n) {
+                break 'outer;
+            }
+        }
+        let now = Instant::now();
+        if now.duration_since(last_stats) >= STATS_EVERY {
+            last_stats = now;
+            for l in losses.moved()? {
+                if want_lost && !emit(&mut out, &l).map_err(io_fail)? {
+                    return Ok(());
+                }
+            }
+        }
+        if now.duration_since(clock_at) >= Duration::from_secs(1) {
+            clock.refresh();
+            clock_at = now;
+        }
+        if STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        let mut wait = STATS_EVERY.saturating_sub(now.duration_since(last_stats));
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        let ms = wait.as_millis().clamp(1, 100) as u16;
+        let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(Failure(exit::FAILED, format!("poll: {e}"))),
+        }
+    }
+    // At exit: whatever loss happened up to now is reported.
+    for l in losses.moved()? {
+        if want_lost && !emit(&mut out, &l).map_err(io_fail)? {
+            return Ok(());
+        }
+    }
+    if bad > 0 {
+        eprintln!("bd-watch: {bad} records could not be decoded");
+    }
+    Ok(())
+}
