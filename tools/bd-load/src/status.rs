@@ -252,7 +252,7 @@ pub fn render_text(s: &Status) -> String {
         };
         let _ = writeln!(
             o,
-            "  {:<32} {:<40} {}",
+            "  {:<38} {:<40} {}",
             format!("{}-{}", p.object, p.program),
             p.section,
             state
