@@ -3,12 +3,54 @@
 //! The clap definitions live here, not in main.rs, so that `cargo xtask man`
 //! and `cargo xtask completions` render exactly what the binary parses.
 
+pub mod append;
 pub mod cli;
+pub mod fsutil;
+pub mod ops;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
     <cli::Cli as clap::CommandFactory>::command()
 }
+
+const FORMAT: &str = "\
+Each line is one JSON object, written in exactly this shape (no spaces):
+
+  {\"seq\":N,\"ts\":\"2026-11-25T19:18:40.123456789Z\",\"prev\":\"<64 hex>\",\"record\":<the input line>}
+
+seq is the 0-based line number. ts is the append time, UTC with nine fractional digits, never earlier than the previous line's (append clamps it if the clock steps back). prev is the SHA-256 of the previous line's exact bytes without its newline, in lowercase hex; line 0 has 64 zeros. The record is the input line byte for byte (trimmed of surrounding whitespace), so hashes never depend on re-serialising JSON.
+
+A checkpoint line has the same prefix and a signed body instead of a record:
+
+  {\"seq\":N,\"ts\":T,\"prev\":H,\"checkpoint\":{\"origin\":O,\"size\":N,\"head\":H,\"time\":T,\"key\":K,\"sig\":S}}
+
+size is the number of lines before the checkpoint (its own seq) and head is the SHA-256 of line size-1 (so head equals prev). time equals ts. key is the signer's Ed25519 public key in hex, sig the base64 Ed25519 signature over these bytes:
+
+  bd-log checkpoint v1\\n origin O\\n size N\\n head H\\n time T\\n
+
+(one field per line, each ending in a newline, no leading spaces). A checkpoint has exactly one valid spelling; verify rejects any other.
+
+Line 0 is the genesis checkpoint (size 0, head all zeros). It fixes the log's origin, bdlog- followed by 128 random bits in hex, chosen when the log is created, and the key: every later checkpoint must carry the same origin and key, and append refuses a different key.
+
+Checkpoints are written after every --checkpoint-every entries, when entries have been uncovered for --checkpoint-interval, and when input ends. Entries after the last checkpoint are chained but not yet signed: someone who can write the file can rewrite them undetected, and verify reports how many there are.";
+
+const VERIFY: &str = "\
+verify reads the log in large blocks with constant memory, hashing lines in parallel. It checks that every line has the exact shape above, that seq counts 0, 1, 2, ..., that every prev is the hash of the line before, that ts never decreases, that line 0 is a genesis checkpoint, and that every checkpoint is canonical, matches its position (size, head, time) and origin, names the given key and carries a valid signature. Records are not parsed (their bytes are covered by the chain) unless --deep is given.
+
+On failure it names the first bad seq. A changed line breaks the link to the next line only, so a broken link at seq i with an intact link at i+1 is reported as seq i-1 (altered); a changed prev breaks both links and is reported at its own seq. A deleted, inserted, duplicated or moved line shows as the first seq out of place. Editing a record and recomputing the chain without the key is reported at the next checkpoint, whose signature no longer matches. A torn last line is reported at the seq it would have had.
+
+Cutting the log back to an earlier checkpoint leaves a valid, shorter log: only --anchor catches that. Export a checkpoint regularly (bd-log checkpoint) to somewhere the host cannot write; verify --anchor then requires that exact line at its seq.";
+
+const CRASHES: &str = "\
+append holds an exclusive flock(2) on the log while it reads the log's tail and writes one batch of whole lines with a single O_APPEND write, so concurrent appenders interleave whole batches, each continuing the chain of the one before. A new appender continues an existing log's chain; it does not re-verify the log (run verify for that).
+
+A line counts as acknowledged once the write(2) holding it has returned (and, with --fsync always, once fdatasync has returned; with --fsync checkpoint the data is synced at each checkpoint and at the end). --ack prints an acknowledgement line after each write. A crash (or kill -9) can lose only input that was not yet acknowledged: lines still in the pipe or in the batch being formatted.
+
+If a write was cut short, the log ends in a torn line (bytes without a newline). verify reports it, and append refuses (exit status 3) until bd-log repair copies the torn bytes to LOG.torn-<unix-nanoseconds> next to the log, syncs that file, and truncates the log to its last complete line. Nothing is deleted. The entries after the last checkpoint before the crash stay uncovered until the next append writes a checkpoint.
+
+With --append-only, append sets the file's append-only attribute (FS_APPEND_FL, as chattr +a): nobody, not even root without first clearing it, can truncate, rewrite or rename the log. repair needs to truncate, so it clears the attribute, repairs and sets it again; that needs CAP_LINUX_IMMUTABLE (root). Otherwise it stops and says to run chattr -a first.
+
+Input: blank lines are ignored. A line that is not UTF-8 JSON, or is over 1 MiB, is reported with its input line number and not written. By default append stops there: every line before it is written and covered by a final checkpoint, and it exits with status 1. With --skip-invalid it reports and skips each such line, appends the rest, and exits with status 1 at the end.";
 
 /// Man page sections beyond what clap knows: (title, text).
 ///
@@ -16,5 +58,68 @@ pub fn command() -> clap::Command {
 /// start with two spaces is printed verbatim; a line `KEY<TAB>text` is a
 /// tagged item (used for EXIT STATUS and FILES).
 pub fn man_sections() -> Vec<(&'static str, &'static str)> {
-    vec![("EXIT STATUS", "0\tsuccess\n2\tusage error")]
+    vec![
+        ("LOG FORMAT", FORMAT),
+        ("VERIFICATION", VERIFY),
+        ("LOCKING, CRASHES AND REPAIR", CRASHES),
+        (
+            "EXIT STATUS",
+            "verify:\n\
+0\tthe log is valid (and extends the anchor, if one was given)\n\
+1\tthe log is tampered, truncated, torn or does not extend the anchor\n\
+2\tcould not decide: usage error, I/O error, unreadable or bad key, unusable anchor\n\n\
+append:\n\
+0\tevery input line was appended and covered by a checkpoint\n\
+1\tan input line was not JSON: append stopped there (or skipped it with --skip-invalid); the lines before it are in the log\n\
+2\tusage, key, lock or I/O error, or the log is signed by a different key\n\
+3\tthe log ends in a torn line or a malformed last line: run bd-log repair (or verify) first\n\n\
+keygen, checkpoint, show, tail, repair:\n\
+0\tsuccess (repair: also when there was nothing to repair)\n\
+1\tcheckpoint: the log has no checkpoint; show, tail: a malformed or torn line was skipped\n\
+2\tusage or I/O error; keygen: a key file already exists",
+        ),
+        (
+            "ENVIRONMENT",
+            "BD_LOG\tdefault for --log\n\
+BD_LOG_KEY\tdefault for append --key\n\
+BD_LOG_PUBKEY\tdefault for verify --pubkey",
+        ),
+        (
+            "FILES",
+            "KEY\tsecret Ed25519 key, 64 hex digits, mode 0600 (refused if group or others can read it)\n\
+KEY.pub\tpublic key, 64 hex digits; give it to verifiers\n\
+LOG\tthe log, created mode 0640 by the first append\n\
+LOG.torn-NANOS\ttorn bytes moved aside by repair\n\
+/var/log/boundary.log\ta conventional place for the log (nothing defaults to it)",
+        ),
+        (
+            "EXAMPLES",
+            "Create a key and start logging policy decisions:
+
+  bd-log keygen -o /etc/boundary/log.key
+  bd-watch | bd-policy -p policy.toml | bd-log append -l /var/log/boundary.log -k /etc/boundary/log.key
+
+Verify every night and ship the latest checkpoint off the host (crontab):
+
+  15 3 * * * bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub && bd-log checkpoint -l /var/log/boundary.log | ssh vault 'cat > anchors/boundary.json'
+
+Later, prove the log was not cut back since that anchor:
+
+  bd-log verify -l /var/log/boundary.log -p log.key.pub --anchor anchors/boundary.json
+
+After a crash:
+
+  bd-log verify -l /var/log/boundary.log -p log.key.pub   # FAIL ... torn last line
+  bd-log repair -l /var/log/boundary.log
+
+Read entries:
+
+  bd-log show -l /var/log/boundary.log --since 1h --records | jq .
+  bd-log tail -l /var/log/boundary.log -n 20",
+        ),
+        (
+            "SEE ALSO",
+            "bd-watch(1), bd-policy(1), chattr(1), sha256sum(1)",
+        ),
+    ]
 }

@@ -1,5 +1,22 @@
+use bd_log::cli::{Cli, Cmd};
 use clap::Parser;
 
 fn main() {
-    let _cli = bd_log::cli::Cli::parse();
+    let cli = Cli::parse();
+    let code = match &cli.cmd {
+        Cmd::Keygen { output } => bd_log::ops::keygen(output),
+        Cmd::Append(a) => match bd_log::append::run(a) {
+            Ok(()) => 0,
+            Err(f) => {
+                eprintln!("bd-log: {}", f.msg);
+                f.code
+            }
+        },
+        Cmd::Verify(a) => bd_log::ops::verify(a),
+        Cmd::Checkpoint { log } => bd_log::ops::checkpoint(log),
+        Cmd::Show(a) => bd_log::ops::show(a),
+        Cmd::Tail(a) => bd_log::ops::tail(a),
+        Cmd::Repair { log } => bd_log::ops::repair(log),
+    };
+    std::process::exit(code);
 }

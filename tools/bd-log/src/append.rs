@@ -1,0 +1,414 @@
+//! `bd-log append`: JSON lines on stdin become chained entries.
+//!
+//! Input is read by a thread in large blocks of whole lines. Each block is
+//! validated without the lock, then, holding an exclusive flock, the writer
+//! re-reads the log's tail if another appender moved it, formats the block's
+//! entries (and any checkpoint that falls due) into one buffer and writes it
+//! with a single O_APPEND write. Only after that write (and the fsync the
+//! policy asks for) does a line count as acknowledged.
+
+use crate::cli::{AppendArgs, Fsync};
+use crate::fsutil::{self, Lock};
+use boundary::log::{self, Checkpoint, Hash, Tail};
+use ed25519_dalek::SigningKey;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+/// Exit codes of `append`.
+pub const EXIT_INVALID_INPUT: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+pub const EXIT_NEEDS_REPAIR: i32 = 3;
+
+const BLOCK: usize = 1 << 20;
+
+pub struct Failure {
+    pub code: i32,
+    pub msg: String,
+}
+
+fn fail(code: i32, msg: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        msg: msg.into(),
+    }
+}
+
+/// What this appender knows about the log's end (valid while it holds the lock
+/// and the size still matches).
+struct State {
+    size: u64,
+    next_seq: u64,
+    last_hash: Hash,
+    last_ts: String,
+    last_is_checkpoint: bool,
+    origin: String,
+}
+
+struct Writer<'a> {
+    file: File,
+    path: &'a str,
+    sk: SigningKey,
+    st: Option<State>,
+    buf: Vec<u8>,
+    every: u64,
+    since_cp: u64,
+    fsync: Fsync,
+}
+
+impl Writer<'_> {
+    /// Brings `st` up to date with the file; call with the lock held.
+    fn sync(&mut self) -> Result<(), Failure> {
+        let size = self
+            .file
+            .metadata()
+            .map_err(|e| fail(EXIT_ERROR, format!("{}: {e}", self.path)))?
+            .len();
+        if self.st.as_ref().is_some_and(|s| s.size == size) {
+            return Ok(());
+        }
+        let tail = log::read_tail(&self.file, size)
+            .map_err(|e| fail(EXIT_NEEDS_REPAIR, format!("{}: {e}", self.path)))?;
+        let origin = match (&self.st, &tail) {
+            (Some(s), _) => s.origin.clone(),
+            (None, Tail::Empty) => String::new(),
+            (None, _) => {
+                let g = log::read_genesis(&self.file)
+                    .map_err(|e| fail(EXIT_NEEDS_REPAIR, format!("{}: {e}", self.path)))?;
+                if g.key != self.sk.verifying_key().to_bytes() {
+                    return Err(fail(
+                        EXIT_ERROR,
+                        format!(
+                            "{}: the log is signed by key {}, not by this key ({}); use the key it was started with",
+                            self.path,
+                            hex::encode(g.key),
+                            hex::encode(self.sk.verifying_key().to_bytes())
+                        ),
+                    ));
+                }
+                g.origin
+            }
+        };
+        match tail {
+            Tail::Empty => {
+                // A new log: the genesis checkpoint fixes origin and key.
+                let origin = log::new_origin();
+                let ts = boundary::time::now_rfc3339();
+                let line = Checkpoint::sign(&self.sk, &origin, 0, log::ZERO, &ts).to_line();
+                let mut bytes = line.clone().into_bytes();
+                bytes.push(b'\n');
+                self.file
+                    .write_all(&bytes)
+                    .and_then(|_| self.file.sync_data())
+                    .map_err(|e| {
+                        fail(EXIT_ERROR, format!("{}: writing genesis: {e}", self.path))
+                    })?;
+                self.st = Some(State {
+                    size: bytes.len() as u64,
+                    next_seq: 1,
+                    last_hash: log::hash_line(line.as_bytes()),
+                    last_ts: ts,
+                    last_is_checkpoint: true,
+                    origin,
+                });
+            }
+            Tail::Torn { offset, len } => {
+                return Err(fail(
+                    EXIT_NEEDS_REPAIR,
+                    format!(
+                        "{}: torn last line ({len} bytes at offset {offset} without a newline, \
+                         from an interrupted write); refusing to append: run `bd-log repair -l {}`",
+                        self.path, self.path
+                    ),
+                ));
+            }
+            Tail::Line {
+                seq,
+                hash,
+                ts,
+                checkpoint,
+            } => {
+                self.st = Some(State {
+                    size,
+                    next_seq: seq + 1,
+                    last_hash: hash,
+                    last_ts: ts,
+                    last_is_checkpoint: checkpoint,
+                    origin,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn push_checkpoint(&mut self, ts: &str) {
+        let Some(st) = self.st.as_mut() else { return };
+        let line = Checkpoint::sign(&self.sk, &st.origin, st.next_seq, st.last_hash, ts).to_line();
+        st.last_hash = log::hash_line(line.as_bytes());
+        st.next_seq += 1;
+        st.last_is_checkpoint = true;
+        self.buf.extend_from_slice(line.as_bytes());
+        self.buf.push(b'\n');
+        self.since_cp = 0;
+    }
+
+    /// Writes `records` (and due checkpoints) in one locked write.
+    /// `final_cp` adds a checkpoint at the end if the log does not end in one.
+    /// Returns the seq of the last line written.
+    fn write_batch(&mut self, records: &[&[u8]], final_cp: bool) -> Result<u64, Failure> {
+        let _lock = Lock::exclusive(&self.file)
+            .map_err(|e| fail(EXIT_ERROR, format!("{}: lock: {e}", self.path)))?;
+        self.sync()?;
+        self.buf.clear();
+        let Some(st) = self.st.as_mut() else {
+            return Err(fail(EXIT_ERROR, "internal: no log state"));
+        };
+        // One timestamp per batch: the batch is appended at one moment. Never
+        // earlier than the last line's, so ts stays ordered if the clock steps back.
+        let mut ts = boundary::time::now_rfc3339();
+        if ts < st.last_ts {
+            ts = st.last_ts.clone();
+        }
+        let mut wrote_cp = false;
+        for rec in records {
+            let Some(st) = self.st.as_mut() else { break };
+            let start = self.buf.len();
+            log::format_entry(&mut self.buf, st.next_seq, &ts, &st.last_hash, rec);
+            st.last_hash = log::hash_line(&self.buf[start..self.buf.len() - 1]);
+            st.next_seq += 1;
+            st.last_is_checkpoint = false;
+            self.since_cp += 1;
+            if self.since_cp >= self.every {
+                self.push_checkpoint(&ts);
+                wrote_cp = true;
+            }
+        }
+        if final_cp && self.st.as_ref().is_some_and(|s| !s.last_is_checkpoint) {
+            self.push_checkpoint(&ts);
+            wrote_cp = true;
+        }
+        if self.buf.is_empty() {
+            return Ok(self.st.as_ref().map_or(0, |s| s.next_seq - 1));
+        }
+        // O_APPEND puts the whole buffer at the end; the lock keeps other
+        // appenders out until it is all there.
+        (&self.file)
+            .write_all(&self.buf)
+            .map_err(|e| fail(EXIT_ERROR, format!("{}: write: {e}", self.path)))?;
+        let sync = match self.fsync {
+            Fsync::Always => true,
+            Fsync::Checkpoint => wrote_cp,
+            Fsync::Never => false,
+        };
+        if sync {
+            self.file
+                .sync_data()
+                .map_err(|e| fail(EXIT_ERROR, format!("{}: fdatasync: {e}", self.path)))?;
+        }
+        let st = self
+            .st
+            .as_mut()
+            .ok_or_else(|| fail(EXIT_ERROR, "internal: no log state"))?;
+        st.size += self.buf.len() as u64;
+        st.last_ts = ts;
+        Ok(st.next_seq - 1)
+    }
+}
+
+/// Blocks of whole input lines; the last block may end without a newline.
+fn spawn_reader() -> Receiver<io::Result<Vec<u8>>> {
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut buf = std::mem::take(&mut carry);
+            let old = buf.len();
+            buf.resize(old + BLOCK, 0);
+            let n = match stdin.read(&mut buf[old..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    buf.truncate(old);
+                    carry = buf;
+                    continue;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            buf.truncate(old + n);
+            if n == 0 {
+                if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+                return;
+            }
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => {
+                    carry = buf[i + 1..].to_vec();
+                    buf.truncate(i + 1);
+                    if tx.send(Ok(buf)).is_err() {
+                        return;
+                    }
+                }
+                None => carry = buf,
+            }
+        }
+    });
+    rx
+}
+
+pub fn run(a: &AppendArgs) -> Result<(), Failure> {
+    let path = a.log.display().to_string();
+    let sk = log::load_signing_key(&a.key).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(&a.log)
+        .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
+    if a.append_only {
+        match fsutil::set_append_only(&file, true) {
+            Ok(true) => eprintln!("bd-log: {path}: set the append-only attribute (chattr +a)"),
+            Ok(false) => eprintln!("bd-log: {path}: append-only attribute already set"),
+            Err(e) => {
+                return Err(fail(
+                    EXIT_ERROR,
+                    format!("{path}: cannot set the append-only attribute: {e} (needs root and a filesystem that supports it)"),
+                ))
+            }
+        }
+    }
+    let mut w = Writer {
+        file,
+        path: &path,
+        sk,
+        st: None,
+        buf: Vec::with_capacity(2 * BLOCK),
+        every: a.checkpoint_every,
+        since_cp: 0,
+        fsync: a.fsync,
+    };
+    {
+        let _lock =
+            Lock::exclusive(&w.file).map_err(|e| fail(EXIT_ERROR, format!("{path}: lock: {e}")))?;
+        w.sync()?;
+    }
+    let rx = spawn_reader();
+    let mut stdout = io::stdout().lock();
+    let mut line_no: u64 = 0;
+    let mut written: u64 = 0;
+    let mut uncovered_since: Option<Instant> = None;
+    let mut invalid: Option<String> = None;
+    loop {
+        let msg = match uncovered_since {
+            Some(t0) => {
+                let wait = (t0 + a.checkpoint_interval).saturating_duration_since(Instant::now());
+                rx.recv_timeout(wait)
+            }
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let block = match msg {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                // Stop reading, but still cover what was written.
+                w.write_batch(&[], true)?;
+                return Err(fail(EXIT_ERROR, format!("reading stdin: {e}")));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                w.write_batch(&[], true)?;
+                uncovered_since = None;
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut records: Vec<&[u8]> = Vec::new();
+        let mut stop = false;
+        for line in block.split(|&b| b == b'\n') {
+            // split yields one empty piece after the final newline.
+            if line.is_empty()
+                && std::ptr::eq(line.as_ptr(), block.as_ptr().wrapping_add(block.len()))
+            {
+                continue;
+            }
+            line_no += 1;
+            let rec = line.trim_ascii();
+            if rec.is_empty() {
+                continue;
+            }
+            match validate(rec) {
+                Ok(()) => records.push(rec),
+                Err(why) => {
+                    let msg = format!("stdin line {line_no}: {why}");
+                    if a.skip_invalid {
+                        eprintln!("bd-log: {msg}; skipped");
+                        invalid.get_or_insert(msg);
+                    } else {
+                        invalid = Some(msg);
+                        stop = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let last_seq = w.write_batch(&records, stop)?;
+        written += records.len() as u64;
+        if !records.is_empty() {
+            if w.since_cp > 0 {
+                uncovered_since.get_or_insert_with(Instant::now);
+            } else {
+                uncovered_since = None;
+            }
+            if a.ack {
+                let _ = writeln!(stdout, "{{\"written\":{written},\"seq\":{last_seq}}}");
+                let _ = stdout.flush();
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    if invalid.is_none() || a.skip_invalid {
+        w.write_batch(&[], true)?;
+    }
+    if let Fsync::Checkpoint | Fsync::Always = a.fsync {
+        w.file
+            .sync_data()
+            .map_err(|e| fail(EXIT_ERROR, format!("{path}: fdatasync: {e}")))?;
+    }
+    match invalid {
+        Some(msg) if a.skip_invalid => Err(fail(
+            EXIT_INVALID_INPUT,
+            format!("some input lines were not JSON and were skipped (first: {msg}); {written} lines appended"),
+        )),
+        Some(msg) => Err(fail(
+            EXIT_INVALID_INPUT,
+            format!("{msg}; stopped: the {written} lines before it are in the log and covered by a checkpoint"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// One record: UTF-8, one JSON value, within the size limit.
+fn validate(rec: &[u8]) -> Result<(), String> {
+    if rec.len() > log::MAX_RECORD {
+        return Err(format!(
+            "record is {} bytes, more than the {} byte limit",
+            rec.len(),
+            log::MAX_RECORD
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(rec) {
+        return Err(format!(
+            "not UTF-8 (invalid byte at column {})",
+            e.valid_up_to() + 1
+        ));
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(rec)
+        .map(|_| ())
+        .map_err(|e| format!("not JSON: {e}"))
+}

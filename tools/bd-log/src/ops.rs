@@ -1,0 +1,432 @@
+//! The read-side commands and repair.
+
+use crate::cli::{ShowArgs, TailArgs, VerifyArgs};
+use crate::fsutil::{self, Lock};
+use boundary::log::{self, verify, Body, Tail};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Exit codes shared by the commands.
+pub const OK: i32 = 0;
+pub const BAD: i32 = 1;
+pub const UNDECIDED: i32 = 2;
+
+fn err(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("bd-log: {msg}");
+    UNDECIDED
+}
+
+/// Quietly stop on a closed stdout (`bd-log show | head`).
+fn out_err(e: io::Error) -> i32 {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        OK
+    } else {
+        err(format!("stdout: {e}"))
+    }
+}
+
+pub fn keygen(out: &Path) -> i32 {
+    match log::write_keypair(out) {
+        Ok(vk) => {
+            eprintln!(
+                "bd-log: wrote secret key {} (mode 0600) and public key {}",
+                out.display(),
+                log::pub_path(out).display()
+            );
+            println!("{{\"key\":\"{}\"}}", hex::encode(vk.to_bytes()));
+            OK
+        }
+        Err(e) => err(e),
+    }
+}
+
+pub fn verify(a: &VerifyArgs) -> i32 {
+    let path = a.log.display().to_string();
+    let key = match log::load_verifying_key(&a.pubkey) {
+        Ok(k) => k,
+        Err(e) => return err(e),
+    };
+    let anchor = match &a.anchor {
+        None => None,
+        Some(p) => {
+            let text = match std::fs::read(p) {
+                Ok(t) => t,
+                Err(e) => return err(format!("{}: {e}", p.display())),
+            };
+            match verify::Anchor::parse(&text, &key) {
+                Ok(an) => Some(an),
+                Err(e) => return err(format!("{}: not a usable anchor: {e}", p.display())),
+            }
+        }
+    };
+    let file = match File::open(&a.log) {
+        Ok(f) => f,
+        Err(e) => return err(format!("{path}: {e}")),
+    };
+    // A shared lock for a moment gives a size that ends on a whole write.
+    let size = {
+        let _l = match Lock::shared(&file) {
+            Ok(l) => l,
+            Err(e) => return err(format!("{path}: lock: {e}")),
+        };
+        match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return err(format!("{path}: {e}")),
+        }
+    };
+    let opts = verify::Options {
+        deep: a.deep,
+        anchor,
+        chunk: 0,
+    };
+    let rep = match verify::verify((&file).take(size), &key, &opts) {
+        Ok(r) => r,
+        Err(e) => return err(format!("{path}: {e}")),
+    };
+    let res = if a.json {
+        let (bad_seq, reason) = match &rep.bad {
+            Some((s, r)) => (Some(*s), Some(r.clone())),
+            None => (None, None),
+        };
+        let v = serde_json::json!({
+            "result": if rep.ok() { "PASS" } else { "FAIL" },
+            "log": path,
+            "bad_seq": bad_seq,
+            "reason": reason,
+            "lines": rep.lines,
+            "checkpoints": rep.checkpoints,
+            "last_checkpoint": rep.last_checkpoint,
+            "uncovered": if rep.ok() { Some(rep.uncovered) } else { None },
+            "origin": rep.origin,
+            "anchor_seq": rep.anchored,
+        });
+        writeln!(io::stdout(), "{v}")
+    } else if let Some((seq, why)) = &rep.bad {
+        writeln!(io::stdout(), "FAIL {path}: seq {seq}: {why}")
+    } else {
+        let mut s = format!(
+            "PASS {path}: {} lines, {} checkpoints (last at seq {}); {} trailing entries not yet covered by a checkpoint",
+            rep.lines,
+            rep.checkpoints,
+            rep.last_checkpoint.map_or("-".into(), |c| c.to_string()),
+            rep.uncovered
+        );
+        if let Some(a) = rep.anchored {
+            s.push_str(&format!("; extends the anchor checkpoint at seq {a}"));
+        }
+        writeln!(io::stdout(), "{s}")
+    };
+    if let Err(e) = res {
+        return out_err(e);
+    }
+    if rep.ok() {
+        OK
+    } else {
+        BAD
+    }
+}
+
+pub fn checkpoint(path: &Path) -> i32 {
+    let shown = path.display();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return err(format!("{shown}: {e}")),
+    };
+    let size = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return err(format!("{shown}: {e}")),
+    };
+    match log::last_checkpoint_line(&file, size) {
+        Ok(Some(line)) => {
+            let mut out = io::stdout().lock();
+            match out.write_all(&line).and_then(|_| out.write_all(b"\n")) {
+                Ok(()) => OK,
+                Err(e) => out_err(e),
+            }
+        }
+        Ok(None) => {
+            eprintln!("bd-log: {shown}: no checkpoint in the log");
+            BAD
+        }
+        Err(e) => err(format!("{shown}: {e}")),
+    }
+}
+
+/// `--since`: an RFC 3339 time, or a duration before now; as a comparable ts.
+fn since_ts(s: &str) -> Result<String, String> {
+    if let Some(t) = boundary::time::parse_rfc3339(s) {
+        return Ok(boundary::time::rfc3339_nanos(t));
+    }
+    let d = humantime::parse_duration(s)
+        .map_err(|_| format!("--since {s:?}: expected an RFC 3339 time or a duration like 1h"))?;
+    let t = std::time::SystemTime::now()
+        .checked_sub(d)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    Ok(boundary::time::rfc3339_nanos(t))
+}
+
+fn seq_range(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--seq {s:?}: expected N, A..B, A.. or ..B");
+    let num = |x: &str, dflt: u64| -> Result<u64, String> {
+        if x.is_empty() {
+            Ok(dflt)
+        } else {
+            x.parse().map_err(|_| bad())
+        }
+    };
+    match s.split_once("..") {
+        Some((a, b)) => Ok((num(a, 0)?, num(b, u64::MAX)?)),
+        None => {
+            let n = num(s, 0)?;
+            Ok((n, n.saturating_add(1)))
+        }
+    }
+}
+
+struct Filter {
+    seq: (u64, u64),
+    since: Option<String>,
+    records: bool,
+}
+
+/// Prints one line if it passes the filter; Err on a malformed line.
+fn emit(out: &mut impl Write, line: &[u8], f: &Filter) -> io::Result<Result<(), String>> {
+    let p = match log::parse_line(line) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if p.seq < f.seq.0 || p.seq >= f.seq.1 {
+        return Ok(Ok(()));
+    }
+    if f.since.as_ref().is_some_and(|s| p.ts < s.as_bytes()) {
+        return Ok(Ok(()));
+    }
+    match p.body {
+        Body::Record(r) if f.records => {
+            out.write_all(r)?;
+            out.write_all(b"\n")?;
+        }
+        Body::Checkpoint if f.records => {}
+        _ => {
+            out.write_all(line)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub fn show(a: &ShowArgs) -> i32 {
+    let shown = a.log.display().to_string();
+    let filter = Filter {
+        seq: match a.seq.as_deref().map(seq_range).transpose() {
+            Ok(r) => r.unwrap_or((0, u64::MAX)),
+            Err(e) => return err(e),
+        },
+        since: match a.since.as_deref().map(since_ts).transpose() {
+            Ok(s) => s,
+            Err(e) => return err(e),
+        },
+        records: a.records,
+    };
+    let file = match File::open(&a.log) {
+        Ok(f) => f,
+        Err(e) => return err(format!("{shown}: {e}")),
+    };
+    let mut rd = BufReader::with_capacity(1 << 20, file);
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut line = Vec::new();
+    let mut n = 0u64;
+    let mut code = OK;
+    loop {
+        line.clear();
+        match rd.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return err(format!("{shown}: {e}")),
+        }
+        if line.last() != Some(&b'\n') {
+            eprintln!(
+                "bd-log: {shown}: line {n}: torn last line ({} bytes without a newline) not shown",
+                line.len()
+            );
+            code = BAD;
+            break;
+        }
+        line.pop();
+        match emit(&mut out, &line, &filter) {
+            Err(e) => return out_err(e),
+            Ok(Err(e)) => {
+                eprintln!("bd-log: {shown}: line {n}: malformed ({e}); skipped");
+                code = BAD;
+            }
+            Ok(Ok(())) => {}
+        }
+        n += 1;
+        if n > filter.seq.1 {
+            break;
+        }
+    }
+    match out.flush() {
+        Ok(()) => code,
+        Err(e) => out_err(e),
+    }
+}
+
+pub fn tail(a: &TailArgs) -> i32 {
+    let shown = a.log.display().to_string();
+    let filter = Filter {
+        seq: (0, u64::MAX),
+        since: match a.since.as_deref().map(since_ts).transpose() {
+            Ok(s) => s,
+            Err(e) => return err(e),
+        },
+        records: a.records,
+    };
+    let file = match File::open(&a.log) {
+        Ok(f) => f,
+        Err(e) => return err(format!("{shown}: {e}")),
+    };
+    let size = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return err(format!("{shown}: {e}")),
+    };
+    let mut code = OK;
+    let mut end = size;
+    if let Ok(Tail::Torn { offset, len }) = log::read_tail(&file, size) {
+        eprintln!("bd-log: {shown}: torn last line ({len} bytes without a newline) not shown");
+        code = BAD;
+        end = offset;
+    }
+    // Walk back over whole lines only: memory is the lines shown.
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    while end > 0 && (lines.len() as u64) < a.lines {
+        let start = match log::line_start_before(&file, end - 1) {
+            Ok(s) => s,
+            Err(e) => return err(format!("{shown}: {e}")),
+        };
+        let mut l = vec![0u8; (end - 1 - start) as usize];
+        if let Err(e) = file.read_exact_at(&mut l, start) {
+            return err(format!("{shown}: {e}"));
+        }
+        if !(a.records && l.windows(14).take(200).any(|w| w == b"\"checkpoint\":{")) {
+            lines.push(l);
+        }
+        end = start;
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for l in lines.iter().rev() {
+        match emit(&mut out, l, &filter) {
+            Err(e) => return out_err(e),
+            Ok(Err(e)) => {
+                eprintln!("bd-log: {shown}: malformed line ({e}); skipped");
+                code = BAD;
+            }
+            Ok(Ok(())) => {}
+        }
+    }
+    match out.flush() {
+        Ok(()) => code,
+        Err(e) => out_err(e),
+    }
+}
+
+pub fn repair(path: &Path) -> i32 {
+    let shown = path.display().to_string();
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return err(format!("{shown}: {e}")),
+    };
+    let _lock = match Lock::exclusive(&file) {
+        Ok(l) => l,
+        Err(e) => return err(format!("{shown}: lock: {e}")),
+    };
+    let size = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return err(format!("{shown}: {e}")),
+    };
+    let (offset, len) = match log::read_tail(&file, size) {
+        Ok(Tail::Torn { offset, len }) => (offset, len),
+        Ok(_) => {
+            eprintln!("bd-log: {shown}: the last line is complete; nothing to repair");
+            return OK;
+        }
+        Err(e) => {
+            return err(format!(
+                "{shown}: {e}; the last complete line is malformed, which repair does not touch: run bd-log verify"
+            ))
+        }
+    };
+    // +a forbids truncation even to root; clear it for the repair and put it back.
+    let was_append_only = fsutil::is_append_only(&file).unwrap_or(false);
+    if was_append_only {
+        if let Err(e) = fsutil::set_append_only(&file, false) {
+            return err(format!(
+                "{shown}: the log has the append-only attribute and it cannot be cleared ({e}); \
+                 as root run `chattr -a {shown}`, then `bd-log repair`, then `chattr +a {shown}`"
+            ));
+        }
+        eprintln!("bd-log: {shown}: cleared the append-only attribute for the repair");
+    }
+    let code = move_aside(&file, &shown, offset, len);
+    if was_append_only {
+        match fsutil::set_append_only(&file, true) {
+            Ok(_) => eprintln!("bd-log: {shown}: set the append-only attribute again"),
+            Err(e) => {
+                eprintln!("bd-log: {shown}: could not set the append-only attribute again: {e}");
+                return UNDECIDED;
+            }
+        }
+    }
+    code
+}
+
+fn move_aside(file: &File, shown: &str, offset: u64, len: u64) -> i32 {
+    let mut torn = vec![0u8; len as usize];
+    if let Err(e) = file.read_exact_at(&mut torn, offset) {
+        return err(format!("{shown}: {e}"));
+    }
+    let aside = format!(
+        "{shown}.torn-{}",
+        boundary::time::unix_nanos(std::time::SystemTime::now())
+    );
+    let saved = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&aside)
+        .and_then(|mut f| {
+            f.write_all(&torn)?;
+            f.sync_all()
+        });
+    if let Err(e) = saved {
+        return err(format!("{aside}: {e}; the log was not changed"));
+    }
+    // The copy must be durable before the bytes leave the log.
+    if let Some(dir) = Path::new(&aside).parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    if let Err(e) = file.set_len(offset).and_then(|_| file.sync_all()) {
+        return err(format!(
+            "{shown}: truncating to {offset} bytes: {e}; the torn bytes are saved in {aside}"
+        ));
+    }
+    eprintln!("bd-log: {shown}: moved the torn last line ({len} bytes) to {aside}; the log now ends at byte {offset}");
+    println!(
+        "{}",
+        serde_json::json!({"repaired": true, "torn_bytes": len, "moved_to": aside, "size": offset})
+    );
+    OK
+}
