@@ -84,14 +84,37 @@ fn take_u64(s: &[u8]) -> Option<(u64, &[u8])> {
     Some((v, &s[n..]))
 }
 
-/// Lowercase hex only, as the writer prints it (so one hash has one spelling).
+/// Value of a lowercase hex digit, 0xff for anything else.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Lowercase hex only, as the writer prints it (so one hash has one
+/// spelling). Table-driven: this runs once per line in verify.
 fn decode_hash(s: &[u8]) -> Option<Hash> {
-    if s.len() != 64 || !s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if s.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let (h, l) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        bad |= h | l;
+        *o = (h << 4) | (l & 0x0f);
+    }
+    // Valid digits are < 16, so any 0xff lookup sets the high bits.
+    (bad & 0xf0 == 0).then_some(out)
 }
 
 /// Checks the fixed-width timestamp shape; fixed width makes byte order
