@@ -1,1 +1,300 @@
-//! The BPF-LSM protection maps: protected pids, files and the allow list.
+//! The BPF-LSM protection maps: protected pids, files and the allow list,
+//! and the policy slot (`bd_lsm_cfg`), all pinned under `<pin>/maps/` by
+//! `lsm_file_protect.bpf.o`.
+//!
+//! Files are keyed by the kernel's own device number. `stat()` reports
+//! `st_dev` in the userspace encoding (glibc `makedev`, the kernel's
+//! `new_encode_dev`), while `inode->i_sb->s_dev` holds the internal `MKDEV`
+//! form, `major << 20 | minor`; [`kernel_dev`] converts one into the other.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use aya::maps::{Array, HashMap, Map, MapData, MapError};
+
+use crate::event::{
+    BdFileKey, BdLsmCfg, BD_LSM_BLOCK_ENVIRON, BD_LSM_BLOCK_MEM, BD_LSM_BLOCK_PTRACE,
+};
+use crate::pin::{map_path, open_map, PinError};
+
+pub const PROT_PIDS: &str = "bd_prot_pids";
+pub const ALLOW_PIDS: &str = "bd_allow_pids";
+pub const PROT_FILES: &str = "bd_prot_files";
+pub const LSM_CFG: &str = "bd_lsm_cfg";
+
+/// Every policy flag: what an unconfigured slot means.
+pub const ALL_FLAGS: u32 = BD_LSM_BLOCK_ENVIRON | BD_LSM_BLOCK_MEM | BD_LSM_BLOCK_PTRACE;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtectError {
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    #[error("{path}: {err}")]
+    Map { path: PathBuf, err: MapError },
+    #[error("{path}: {err}")]
+    Stat { path: PathBuf, err: std::io::Error },
+    #[error("pid {pid}: no such process")]
+    NoProcess { pid: u32 },
+}
+
+/// Convert a userspace `st_dev` (as `stat()` returns it) to the kernel's
+/// internal dev_t (`sb->s_dev`), which is what the BPF programs see.
+pub fn kernel_dev(st_dev: u64) -> u64 {
+    let major = libc::major(st_dev) as u64;
+    let minor = libc::minor(st_dev) as u64;
+    (major << 20) | (minor & 0xfffff)
+}
+
+/// The map key of a file: its kernel dev_t and inode number. Follows
+/// symlinks, as open() does.
+pub fn file_key(path: &Path) -> Result<BdFileKey, ProtectError> {
+    let md = std::fs::metadata(path).map_err(|err| ProtectError::Stat {
+        path: path.into(),
+        err,
+    })?;
+    Ok(BdFileKey {
+        dev: kernel_dev(md.dev()),
+        ino: md.ino(),
+    })
+}
+
+/// True when the protection maps are pinned under `pin` (the LSM object
+/// has been loaded at least once).
+pub fn maps_pinned(pin: &Path) -> bool {
+    [PROT_PIDS, ALLOW_PIDS, PROT_FILES, LSM_CFG]
+        .iter()
+        .all(|m| map_path(pin, m).exists())
+}
+
+fn map_err(pin: &Path, name: &str) -> impl Fn(MapError) -> ProtectError {
+    let path = map_path(pin, name);
+    move |err| ProtectError::Map {
+        path: path.clone(),
+        err,
+    }
+}
+
+fn pid_map(pin: &Path, name: &str) -> Result<HashMap<MapData, u32, u32>, ProtectError> {
+    let data = open_map(pin, name)?;
+    HashMap::try_from(Map::HashMap(data)).map_err(map_err(pin, name))
+}
+
+fn file_map(pin: &Path) -> Result<HashMap<MapData, BdFileKey, u32>, ProtectError> {
+    let data = open_map(pin, PROT_FILES)?;
+    HashMap::try_from(Map::HashMap(data)).map_err(map_err(pin, PROT_FILES))
+}
+
+fn cfg_map(pin: &Path) -> Result<Array<MapData, BdLsmCfg>, ProtectError> {
+    let data = open_map(pin, LSM_CFG)?;
+    Array::try_from(Map::Array(data)).map_err(map_err(pin, LSM_CFG))
+}
+
+fn insert_pid(pin: &Path, name: &str, pid: u32) -> Result<(), ProtectError> {
+    // A pid that does not exist now would protect whoever gets it next.
+    if !Path::new("/proc").join(pid.to_string()).exists() {
+        return Err(ProtectError::NoProcess { pid });
+    }
+    let mut m = pid_map(pin, name)?;
+    m.insert(pid, 1, 0).map_err(map_err(pin, name))
+}
+
+/// Remove `pid`; returns whether it was there.
+fn remove_pid(pin: &Path, name: &str, pid: u32) -> Result<bool, ProtectError> {
+    let mut m = pid_map(pin, name)?;
+    match m.remove(&pid) {
+        Ok(()) => Ok(true),
+        Err(MapError::KeyNotFound) => Ok(false),
+        Err(e) => Err(map_err(pin, name)(e)),
+    }
+}
+
+/// Protect process `pid` (a tgid) and every child it forks from now on.
+pub fn protect_pid(pin: &Path, pid: u32) -> Result<(), ProtectError> {
+    insert_pid(pin, PROT_PIDS, pid)
+}
+
+pub fn unprotect_pid(pin: &Path, pid: u32) -> Result<bool, ProtectError> {
+    remove_pid(pin, PROT_PIDS, pid)
+}
+
+/// Let process `pid` through every shield (e.g. a debugger or backup agent).
+pub fn allow_pid(pin: &Path, pid: u32) -> Result<(), ProtectError> {
+    insert_pid(pin, ALLOW_PIDS, pid)
+}
+
+pub fn disallow_pid(pin: &Path, pid: u32) -> Result<bool, ProtectError> {
+    remove_pid(pin, ALLOW_PIDS, pid)
+}
+
+/// Deny open() of `path` (by device and inode) to every non-allowed process.
+pub fn protect_file(pin: &Path, path: &Path) -> Result<BdFileKey, ProtectError> {
+    let key = file_key(path)?;
+    let mut m = file_map(pin)?;
+    m.insert(key, 1, 0).map_err(map_err(pin, PROT_FILES))?;
+    Ok(key)
+}
+
+pub fn unprotect_file(pin: &Path, path: &Path) -> Result<bool, ProtectError> {
+    let key = file_key(path)?;
+    let mut m = file_map(pin)?;
+    match m.remove(&key) {
+        Ok(()) => Ok(true),
+        Err(MapError::KeyNotFound) => Ok(false),
+        Err(e) => Err(map_err(pin, PROT_FILES)(e)),
+    }
+}
+
+/// Everything in the protection maps.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Listing {
+    pub protected_pids: Vec<u32>,
+    pub allowed_pids: Vec<u32>,
+    pub protected_files: Vec<(u64, u64)>,
+    pub config: Config,
+}
+
+pub fn list(pin: &Path) -> Result<Listing, ProtectError> {
+    let keys = |name: &str| -> Result<Vec<u32>, ProtectError> {
+        let m = pid_map(pin, name)?;
+        let mut v = m
+            .keys()
+            .collect::<Result<Vec<u32>, _>>()
+            .map_err(map_err(pin, name))?;
+        v.sort_unstable();
+        Ok(v)
+    };
+    let files = file_map(pin)?;
+    let mut protected_files = files
+        .keys()
+        .map(|k| k.map(|k| (k.dev, k.ino)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(map_err(pin, PROT_FILES))?;
+    protected_files.sort_unstable();
+    Ok(Listing {
+        protected_pids: keys(PROT_PIDS)?,
+        allowed_pids: keys(ALLOW_PIDS)?,
+        protected_files,
+        config: config(pin)?,
+    })
+}
+
+/// The policy: which accesses are refused, and whether refusing is real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Config {
+    pub block_environ_read: bool,
+    pub block_mem_read: bool,
+    pub block_ptrace: bool,
+    /// Report what would be denied, deny nothing.
+    pub audit: bool,
+}
+
+impl Default for Config {
+    /// What the programs enforce before anyone configures them.
+    fn default() -> Self {
+        Config::from_raw(BdLsmCfg::default())
+    }
+}
+
+impl Config {
+    /// Decode the slot; a never-written slot means everything blocked,
+    /// enforcing, exactly as the BPF side reads it.
+    pub fn from_raw(c: BdLsmCfg) -> Config {
+        let (flags, audit) = if c.configured == 0 {
+            (ALL_FLAGS, false)
+        } else {
+            (c.flags, c.audit != 0)
+        };
+        Config {
+            block_environ_read: flags & BD_LSM_BLOCK_ENVIRON != 0,
+            block_mem_read: flags & BD_LSM_BLOCK_MEM != 0,
+            block_ptrace: flags & BD_LSM_BLOCK_PTRACE != 0,
+            audit,
+        }
+    }
+
+    pub fn to_raw(self) -> BdLsmCfg {
+        let mut flags = 0;
+        if self.block_environ_read {
+            flags |= BD_LSM_BLOCK_ENVIRON;
+        }
+        if self.block_mem_read {
+            flags |= BD_LSM_BLOCK_MEM;
+        }
+        if self.block_ptrace {
+            flags |= BD_LSM_BLOCK_PTRACE;
+        }
+        BdLsmCfg {
+            flags,
+            audit: self.audit as u32,
+            configured: 1,
+            _pad0: 0,
+        }
+    }
+}
+
+pub fn config(pin: &Path) -> Result<Config, ProtectError> {
+    let m = cfg_map(pin)?;
+    let raw = m.get(&0, 0).map_err(map_err(pin, LSM_CFG))?;
+    Ok(Config::from_raw(raw))
+}
+
+pub fn set_config(pin: &Path, c: Config) -> Result<(), ProtectError> {
+    let mut m = cfg_map(pin)?;
+    m.set(0, c.to_raw(), 0).map_err(map_err(pin, LSM_CFG))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_dev_matches_mkdev() {
+        // 8:1 (sda1) is st_dev 0x801 in userspace, (8 << 20) | 1 in the kernel.
+        assert_eq!(kernel_dev(libc::makedev(8, 1)), (8 << 20) | 1);
+        // Minors above 255 are split in the userspace encoding.
+        let st = libc::makedev(259, 0x12345);
+        assert_eq!(kernel_dev(st), (259 << 20) | 0x12345);
+        assert_ne!(kernel_dev(st), st);
+    }
+
+    #[test]
+    fn file_key_of_a_real_file() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let md = std::fs::metadata(f.path()).unwrap();
+        let k = file_key(f.path()).unwrap();
+        assert_eq!(k.ino, md.ino());
+        assert_eq!(k.dev >> 20, libc::major(md.dev()) as u64);
+        assert_eq!(k.dev & 0xfffff, libc::minor(md.dev()) as u64);
+        let err = file_key(Path::new("/nonexistent/x")).unwrap_err();
+        assert!(err.to_string().starts_with("/nonexistent/x: "), "{err}");
+    }
+
+    #[test]
+    fn config_round_trip_and_defaults() {
+        assert_eq!(
+            Config::default(),
+            Config {
+                block_environ_read: true,
+                block_mem_read: true,
+                block_ptrace: true,
+                audit: false
+            }
+        );
+        let c = Config {
+            block_environ_read: false,
+            block_mem_read: true,
+            block_ptrace: false,
+            audit: true,
+        };
+        let raw = c.to_raw();
+        assert_eq!(raw.flags, BD_LSM_BLOCK_MEM);
+        assert_eq!(raw.configured, 1);
+        assert_eq!(Config::from_raw(raw), c);
+        // Configured with nothing blocked is not the same as unconfigured.
+        let none = BdLsmCfg {
+            configured: 1,
+            ..Default::default()
+        };
+        assert!(!Config::from_raw(none).block_ptrace);
+    }
+}

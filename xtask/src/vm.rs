@@ -682,7 +682,7 @@ mod tests {
 
     #[test]
     fn natural_order() {
-        let mut v = vec![
+        let mut v = [
             "linux-image-6.1.0-9-cloud-amd64-unsigned",
             "linux-image-6.1.0-47-cloud-amd64-unsigned",
             "linux-image-6.1.0-42-cloud-amd64-unsigned",

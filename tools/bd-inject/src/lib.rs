@@ -1,20 +1,71 @@
 //! bd-inject: Hand a secret to a program through a sealed memfd and shield it with BPF-LSM.
 //!
-//! The clap definitions live here, not in main.rs, so that `cargo xtask man`
+//! The clap definitions live in cli.rs, not in main.rs, so that `cargo xtask man`
 //! and `cargo xtask completions` render exactly what the binary parses.
 
 pub mod cli;
+pub mod inject;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
     <cli::Cli as clap::CommandFactory>::command()
 }
 
+/// Exit codes of bd-inject itself; any other status is CMD's own.
+pub mod exit {
+    /// bd-inject failed before running CMD (usage, source, secret, protection).
+    pub const FAILED: u8 = 125;
+    /// CMD was found but could not be executed.
+    pub const NOT_EXECUTABLE: u8 = 126;
+    /// CMD was not found.
+    pub const NOT_FOUND: u8 = 127;
+}
+
 /// Man page sections beyond what clap knows: (title, text).
-///
-/// Text is plain: paragraphs split by blank lines; a paragraph whose lines
-/// start with two spaces is printed verbatim; a line `KEY<TAB>text` is a
-/// tagged item (used for EXIT STATUS and FILES).
 pub fn man_sections() -> Vec<(&'static str, &'static str)> {
-    vec![("EXIT STATUS", "0\tsuccess\n2\tusage error")]
+    vec![
+        (
+            "EXIT STATUS",
+            "N\tCMD's exit status, when it exits\n\
+             128+N\tnever from bd-inject itself: when CMD is killed by signal N, bd-inject \
+             kills itself with the same signal, so a shell sees 128+N\n\
+             0\t--help or --version\n\
+             125\tbd-inject failed before running CMD: usage error, missing or unreadable \
+             source, empty secret, secret larger than 1 MiB, bad or repeated NAME, more than one \
+             secret from stdin, or --require-protection without the BPF-LSM programs loaded, \
+             or protecting the child failed\n\
+             126\tCMD was found but is not executable\n\
+             127\tCMD was not found",
+        ),
+        (
+            "ENVIRONMENT",
+            "NAME_FILE\tset in CMD's environment for each --name: /proc/self/fd/N, an fd \
+             (3, 4, ... in --name order) holding the sealed secret\n\
+             NAME\tset in CMD's environment to the secret itself, only with --env\n\
+             BD_PIN_DIR\tthe pin dir, when --pin-dir is not given",
+        ),
+        (
+            "FILES",
+            "<pin-dir>/maps/bd_prot_pids\tprotected processes; bd-inject adds itself before \
+             starting CMD, and CMD inherits the entry when it is forked\n\
+             <pin-dir>/links/lsm_file_protect-ptrace_access_check\tpresent when the shield \
+             is active",
+        ),
+        (
+            "SECURITY",
+            "The memfd is created with MFD_CLOEXEC, MFD_ALLOW_SEALING and, where the kernel \
+             has it, MFD_NOEXEC_SEAL, and sealed F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE|\
+             F_SEAL_SEAL: CMD can read it, not change it. Every other fd is closed in CMD. \
+             bd-inject sets RLIMIT_CORE to 0 and PR_SET_DUMPABLE to 0, mlocks its copy of \
+             each secret and zeroises it after CMD starts. With --env the value is also in \
+             CMD's environment (readable by CMD's own children and, without the BPF-LSM \
+             shield, by root), and the copy the standard library makes for exec is not \
+             zeroised.",
+        ),
+        (
+            "EXAMPLES",
+            "  bd-inject --name DB_PASSWORD --from-file /run/keys/db -- psql\n  \
+             bd-inject --name TOKEN --from-env CI_TOKEN --env -- ./deploy.sh",
+        ),
+    ]
 }

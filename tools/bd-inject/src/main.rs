@@ -1,5 +1,31 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use std::process::ExitCode;
 
-fn main() {
-    let _cli = bd_inject::cli::Cli::parse();
+fn main() -> ExitCode {
+    let matches = match bd_inject::cli::Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                bd_inject::exit::FAILED
+            } else {
+                0
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let cli = match bd_inject::cli::Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(bd_inject::exit::FAILED);
+        }
+    };
+    match bd_inject::inject::run(&cli, &matches) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("bd-inject: {e:#}");
+            ExitCode::from(e.code)
+        }
+    }
 }

@@ -1,33 +1,196 @@
 //! BPF-LSM protection maps, edited from the command line:
-//! `bd-load protect`, `unprotect`, `allow` (and any further LSM settings).
+//! `bd-load protect`, `unprotect`, `allow`, `lsm-config`, `lsm-list`.
 //!
 //! These variants are flattened into bd-load's subcommands by cli.rs, so the
-//! loader crate's main.rs only dispatches here.
+//! loader crate's main.rs only dispatches here. Each change prints one JSON
+//! line on stdout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use boundary::protect::{self, Config, ProtectError};
+use serde_json::json;
+
+use crate::{exit, fail};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LsmCmd {
-    /// Protect processes (and their future children) or files with BPF-LSM.
+    /// Protect processes (and the children they fork) or files with BPF-LSM.
+    ///
+    /// A protected process's memory (/proc/PID/mem, process_vm_readv), its
+    /// environment (/proc/PID/environ and the other ptrace-read files) and
+    /// ptrace attach are refused to everyone but itself and the allow list,
+    /// root included. A protected file (by device and inode) cannot be opened
+    /// by any process not on the allow list. Needs the LSM programs loaded
+    /// (`bd-load` on a kernel with BPF-LSM active).
+    #[command(after_help = "Examples:\n  \
+        bd-load protect --pid 4242\n  \
+        bd-load protect --path /etc/app/secret.key")]
     Protect(Target),
     /// Remove processes or files from protection.
+    #[command(after_help = "Examples:\n  bd-load unprotect --pid 4242 --path /etc/app/secret.key")]
     Unprotect(Target),
+    /// Let processes through every shield (a debugger, a backup agent);
+    /// with --remove take them off the allow list.
+    #[command(
+        after_help = "Examples:\n  bd-load allow --pid 777\n  bd-load allow --remove --pid 777"
+    )]
+    Allow(AllowArgs),
+    /// Set which accesses to protected processes are refused, and enforce or
+    /// audit. With no option, print the current setting.
+    ///
+    /// Options set the whole policy: anything not named is blocked, and the
+    /// mode is enforce unless --audit is given. Audit mode denies nothing and
+    /// reports each access that would have been denied (action "audit").
+    #[command(after_help = "Examples:\n  \
+        bd-load lsm-config                          print the policy as JSON\n  \
+        bd-load lsm-config --audit                  report only, block nothing\n  \
+        bd-load lsm-config --allow-environ-read     let /proc/PID/environ (and maps, auxv..) be read\n  \
+        bd-load lsm-config --enforce                everything blocked, enforcing (the default)")]
+    LsmConfig(ConfigArgs),
+    /// Print the protected pids, allowed pids, protected files and policy (JSON).
+    LsmList,
 }
 
 #[derive(Debug, clap::Args)]
+#[group(required = true, multiple = true)]
 pub struct Target {
     /// Process id (tgid) to act on; repeatable.
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
     /// File to act on (by device and inode); repeatable.
     #[arg(long = "path", value_name = "PATH")]
-    pub paths: Vec<std::path::PathBuf>,
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AllowArgs {
+    /// Process id (tgid) to allow; repeatable.
+    #[arg(long = "pid", value_name = "PID", required = true)]
+    pub pids: Vec<u32>,
+    /// Remove the pids from the allow list instead.
+    #[arg(long)]
+    pub remove: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Report would-be denials, deny nothing.
+    #[arg(long, conflicts_with = "enforce")]
+    pub audit: bool,
+    /// Deny (the default mode).
+    #[arg(long)]
+    pub enforce: bool,
+    /// Do not block PTRACE_MODE_READ checks: /proc/PID/environ, auxv, maps, stack, ...
+    #[arg(long)]
+    pub allow_environ_read: bool,
+    /// Do not block /proc/PID/mem.
+    #[arg(long)]
+    pub allow_mem_read: bool,
+    /// Do not block ptrace attach, PTRACE_TRACEME, process_vm_readv/writev, pidfd_getfd.
+    #[arg(long)]
+    pub allow_ptrace: bool,
+}
+
+impl ConfigArgs {
+    fn any(&self) -> bool {
+        self.audit
+            || self.enforce
+            || self.allow_environ_read
+            || self.allow_mem_read
+            || self.allow_ptrace
+    }
+}
+
+fn not_loaded(pin_dir: &Path) -> anyhow::Error {
+    fail(
+        exit::NOT_LOADED,
+        format!(
+            "{}: the LSM maps are not pinned (run `bd-load` on a kernel with BPF-LSM active: \
+             `bpf` in /sys/kernel/security/lsm)",
+            boundary::pin::maps_dir(pin_dir).display()
+        ),
+    )
+}
+
+fn map_err(e: ProtectError) -> anyhow::Error {
+    match e {
+        ProtectError::NoProcess { .. } | ProtectError::Stat { .. } => {
+            fail(exit::USAGE, e.to_string())
+        }
+        e => anyhow::Error::new(e),
+    }
+}
+
+fn emit(v: serde_json::Value) {
+    println!("{v}");
 }
 
 /// Run one LSM subcommand against the maps pinned under `pin_dir`.
 pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "{cmd:?}: LSM map editing under {} is not built yet",
-        pin_dir.display()
-    )
+    if !protect::maps_pinned(pin_dir) {
+        return Err(not_loaded(pin_dir));
+    }
+    match cmd {
+        LsmCmd::Protect(t) => {
+            for &pid in &t.pids {
+                protect::protect_pid(pin_dir, pid).map_err(map_err)?;
+                emit(json!({"v":1,"type":"protect","pid":pid,"state":"protected"}));
+            }
+            for p in &t.paths {
+                let k = protect::protect_file(pin_dir, p).map_err(map_err)?;
+                emit(
+                    json!({"v":1,"type":"protect","path":p,"dev":k.dev,"ino":k.ino,"state":"protected"}),
+                );
+            }
+        }
+        LsmCmd::Unprotect(t) => {
+            for &pid in &t.pids {
+                let was = protect::unprotect_pid(pin_dir, pid).map_err(map_err)?;
+                emit(json!({"v":1,"type":"protect","pid":pid,
+                    "state": if was {"unprotected"} else {"not_protected"}}));
+            }
+            for p in &t.paths {
+                let was = protect::unprotect_file(pin_dir, p).map_err(map_err)?;
+                emit(json!({"v":1,"type":"protect","path":p,
+                    "state": if was {"unprotected"} else {"not_protected"}}));
+            }
+        }
+        LsmCmd::Allow(a) => {
+            for &pid in &a.pids {
+                if a.remove {
+                    let was = protect::disallow_pid(pin_dir, pid).map_err(map_err)?;
+                    emit(json!({"v":1,"type":"allow","pid":pid,
+                        "state": if was {"removed"} else {"not_allowed"}}));
+                } else {
+                    protect::allow_pid(pin_dir, pid).map_err(map_err)?;
+                    emit(json!({"v":1,"type":"allow","pid":pid,"state":"allowed"}));
+                }
+            }
+        }
+        LsmCmd::LsmConfig(c) => {
+            if c.any() {
+                let cfg = Config {
+                    block_environ_read: !c.allow_environ_read,
+                    block_mem_read: !c.allow_mem_read,
+                    block_ptrace: !c.allow_ptrace,
+                    audit: c.audit,
+                };
+                protect::set_config(pin_dir, cfg).map_err(map_err)?;
+            }
+            let cfg = protect::config(pin_dir).map_err(map_err)?;
+            let mut v = serde_json::to_value(cfg).context("serialising the policy")?;
+            v["v"] = json!(1);
+            v["type"] = json!("lsm_config");
+            emit(v);
+        }
+        LsmCmd::LsmList => {
+            let l = protect::list(pin_dir).map_err(map_err)?;
+            let mut v = serde_json::to_value(l).context("serialising the listing")?;
+            v["v"] = json!(1);
+            v["type"] = json!("lsm_list");
+            emit(v);
+        }
+    }
+    Ok(())
 }

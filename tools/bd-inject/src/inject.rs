@@ -1,0 +1,471 @@
+//! The injector: read secrets, seal them into memfds, protect, run, wait.
+
+use std::ffi::{CString, OsStr};
+use std::fmt;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::ArgMatches;
+use zeroize::Zeroizing;
+
+use crate::cli::Cli;
+use crate::exit;
+
+/// The largest secret accepted: a secret is a key or a password, not a file
+/// system, and every byte of it stays locked in RAM while bd-inject runs.
+pub const MAX_SECRET: usize = 1 << 20;
+
+/// Most secrets at once: their fds (3, 4, ...) stay below [`HIGH_FD`].
+pub const MAX_SECRETS: usize = 60;
+
+/// Where the memfds wait until the child moves them to 3, 4, ...
+const HIGH_FD: RawFd = 64;
+
+/// Not in every libc yet; since Linux 6.3.
+const MFD_NOEXEC_SEAL: libc::c_uint = 0x0008;
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Error {
+    pub code: u8,
+    msg: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+fn err(msg: impl Into<String>) -> Error {
+    Error {
+        code: exit::FAILED,
+        msg: msg.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Env(String),
+    Stdin,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "--from-file {}", p.display()),
+            Source::Env(v) => write!(f, "--from-env {v}"),
+            Source::Stdin => f.write_str("stdin"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub name: String,
+    pub source: Source,
+    pub env: bool,
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    matches!(c.next(), Some(ch) if ch == '_' || ch.is_ascii_alphabetic())
+        && c.all(|ch| ch == '_' || ch.is_ascii_alphanumeric())
+}
+
+/// Pair every --from-file, --from-env and --env with the --name before it.
+pub fn specs(cli: &Cli, m: &ArgMatches) -> Result<Vec<Spec>, Error> {
+    let name_idx: Vec<usize> = m
+        .indices_of("names")
+        .map(|i| i.collect())
+        .unwrap_or_default();
+    let mut specs: Vec<Spec> = cli
+        .names
+        .iter()
+        .map(|n| Spec {
+            name: n.clone(),
+            source: Source::Stdin,
+            env: false,
+        })
+        .collect();
+    let mut has_source = vec![false; specs.len()];
+    let owner = |idx: usize, opt: &str| -> Result<usize, Error> {
+        name_idx
+            .iter()
+            .rposition(|&n| n < idx)
+            .ok_or_else(|| err(format!("{opt} must follow the --name it belongs to")))
+    };
+    let mut sources: Vec<(usize, String, Source)> = Vec::new();
+    if let Some(ix) = m.indices_of("from_file") {
+        for (i, p) in ix.zip(&cli.from_file) {
+            sources.push((i, "--from-file".into(), Source::File(p.clone())));
+        }
+    }
+    if let Some(ix) = m.indices_of("from_env") {
+        for (i, v) in ix.zip(&cli.from_env) {
+            sources.push((i, "--from-env".into(), Source::Env(v.clone())));
+        }
+    }
+    for (i, opt, src) in sources {
+        let k = owner(i, &opt)?;
+        if has_source[k] {
+            return Err(err(format!(
+                "--name {}: more than one source ({} and {src})",
+                specs[k].name, specs[k].source
+            )));
+        }
+        has_source[k] = true;
+        specs[k].source = src;
+    }
+    if let Some(ix) = m.indices_of("env") {
+        for i in ix {
+            let k = owner(i, "--env")?;
+            specs[k].env = true;
+        }
+    }
+    if specs.len() > MAX_SECRETS {
+        return Err(err(format!("at most {MAX_SECRETS} secrets at once")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in &specs {
+        if !valid_name(&s.name) {
+            return Err(err(format!(
+                "--name {:?}: not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                s.name
+            )));
+        }
+        if !seen.insert(s.name.as_str()) {
+            return Err(err(format!("--name {}: given twice", s.name)));
+        }
+    }
+    if specs.iter().filter(|s| s.source == Source::Stdin).count() > 1 {
+        return Err(err(
+            "more than one secret without --from-file or --from-env: only one can come from stdin",
+        ));
+    }
+    Ok(specs)
+}
+
+/// Read at most MAX_SECRET + 1 bytes into one buffer allocated up front, so
+/// no reallocation leaves an unwiped copy behind.
+fn read_bounded(mut r: impl Read, spec: &Spec) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let mut buf = Zeroizing::new(vec![0u8; MAX_SECRET + 1]);
+    lock(&buf);
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(err(format!(
+                    "--name {}: reading {}: {e}",
+                    spec.name, spec.source
+                )))
+            }
+        }
+    }
+    if n > MAX_SECRET {
+        return Err(err(format!(
+            "--name {}: secret from {} is larger than the limit of {MAX_SECRET} bytes (1 MiB)",
+            spec.name, spec.source
+        )));
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+fn lock(buf: &[u8]) {
+    // Best effort: a small RLIMIT_MEMLOCK must not stop the injection; the
+    // copy is wiped right after the child starts either way.
+    // SAFETY: the range is a live allocation of buf.len() bytes.
+    let rc = unsafe { libc::mlock(buf.as_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        eprintln!(
+            "bd-inject: warning: mlock of the secret buffer failed: {} (raise RLIMIT_MEMLOCK)",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+pub fn read_secret(spec: &Spec) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let mut buf = match &spec.source {
+        Source::File(p) => {
+            let f = std::fs::File::open(p).map_err(|e| {
+                err(format!(
+                    "--name {}: --from-file {}: {e}",
+                    spec.name,
+                    p.display()
+                ))
+            })?;
+            read_bounded(f, spec)?
+        }
+        Source::Stdin => read_bounded(std::io::stdin().lock(), spec)?,
+        Source::Env(var) => {
+            let v = std::env::var_os(var).ok_or_else(|| {
+                err(format!(
+                    "--name {}: --from-env {var}: the variable is not set",
+                    spec.name
+                ))
+            })?;
+            let bytes = v.as_bytes();
+            if bytes.len() > MAX_SECRET {
+                return Err(err(format!(
+                    "--name {}: secret from --from-env {var} is larger than the limit of \
+                     {MAX_SECRET} bytes (1 MiB)",
+                    spec.name
+                )));
+            }
+            let mut buf = Zeroizing::new(vec![0u8; bytes.len()]);
+            lock(&buf);
+            buf.copy_from_slice(bytes);
+            drop(Zeroizing::new(v.into_encoded_bytes()));
+            // The source variable must not reach the child.
+            std::env::remove_var(var);
+            buf
+        }
+    };
+    if !matches!(spec.source, Source::Env(_)) {
+        if buf.ends_with(b"\r\n") {
+            let n = buf.len() - 2;
+            buf.truncate(n);
+        } else if buf.ends_with(b"\n") {
+            let n = buf.len() - 1;
+            buf.truncate(n);
+        }
+    }
+    if buf.is_empty() {
+        return Err(err(format!(
+            "--name {}: the secret from {} is empty",
+            spec.name, spec.source
+        )));
+    }
+    Ok(buf)
+}
+
+/// A sealed memfd holding `secret`, parked at an fd >= HIGH_FD.
+pub fn sealed_memfd(name: &str, secret: &[u8]) -> Result<OwnedFd, Error> {
+    let cname = CString::new(name).map_err(|_| err(format!("--name {name}: contains NUL")))?;
+    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: cname is a valid C string; flags are plain bits.
+    let mut fd = unsafe { libc::memfd_create(cname.as_ptr(), base | MFD_NOEXEC_SEAL) };
+    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(cname.as_ptr(), base) };
+    }
+    if fd < 0 {
+        return Err(err(format!(
+            "--name {name}: memfd_create: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: fd was just returned by memfd_create and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut f = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut f, secret)
+        .map_err(|e| err(format!("--name {name}: writing the memfd: {e}")))?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on an fd we own.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(err(format!(
+            "--name {name}: sealing the memfd: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: as above.
+    let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+    if high < 0 {
+        return Err(err(format!(
+            "--name {name}: moving the memfd: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: high is a fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(high) })
+}
+
+/// No core dumps and no ptrace by unprivileged users while we hold secrets.
+fn harden_self() -> Result<(), Error> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls with valid pointers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut rl) == 0 {
+            rl.rlim_cur = 0;
+            if libc::setrlimit(libc::RLIMIT_CORE, &rl) != 0 {
+                return Err(err(format!(
+                    "setrlimit(RLIMIT_CORE, 0): {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+        }
+        if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
+            return Err(err(format!(
+                "prctl(PR_SET_DUMPABLE, 0): {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// True when the BPF-LSM shield is loaded under `pin`: its maps are pinned
+/// and its ptrace hook is attached (a pinned link).
+pub fn shield_active(pin: &Path) -> bool {
+    boundary::protect::maps_pinned(pin)
+        && boundary::pin::link_path(pin, "lsm_file_protect", "ptrace_access_check").exists()
+}
+
+const FORWARD: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
+
+fn sigset(sigs: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set; sigaddset takes valid signals.
+    unsafe {
+        let mut s = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut s);
+        for &g in sigs {
+            libc::sigaddset(&mut s, g);
+        }
+        s
+    }
+}
+
+pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
+    harden_self()?;
+    let specs = specs(cli, m)?;
+    let mut fds = Vec::new();
+    let mut env_values: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
+    for s in &specs {
+        let secret = read_secret(s)?;
+        fds.push(sealed_memfd(&s.name, &secret)?);
+        if s.env {
+            env_values.push((s.name.clone(), secret));
+        }
+        // Otherwise `secret` is wiped here: the memfd holds the only copy.
+    }
+
+    let pin = boundary::pin::pin_dir(cli.pin_dir.as_deref());
+    if shield_active(&pin) {
+        // Protect ourselves: the child inherits the entry when it is forked,
+        // so there is no moment when its memory is readable.
+        boundary::protect::protect_pid(&pin, std::process::id())
+            .map_err(|e| err(format!("protecting the child under {}: {e}", pin.display())))?;
+    } else if cli.require_protection {
+        return Err(err(format!(
+            "--require-protection: the BPF-LSM shield is not loaded under {} (run `bd-load` on \
+             a kernel with `bpf` in /sys/kernel/security/lsm)",
+            pin.display()
+        )));
+    }
+
+    let mut cmd = Command::new(&cli.cmd[0]);
+    cmd.args(&cli.cmd[1..]);
+    for (i, s) in specs.iter().enumerate() {
+        cmd.env(
+            format!("{}_FILE", s.name),
+            format!("/proc/self/fd/{}", 3 + i),
+        );
+    }
+    for (name, v) in &env_values {
+        cmd.env(name, OsStr::from_bytes(v));
+    }
+    let high: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let n = high.len() as libc::c_uint;
+    // SAFETY: the closure only makes async-signal-safe syscalls.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, &fd) in high.iter().enumerate() {
+                if libc::dup2(fd, 3 + i as RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Everything else closes at exec (CLOEXEC rather than close, so
+            // the standard library's exec-error pipe still works).
+            if libc::close_range(3 + n, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as _) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let empty = sigset(&[]);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+
+    // Block the signals we forward (and SIGCHLD) before the child exists,
+    // so none is lost between spawn and sigwaitinfo.
+    let mut waitset = FORWARD.to_vec();
+    waitset.push(libc::SIGCHLD);
+    let set = sigset(&waitset);
+    // SAFETY: valid set pointer.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+
+    let shown = cli.cmd[0].to_string_lossy().into_owned();
+    let spawned = cmd.spawn();
+    drop(cmd);
+    drop(env_values);
+    drop(fds);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match (e.kind(), e.raw_os_error()) {
+                (std::io::ErrorKind::NotFound, _) => exit::NOT_FOUND,
+                (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => {
+                    exit::NOT_EXECUTABLE
+                }
+                _ => exit::FAILED,
+            };
+            let what = match code {
+                exit::NOT_FOUND => "command not found".to_string(),
+                exit::NOT_EXECUTABLE => format!("cannot execute: {e}"),
+                _ => format!("starting it failed: {e}"),
+            };
+            return Err(Error {
+                code,
+                msg: format!("{shown}: {what}"),
+            });
+        }
+    };
+    let pid = child.id() as libc::pid_t;
+
+    let status = loop {
+        // SAFETY: zeroed siginfo_t is a valid out-buffer.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: set and info are valid.
+        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        if sig == libc::SIGCHLD || sig < 0 {
+            match child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) => continue,
+                Err(e) => return Err(err(format!("waiting for {shown}: {e}"))),
+            }
+        }
+        // A terminal's ^C or ^\ already reached the child through the
+        // process group; forward only signals sent to us alone.
+        let from_tty =
+            (sig == libc::SIGINT || sig == libc::SIGQUIT) && info.si_code == libc::SI_KERNEL;
+        if !from_tty {
+            // SAFETY: plain kill of our own child.
+            unsafe { libc::kill(pid, sig) };
+        }
+    };
+    if let Some(code) = status.code() {
+        return Ok(code as u8);
+    }
+    let sig = status.signal().unwrap_or(libc::SIGKILL);
+    // Die the same way, so our parent sees what the child saw.
+    // SAFETY: resetting a handler and signalling ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let only = sigset(&[sig]);
+        libc::kill(libc::getpid(), sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
+    }
+    Ok(128 + sig as u8)
+}
