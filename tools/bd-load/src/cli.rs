@@ -29,8 +29,7 @@ use std::path::PathBuf;
         bd-load --require lsm                fail (exit 4) unless the BPF-LSM programs attach\n  \
         bd-load status --json                programs, maps, counters and kernel features\n  \
         bd-load --replace                    swap in this binary's programs\n  \
-        bd-load unload                       detach and remove every pin",
-    args_conflicts_with_subcommands = true
+        bd-load unload                       detach and remove every pin"
 )]
 pub struct Cli {
     /// bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary].
@@ -84,6 +83,17 @@ pub struct LoadArgs {
     /// Print one JSON line per program on stdout (the default prints a table).
     #[arg(long)]
     pub json: bool,
+}
+
+impl LoadArgs {
+    /// True when any load flag was given.
+    pub fn any(&self) -> bool {
+        self.cgroup.is_some()
+            || self.ring_size.is_some()
+            || !self.require.is_empty()
+            || self.replace
+            || self.json
+    }
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,13 @@ fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
 
 fn run(cli: &Cli) -> anyhow::Result<u8> {
     let pin_dir = boundary::pin::pin_dir(cli.pin_dir.as_deref());
+    if cli.cmd.is_some() && cli.load.any() {
+        return Err(bd_load::fail(
+            exit::USAGE,
+            "load flags (--cgroup, --ring-size, --require, --replace, --json) go after \
+             `load`, or with no subcommand at all",
+        ));
+    }
     match &cli.cmd {
         None => run_load(&pin_dir, &cli.load),
         Some(Cmd::Load(args)) => run_load(&pin_dir, args),

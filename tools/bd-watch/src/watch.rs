@@ -142,7 +142,13 @@ fn lock(pin_dir: &Path) -> Result<nix::fcntl::Flock<File>, Failure> {
             } else {
                 exit::FAILED
             };
-            return Err(Failure(code, format!("{}: {e}", p.display())));
+            let what = if code == exit::PERMISSION {
+                "permission denied (needs root, or CAP_BPF and write access to the pin dir)"
+                    .to_string()
+            } else {
+                e.to_string()
+            };
+            return Err(Failure(code, format!("{}: {what}", p.display())));
         }
     }
     let f = File::open(&p).map_err(|e| Failure(exit::FAILED, format!("{}: {e}", p.display())))?;
@@ -303,10 +309,23 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             wait = wait.min(d.saturating_duration_since(now));
         }
         let ms = wait.as_millis().clamp(1, 100) as u16;
-        let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
+        // stdout too, with no events asked: a pipe whose reader went away
+        // reports POLLERR, so `bd-watch | head -3` ends even when no further
+        // event would have been written to notice EPIPE.
+        let stdout_fd = io::stdout();
+        let mut fds = [
+            PollFd::new(ring.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stdout_fd.as_fd(), PollFlags::empty()),
+        ];
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => return Err(Failure(exit::FAILED, format!("poll: {e}"))),
+        }
+        if fds[1]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
+        {
+            return Ok(());
         }
     }
     // At exit: whatever loss happened up to now is reported.

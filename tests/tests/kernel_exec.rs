@@ -1,0 +1,649 @@
+//! bd-load + bd-watch against the host kernel: real programs, real execs.
+//!
+//! Every test loads into its own pin dir (so its own program instance, ring
+//! buffer and counters) and unloads at the end. The tracepoint sees every exec
+//! on the machine, so each test starts a parent shell that blocks until
+//! bd-watch is ready and filters on that shell's pid (`--ppid`).
+
+use bd_tests::bin;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A pin dir of our own, unloaded (pins removed) on drop.
+struct Pins(PathBuf);
+
+impl Pins {
+    fn new(tag: &str) -> Pins {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let p = PathBuf::from(format!(
+            "/sys/fs/bpf/bd-test-{tag}-{}-{n}",
+            std::process::id()
+        ));
+        Pins(p)
+    }
+
+    fn load(&self, extra: &[&str]) -> Output {
+        let out = Command::new(bin("bd-load"))
+            .arg("--pin-dir")
+            .arg(&self.0)
+            .arg("load")
+            .args(["--json"])
+            .args(extra)
+            .output()
+            .expect("run bd-load");
+        assert!(
+            out.status.success(),
+            "bd-load failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn status(&self) -> Value {
+        let out = Command::new(bin("bd-load"))
+            .arg("--pin-dir")
+            .arg(&self.0)
+            .args(["status", "--json"])
+            .output()
+            .expect("run bd-load status");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "status output: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("bd-load"))
+            .arg("--pin-dir")
+            .arg(&self.0)
+            .arg("unload")
+            .output();
+    }
+}
+
+/// A shell that waits for one line on stdin before running `script`, so the
+/// watcher can be started (filtering on its pid) before anything execs.
+struct Gate {
+    child: Child,
+}
+
+impl Gate {
+    fn new(script: &str) -> Gate {
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("read go; {script}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        Gate { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Let the script run and wait for it; returns its stdout.
+    fn open(mut self) -> String {
+        self.child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"go\n")
+            .expect("write gate");
+        let out = self.child.wait_with_output().expect("wait sh");
+        assert!(out.status.success(), "script failed: {}", out.status);
+        String::from_utf8(out.stdout).expect("utf8")
+    }
+}
+
+/// bd-watch started and ready (its "ready" line seen on stderr), its
+/// stdout read continuously from the start so it never blocks on the pipe.
+struct Watch {
+    child: Child,
+    reader: std::thread::JoinHandle<Vec<Value>>,
+}
+
+impl Watch {
+    fn start(pins: &Pins, args: &[String]) -> Watch {
+        let mut child = Command::new(bin("bd-watch"))
+            .arg("--pin-dir")
+            .arg(&pins.0)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bd-watch");
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        err.read_line(&mut line).expect("read bd-watch stderr");
+        assert_eq!(line.trim(), "bd-watch: ready", "bd-watch did not start");
+        // Keep draining stderr so bd-watch never blocks on it.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = err.read_to_string(&mut rest);
+            if !rest.is_empty() {
+                eprintln!("bd-watch stderr: {rest}");
+            }
+        });
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let reader = std::thread::spawn(move || {
+            stdout
+                .lines()
+                .map(|l| {
+                    let l = l.expect("read line");
+                    serde_json::from_str::<Value>(&l).unwrap_or_else(|e| panic!("{e}: {l}"))
+                })
+                .collect::<Vec<_>>()
+        });
+        Watch { child, reader }
+    }
+
+    /// Lines until bd-watch exits, and its exit code; after `grace` it gets
+    /// SIGINT (which must also end it with 0).
+    fn finish_within(mut self, grace: Duration) -> (Vec<Value>, i32) {
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if self.child.try_wait().expect("try_wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.child.try_wait().expect("try_wait").is_none() {
+            // Still our unreaped child, so the pid cannot have been reused.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+        let st = self.child.wait().expect("wait bd-watch");
+        (self.reader.join().expect("reader"), st.code().unwrap_or(-1))
+    }
+
+    /// All lines until bd-watch exits (it is told when to: -n, --timeout).
+    fn finish(self) -> (Vec<Value>, i32) {
+        self.finish_within(Duration::from_secs(60))
+    }
+}
+
+fn write_script(dir: &Path) -> PathBuf {
+    let p = dir.join("probe-script");
+    std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn execs_are_reported_with_pid_ppid_uid_filename_and_argv() {
+    let pins = Pins::new("exec");
+    pins.load(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let script = write_script(tmp.path());
+    // `cmd & echo $!` gives us each child's pid; the child execs the command.
+    let gate = Gate::new(&format!(
+        "/bin/true & echo $!; wait; {} alpha 'two words' & echo $!; wait",
+        script.display()
+    ));
+    let sh = gate.pid();
+    let watch = Watch::start(
+        &pins,
+        &[
+            "--ppid".into(),
+            sh.to_string(),
+            "-n".into(),
+            "2".into(),
+            "--timeout".into(),
+            "30s".into(),
+        ],
+    );
+    let pids: Vec<u32> = gate
+        .open()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let (lines, code) = watch.finish();
+    assert_eq!(code, 0);
+    let execs: Vec<&Value> = lines.iter().filter(|v| v["type"] == "exec").collect();
+    assert_eq!(execs.len(), 2, "{lines:#?}");
+    let uid = nix::unistd::geteuid().as_raw();
+
+    let t = execs[0];
+    assert_eq!(t["v"], 1);
+    assert_eq!(t["pid"], pids[0]);
+    assert_eq!(t["tid"], pids[0]);
+    assert_eq!(t["ppid"], sh);
+    assert_eq!(t["uid"], uid);
+    assert_eq!(t["comm"], "true");
+    assert_eq!(t["filename"], "/bin/true");
+    assert_eq!(t["argv"], serde_json::json!(["/bin/true"]));
+    assert_eq!(t["argv_truncated"], false);
+    assert_eq!(t["protected"], false);
+    assert!(t["ktime_ns"].as_u64().unwrap() > 0);
+    let time = boundary::time::parse_rfc3339(t["time"].as_str().unwrap()).expect("rfc3339");
+    let age = std::time::SystemTime::now()
+        .duration_since(time)
+        .expect("event time is in the past");
+    assert!(age < Duration::from_secs(60), "time {age:?} ago");
+
+    // A script: the kernel runs its interpreter with the script path inserted.
+    let s = execs[1];
+    assert_eq!(s["pid"], pids[1]);
+    assert_eq!(s["ppid"], sh);
+    assert_eq!(s["uid"], uid);
+    assert_eq!(s["filename"], script.display().to_string());
+    assert_eq!(s["comm"], "probe-script");
+    assert_eq!(
+        s["argv"],
+        serde_json::json!([
+            "/bin/sh",
+            script.display().to_string(),
+            "alpha",
+            "two words"
+        ])
+    );
+}
+
+#[test]
+fn long_argv_is_truncated_and_flagged() {
+    let pins = Pins::new("trunc");
+    pins.load(&[]);
+    let long = "x".repeat(3000);
+    let gate = Gate::new(&format!("/bin/true short {long}"));
+    let watch = Watch::start(
+        &pins,
+        &[
+            "--ppid".into(),
+            gate.pid().to_string(),
+            "-n".into(),
+            "1".into(),
+            "--timeout".into(),
+            "30s".into(),
+        ],
+    );
+    gate.open();
+    let (lines, code) = watch.finish();
+    assert_eq!(code, 0);
+    let e = lines.iter().find(|v| v["type"] == "exec").expect("exec");
+    assert_eq!(e["argv_truncated"], true);
+    let argv: Vec<&str> = e["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&argv[..2], ["/bin/true", "short"]);
+    // 1024 bytes copied: "/bin/true\0short\0" + 1008 x's.
+    assert_eq!(argv[2].len(), 1024 - "/bin/true\0short\0".len());
+    assert!(argv[2].chars().all(|c| c == 'x'));
+}
+
+#[test]
+fn second_load_is_a_no_op_and_unload_leaves_no_pins() {
+    let pins = Pins::new("idem");
+    let first = pins.load(&[]);
+    let first: Vec<Value> = first
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert!(first
+        .iter()
+        .any(|o| o["program"] == "exec_monitor" && o["state"] == "attached"));
+    let before = pins.status();
+    let links_before: Vec<Value> = before["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["link_id"].clone())
+        .collect();
+
+    let second = pins.load(&[]);
+    for l in second.stdout.lines() {
+        let o: Value = serde_json::from_str(&l.unwrap()).unwrap();
+        assert_ne!(o["state"], "attached", "second load attached again: {o}");
+        assert_ne!(o["state"], "replaced", "second load replaced: {o}");
+        if o["program"] == "exec_monitor" {
+            assert_eq!(o["state"], "already");
+        }
+    }
+    let after = pins.status();
+    let links_after: Vec<Value> = after["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["link_id"].clone())
+        .collect();
+    assert_eq!(links_before, links_after, "links changed on a second load");
+    assert_eq!(after["loaded"], true);
+
+    let out = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .arg("unload")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!pins.0.exists(), "pin dir left behind");
+    // And the link is gone from the kernel, not just from bpffs.
+    let id = links_before
+        .iter()
+        .find_map(|v| v.as_u64())
+        .expect("a link id");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !aya_link_exists(id as u32)
+    });
+    assert!(gone, "link {id} still exists after unload");
+
+    // status on an unloaded dir says so, with its documented code.
+    let st = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(5));
+}
+
+/// Whether a BPF link with this id exists (BPF_LINK_GET_FD_BY_ID).
+fn aya_link_exists(id: u32) -> bool {
+    #[repr(C)]
+    struct Attr {
+        id: u32,
+        _rest: [u32; 31],
+    }
+    let attr = Attr { id, _rest: [0; 31] };
+    // SAFETY: a zeroed bpf_attr with only link_id set, sized to cover it.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            30, /* BPF_LINK_GET_FD_BY_ID */
+            &attr as *const Attr,
+            std::mem::size_of::<Attr>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: fd was just returned to us.
+        unsafe { libc::close(fd as i32) };
+        true
+    } else {
+        false
+    }
+}
+
+#[test]
+fn replace_swaps_the_link_and_keeps_the_maps() {
+    let pins = Pins::new("repl");
+    pins.load(&[]);
+    let before = pins.status();
+    let out = pins.load(&["--replace"]);
+    let replaced = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|o| o["program"] == "exec_monitor")
+        .unwrap();
+    assert_eq!(replaced["state"], "replaced");
+    let after = pins.status();
+    let pick = |s: &Value, f: &str| {
+        s["programs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["program"] == "exec_monitor")
+            .unwrap()[f]
+            .clone()
+    };
+    assert_ne!(pick(&before, "link_id"), pick(&after, "link_id"));
+    assert_eq!(pick(&after, "attached"), true);
+    // Counters live in the pinned maps, which survive a replace.
+    assert!(
+        after["counters"]["exec"].as_u64().unwrap() >= before["counters"]["exec"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn ring_size_flag_sizes_the_ring_buffer() {
+    let pins = Pins::new("ring");
+    pins.load(&["--ring-size", "65536"]);
+    let s = pins.status();
+    let ring = s["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "bd_events")
+        .expect("bd_events")
+        .clone();
+    assert_eq!(ring["max_entries"], 65536);
+    assert_eq!(ring["map_type"], "RingBuf");
+
+    let bad = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .args(["--ring-size", "1000"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+const BURST: u64 = 20_000;
+
+#[test]
+fn a_burst_of_execs_is_delivered_or_its_loss_counted() {
+    let pins = Pins::new("burst");
+    pins.load(&[]);
+    let gate = Gate::new(&format!(
+        "i=0; while [ $i -lt {BURST} ]; do /bin/true; i=$((i+1)); done"
+    ));
+    let watch = Watch::start(
+        &pins,
+        &[
+            "--ppid".into(),
+            gate.pid().to_string(),
+            "-n".into(),
+            BURST.to_string(),
+            "--timeout".into(),
+            "240s".into(),
+        ],
+    );
+    let started = Instant::now();
+    gate.open();
+    // The watcher stops at BURST events; if some were lost it would wait for
+    // its timeout, so stop it a little after the loop is done.
+    let (lines, code) = watch.finish_within(Duration::from_secs(5));
+    assert_eq!(code, 0);
+    let delivered = lines
+        .iter()
+        .filter(|v| v["type"] == "exec" && v["filename"] == "/bin/true")
+        .count() as u64;
+    let lost: u64 = lines
+        .iter()
+        .filter(|v| v["type"] == "lost" && v["kind"] == "exec")
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "burst: {BURST} execs in {:?}: {delivered} delivered, {lost} lost",
+        started.elapsed()
+    );
+    assert!(delivered <= BURST);
+    // The loss counter belongs to this pin dir's program, which sees every
+    // exec on the machine: a loss may be someone else's, so it can only
+    // bound ours from above. Without loss, every exec must be there.
+    if lost == 0 {
+        assert_eq!(delivered, BURST, "events vanished without a loss report");
+    } else {
+        assert!(
+            delivered + lost >= BURST,
+            "{delivered} delivered + {lost} lost < {BURST} executed"
+        );
+    }
+}
+
+#[test]
+fn a_second_watcher_is_refused_and_sigint_ends_the_first_cleanly() {
+    let pins = Pins::new("two");
+    pins.load(&[]);
+    let gate = Gate::new("/bin/true 1; /bin/true 2");
+    let first = Watch::start(
+        &pins,
+        &[
+            "--ppid".into(),
+            gate.pid().to_string(),
+            "--timeout".into(),
+            "30s".into(),
+        ],
+    );
+    let second = Command::new(bin("bd-watch"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .args(["--timeout", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another bd-watch"));
+    gate.open();
+    // No -n: only SIGINT (sent after the grace period) stops it, with 0.
+    let (lines, code) = first.finish_within(Duration::from_millis(1500));
+    assert_eq!(code, 0);
+    let argv1: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "exec")
+        .map(|v| &v["argv"][1])
+        .collect();
+    assert_eq!(argv1, [&Value::from("1"), &Value::from("2")]);
+}
+
+#[test]
+fn bd_watch_exits_zero_when_its_reader_goes_away() {
+    let pins = Pins::new("pipe");
+    pins.load(&[]);
+    // Shell pipeline exactly as a user would type it.
+    let gate = Gate::new("i=0; while [ $i -lt 50 ]; do /bin/true; i=$((i+1)); done");
+    let script = format!(
+        "{} --pin-dir {} --ppid {} --timeout 30s | head -3; echo rc=${{PIPESTATUS[0]}}",
+        bin("bd-watch").display(),
+        pins.0.display(),
+        gate.pid()
+    );
+    let mut pipeline = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(pipeline.stderr.take().unwrap());
+    let mut ready = String::new();
+    err.read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "bd-watch: ready");
+    gate.open();
+    let out = pipeline.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[..3].iter().all(|l| l.contains("\"type\":\"exec\"")));
+    assert_eq!(lines[3], "rc=0");
+}
+
+#[test]
+fn non_root_gets_a_clear_permission_error() {
+    let pins = Pins::new("perm");
+    pins.load(&[]);
+    let as_nobody = |tool: &str, args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+            .arg(bin(tool))
+            .arg("--pin-dir")
+            .arg(&pins.0)
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    for (tool, args) in [
+        ("bd-load", &["load"][..]),
+        ("bd-load", &["status"][..]),
+        ("bd-load", &["unload"][..]),
+        ("bd-watch", &["--timeout", "1s"][..]),
+    ] {
+        let out = as_nobody(tool, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{tool} {args:?}: {err}");
+        assert!(err.starts_with(&format!("{tool}: ")), "{err}");
+        assert!(err.contains("permission denied"), "{err}");
+    }
+    // Nothing was changed by the refused unload.
+    assert!(pins.0.join("links").exists());
+}
+
+#[test]
+fn watch_without_a_load_says_not_loaded() {
+    let pins = Pins::new("none");
+    let out = Command::new(bin("bd-watch"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .args(["--timeout", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not loaded"));
+}
+
+#[test]
+fn loss_is_counted_and_reported_when_the_reader_stalls() {
+    // A one-page ring buffer holds two records; a stopped reader loses the rest.
+    let pins = Pins::new("loss");
+    pins.load(&["--ring-size", "4096"]);
+    const N: u64 = 200;
+    let gate = Gate::new(&format!(
+        "i=0; while [ $i -lt {N} ]; do /bin/true; i=$((i+1)); done"
+    ));
+    let watch = Watch::start(
+        &pins,
+        &[
+            "--ppid".into(),
+            gate.pid().to_string(),
+            "--type".into(),
+            "exec,lost".into(),
+        ],
+    );
+    let pid = nix::unistd::Pid::from_raw(watch.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    gate.open();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let (lines, code) = watch.finish_within(Duration::from_millis(1500));
+    assert_eq!(code, 0);
+    let delivered = lines
+        .iter()
+        .filter(|v| v["type"] == "exec" && v["filename"] == "/bin/true")
+        .count() as u64;
+    let lost_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "lost" && v["kind"] == "exec")
+        .collect();
+    let lost: u64 = lost_lines
+        .iter()
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    assert!(
+        delivered < N,
+        "{delivered} delivered through a one-page ring"
+    );
+    assert!(lost > 0, "no loss reported: {lines:#?}");
+    assert!(delivered + lost >= N, "{delivered} + {lost} < {N}");
+    let last = lost_lines.last().unwrap();
+    assert_eq!(last["v"], 1);
+    assert!(last["total"].as_u64().unwrap() >= lost);
+    // And status shows the same counter.
+    let st = pins.status();
+    assert!(st["counters"]["exec_lost"].as_u64().unwrap() >= lost);
+}
