@@ -203,6 +203,13 @@ fn decide(args: RunArgs) -> Result<i32> {
         // pipe before we wait, while bulk input still gets big writes.
         if input.buffer().is_empty() {
             write_out(&mut stdout, &mut out, true)?;
+            // About to wait for input: re-read the mode now (at most once a
+            // millisecond), so a live pipeline decides under the mode a
+            // tripwire just engaged rather than one up to 100 ms old.
+            if mode_at.elapsed() >= Duration::from_millis(1) {
+                mode_at = Instant::now();
+                mode = src.read();
+            }
             if let Some(rp) = &rate_path {
                 if eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
                     eng.rates.save(rp, &pol, now_ns)?;
