@@ -334,9 +334,10 @@ pub fn tail(a: &TailArgs) -> i32 {
 
 pub fn repair(path: &Path) -> i32 {
     let shown = path.display().to_string();
+    // O_APPEND: opening a +a file for plain writing is refused even to root.
     let file = match std::fs::OpenOptions::new()
         .read(true)
-        .write(true)
+        .append(true)
         .open(path)
     {
         Ok(f) => f,
