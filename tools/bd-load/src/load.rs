@@ -110,7 +110,7 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
         ),
         None => None,
     };
-    let btf = if feats.bpf_lsm {
+    let btf = if feats.bpf_lsm_loadable == Some(true) {
         Some(Btf::from_sys_fs().context("reading kernel BTF for the LSM programs")?)
     } else {
         None
@@ -131,6 +131,18 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
                         p,
                         "unsupported",
                         "BPF-LSM is not active on this kernel (add bpf to lsm= on the kernel command line)",
+                    ));
+                    continue;
+                }
+                if feats.bpf_lsm_loadable != Some(true) {
+                    out.push(Outcome::new(
+                        obj_name,
+                        p,
+                        "unsupported",
+                        format!(
+                            "BPF-LSM is listed as active but this kernel refuses BPF-LSM programs ({})",
+                            feats.bpf_lsm_error.as_deref().unwrap_or("unknown reason")
+                        ),
                     ));
                     continue;
                 }

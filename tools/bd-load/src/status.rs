@@ -228,11 +228,12 @@ pub fn render_text(s: &Status) -> String {
     );
     let _ = writeln!(
         o,
-        "kernel: btf {}, ring buffer {}, bpffs {}, bpf-lsm {} (lsm: {})",
+        "kernel: btf {}, ring buffer {}, bpffs {}, bpf-lsm active {}, loadable {} (lsm: {})",
         yn(f.btf),
         f.ringbuf.map(yn).unwrap_or("unknown"),
         yn(f.bpffs),
         yn(f.bpf_lsm),
+        f.bpf_lsm_loadable.map(yn).unwrap_or("unknown"),
         f.lsms
             .as_ref()
             .map(|l| l.join(","))
