@@ -1,2 +1,77 @@
-complete -c bd-log -s h -l help -d 'Print help'
-complete -c bd-log -s V -l version -d 'Print version'
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_bd_log_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_bd_log_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_bd_log_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_bd_log_using_subcommand
+    set -l cmd (__fish_bd_log_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c bd-log -n "__fish_bd_log_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_needs_command" -s V -l version -d 'Print version'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "tail" -d 'Print the last entries as JSON lines'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand keygen" -s o -l output -d 'Secret key file to create (the public key goes to FILE.pub)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s l -l log -d 'The log file (created with a genesis checkpoint if missing or empty)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s k -l key -d 'Secret key from `bd-log keygen` (must not be readable by group or others)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s n -l checkpoint-every -d 'Write a signed checkpoint after this many entries' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s t -l checkpoint-interval -d 'Write a signed checkpoint when entries are this old and uncovered (e.g. 30s, 5m)' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l fsync -d 'When to fdatasync the log' -r -f -a "always\t'fdatasync after every write, before the lines count as acknowledged'
+checkpoint\t'fdatasync after each checkpoint and at the end of input'
+never\t'Never; leave it to the kernel'"
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l skip-invalid -d 'Report and skip lines that are not JSON instead of stopping (exit status 1 at the end)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l append-only -d 'Set the file\'s append-only attribute (chattr +a; needs root)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l ack -d 'After each write, print {"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S'
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s l -l log -d 'The log file' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s a -l anchor -d 'A checkpoint line exported earlier: the log must still contain it' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l json -d 'Print the result as one JSON object'
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l deep -d 'Also parse every record as JSON (slower; the chain already covers record bytes)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s l -l log -d 'The log file' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s l -l log -d 'The log file' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s s -l seq -d 'One seq (N) or a range (A..B, end exclusive; A.. or ..B)' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand show" -l since -d 'Only entries with ts at or after this: RFC 3339 time, or a duration ago (e.g. 1h)' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s r -l records -d 'Print only the records (skip checkpoints)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s h -l help -d 'Print help'
+complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s l -l log -d 'The log file' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s n -l lines -d 'How many lines' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -l since -d 'Only entries with ts at or after this: RFC 3339 time, or a duration ago (e.g. 1h)' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s r -l records -d 'Print only the records (skip checkpoints)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s h -l help -d 'Print help'
+complete -c bd-log -n "__fish_bd_log_using_subcommand repair" -s l -l log -d 'The log file' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand repair" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "tail" -d 'Print the last entries as JSON lines'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -117,12 +117,11 @@ fn check_piece(
     anchor_seq: Option<u64>,
 ) -> PieceOut {
     let mut out = PieceOut::default();
-    let mut idx = base;
     let mut start = 0usize;
     let mut prev_hash: Option<Hash> = None;
     let mut prev_ts: Option<[u8; super::TS_LEN]> = None;
     let push = |out: &mut PieceOut, seq, kind| out.problems.push(Problem { seq, kind });
-    for nl in memchr::memchr_iter(b'\n', data) {
+    for (idx, nl) in (base..).zip(memchr::memchr_iter(b'\n', data)) {
         let line = &data[start..nl];
         start = nl + 1;
         let h = hash_line(line);
@@ -182,7 +181,6 @@ fn check_piece(
         }
         prev_hash = Some(h);
         prev_ts = ts_here;
-        idx += 1;
         if out.problems.len() >= MAX_PROBLEMS {
             out.cut_short = true;
             return out;

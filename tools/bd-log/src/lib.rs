@@ -26,9 +26,13 @@ A checkpoint line has the same prefix and a signed body instead of a record:
 
 size is the number of lines before the checkpoint (its own seq) and head is the SHA-256 of line size-1 (so head equals prev). time equals ts. key is the signer's Ed25519 public key in hex, sig the base64 Ed25519 signature over these bytes:
 
-  bd-log checkpoint v1\\n origin O\\n size N\\n head H\\n time T\\n
+  bd-log checkpoint v1
+  origin O
+  size N
+  head H
+  time T
 
-(one field per line, each ending in a newline, no leading spaces). A checkpoint has exactly one valid spelling; verify rejects any other.
+(five lines, each ending in a newline, without the indentation shown here; N in decimal, H in lowercase hex). A checkpoint has exactly one valid spelling; verify rejects any other.
 
 Line 0 is the genesis checkpoint (size 0, head all zeros). It fixes the log's origin, bdlog- followed by 128 random bits in hex, chosen when the log is created, and the key: every later checkpoint must carry the same origin and key, and append refuses a different key.
 

@@ -263,7 +263,7 @@ fn garbage_never_panics() {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            d.push(if seed % 11 == 0 {
+            d.push(if seed.is_multiple_of(11) {
                 b'\n'
             } else {
                 (seed >> 24) as u8
