@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Exec overhead of boundary's exec monitor, side by side with no monitor and
+# with bpftrace on the same tracepoint, in one run. Needs root, a C compiler,
+# bpftrace, and release builds of bd-load and bd-watch.
+#
+#   bench/kernel/run.sh [N]        (default N=20000 execs per condition)
+#
+# Each condition runs the same exec loop (bench/kernel/execloop.c: vfork +
+# execve /bin/true + waitpid). Monitors filter on the loop's pid, so events
+# from the rest of the machine are not counted (they still cost, equally).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-20000}
+ROUNDS=${ROUNDS:-2}
+BIN=${BD_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
+work=$(mktemp -d)
+pin=/sys/fs/bpf/bd-bench-$$
+cleanup() {
+    [[ -n ${WPID:-} ]] && kill -INT "$WPID" 2>/dev/null || true
+    [[ -n ${TPID:-} ]] && kill -INT "$TPID" 2>/dev/null || true
+    "$BIN/bd-load" --pin-dir "$pin" unload >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+[[ -x $BIN/bd-load && -x $BIN/bd-watch ]] || cargo build --release -q -p bd-load -p bd-watch
+cc -O2 -o "$work/execloop" bench/kernel/execloop.c
+
+# Start the loop blocked on a fifo, so a monitor can filter on its pid first.
+start_loop() {
+    rm -f "$work/go"; mkfifo "$work/go"
+    "$work/execloop" "$N" <"$work/go" >"$work/loop.out" &
+    LPID=$!
+    exec 9>"$work/go"
+}
+wait_for() { # file pattern
+    for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
+}
+run_loop() { echo go >&9; exec 9>&-; wait "$LPID"; read -r _ NS <"$work/loop.out"; }
+
+declare -A sum cnt deliv
+none() {
+    start_loop; run_loop; echo "$NS"
+}
+ours() {
+    start_loop
+    "$BIN/bd-watch" --pin-dir "$pin" --ppid "$LPID" --type exec,lost >"$work/ours.jsonl" 2>"$work/ours.err" &
+    WPID=$!
+    wait_for "$work/ours.err" ready
+    run_loop
+    sleep 0.3; kill -INT "$WPID"; wait "$WPID" || true; WPID=
+    ev=$(grep -c '"type":"exec"' "$work/ours.jsonl" || true)
+    lost=$(jq -s '[.[] | select(.type=="lost") | .count] | add // 0' "$work/ours.jsonl")
+    echo "$NS $ev $lost"
+}
+bpft() {
+    start_loop
+    bpftrace -e "tracepoint:sched:sched_process_exec /curtask->real_parent->tgid == $LPID/ { printf(\"%d %s %s\\n\", pid, comm, str(args->filename)); }" \
+        >"$work/bpftrace.out" 2>"$work/bpftrace.err" &
+    TPID=$!
+    wait_for "$work/bpftrace.out" Attaching
+    run_loop
+    sleep 0.3; kill -INT "$TPID"; wait "$TPID" || true; TPID=
+    ev=$(grep -c ' /bin/true$' "$work/bpftrace.out" || true)
+    lost=$(grep -oE 'Lost [0-9]+' "$work/bpftrace.out" "$work/bpftrace.err" | awk '{s+=$2} END {print s+0}')
+    echo "$NS $ev $lost"
+}
+
+"$BIN/bd-load" --pin-dir "$pin" load >/dev/null
+for r in $(seq 1 "$ROUNDS"); do
+    read -r ns <<<"$(none)";            sum[none]=$(( ${sum[none]:-0} + ns ));  cnt[none]=$(( ${cnt[none]:-0} + 1 ))
+    read -r ns ev lost <<<"$(ours)";    sum[ours]=$(( ${sum[ours]:-0} + ns ));  cnt[ours]=$(( ${cnt[ours]:-0} + 1 ))
+    deliv[ours]="$ev delivered, $lost lost"
+    read -r ns ev lost <<<"$(bpft)";    sum[bpft]=$(( ${sum[bpft]:-0} + ns ));  cnt[bpft]=$(( ${cnt[bpft]:-0} + 1 ))
+    deliv[bpft]="$ev delivered, $lost lost"
+done
+per() { awk -v s="${sum[$1]}" -v c="${cnt[$1]}" -v n="$N" 'BEGIN { printf "%.2f", s / c / n / 1000 }'; }
+base=$(per none)
+printf '%-34s %12s %10s   %s\n' "condition ($N execs x $ROUNDS rounds)" "us/exec" "overhead" "events (last round)"
+for k in none ours bpft; do
+    p=$(per "$k")
+    over=$(awk -v p="$p" -v b="$base" 'BEGIN { printf "%+.1f", (p - b) * 100 / b }')
+    case $k in
+        none) name="no monitor"; ev="-";;
+        ours) name="bd-load + bd-watch > file"; ev="${deliv[ours]} of $N";;
+        bpft) name="bpftrace printf, same tracepoint"; ev="${deliv[bpft]} of $N";;
+    esac
+    printf '%-34s %12s %9s%%   %s\n' "$name" "$p" "$over" "$ev"
+done
