@@ -3,15 +3,20 @@
 # with bpftrace on the same tracepoint, in one run. Needs root, a C compiler,
 # bpftrace, and release builds of bd-load and bd-watch.
 #
-#   bench/kernel/run.sh [N]        (default N=20000 execs per condition)
+#   bench/kernel/run.sh [N] [ROUNDS]   (default 20000 execs per condition in 10 rounds)
 #
 # Each condition runs the same exec loop (bench/kernel/execloop.c: vfork +
-# execve /bin/true + waitpid). Monitors filter on the loop's pid, so events
+# execve /bin/true + waitpid). The N execs of a condition are split into
+# ROUNDS rounds, and the conditions take turns round by round, so a change in
+# background load hits all of them alike. Reported: the median round's cost
+# per exec, the overhead of that against no monitor, and events delivered /
+# lost summed over all rounds. Monitors filter on the loop's pid, so events
 # from the rest of the machine are not counted (they still cost, equally).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-N=${1:-20000}
-ROUNDS=${ROUNDS:-2}
+TOTAL=${1:-20000}
+ROUNDS=${2:-10}
+N=$(( TOTAL / ROUNDS ))
 BIN=${BD_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 work=$(mktemp -d)
 pin=/sys/fs/bpf/bd-bench-$$
@@ -38,7 +43,7 @@ wait_for() { # file pattern
 }
 run_loop() { echo go >&9; exec 9>&-; wait "$LPID"; read -r _ NS <"$work/loop.out"; }
 
-declare -A sum cnt deliv
+declare -A per ev lost
 none() {
     start_loop; run_loop; echo "$NS"
 }
@@ -67,23 +72,27 @@ bpft() {
 }
 
 "$BIN/bd-load" --pin-dir "$pin" load >/dev/null
+add() { # condition ns events lost
+    per[$1]+="$(awk -v ns="$2" -v n="$N" 'BEGIN { printf "%.2f", ns / n / 1000 }') "
+    ev[$1]=$(( ${ev[$1]:-0} + ${3:-0} )); lost[$1]=$(( ${lost[$1]:-0} + ${4:-0} ))
+}
 for r in $(seq 1 "$ROUNDS"); do
-    read -r ns <<<"$(none)";            sum[none]=$(( ${sum[none]:-0} + ns ));  cnt[none]=$(( ${cnt[none]:-0} + 1 ))
-    read -r ns ev lost <<<"$(ours)";    sum[ours]=$(( ${sum[ours]:-0} + ns ));  cnt[ours]=$(( ${cnt[ours]:-0} + 1 ))
-    deliv[ours]="$ev delivered, $lost lost"
-    read -r ns ev lost <<<"$(bpft)";    sum[bpft]=$(( ${sum[bpft]:-0} + ns ));  cnt[bpft]=$(( ${cnt[bpft]:-0} + 1 ))
-    deliv[bpft]="$ev delivered, $lost lost"
+    read -r ns <<<"$(none)";         add none "$ns"
+    read -r ns e l <<<"$(ours)";     add ours "$ns" "$e" "$l"
+    read -r ns e l <<<"$(bpft)";     add bpft "$ns" "$e" "$l"
 done
-per() { awk -v s="${sum[$1]}" -v c="${cnt[$1]}" -v n="$N" 'BEGIN { printf "%.2f", s / c / n / 1000 }'; }
-base=$(per none)
-printf '%-34s %12s %10s   %s\n' "condition ($N execs x $ROUNDS rounds)" "us/exec" "overhead" "events (last round)"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+base=$(median <<<"${per[none]}")
+echo "exec loop: $ROUNDS rounds x $N execs per condition, interleaved; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %14s %10s   %s\n' "condition" "median us/exec" "overhead" "events (all rounds)"
 for k in none ours bpft; do
-    p=$(per "$k")
-    over=$(awk -v p="$p" -v b="$base" 'BEGIN { printf "%+.1f", (p - b) * 100 / b }')
+    m=$(median <<<"${per[$k]}")
+    over=$(awk -v p="$m" -v b="$base" 'BEGIN { printf "%+.1f", (p - b) * 100 / b }')
     case $k in
-        none) name="no monitor"; ev="-";;
-        ours) name="bd-load + bd-watch > file"; ev="${deliv[ours]} of $N";;
-        bpft) name="bpftrace printf, same tracepoint"; ev="${deliv[bpft]} of $N";;
+        none) name="no monitor"; e="-";;
+        ours) name="bd-load + bd-watch > file"; e="${ev[ours]} delivered + ${lost[ours]} lost of $TOTAL";;
+        bpft) name="bpftrace printf, same tracepoint"; e="${ev[bpft]} delivered + ${lost[bpft]} lost of $TOTAL";;
     esac
-    printf '%-34s %12s %9s%%   %s\n' "$name" "$p" "$over" "$ev"
+    printf '%-34s %14s %9s%%   %s\n' "$name" "$m" "$over" "$e"
+    echo "    rounds: ${per[$k]}"
 done
