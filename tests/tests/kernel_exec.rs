@@ -724,3 +724,87 @@ fn cgroup_programs_attach_only_with_cgroup() {
     drop(pins);
     std::fs::remove_dir(&cg).expect("cgroup still busy after unload");
 }
+
+/// Create a BPF map and pin it at `path` (raw bpf(2): the test needs a map
+/// of the wrong shape, which no object of ours defines).
+fn pin_raw_map(path: &Path, map_type: u32, key: u32, value: u32, entries: u32) {
+    #[repr(C)]
+    struct Create {
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        _rest: [u32; 28],
+    }
+    #[repr(C)]
+    struct Pin {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+        _rest: [u64; 14],
+    }
+    let c = Create {
+        map_type,
+        key_size: key,
+        value_size: value,
+        max_entries: entries,
+        _rest: [0; 28],
+    };
+    // SAFETY: zero-padded bpf_attr for BPF_MAP_CREATE.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            0,
+            &c as *const Create,
+            std::mem::size_of::<Create>(),
+        )
+    };
+    assert!(fd >= 0, "map create: {}", std::io::Error::last_os_error());
+    let cpath = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let p = Pin {
+        pathname: cpath.as_ptr() as u64,
+        bpf_fd: fd as u32,
+        file_flags: 0,
+        _rest: [0; 14],
+    };
+    // SAFETY: zero-padded bpf_attr for BPF_OBJ_PIN; cpath outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            6,
+            &p as *const Pin,
+            std::mem::size_of::<Pin>(),
+        )
+    };
+    assert_eq!(rc, 0, "pin: {}", std::io::Error::last_os_error());
+    // SAFETY: our fd; the pin keeps the map.
+    unsafe { libc::close(fd as i32) };
+}
+
+#[test]
+fn a_pinned_map_of_another_shape_is_refused() {
+    let pins = Pins::new("shape");
+    std::fs::create_dir_all(pins.0.join("maps")).unwrap();
+    // bd_prot_pids is HASH u32 -> u32; pin one with 8-byte values.
+    pin_raw_map(
+        &pins.0.join("maps/bd_prot_pids"),
+        1, /* HASH */
+        4,
+        8,
+        4096,
+    );
+    let out = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .args(["load", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bd_prot_pids is pinned as type 1 key 4 value 8"),
+        "{err}"
+    );
+    assert!(err.contains("unload first"), "{err}");
+    assert!(!pins.0.join("links/exec_monitor-exec_monitor").exists());
+}

@@ -171,6 +171,15 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
             continue;
         }
 
+        let clash = pinned_map_clashes(bytes, pin_dir, args.ring_size);
+        if !clash.is_empty() {
+            // Loading against a map of another shape would corrupt it or be
+            // refused by the verifier in a confusing way: refuse it here.
+            for (p, _) in &to_load {
+                out.push(Outcome::new(obj_name, p, "failed", clash.join("; ")));
+            }
+            continue;
+        }
         let mut loader = EbpfLoader::new();
         loader.default_map_pin_directory(&maps_dir);
         if let Some(n) = args.ring_size {
@@ -232,6 +241,66 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
         }
     }
     Ok(out)
+}
+
+/// Maps this object pins by name that already exist with another type, key
+/// size, value size or (except the ring buffer) size.
+fn pinned_map_clashes(elf: &[u8], pin_dir: &Path, ring_size: Option<u32>) -> Vec<String> {
+    let obj = match aya_obj::Object::parse(elf) {
+        Ok(o) => o,
+        Err(e) => return vec![format!("parsing the object: {e}")],
+    };
+    let mut out = Vec::new();
+    for (name, m) in &obj.maps {
+        if m.pinning() != aya_obj::maps::PinningType::ByName {
+            continue;
+        }
+        let path = pin::map_path(pin_dir, name);
+        if !path.exists() {
+            continue;
+        }
+        let info = match pin::open_map(pin_dir, name).map(|d| d.info()) {
+            Ok(Ok(i)) => i,
+            Ok(Err(e)) => {
+                out.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+            Err(e) => {
+                out.push(e.to_string());
+                continue;
+            }
+        };
+        let pinned_type = info.map_type().map(|t| t as u32).unwrap_or(u32::MAX);
+        let is_ring = name == "bd_events";
+        let want_entries = if is_ring {
+            ring_size.unwrap_or(info.max_entries())
+        } else {
+            m.max_entries()
+        };
+        // The ring buffer's size is the loader's choice (a warning covers a
+        // differing --ring-size); everything else must match exactly.
+        if pinned_type != m.map_type()
+            || info.key_size() != m.key_size()
+            || info.value_size() != m.value_size()
+            || (!is_ring && info.max_entries() != want_entries)
+        {
+            out.push(format!(
+                "{} is pinned as type {} key {} value {} entries {}, but this object defines \
+                 type {} key {} value {} entries {} (unload first, or fix the definitions)",
+                path.display(),
+                pinned_type,
+                info.key_size(),
+                info.value_size(),
+                info.max_entries(),
+                m.map_type(),
+                m.key_size(),
+                m.value_size(),
+                want_entries
+            ));
+        }
+    }
+    out.sort();
+    out
 }
 
 enum Attached {

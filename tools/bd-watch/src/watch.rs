@@ -339,3 +339,58 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boundary::event::{BdExec, BdHdr, BD_ARGS_LEN, BD_COMM_LEN, BD_EV_EXEC, BD_PATH_LEN};
+
+    fn exec(uid: u32, ppid: u32, comm: &str) -> Record {
+        let mut e = BdExec {
+            hdr: BdHdr {
+                type_: BD_EV_EXEC,
+                size: 0,
+                ktime_ns: 1,
+            },
+            pid: 10,
+            tid: 10,
+            ppid,
+            uid,
+            gid: 0,
+            flags: 0,
+            cgroup_id: 7,
+            args_len: 0,
+            argc: 0,
+            comm: [0; BD_COMM_LEN],
+            filename: [0; BD_PATH_LEN],
+            args: [0; BD_ARGS_LEN],
+        };
+        e.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+        Record::Exec(Box::new(e))
+    }
+
+    #[test]
+    fn filters_combine_with_and_and_values_with_or() {
+        let f = Filter {
+            uids: vec![0, 1000],
+            comms: vec!["true".into()],
+            ..Default::default()
+        };
+        assert!(f.matches(&exec(1000, 1, "true")));
+        assert!(!f.matches(&exec(5, 1, "true")));
+        assert!(!f.matches(&exec(0, 1, "false")));
+        let f = Filter {
+            types: vec![EventType::Deny],
+            ..Default::default()
+        };
+        assert!(!f.matches(&exec(0, 1, "true")));
+        assert!(!f.wants_type(EventType::Lost));
+        let f = Filter {
+            ppids: vec![42],
+            cgroups: vec![7],
+            ..Default::default()
+        };
+        assert!(f.matches(&exec(0, 42, "x")));
+        assert!(!f.matches(&exec(0, 43, "x")));
+    }
+}
