@@ -808,3 +808,26 @@ fn a_pinned_map_of_another_shape_is_refused() {
     assert!(err.contains("unload first"), "{err}");
     assert!(!pins.0.join("links/exec_monitor-exec_monitor").exists());
 }
+
+#[test]
+fn bd_watch_stops_with_4_when_unloaded_under_it() {
+    let pins = Pins::new("gone");
+    pins.load(&[]);
+    let mut w = Watch::start(&pins, &["--timeout".into(), "30s".into()]);
+    let out = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .arg("unload")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let until = Instant::now() + Duration::from_secs(5);
+    let code = loop {
+        if let Some(st) = w.child.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(Instant::now() < until, "bd-watch kept running after unload");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(4));
+}

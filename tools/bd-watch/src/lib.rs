@@ -34,7 +34,8 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              1\ta runtime error (reading the ring buffer or the counters)\n\
              2\tusage error (bad flag, unreadable --cgroup path)\n\
              3\tpermission denied: the pins need root (or CAP_BPF and access to the pin dir)\n\
-             4\tnothing loaded: no ring buffer pinned under the pin dir (run bd-load)\n\
+             4\tnothing loaded: no ring buffer pinned under the pin dir (run bd-load), or the \
+             programs were unloaded while watching\n\
              5\tanother bd-watch is already reading this pin dir's ring buffer",
         ),
         (

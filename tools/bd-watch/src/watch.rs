@@ -241,6 +241,10 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     }
     let _lock = lock(&pin_dir)?;
     let data = pin::open_map(&pin_dir, "bd_events").map_err(pin_failure)?;
+    let ring_id = data
+        .info()
+        .map_err(|e| Failure(exit::FAILED, format!("{}: {e}", ring_path.display())))?
+        .id();
     let mut ring = RingBuf::try_from(Map::RingBuf(data))
         .map_err(|e| Failure(exit::FAILED, format!("{}: {e}", ring_path.display())))?;
     let mut losses = Losses::open(&pin_dir)?;
@@ -300,6 +304,27 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         if now.duration_since(clock_at) >= Duration::from_secs(1) {
             clock.refresh();
             clock_at = now;
+            // Unloaded (or unloaded and loaded anew) under us: this ring
+            // buffer will never see another event, so say so and stop.
+            let current = pin::open_map(&pin_dir, "bd_events")
+                .ok()
+                .and_then(|d| d.info().ok())
+                .map(|i| i.id());
+            if current != Some(ring_id) {
+                for l in losses.moved()? {
+                    if want_lost && !emit(&mut out, &l).map_err(io_fail)? {
+                        return Ok(());
+                    }
+                }
+                return Err(Failure(
+                    exit::NOT_LOADED,
+                    format!(
+                        "{}: the programs were unloaded while watching (bd-load unload); \
+                         no further events can arrive on this ring buffer",
+                        ring_path.display()
+                    ),
+                ));
+            }
         }
         if STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| now >= d) {
             break;
