@@ -831,3 +831,81 @@ fn bd_watch_stops_with_4_when_unloaded_under_it() {
     };
     assert_eq!(code, Some(4));
 }
+
+#[test]
+fn deny_events_from_the_cgroup_programs_render_every_field() {
+    let pins = Pins::new("deny");
+    let cg = cgroup2_root().join(format!("bd-test-deny-{}", std::process::id()));
+    std::fs::create_dir(&cg).unwrap();
+    struct RmCgroup(PathBuf);
+    impl Drop for RmCgroup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _cg_guard = RmCgroup(cg.clone());
+    pins.load(&["--cgroup", cg.to_str().unwrap()]);
+    let mut mode = boundary::mode::ModeMap::open(&pins.0)
+        .unwrap()
+        .expect("bd_mode pinned");
+    mode.write(boundary::mode::MapState {
+        mode: 3, // AIRGAP
+        ..Default::default()
+    })
+    .unwrap();
+
+    // In an empty network namespace nothing can leave the machine even if a
+    // connect were allowed (it would fail with ENETUNREACH instead of EPERM).
+    let mut child = Command::new("unshare")
+        .args(["-n", "bash", "-c"])
+        .arg(
+            "read go; (exec 3>/dev/udp/192.0.2.7/9) 2>&1; \
+             (exec 4>/dev/udp/2001:db8::7/53) 2>&1; exit 0",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(cg.join("cgroup.procs"), child.id().to_string()).unwrap();
+    let watch = Watch::start(
+        &pins,
+        &[
+            "--type".into(),
+            "deny".into(),
+            "--cgroup".into(),
+            cg.display().to_string(),
+            "-n".into(),
+            "2".into(),
+            "--timeout".into(),
+            "30s".into(),
+        ],
+    );
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let (lines, code) = watch.finish();
+    assert_eq!(code, 0);
+    assert!(said.contains("Operation not permitted"), "{said}");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let v4 = &lines[0];
+    assert_eq!(v4["v"], 1);
+    assert_eq!(v4["type"], "deny");
+    assert_eq!(v4["hook"], "connect4");
+    assert_eq!(v4["action"], "deny");
+    assert_eq!(v4["errno"], "EPERM");
+    assert_eq!(v4["mode"], "AIRGAP");
+    assert_eq!(v4["family"], "AF_INET");
+    assert_eq!(v4["addr"], "192.0.2.7");
+    assert_eq!(v4["port"], 9);
+    assert_eq!(v4["comm"], "bash");
+    assert_eq!(v4["uid"], nix::unistd::geteuid().as_raw());
+    assert!(v4.get("ino").is_none());
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&cg).unwrap());
+    assert_eq!(v4["cgroup_id"], ino);
+    let v6 = &lines[1];
+    assert_eq!(v6["hook"], "connect6");
+    assert_eq!(v6["family"], "AF_INET6");
+    assert_eq!(v6["addr"], "2001:db8::7");
+    assert_eq!(v6["port"], 53);
+    drop(pins);
+}
