@@ -20,7 +20,9 @@ N=$(( TOTAL / ROUNDS ))
 BIN=${BD_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 work=$(mktemp -d)
 pin=/sys/fs/bpf/bd-bench-$$
+stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 cleanup() {
+    sysctl -qw kernel.bpf_stats_enabled="$stats_was" || true
     [[ -n ${WPID:-} ]] && kill -INT "$WPID" 2>/dev/null || true
     [[ -n ${TPID:-} ]] && kill -INT "$TPID" 2>/dev/null || true
     "$BIN/bd-load" --pin-dir "$pin" unload >/dev/null 2>&1 || true
@@ -65,13 +67,19 @@ bpft() {
     TPID=$!
     wait_for "$work/bpftrace.out" Attaching
     run_loop
-    sleep 0.3; kill -INT "$TPID"; wait "$TPID" || true; TPID=
+    sleep 0.3
+    # Kernel-side cost of bpftrace's program(s), from their fds' fdinfo.
+    cat /proc/"$TPID"/fdinfo/* 2>/dev/null | awk '/^run_time_ns:/ { t += $2 } /^run_cnt:/ { c += $2 } END { print t + 0, c + 0 }' >>"$work/bpft.stats"
+    kill -INT "$TPID"; wait "$TPID" || true; TPID=
     ev=$(grep -c ' /bin/true$' "$work/bpftrace.out" || true)
     lost=$(grep -oE 'Lost [0-9]+' "$work/bpftrace.out" "$work/bpftrace.err" | awk '{s+=$2} END {print s+0}')
     echo "$NS $ev $lost"
 }
 
 "$BIN/bd-load" --pin-dir "$pin" load >/dev/null
+# Per-program run time in the kernel (adds a little cost to every BPF run,
+# equally for both monitors).
+sysctl -qw kernel.bpf_stats_enabled=1
 add() { # condition ns events lost
     per[$1]+="$(awk -v ns="$2" -v n="$N" 'BEGIN { printf "%.2f", ns / n / 1000 }') "
     ev[$1]=$(( ${ev[$1]:-0} + ${3:-0} )); lost[$1]=$(( ${lost[$1]:-0} + ${4:-0} ))
@@ -96,3 +104,8 @@ for k in none ours bpft; do
     printf '%-34s %14s %9s%%   %s\n' "$name" "$m" "$over" "$e"
     echo "    rounds: ${per[$k]}"
 done
+ours_k=$("$BIN/bd-load" --pin-dir "$pin" status --json |
+    jq -r '.programs[] | select(.program == "exec_monitor") | "\(.run_time_ns) \(.run_count)"')
+bpft_k=$(awk '{ t += $1; c += $2 } END { print t, c }' "$work/bpft.stats")
+kcost() { awk -v t="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.0f ns per run (%d runs)", t / c, c; else print "n/a" }'; }
+echo "in-kernel program cost: exec_monitor $(kcost $ours_k); bpftrace $(kcost $bpft_k)"

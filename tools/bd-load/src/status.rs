@@ -24,6 +24,12 @@ pub struct ProgStatus {
     pub prog_id: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_type: Option<String>,
+    /// Kernel run statistics; they only count while the sysctl
+    /// kernel.bpf_stats_enabled is 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_time_ns: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -119,6 +125,10 @@ fn map_status(name: &str, data: Result<MapData, pin::PinError>) -> MapStatus {
 pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
     probe::require_privilege("reading the pinned BPF objects")?;
     let features = probe::features(pin_dir);
+    let runs: BTreeMap<u32, (u64, u64)> = aya::programs::loaded_programs()
+        .flatten()
+        .map(|p| (p.id(), (p.run_count(), p.run_time().as_nanos() as u64)))
+        .collect();
     let mut progs = Vec::new();
     for (obj, bytes) in OBJECTS {
         for p in programs(bytes)? {
@@ -131,6 +141,8 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
                 link_id: None,
                 prog_id: None,
                 link_type: None,
+                run_count: None,
+                run_time_ns: None,
                 error: None,
             };
             if path.exists() {
@@ -167,6 +179,8 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
                 link_id: None,
                 prog_id: None,
                 link_type: None,
+                run_count: None,
+                run_time_ns: None,
                 error: Some("not built into this bd-load".into()),
             };
             if let Ok((l, pr, t)) = link_status(&ent.path()) {
@@ -178,6 +192,12 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
             extra.insert(name, s);
         }
         progs.extend(extra.into_values());
+    }
+    for p in &mut progs {
+        if let Some((n, t)) = p.prog_id.and_then(|id| runs.get(&id)) {
+            p.run_count = Some(*n);
+            p.run_time_ns = Some(*t);
+        }
     }
 
     let mut maps = Vec::new();
