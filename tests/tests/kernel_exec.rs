@@ -909,3 +909,25 @@ fn deny_events_from_the_cgroup_programs_render_every_field() {
     assert_eq!(v6["port"], 53);
     drop(pins);
 }
+
+#[test]
+fn a_bad_cgroup_is_a_usage_error_that_changes_nothing() {
+    let pins = Pins::new("badcg");
+    let tmp = tempfile::tempdir().unwrap();
+    for cg in [tmp.path().to_path_buf(), tmp.path().join("missing")] {
+        let out = Command::new(bin("bd-load"))
+            .arg("--pin-dir")
+            .arg(&pins.0)
+            .arg("--cgroup")
+            .arg(&cg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.starts_with(&format!("bd-load: --cgroup {}: ", cg.display())),
+            "{err}"
+        );
+        assert!(!pins.0.exists(), "pin dir created by a refused load");
+    }
+}

@@ -80,6 +80,11 @@ pub fn lock_pin_dir(pin_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<File>> {
 pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
     let require_lsm = args.require.contains(&Require::Lsm);
     let feats = probe::require_for_load(pin_dir, require_lsm)?;
+    // Checked before anything is created, so a typo changes nothing.
+    let cgroup = match &args.cgroup {
+        Some(p) => Some(open_cgroup2(p)?),
+        None => None,
+    };
     let maps_dir = pin::maps_dir(pin_dir);
     let links_dir = pin::links_dir(pin_dir);
     for d in [&maps_dir, &links_dir] {
@@ -103,13 +108,6 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
         }
     }
 
-    let cgroup = match &args.cgroup {
-        Some(p) => Some(
-            File::open(p)
-                .map_err(|e| fail(exit::USAGE, format!("--cgroup {}: {e}", p.display())))?,
-        ),
-        None => None,
-    };
     let btf = if feats.bpf_lsm_loadable == Some(true) {
         Some(Btf::from_sys_fs().context("reading kernel BTF for the LSM programs")?)
     } else {
@@ -241,6 +239,22 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
         }
     }
     Ok(out)
+}
+
+fn open_cgroup2(p: &Path) -> anyhow::Result<File> {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+    let f =
+        File::open(p).map_err(|e| fail(exit::USAGE, format!("--cgroup {}: {e}", p.display())))?;
+    match statfs(p) {
+        Ok(s) if s.filesystem_type() == CGROUP2_SUPER_MAGIC && p.is_dir() => Ok(f),
+        _ => Err(fail(
+            exit::USAGE,
+            format!(
+                "--cgroup {}: not a cgroup v2 directory (cgroup programs attach to cgroup2 only)",
+                p.display()
+            ),
+        )),
+    }
 }
 
 /// Maps this object pins by name that already exist with another type, key
