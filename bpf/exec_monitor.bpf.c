@@ -6,6 +6,8 @@
  * The tracepoint fires after the new image is in place, so current->mm
  * already holds the new argv and comm is the new name. A record that cannot
  * be reserved is counted in bd_stats[BD_STAT_EXEC_LOST]: loss is never silent.
+ * Records are submitted without waking the reader until an eighth of the
+ * ring is pending (see below), so a reader must also poll with a timeout.
  */
 #include "kernel.h"
 #include "maps.h"
@@ -36,6 +38,7 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 loc, off, flen, tgid;
 	unsigned long arg_start, arg_end, len;
 	__u32 argc = 0;
+	int wake;
 
 	e = bpf_ringbuf_reserve(&bd_events, sizeof(*e), 0);
 	if (!e) {
@@ -96,7 +99,12 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 	if (bpf_map_lookup_elem(&bd_prot_pids, &tgid))
 		e->flags |= BD_EXEC_PROTECTED;
 
-	bpf_ringbuf_submit(e, 0);
+	/* Execs come in storms: waking the reader for each one costs a context
+	 * switch per exec. Wake it only once an eighth of the ring is pending;
+	 * below that bd-watch finds the records on its 100 ms poll timeout. */
+	wake = bpf_ringbuf_query(&bd_events, BPF_RB_AVAIL_DATA) >=
+	       bpf_ringbuf_query(&bd_events, BPF_RB_RING_SIZE) / 8;
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	bd_count(BD_STAT_EXEC);
 	return 0;
 }
