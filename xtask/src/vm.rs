@@ -308,7 +308,8 @@ fn build_payload(bench: bool) -> Result<Payload> {
         .current_dir(root())
         .args([
             "test",
-            "--workspace",
+            "--package",
+            "bd-tests",
             "--release",
             "--no-run",
             "--message-format=json",
@@ -317,7 +318,15 @@ fn build_payload(bench: bool) -> Result<Payload> {
         .output()
         .context("cargo test --no-run")?;
     if !out.status.success() {
-        bail!("cargo test --workspace --release --no-run failed");
+        // The compiler's own words are inside the JSON on stdout.
+        for line in out.stdout.split(|&b| b == b'\n') {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
+                if v["reason"] == "compiler-message" && v["message"]["level"] == "error" {
+                    eprint!("{}", v["message"]["rendered"].as_str().unwrap_or_default());
+                }
+            }
+        }
+        bail!("cargo test --package bd-tests --release --no-run failed");
     }
     let mut tests = Vec::new();
     for line in out.stdout.split(|&b| b == b'\n') {

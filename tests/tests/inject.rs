@@ -1,0 +1,276 @@
+//! bd-inject on the host kernel: sealed memfds, no secret on disk, argv or
+//! environment (unless --env), exit codes and signals passed through, and
+//! clear failures. The shield itself is tested in the VM (vm_inject.rs).
+
+use bd_tests::bin;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output, Stdio};
+
+const SECRET: &[u8] = b"correct horse battery staple";
+
+fn inject(args: &[&str], cmd: &[&str]) -> Output {
+    Command::new(bin("bd-inject"))
+        .args(args)
+        .arg("--")
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn bd-inject")
+}
+
+fn secret_file(dir: &tempfile::TempDir, content: &[u8]) -> String {
+    let p = dir.path().join("secret");
+    std::fs::write(&p, content).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+/// The injected child's side of `memfd_is_sealed_and_the_only_copy`: run by
+/// that test through bd-inject, never on its own.
+#[test]
+#[ignore = "helper: run by inject_memfd_is_sealed as the injected child"]
+fn probe_injected_child() {
+    let want = std::env::var("BD_PROBE_WANT").expect("only run through bd-inject by the test");
+    let path = std::env::var("S_FILE").expect("S_FILE set");
+    assert_eq!(path, "/proc/self/fd/3");
+    assert_eq!(std::fs::read(&path).unwrap(), want.as_bytes());
+    // The value itself is not in our environment or argv.
+    assert!(std::env::var_os("S").is_none());
+    for a in std::env::args() {
+        assert!(!a.contains(&want), "secret in argv");
+    }
+    // fd 3 is an unlinked memfd, sealed every way.
+    let link = std::fs::read_link("/proc/self/fd/3").unwrap();
+    let link = link.to_string_lossy();
+    assert!(
+        link.starts_with("/memfd:S") && link.ends_with("(deleted)"),
+        "{link}"
+    );
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(3, &mut st) }, 0);
+    assert_eq!(st.st_nlink, 0, "the secret has a name on some file system");
+    let seals = unsafe { libc::fcntl(3, libc::F_GET_SEALS) };
+    let all = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    assert_eq!(seals & all, all, "seals {seals:#x}");
+    let errno = || std::io::Error::last_os_error().raw_os_error();
+    assert_eq!(unsafe { libc::write(3, b"x".as_ptr().cast(), 1) }, -1);
+    assert_eq!(errno(), Some(libc::EPERM), "write");
+    assert_eq!(unsafe { libc::ftruncate(3, 0) }, -1);
+    assert_eq!(errno(), Some(libc::EPERM), "truncate");
+    assert_eq!(unsafe { libc::ftruncate(3, 1 << 20) }, -1);
+    assert_eq!(errno(), Some(libc::EPERM), "grow");
+    assert_eq!(unsafe { libc::fcntl(3, libc::F_ADD_SEALS, 0) }, -1);
+    assert_eq!(errno(), Some(libc::EPERM), "seals are sealed");
+    // Nothing else leaked in: 0, 1, 2, 3 and the fd read_dir itself uses.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    assert!(
+        fds.iter().filter(|&&f| f > 3).count() <= 1,
+        "stray fds: {fds:?}"
+    );
+    std::process::exit(0);
+}
+
+#[test]
+fn inject_memfd_is_sealed_and_the_only_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let me = std::env::current_exe().unwrap();
+    let out = Command::new(bin("bd-inject"))
+        .args(["--name", "S", "--from-file", &f, "--"])
+        .arg(&me)
+        .args([
+            "--exact",
+            "probe_injected_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("BD_PROBE_WANT", std::str::from_utf8(SECRET).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "probe failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn inject_value_is_in_the_environment_only_with_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let out = inject(&["--name", "S", "--from-file", &f], &["/usr/bin/env"]);
+    assert!(out.status.success());
+    let env = String::from_utf8_lossy(&out.stdout);
+    assert!(env.lines().any(|l| l == "S_FILE=/proc/self/fd/3"), "{env}");
+    assert!(!env.contains(std::str::from_utf8(SECRET).unwrap()), "{env}");
+
+    let out = inject(
+        &["--name", "S", "--from-file", &f, "--env"],
+        &["/usr/bin/env"],
+    );
+    let env = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        env.lines()
+            .any(|l| l.as_bytes() == [b"S=", SECRET].concat()),
+        "{env}"
+    );
+}
+
+#[test]
+fn inject_several_secrets_from_file_env_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, b"from-file\n");
+    let mut child = Command::new(bin("bd-inject"))
+        .args(["--name", "A", "--from-file", &f, "--name", "B", "--from-env", "SRC_B"])
+        .args(["--name", "C", "--", "/bin/sh", "-c"])
+        .arg(r#"printf '%s|%s|%s|%s' "$(cat "$A_FILE")" "$(cat "$B_FILE")" "$(cat "$C_FILE")" "${SRC_B-gone}""#)
+        .env("SRC_B", "from-env")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from-stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // One trailing newline is dropped; the --from-env source is not passed on.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from-file|from-env|from-stdin|gone"
+    );
+}
+
+#[test]
+fn inject_passes_exit_codes_and_signals_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let out = inject(
+        &["--name", "S", "--from-file", &f],
+        &["/bin/sh", "-c", "exit 42"],
+    );
+    assert_eq!(out.status.code(), Some(42));
+    let out = inject(
+        &["--name", "S", "--from-file", &f],
+        &["/bin/sh", "-c", "kill -TERM $$"],
+    );
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{:?}", out.status);
+}
+
+#[test]
+fn inject_forwards_sigterm_to_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let mut child = Command::new(bin("bd-inject"))
+        .args(["--name", "S", "--from-file", &f, "--", "/bin/sh", "-c"])
+        .arg("trap 'exit 7' TERM; echo up; while :; do sleep 0.05; done")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "up\n");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+}
+
+fn fails(out: &Output, code: i32, msg: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(err.starts_with("bd-inject: ") && err.contains(msg), "{err}");
+}
+
+#[test]
+fn inject_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let missing = dir.path().join("nope");
+    let m = missing.to_str().unwrap();
+    fails(
+        &inject(&["--name", "S", "--from-file", m], &["true"]),
+        125,
+        m,
+    );
+    fails(
+        &inject(&["--name", "S", "--from-env", "BD_NO_SUCH_VAR"], &["true"]),
+        125,
+        "BD_NO_SUCH_VAR: the variable is not set",
+    );
+    let empty = secret_file(&dir, b"");
+    fails(
+        &inject(&["--name", "S", "--from-file", &empty], &["true"]),
+        125,
+        "is empty",
+    );
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'x'; (1 << 20) + 1]).unwrap();
+    fails(
+        &inject(
+            &["--name", "S", "--from-file", big.to_str().unwrap()],
+            &["true"],
+        ),
+        125,
+        "limit of 1048576 bytes",
+    );
+    fails(
+        &inject(&["--name", "S", "--from-file", &f], &["bd-no-such-command"]),
+        127,
+        "command not found",
+    );
+    fails(
+        &inject(&["--name", "S", "--from-file", &f], &[&f]),
+        126,
+        "cannot execute",
+    );
+    fails(
+        &inject(&["--name", "1S", "--from-file", &f], &["true"]),
+        125,
+        "not a valid",
+    );
+    fails(
+        &inject(
+            &[
+                "--name",
+                "S",
+                "--from-file",
+                &f,
+                "--name",
+                "S",
+                "--from-file",
+                &f,
+            ],
+            &["true"],
+        ),
+        125,
+        "given twice",
+    );
+    // No shield loaded under this pin dir: --require-protection refuses.
+    let pin = format!("/sys/fs/bpf/bd-test-inject-none-{}", std::process::id());
+    fails(
+        &inject(
+            &[
+                "--require-protection",
+                "--pin-dir",
+                &pin,
+                "--name",
+                "S",
+                "--from-file",
+                &f,
+            ],
+            &["true"],
+        ),
+        125,
+        "--require-protection",
+    );
+}
