@@ -269,9 +269,7 @@ pub fn write_state(path: &Path, st: &State) -> Result<()> {
 pub struct StateLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
 
 pub fn lock_state(path: &Path) -> Result<StateLock> {
-    let mut lp = path.as_os_str().to_owned();
-    lp.push(".lock");
-    let lp = PathBuf::from(lp);
+    let lp = lock_path(path);
     if let Some(d) = lp.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
@@ -303,9 +301,27 @@ pub struct Current {
     pub deadman_expired: bool,
 }
 
+fn lock_path(state: &Path) -> PathBuf {
+    let mut lp = state.as_os_str().to_owned();
+    lp.push(".lock");
+    PathBuf::from(lp)
+}
+
 /// Read the state file and the pinned map (if any) and decide the mode, failing
 /// closed. `pin_dir = None` ignores the kernel (offline use).
+///
+/// Takes the state lock shared (when the lock file exists), so a reader never
+/// sees the moment between a writer's map and file updates. A caller that
+/// already holds [`lock_state`] must use [`read_current_locked`].
 pub fn read_current(state_path: &Path, pin_dir: Option<&Path>) -> Current {
+    let _shared = File::open(lock_path(state_path))
+        .ok()
+        .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockShared).ok());
+    read_current_locked(state_path, pin_dir)
+}
+
+/// [`read_current`] for a caller holding the exclusive state lock.
+pub fn read_current_locked(state_path: &Path, pin_dir: Option<&Path>) -> Current {
     let mut cur = Current {
         mode: Mode::Lockdown,
         state: None,

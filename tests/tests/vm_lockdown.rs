@@ -31,15 +31,25 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let pin = PathBuf::from(format!("/sys/fs/bpf/bd-test-lockdown-{}", std::process::id()));
+        let pin = PathBuf::from(format!(
+            "/sys/fs/bpf/bd-test-lockdown-{}",
+            std::process::id()
+        ));
         let o = Command::new(bin("bd-load"))
             .env("BD_PIN_DIR", &pin)
             .args(["load", "--require", "lsm"])
             .output()
             .expect("spawn bd-load");
         let out = String::from_utf8_lossy(&o.stdout);
-        assert!(o.status.success(), "bd-load --require lsm: {out}{}", String::from_utf8_lossy(&o.stderr));
-        assert!(out.contains("mode_exec") && out.contains("mode_ptrace"), "{out}");
+        assert!(
+            o.status.success(),
+            "bd-load --require lsm: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains("mode_exec") && out.contains("mode_ptrace"),
+            "{out}"
+        );
         Rig {
             pin,
             dir: tempfile::tempdir().unwrap(),
@@ -74,7 +84,10 @@ impl Rig {
         let mut l = String::new();
         loop {
             l.clear();
-            assert!(err.read_line(&mut l).unwrap() > 0, "bd-watch exited before ready");
+            assert!(
+                err.read_line(&mut l).unwrap() > 0,
+                "bd-watch exited before ready"
+            );
             if l.contains("ready") {
                 break;
             }
@@ -161,21 +174,36 @@ fn vm_lockdown_denies_exec_outside_the_allow_list_and_ptrace() {
 
     rig.lock(&["set", "COLDROOM", "--reason", "vm test"]);
     assert_eq!(exec_errno(&stray), None, "COLDROOM still runs anything");
-    assert_eq!(ptrace_errno(sleeper.id()), Some(libc::EPERM), "COLDROOM refuses ptrace");
+    assert_eq!(
+        ptrace_errno(sleeper.id()),
+        Some(libc::EPERM),
+        "COLDROOM refuses ptrace"
+    );
     let d = next_deny(&rx, "ptrace");
     assert_eq!(d["target_pid"], sleeper.id());
     assert_eq!(d["mode"], "COLDROOM");
 
     rig.lock(&["engage", "--reason", "vm test"]);
-    assert_eq!(exec_errno(&stray), Some(libc::EPERM), "LOCKDOWN refuses the stray");
+    assert_eq!(
+        exec_errno(&stray),
+        Some(libc::EPERM),
+        "LOCKDOWN refuses the stray"
+    );
     assert_eq!(exec_errno(allowed), None, "LOCKDOWN runs the allow list");
     let d = next_deny(&rx, "exec");
     assert_eq!(d["mode"], "LOCKDOWN");
     assert_eq!(d["path"], stray.to_str().unwrap());
     let md = std::fs::metadata(&stray).unwrap();
     let kdev = ((libc::major(md.dev()) as u64) << 20) | libc::minor(md.dev()) as u64;
-    assert_eq!((d["dev"].as_u64(), d["ino"].as_u64()), (Some(kdev), Some(md.ino())));
-    assert_eq!(ptrace_errno(sleeper.id()), Some(libc::EPERM), "LOCKDOWN refuses ptrace");
+    assert_eq!(
+        (d["dev"].as_u64(), d["ino"].as_u64()),
+        (Some(kdev), Some(md.ino()))
+    );
+    assert_eq!(
+        ptrace_errno(sleeper.id()),
+        Some(libc::EPERM),
+        "LOCKDOWN refuses ptrace"
+    );
 
     // Widening the list is refused while locked down.
     let o = Command::new(bin("bd-lock"))
@@ -195,7 +223,17 @@ fn vm_lockdown_denies_exec_outside_the_allow_list_and_ptrace() {
     rig.lock(&["keygen", "-o", key.to_str().unwrap()]);
     std::fs::copy(rig.dir.path().join("op.pub"), ops.join("op.pub")).unwrap();
     let tok = rig.dir.path().join("tok");
-    rig.lock(&["token", "-k", key.to_str().unwrap(), "--from", "LOCKDOWN", "--to", "OPEN", "-o", tok.to_str().unwrap()]);
+    rig.lock(&[
+        "token",
+        "-k",
+        key.to_str().unwrap(),
+        "--from",
+        "LOCKDOWN",
+        "--to",
+        "OPEN",
+        "-o",
+        tok.to_str().unwrap(),
+    ]);
     rig.lock(&["release", "--token", tok.to_str().unwrap()]);
     assert_eq!(exec_errno(&stray), None, "released");
     assert_eq!(ptrace_errno(sleeper.id()), None, "released");

@@ -54,6 +54,10 @@ impl Ctx {
     fn current(&self) -> Current {
         mode::read_current(&self.state, Some(&self.pin))
     }
+    /// For callers holding the exclusive state lock.
+    fn current_locked(&self) -> Current {
+        mode::read_current_locked(&self.state, Some(&self.pin))
+    }
     fn map(&self) -> Result<Option<ModeMap>> {
         ModeMap::open(&self.pin)
     }
@@ -312,7 +316,7 @@ fn transition_locked(
     ceremony: bool,
     expect_from: Option<Mode>,
 ) -> Result<Mode> {
-    let cur = ctx.current();
+    let cur = ctx.current_locked();
     let from = cur.mode;
     if let Some(f) = &cur.fault {
         eprintln!("bd-lock: current mode reads as LOCKDOWN: {f}");
@@ -439,7 +443,7 @@ fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
         bail!("--heartbeat must be at least 1s");
     }
     let _l = mode::lock_state(&ctx.state)?;
-    let cur = ctx.current();
+    let cur = ctx.current_locked();
     if let Some(f) = &cur.fault {
         return refuse(format!("cannot arm on a faulted state: {f}"));
     }
