@@ -931,3 +931,49 @@ fn a_bad_cgroup_is_a_usage_error_that_changes_nothing() {
         assert!(!pins.0.exists(), "pin dir created by a refused load");
     }
 }
+
+#[test]
+fn execs_by_a_protected_process_are_flagged() {
+    let pins = Pins::new("prot");
+    pins.load(&[]);
+    // The shell replaces itself, so the exec is by the protected tgid itself.
+    let gate = Gate::new("exec /bin/true protected-run");
+    let sh = gate.pid();
+    let out = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .args(["protect", "--pid", &sh.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "protect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let watch = Watch::start(
+        &pins,
+        &[
+            "--pid".into(),
+            sh.to_string(),
+            "-n".into(),
+            "2".into(),
+            "--timeout".into(),
+            "30s".into(),
+        ],
+    );
+    gate.open();
+    let (lines, code) = watch.finish();
+    assert_eq!(code, 0);
+    // The shell's own exec (still in the ring buffer's backlog; its flag
+    // races with the protect above, since spawn() returns before the exec
+    // tracepoint fires), then the exec after protection.
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(lines[0]["pid"], sh);
+    assert_eq!(lines[0]["filename"], "/bin/sh");
+    assert_eq!(lines[1]["pid"], sh);
+    assert_eq!(
+        lines[1]["argv"],
+        serde_json::json!(["/bin/true", "protected-run"])
+    );
+    assert_eq!(lines[1]["protected"], true);
+}
