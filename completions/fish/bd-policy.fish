@@ -1,2 +1,46 @@
-complete -c bd-policy -s h -l help -d 'Print help'
-complete -c bd-policy -s V -l version -d 'Print version'
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_bd_policy_global_optspecs
+    string join \n p/policy= mode= state= pin-dir= rate-state= h/help V/version
+end
+
+function __fish_bd_policy_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_bd_policy_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_bd_policy_using_subcommand
+    set -l cmd (__fish_bd_policy_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -s p -l policy -d 'Policy file (TOML) to decide by' -r -F
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l state -d 'bd-lock state file to read the current mode from' -r -F
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l rate-state -d 'Where rate counters persist across restarts (needed when a rule has a rate)' -r -F
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -s V -l version -d 'Print version'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "check" -d 'Validate policy files; report every error with line and column'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "explain" -d 'Show which rule an event hits and why each other rule does not'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand check" -s h -l help -d 'Print help'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -s p -l policy -d 'Policy file' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l state -d 'bd-lock state file to read the current mode from' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l rate-state -d 'Rate state to read (not updated)' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check explain help" -f -a "check" -d 'Validate policy files; report every error with line and column'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check explain help" -f -a "explain" -d 'Show which rule an event hits and why each other rule does not'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check explain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
