@@ -37,19 +37,24 @@ impl Rig {
         ));
         let o = Command::new(bin("bd-load"))
             .env("BD_PIN_DIR", &pin)
-            .args(["load", "--require", "lsm"])
+            .arg("load")
             .output()
             .expect("spawn bd-load");
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),
-            "bd-load --require lsm: {out}{}",
+            "bd-load: {out}{}",
             String::from_utf8_lossy(&o.stderr)
         );
-        assert!(
-            out.contains("mode_exec") && out.contains("mode_ptrace"),
-            "{out}"
-        );
+        // Our programs must attach; other objects do not decide this test.
+        for p in ["mode_exec", "mode_ptrace", "mode_traceme"] {
+            let name = format!("mode_enforce-{p} ");
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(&name) && l.contains(" attached ")),
+                "{p} not attached: {out}"
+            );
+        }
         Rig {
             pin,
             dir: tempfile::tempdir().unwrap(),
