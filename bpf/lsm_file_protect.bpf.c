@@ -98,6 +98,24 @@ struct task_struct___bd {
 
 #define BD_LSM_ALL (BD_LSM_BLOCK_ENVIRON | BD_LSM_BLOCK_MEM | BD_LSM_BLOCK_PTRACE)
 
+/* The hook's verdict as a constant the verifier can see on each path:
+ * kernels since 6.7 refuse LSM programs unless every return is provably in
+ * [-4095, 0], and clang would otherwise fold `audit ? 0 : -EPERM` into
+ * arithmetic the verifier cannot bound. */
+static __always_inline int verdict(__u32 audit)
+{
+	int v;
+
+	if (audit) {
+		v = 0;
+		barrier_var(v);
+	} else {
+		v = -EPERM;
+		barrier_var(v);
+	}
+	return v;
+}
+
 /* Fail closed: a slot never written (or unreadable) means everything
  * blocked, enforcing. */
 static __always_inline void lsm_cfg(__u32 *flags, __u32 *audit)
@@ -133,7 +151,7 @@ static __always_inline int deny(__u32 hook, __u32 audit, __u32 accessor, __u32 a
 	e = bpf_ringbuf_reserve(&bd_events, sizeof(*e), 0);
 	if (!e) {
 		bd_count(BD_STAT_DENY_LOST);
-		return audit ? 0 : -EPERM;
+		return verdict(audit);
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->hdr.type = BD_EV_DENY;
@@ -162,7 +180,7 @@ static __always_inline int deny(__u32 hook, __u32 audit, __u32 accessor, __u32 a
 	}
 	bpf_ringbuf_submit(e, 0);
 	bd_count(BD_STAT_DENY);
-	return audit ? 0 : -EPERM;
+	return verdict(audit);
 }
 
 SEC("lsm/ptrace_access_check")
@@ -171,7 +189,7 @@ int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, 
 	__u32 tgid, accessor, flags, audit, need;
 
 	if (ret)
-		return ret;
+		return ret; /* an earlier LSM refused: keep its errno */
 	tgid = BPF_CORE_READ(child, tgid);
 	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
 		return 0;
@@ -187,10 +205,9 @@ int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, 
 		return 0;
 	/* Unaudited READ probes only decide whether ps shows a few fields. */
 	if (!(mode & PTRACE_MODE_ATTACH) && (mode & PTRACE_MODE_NOAUDIT)) {
-		if (audit)
-			return 0;
-		bd_count(BD_STAT_DENIED);
-		return -EPERM;
+		if (!audit)
+			bd_count(BD_STAT_DENIED);
+		return verdict(audit);
 	}
 	return deny(BD_HOOK_PTRACE, audit, accessor, mode, child, 0);
 }
@@ -201,7 +218,7 @@ int BPF_PROG(ptrace_traceme, struct task_struct *parent, int ret)
 	__u32 tgid, ptgid, flags, audit;
 
 	if (ret)
-		return ret;
+		return ret; /* an earlier LSM refused: keep its errno */
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
 		return 0;
@@ -222,7 +239,7 @@ int BPF_PROG(file_open, struct file *file, int ret)
 	__u32 accessor, flags, audit;
 
 	if (ret)
-		return ret;
+		return ret; /* an earlier LSM refused: keep its errno */
 	inode = BPF_CORE_READ(file, f_inode);
 	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	key.ino = BPF_CORE_READ(inode, i_ino);
