@@ -13,7 +13,11 @@ use std::path::PathBuf;
         uses the same map), attaches each program by its type and pins its link under \
         <pin-dir>/links/<object>-<program>, so the programs stay attached after bd-load \
         exits. Running it again changes nothing and reports what is already loaded; \
-        --replace swaps in the programs built into this binary.\n\n\
+        --replace swaps in the programs built into this binary. It prints one line per \
+        program on stdout, `<object>-<program> <state> <detail>` (with --json: one JSON \
+        object per program, {\"v\":1,\"type\":\"program\",\"object\",\"program\",\"section\",\
+        \"state\",\"detail\"}), state one of attached, already, replaced, unattached, \
+        unsupported, failed.\n\n\
         Tracepoints attach everywhere. BPF-LSM programs attach only where the kernel \
         runs the bpf LSM (`bpf` in /sys/kernel/security/lsm); elsewhere they are \
         reported by name as not loadable, and --require lsm makes that an error. \
