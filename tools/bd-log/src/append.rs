@@ -11,10 +11,11 @@ use crate::cli::{AppendArgs, Fsync};
 use crate::fsutil::{self, Lock};
 use boundary::log::{self, Checkpoint, Hash, Tail};
 use ed25519_dalek::SigningKey;
+use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Instant;
 
 /// Exit codes of `append`.
@@ -217,9 +218,39 @@ impl Writer<'_> {
     }
 }
 
-/// Blocks of whole input lines; the last block may end without a newline.
-fn spawn_reader() -> Receiver<io::Result<Vec<u8>>> {
-    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
+/// What the input side tells the writer.
+enum Msg {
+    /// Whole input lines; the last block may end without a newline.
+    Data(Vec<u8>),
+    ReadError(io::Error),
+    /// End of input (the signal thread keeps the channel open, so EOF
+    /// must be said, not inferred from a disconnect).
+    Eof,
+    /// SIGINT, SIGTERM or SIGHUP: finish what was read, checkpoint, exit.
+    Signal(Signal),
+}
+
+/// The signals are blocked in every thread and taken by one thread with
+/// sigwait, which queues a stop behind the blocks already read: lines read
+/// before the signal are still written and covered.
+fn spawn_signal_thread(tx: SyncSender<Msg>) -> Result<(), Failure> {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()
+        .map_err(|e| fail(EXIT_ERROR, format!("blocking signals: {e}")))?;
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            let _ = tx.send(Msg::Signal(sig));
+        }
+    });
+    Ok(())
+}
+
+fn spawn_reader() -> Result<Receiver<Msg>, Failure> {
+    let (tx, rx) = sync_channel::<Msg>(8);
+    spawn_signal_thread(tx.clone())?;
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
         let mut carry: Vec<u8> = Vec::new();
@@ -235,22 +266,23 @@ fn spawn_reader() -> Receiver<io::Result<Vec<u8>>> {
                     continue;
                 }
                 Err(e) => {
-                    let _ = tx.send(Err(e));
+                    let _ = tx.send(Msg::ReadError(e));
                     return;
                 }
             };
             buf.truncate(old + n);
             if n == 0 {
-                if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+                if !buf.is_empty() && tx.send(Msg::Data(buf)).is_err() {
                     return;
                 }
+                let _ = tx.send(Msg::Eof);
                 return;
             }
             match memchr::memrchr(b'\n', &buf) {
                 Some(i) => {
                     carry = buf[i + 1..].to_vec();
                     buf.truncate(i + 1);
-                    if tx.send(Ok(buf)).is_err() {
+                    if tx.send(Msg::Data(buf)).is_err() {
                         return;
                     }
                 }
@@ -258,7 +290,7 @@ fn spawn_reader() -> Receiver<io::Result<Vec<u8>>> {
             }
         }
     });
-    rx
+    Ok(rx)
 }
 
 pub fn run(a: &AppendArgs) -> Result<(), Failure> {
@@ -298,7 +330,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
             Lock::exclusive(&w.file).map_err(|e| fail(EXIT_ERROR, format!("{path}: lock: {e}")))?;
         w.sync()?;
     }
-    let rx = spawn_reader();
+    let rx = spawn_reader()?;
     let mut stdout = io::stdout().lock();
     let mut line_no: u64 = 0;
     let mut written: u64 = 0;
@@ -313,8 +345,13 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let block = match msg {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
+            Ok(Msg::Data(b)) => b,
+            Ok(Msg::Eof) => break,
+            Ok(Msg::Signal(sig)) => {
+                eprintln!("bd-log: {sig}: finishing: what was read is written and covered by a checkpoint");
+                break;
+            }
+            Ok(Msg::ReadError(e)) => {
                 // Stop reading, but still cover what was written.
                 w.write_batch(&[], true)?;
                 return Err(fail(EXIT_ERROR, format!("reading stdin: {e}")));

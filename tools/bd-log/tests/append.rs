@@ -456,3 +456,43 @@ fn show_and_tail_filter_by_seq_and_time() {
     assert_eq!(stdout(&out).lines().count(), 3);
     assert!(!stdout(&out).contains("checkpoint"));
 }
+
+#[test]
+fn sigterm_finishes_the_batch_and_checkpoints() {
+    let env = Env::new();
+    let mut child = Command::new(BIN)
+        .args(["append", "--ack", "-n", "1000000", "-t", "1h", "-l"])
+        .arg(&env.log)
+        .arg("-k")
+        .arg(&env.key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&records(0, 500)).unwrap();
+    stdin.flush().unwrap();
+    let mut rd = BufReader::new(child.stdout.take().unwrap());
+    let mut acked = 0;
+    while acked < 500 {
+        let mut l = String::new();
+        assert!(rd.read_line(&mut l).unwrap() > 0, "appender exited early");
+        acked = serde_json::from_str::<serde_json::Value>(&l).unwrap()["written"]
+            .as_u64()
+            .unwrap();
+    }
+    // No checkpoint yet: -n and -t are far away.
+    let (_, _, _, v) = env.verify_json(&env.log, &[]);
+    assert_eq!(v["uncovered"], 500);
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SIGTERM"), "{}", stderr(&out));
+    let (code, _, reason, v) = env.verify_json(&env.log, &[]);
+    assert_eq!(code, 0, "{reason}");
+    assert_eq!(v["uncovered"], 0, "the final checkpoint covers everything");
+    assert_eq!(record_ids(&env.log), (0..500).collect::<Vec<_>>());
+}
