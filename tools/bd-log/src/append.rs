@@ -424,7 +424,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
         )),
         Some(msg) => Err(fail(
             EXIT_INVALID_INPUT,
-            format!("{msg}; stopped: the {written} lines before it are in the log and covered by a checkpoint"),
+            format!("{msg}; stopped: lines before it appended and covered by a checkpoint: {written}"),
         )),
         None => Ok(()),
     }
