@@ -58,7 +58,7 @@ pub struct Cli {
     pub ppid: Vec<u32>,
 
     /// Stop after N matching exec/deny events (lost lines are not counted).
-    #[arg(short = 'n', long = "count", value_name = "N")]
+    #[arg(short = 'n', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
     /// Stop after this long (e.g. 500ms, 10s, 2m).
