@@ -41,7 +41,7 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s k -l key -d 'Se
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s n -l checkpoint-every -d 'Write a signed checkpoint after this many entries' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s t -l checkpoint-interval -d 'Write a signed checkpoint when entries are this old and uncovered (e.g. 30s, 5m)' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l fsync -d 'When to fdatasync the log' -r -f -a "always\t'fdatasync after every write, before the lines count as acknowledged'
-checkpoint\t'fdatasync after each checkpoint and at the end of input'
+checkpoint\t'fdatasync after each checkpoint (in the background) and at the end of input (waited for)'
 never\t'Never; leave it to the kernel'"
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l skip-invalid -d 'Report and skip lines that are not JSON instead of stopping (exit status 1 at the end)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l append-only -d 'Set the file\'s append-only attribute (chattr +a; needs root)'

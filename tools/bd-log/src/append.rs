@@ -15,7 +15,9 @@ use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Exit codes of `append`.
@@ -57,6 +59,59 @@ struct Writer<'a> {
     every: u64,
     since_cp: u64,
     fsync: Fsync,
+    syncer: Option<Syncer>,
+}
+
+/// fdatasync for `--fsync checkpoint`, off the write path: the appender keeps
+/// writing (and releases the lock) while the disk catches up, and requests
+/// that pile up are served by one fdatasync. The last one is waited for.
+struct Syncer {
+    tx: Option<std::sync::mpsc::Sender<()>>,
+    done: Option<std::thread::JoinHandle<io::Result<()>>>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    fn new(file: File) -> Syncer {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
+        let done = std::thread::spawn(move || -> io::Result<()> {
+            while rx.recv().is_ok() {
+                while rx.try_recv().is_ok() {}
+                if let Err(e) = file.sync_data() {
+                    flag.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+            Ok(())
+        });
+        Syncer {
+            tx: Some(tx),
+            done: Some(done),
+            failed,
+        }
+    }
+
+    fn request(&self, path: &str) -> Result<(), Failure> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(fail(EXIT_ERROR, format!("{path}: fdatasync failed")));
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(());
+        }
+        Ok(())
+    }
+
+    /// Waits for the requested syncs; reports a failed one.
+    fn finish(&mut self) -> io::Result<()> {
+        self.tx = None;
+        match self.done.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("fdatasync thread panicked")),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Writer<'_> {
@@ -198,15 +253,13 @@ impl Writer<'_> {
         (&self.file)
             .write_all(&self.buf)
             .map_err(|e| fail(EXIT_ERROR, format!("{}: write: {e}", self.path)))?;
-        let sync = match self.fsync {
-            Fsync::Always => true,
-            Fsync::Checkpoint => wrote_cp,
-            Fsync::Never => false,
-        };
-        if sync {
-            self.file
+        match (self.fsync, &self.syncer) {
+            (Fsync::Always, _) => self
+                .file
                 .sync_data()
-                .map_err(|e| fail(EXIT_ERROR, format!("{}: fdatasync: {e}", self.path)))?;
+                .map_err(|e| fail(EXIT_ERROR, format!("{}: fdatasync: {e}", self.path)))?,
+            (Fsync::Checkpoint, Some(s)) if wrote_cp => s.request(self.path)?,
+            _ => {}
         }
         let st = self
             .st
@@ -324,7 +377,15 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
         every: a.checkpoint_every,
         since_cp: 0,
         fsync: a.fsync,
+        syncer: None,
     };
+    if a.fsync == Fsync::Checkpoint {
+        let dup = w
+            .file
+            .try_clone()
+            .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
+        w.syncer = Some(Syncer::new(dup));
+    }
     {
         let _lock =
             Lock::exclusive(&w.file).map_err(|e| fail(EXIT_ERROR, format!("{path}: lock: {e}")))?;
@@ -411,6 +472,10 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
     }
     if invalid.is_none() || a.skip_invalid {
         w.write_batch(&[], true)?;
+    }
+    if let Some(s) = w.syncer.as_mut() {
+        s.finish()
+            .map_err(|e| fail(EXIT_ERROR, format!("{path}: fdatasync: {e}")))?;
     }
     if let Fsync::Checkpoint | Fsync::Always = a.fsync {
         w.file

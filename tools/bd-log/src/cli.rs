@@ -113,7 +113,7 @@ needs root (CAP_LINUX_IMMUTABLE); otherwise it says what to run.",
 pub enum Fsync {
     /// fdatasync after every write, before the lines count as acknowledged.
     Always,
-    /// fdatasync after each checkpoint and at the end of input.
+    /// fdatasync after each checkpoint (in the background) and at the end of input (waited for).
     Checkpoint,
     /// Never; leave it to the kernel.
     Never,
