@@ -19,7 +19,7 @@ fn inject(args: &[&str], cmd: &[&str]) -> Output {
 }
 
 fn secret_file(dir: &tempfile::TempDir, content: &[u8]) -> String {
-    let p = dir.path().join("secret");
+    let p = dir.path().join(format!("secret-{}", content.len()));
     std::fs::write(&p, content).unwrap();
     p.to_str().unwrap().to_owned()
 }

@@ -122,7 +122,10 @@ pub fn specs(cli: &Cli, m: &ArgMatches) -> Result<Vec<Spec>, Error> {
         has_source[k] = true;
         specs[k].source = src;
     }
-    if let Some(ix) = m.indices_of("env") {
+    // --env counts occurrences, so clap gives it a default (0) with an
+    // index of its own: only indices from the command line are real.
+    let env_given = m.value_source("env") == Some(clap::parser::ValueSource::CommandLine);
+    if let Some(ix) = m.indices_of("env").filter(|_| env_given) {
         for i in ix {
             let k = owner(i, "--env")?;
             specs[k].env = true;
