@@ -286,13 +286,24 @@ enum Msg {
 /// The signals are blocked in every thread and taken by one thread with
 /// sigwait, which queues a stop behind the blocks already read: lines read
 /// before the signal are still written and covered.
-fn spawn_signal_thread(tx: SyncSender<Msg>) -> Result<(), Failure> {
+fn stop_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         set.add(s);
     }
-    set.thread_block()
-        .map_err(|e| fail(EXIT_ERROR, format!("blocking signals: {e}")))?;
+    set
+}
+
+/// Must run before any other thread starts: threads inherit the mask, and
+/// one thread without it would take the signal's default action (exit).
+fn block_stop_signals() -> Result<(), Failure> {
+    stop_signals()
+        .thread_block()
+        .map_err(|e| fail(EXIT_ERROR, format!("blocking signals: {e}")))
+}
+
+fn spawn_signal_thread(tx: SyncSender<Msg>) -> Result<(), Failure> {
+    let set = stop_signals();
     std::thread::spawn(move || {
         if let Ok(sig) = set.wait() {
             let _ = tx.send(Msg::Signal(sig));
@@ -347,6 +358,7 @@ fn spawn_reader() -> Result<Receiver<Msg>, Failure> {
 }
 
 pub fn run(a: &AppendArgs) -> Result<(), Failure> {
+    block_stop_signals()?;
     let path = a.log.display().to_string();
     let sk = log::load_signing_key(&a.key).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
     let file = std::fs::OpenOptions::new()
