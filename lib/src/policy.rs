@@ -157,7 +157,10 @@ enum Op {
 enum Test {
     Eq(Lit),
     Ne(Lit),
-    Glob(globset::GlobMatcher, String),
+    /// A one-pattern GlobSet rather than a GlobMatcher: the set picks a
+    /// literal, prefix or suffix strategy where the pattern allows one and
+    /// runs a regex only otherwise.
+    Glob(globset::GlobSet, String),
     Prefix(String),
     Suffix(String),
     Contains(String),
@@ -543,7 +546,11 @@ fn compile_tests(v: &toml::Value) -> std::result::Result<Vec<Test>, String> {
                     .backslash_escape(true)
                     .build()
                     .map_err(|e| format!("glob {pat:?}: {}", e.kind()))?;
-                Test::Glob(g.compile_matcher(), pat)
+                let set = globset::GlobSetBuilder::new()
+                    .add(g)
+                    .build()
+                    .map_err(|e| format!("glob {pat:?}: {}", e.kind()))?;
+                Test::Glob(set, pat)
             }
             "prefix" => Test::Prefix(s()?),
             "suffix" => Test::Suffix(s()?),
