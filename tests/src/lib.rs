@@ -19,7 +19,14 @@ pub fn bin(name: &str) -> PathBuf {
         .parent()
         .and_then(|d| d.parent())
         .expect("test binary under target/<profile>/deps");
-    profile.join(name)
+    let path = profile.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build every binary first (cargo build --release --bins), \
+         as `cargo xtask test` does",
+        path.display()
+    );
+    path
 }
 
 /// True inside the VM harness.

@@ -57,6 +57,14 @@ fn main() -> Result<()> {
         Cmd::Completions { check } => docs::completions(check),
         Cmd::Test => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // The cross-tool tests run our binaries: cargo builds a package's
+            // binaries for its own tests only, so build every one first.
+            run(Command::new(&cargo).current_dir(root()).args([
+                "build",
+                "--workspace",
+                "--release",
+                "--bins",
+            ]))?;
             run(Command::new(&cargo).current_dir(root()).args([
                 "test",
                 "--workspace",
