@@ -161,6 +161,9 @@ enum Test {
     /// literal, prefix or suffix strategy where the pattern allows one and
     /// runs a regex only otherwise.
     Glob(globset::GlobSet, String),
+    /// The common glob shapes, matched without building a globset
+    /// candidate: `LIT`, `LIT/**` and `LIT*` (no `/` after LIT).
+    GlobFast(FastGlob, String),
     Prefix(String),
     Suffix(String),
     Contains(String),
@@ -168,6 +171,45 @@ enum Test {
     NotIn(Vec<Lit>),
     Cmp(Op, f64),
     Exists(bool),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum FastGlob {
+    Exact(String),
+    /// `LIT/**`: anything below LIT/ (the string LIT/ itself included).
+    Below(String),
+    /// `LIT*`: LIT followed by anything without a `/`.
+    OneComponent(String),
+}
+
+impl FastGlob {
+    fn parse(pat: &str) -> Option<FastGlob> {
+        let lit = |x: &str| !x.contains(['*', '?', '[', ']', '{', '}', '\\']);
+        if lit(pat) {
+            return Some(FastGlob::Exact(pat.to_string()));
+        }
+        if let Some(p) = pat.strip_suffix("/**") {
+            if lit(p) {
+                return Some(FastGlob::Below(format!("{p}/")));
+            }
+        }
+        if let Some(p) = pat.strip_suffix('*') {
+            if lit(p) && !p.ends_with('*') {
+                return Some(FastGlob::OneComponent(p.to_string()));
+            }
+        }
+        None
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            FastGlob::Exact(x) => s == x,
+            FastGlob::Below(p) => s.starts_with(p.as_str()),
+            FastGlob::OneComponent(p) => s
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| !rest.contains('/')),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -541,6 +583,7 @@ fn compile_tests(v: &toml::Value) -> std::result::Result<Vec<Test>, String> {
             "ne" => Test::Ne(lit(arg)?),
             "glob" => {
                 let pat = s()?;
+                // Validate with globset even when the fast form is used.
                 let g = globset::GlobBuilder::new(&pat)
                     .literal_separator(true)
                     .backslash_escape(true)
@@ -550,7 +593,10 @@ fn compile_tests(v: &toml::Value) -> std::result::Result<Vec<Test>, String> {
                     .add(g)
                     .build()
                     .map_err(|e| format!("glob {pat:?}: {}", e.kind()))?;
-                Test::Glob(set, pat)
+                match FastGlob::parse(&pat) {
+                    Some(f) => Test::GlobFast(f, pat),
+                    None => Test::Glob(set, pat),
+                }
             }
             "prefix" => Test::Prefix(s()?),
             "suffix" => Test::Suffix(s()?),
@@ -754,6 +800,7 @@ fn test_scalar(v: &Val, t: &Test) -> bool {
         Test::Eq(l) => lit_eq(v, l),
         Test::Ne(l) => !lit_eq(v, l),
         Test::Glob(g, _) => matches!(v, Val::Str(s) if g.is_match(s.as_ref())),
+        Test::GlobFast(g, _) => matches!(v, Val::Str(s) if g.is_match(s)),
         Test::Prefix(p) => matches!(v, Val::Str(s) if s.starts_with(p.as_str())),
         Test::Suffix(p) => matches!(v, Val::Str(s) if s.ends_with(p.as_str())),
         Test::Contains(p) => matches!(v, Val::Str(s) if s.contains(p.as_str())),
@@ -796,7 +843,7 @@ fn describe_test(t: &Test) -> String {
     match t {
         Test::Eq(l) => format!("= {l}"),
         Test::Ne(l) => format!("!= {l}"),
-        Test::Glob(_, p) => format!("matches glob {p:?}"),
+        Test::Glob(_, p) | Test::GlobFast(_, p) => format!("matches glob {p:?}"),
         Test::Prefix(p) => format!("starts with {p:?}"),
         Test::Suffix(p) => format!("ends with {p:?}"),
         Test::Contains(p) => format!("contains {p:?}"),
@@ -1208,6 +1255,53 @@ gid = { exists = false }
         assert_eq!(decide(p, EXEC, Mode::Open).0, Verdict::Alert);
         let miss = EXEC.replace("dash", "dash/x");
         assert_eq!(decide(p, &miss, Mode::Open).0, Verdict::Deny);
+    }
+
+    #[test]
+    fn fast_globs_agree_with_globset() {
+        let pats = [
+            "/usr/bin/ls",
+            "/opt/v0/**",
+            "/tmp/*",
+            "/tmp/x*",
+            "memfd:*",
+            "/a/**/b",
+            "*.sh",
+        ];
+        let inputs = [
+            "/usr/bin/ls",
+            "/usr/bin/lsx",
+            "/opt/v0/a",
+            "/opt/v0/a/b",
+            "/opt/v0x/a",
+            "/opt/v0",
+            "/tmp/a",
+            "/tmp/a/b",
+            "/tmp/",
+            "/tmp/xy",
+            "/tmp/x/y",
+            "memfd:evil",
+            "memfd:a/b",
+            "x.sh",
+        ];
+        for p in pats {
+            let g = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .unwrap()
+                .compile_matcher();
+            if let Some(f) = FastGlob::parse(p) {
+                for i in inputs {
+                    assert_eq!(f.is_match(i), g.is_match(i), "{p} on {i}");
+                }
+            } else {
+                assert!(
+                    p.contains("**/") || p.starts_with('*'),
+                    "{p} should be fast"
+                );
+            }
+        }
     }
 
     #[test]
