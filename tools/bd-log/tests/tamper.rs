@@ -289,3 +289,23 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn time_going_backwards_is_caught_even_in_the_uncovered_tail() {
+    let env = fixture();
+    let mut ls = lines(&env.log);
+    // Drop the final checkpoint: the tail is then only chained, and only the
+    // time-order check can see a back-dated entry.
+    ls.pop();
+    let k = ls.len() - 2;
+    let s = String::from_utf8(ls[k].clone()).unwrap();
+    let at = s.find("\"ts\":\"").unwrap() + 6;
+    let mut t = s.into_bytes();
+    t[at..at + 4].copy_from_slice(b"2001");
+    ls[k] = t;
+    rechain(&mut ls, k + 1);
+    let bad = env.path("bad");
+    write_lines(&bad, &ls);
+    let reason = expect_bad(&env, &bad, k as u64, "back-dated ts");
+    assert!(reason.contains("earlier"), "{reason}");
+}
