@@ -233,6 +233,9 @@ struct Rule {
     /// Bit i set = applies in the mode with value i; all bits = any mode.
     modes: u8,
     conds: Vec<Cond>,
+    /// `type = "X"` taken out of `conds`: X's index (see `Policy::type_index`),
+    /// so each rule compares an integer instead of a string.
+    only_type: Option<usize>,
     rate: Option<Rate>,
     rate_key: Vec<usize>,
     /// Pre-rendered `"decision":…,"rule":…,"reason":…` fragment.
@@ -243,7 +246,10 @@ struct Rule {
 
 impl Rule {
     fn is_default(&self) -> bool {
-        self.conds.is_empty() && self.modes == ALL_MODES && self.rate.is_none()
+        self.conds.is_empty()
+            && self.only_type.is_none()
+            && self.modes == ALL_MODES
+            && self.rate.is_none()
     }
 }
 
@@ -429,6 +435,18 @@ impl Policy {
                 Some(m) => mode_json(m),
                 None => "null",
             };
+            let mut only_type = None;
+            if let Some(i) = conds
+                .iter()
+                .position(|c| c.slot == 0 && matches!(c.test, Test::Eq(Lit::Str(_))))
+            {
+                if let Test::Eq(Lit::Str(t)) = &conds[i].test {
+                    only_type = p.type_index(t);
+                }
+                if only_type.is_some() {
+                    conds.remove(i);
+                }
+            }
             let rule = Rule {
                 name,
                 verdict,
@@ -436,6 +454,7 @@ impl Policy {
                 reason,
                 modes,
                 conds,
+                only_type,
                 rate,
                 rate_key,
                 json,
@@ -460,6 +479,23 @@ impl Policy {
             );
         }
         Ok(p)
+    }
+
+    /// Index of an event type among the types this policy accepts.
+    fn type_index(&self, t: &str) -> Option<usize> {
+        KNOWN_TYPES.iter().position(|k| *k == t).or_else(|| {
+            self.extra_types
+                .iter()
+                .position(|k| k == t)
+                .map(|i| i + KNOWN_TYPES.len())
+        })
+    }
+
+    fn type_name(&self, i: usize) -> &str {
+        KNOWN_TYPES
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| &self.extra_types[i - KNOWN_TYPES.len()])
     }
 
     fn slot(&mut self, field: &str) -> usize {
@@ -1039,15 +1075,14 @@ impl<'p> Engine<'p> {
         if let Err(e) = parsed {
             return Decision::builtin(format!("malformed input: {e}"));
         }
-        match &slots[0] {
-            Some(Val::Str(t)) => {
-                if !KNOWN_TYPES.contains(&t.as_ref()) && !p.extra_types.iter().any(|x| x == t) {
-                    return Decision::builtin(format!("unknown event type {t:?}"));
-                }
-            }
+        let ty = match &slots[0] {
+            Some(Val::Str(t)) => match p.type_index(t) {
+                Some(i) => i,
+                None => return Decision::builtin(format!("unknown event type {t:?}")),
+            },
             Some(other) => return Decision::builtin(format!("\"type\" is {other}, not a string")),
             None => return Decision::builtin("event has no \"type\"".into()),
-        }
+        };
         match &slots[1] {
             Some(v) if lit_eq(v, &Lit::Int(1)) => {}
             Some(v) => return Decision::builtin(format!("unsupported event version \"v\": {v}")),
@@ -1055,7 +1090,7 @@ impl<'p> Engine<'p> {
         }
         let mbit = 1u8 << (mode as u32);
         for (i, r) in p.rules.iter().enumerate() {
-            if r.modes & mbit == 0 {
+            if r.modes & mbit == 0 || r.only_type.is_some_and(|t| t != ty) {
                 continue;
             }
             if !r
@@ -1155,6 +1190,21 @@ impl<'p> Engine<'p> {
                     .map(|m| m.as_str())
                     .collect();
                 why = Some(format!("mode {mode} is not in [{}]", ms.join(", ")));
+            }
+            if why.is_none() {
+                if let Some(t) = r.only_type {
+                    let shown = slots[0].as_ref().map_or("absent".into(), |v| v.to_string());
+                    let got = match &slots[0] {
+                        Some(Val::Str(x)) => p.type_index(x),
+                        _ => None,
+                    };
+                    if got != Some(t) {
+                        why = Some(format!(
+                            "type is {shown}, fails test: = {:?}",
+                            p.type_name(t)
+                        ));
+                    }
+                }
             }
             if why.is_none() {
                 for c in &r.conds {
