@@ -119,7 +119,7 @@ struct bd_mode_state {
 
 /* Key of bd_prot_files and bd_exec_allow: a file by identity, not by name. */
 struct bd_file_key {
-	__u64 dev; /* kernel dev_t (new_encode_dev form as in sb->s_dev) */
+	__u64 dev; /* kernel dev_t as in sb->s_dev: major << 20 | minor, not st_dev */
 	__u64 ino;
 };
 

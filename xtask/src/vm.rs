@@ -617,7 +617,16 @@ fn boot(vmlinuz: &Path, initrd: &Path, args: &VmArgs) -> Result<String> {
     // (6.12 double-faults in kmem_cache_alloc, about one boot in five);
     // without CX16 the kernel takes its plain locked path.
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "max,-cx16", "-smp", "1", "-m", "1024"])
+        .args([
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max,-cx16",
+            "-smp",
+            "1",
+            "-m",
+            "1024",
+        ])
         .args(["-nodefaults", "-no-reboot", "-display", "none"])
         .args(["-monitor", "none", "-serial", "stdio"])
         .arg("-kernel")
