@@ -771,7 +771,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 struct EventSeed<'p, 'a> {
     fields: &'p [String],
-    slots: &'p mut Vec<Option<Val<'a>>>,
+    slots: &'p mut [Option<Val<'a>>],
 }
 
 impl<'de> DeserializeSeed<'de> for EventSeed<'_, 'de> {
@@ -1064,11 +1064,20 @@ impl<'p> Engine<'p> {
     /// unix ns (rates). Never fails: bad input is a deny.
     pub fn decide(&mut self, line: &str, mode: Mode, now_ns: u64) -> Decision<'p> {
         let p = self.policy;
-        let mut slots: Vec<Option<Val>> = vec![None; p.fields.len()];
+        // Field slots on the stack for the usual policy (no allocation per
+        // line); a policy naming more fields falls back to the heap.
+        let mut stack: [Option<Val>; 16] = Default::default();
+        let mut heap: Vec<Option<Val>>;
+        let slots: &mut [Option<Val>] = if p.fields.len() <= stack.len() {
+            &mut stack[..p.fields.len()]
+        } else {
+            heap = vec![None; p.fields.len()];
+            &mut heap
+        };
         let mut de = serde_json::Deserializer::from_str(line);
         let parsed = EventSeed {
             fields: &p.fields,
-            slots: &mut slots,
+            slots: &mut *slots,
         }
         .deserialize(&mut de)
         .and_then(|_| de.end());
