@@ -245,3 +245,71 @@ fn vm_protected_file_cannot_be_opened() {
     l.bd_load(&["unprotect", "--path", f.to_str().unwrap()]);
     assert_eq!(std::fs::read(&f).unwrap(), b"key material");
 }
+
+/// On tmpfs (major 0) the kernel's and userspace's device encodings agree;
+/// on a loop device (major 7) they differ, so this is what shows that
+/// `bd-load protect --path` converts st_dev to the kernel's s_dev.
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_protected_file_on_a_block_device() {
+    use std::os::unix::fs::MetadataExt;
+    let l = Loaded::new("blockdev");
+    let mut w = l.watch();
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::write(&img, vec![0u8; 4 << 20]).unwrap();
+    let ok = |c: &mut std::process::Command| {
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let free = std::process::Command::new("losetup")
+        .arg("-f")
+        .output()
+        .unwrap();
+    let loopdev = String::from_utf8_lossy(&free.stdout).trim().to_owned();
+    assert!(loopdev.starts_with("/dev/loop"), "losetup -f: {loopdev:?}");
+    ok(std::process::Command::new("losetup")
+        .arg(&loopdev)
+        .arg(&img));
+    struct Cleanup(std::path::PathBuf, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::process::Command::new("losetup")
+                .args(["-d", &self.1])
+                .status();
+        }
+    }
+    let _c = Cleanup(mnt.clone(), loopdev.clone());
+    ok(std::process::Command::new("mke2fs").arg("-q").arg(&loopdev));
+    ok(std::process::Command::new("mount")
+        .args(["-t", "ext4", &loopdev])
+        .arg(&mnt));
+    let f = mnt.join("key");
+    std::fs::write(&f, b"on a block device").unwrap();
+    let md = std::fs::metadata(&f).unwrap();
+    let (major, minor) = (libc::major(md.dev()) as u64, libc::minor(md.dev()) as u64);
+    assert_ne!(major, 0, "not on a block device: st_dev {:#x}", md.dev());
+    l.bd_load(&["protect", "--path", f.to_str().unwrap()]);
+    let e = std::fs::read(&f).unwrap_err();
+    assert!(
+        matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)),
+        "open of a protected file on {major}:{minor}: {e}"
+    );
+    let ev = w.expect("the file_open deny", |v| {
+        v["hook"] == "file_open" && v["ino"] == md.ino()
+    });
+    assert_eq!(
+        ev["dev"],
+        (major << 20) | minor,
+        "kernel dev_t in the event: {ev}"
+    );
+    l.bd_load(&["unprotect", "--path", f.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&f).unwrap(), b"on a block device");
+}

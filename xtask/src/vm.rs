@@ -51,8 +51,13 @@ impl VmArgs {
 const KERNELS: &[&str] = &["6.1", "6.12"];
 
 /// Modules the tests may need that the cloud kernels build as modules
-/// (network tests create veth pairs and dummy links inside their own netns).
-const MODULES: &[&str] = &["drivers/net/veth", "drivers/net/dummy"];
+/// (network tests create veth pairs and dummy links inside their own netns;
+/// loop gives a file system on a real block device, major != 0).
+const MODULES: &[&str] = &[
+    "drivers/net/veth",
+    "drivers/net/dummy",
+    "drivers/block/loop",
+];
 
 /// Host programs copied into the VM beside busybox (busybox `ip` has no netns).
 const HOST_TOOLS: &[&str] = &["/usr/bin/ip", "/usr/bin/bash"];
