@@ -51,7 +51,6 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s l -l log -d 'Th
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`)' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s a -l anchor -d 'A checkpoint line exported earlier: the log must still contain it' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l json -d 'Print the result as one JSON object'
-complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l deep -d 'Also parse every record as JSON (slower; the chain already covers record bytes)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s h -l help -d 'Print help (see more with \'--help\')'

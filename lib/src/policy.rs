@@ -1110,7 +1110,7 @@ impl<'p> Engine<'p> {
                 continue;
             }
             if let Some(rate) = r.rate {
-                let key = rate_key(&slots, &r.rate_key);
+                let key = rate_key(slots, &r.rate_key);
                 if self.rates.hit(&r.name, key, rate, now_ns, true) <= rate.count {
                     continue;
                 }

@@ -145,8 +145,7 @@ pub fn valid_ts(ts: &[u8]) -> bool {
 /// Strictly parses the fixed prefix of one line (without its `\n`).
 ///
 /// For an entry the record is everything between `"record":` and the final
-/// `}`; it is not parsed here (the hash chain covers its bytes; see
-/// [`verify::Options::deep`] for a full JSON check).
+/// `}`; it is not parsed here ([`verify::verify`] checks that it is one JSON value).
 pub fn parse_line(line: &[u8]) -> Result<Prefix<'_>, &'static str> {
     let s = take(line, b"{\"seq\":", "line does not start with {\"seq\":")?;
     let (seq, s) = take_u64(s).ok_or("seq is not a canonical unsigned integer")?;

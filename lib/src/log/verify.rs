@@ -16,9 +16,6 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 /// What to check beyond links, seq, time order and signatures.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Also parse every record as JSON (slower; the chain already covers
-    /// the record bytes, this catches a writer that was not bd-log).
-    pub deep: bool,
     /// A checkpoint kept elsewhere: the log must still contain it.
     pub anchor: Option<Anchor>,
     /// Read buffer size (0: the default, 8 MiB).
@@ -150,10 +147,12 @@ fn check_piece(
                         Kind::Format("line 0 must be the genesis checkpoint".into()),
                     ),
                     Body::Record(r) => {
-                        if opts.deep {
-                            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(r) {
-                                push(&mut out, idx, Kind::Record(e.to_string()));
-                            }
+                        // Always: the chain only authenticates lines up to the
+                        // last checkpoint, so a corrupted newline that merges
+                        // the tail's last record with the final checkpoint
+                        // would otherwise read as one uncovered entry.
+                        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(r) {
+                            push(&mut out, idx, Kind::Record(e.to_string()));
                         }
                     }
                     Body::Checkpoint => {

@@ -163,9 +163,6 @@ pub struct VerifyArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Also parse every record as JSON (slower; the chain already covers record bytes).
-    #[arg(long)]
-    pub deep: bool,
 }
 
 #[derive(Debug, Args)]

@@ -76,11 +76,7 @@ pub fn verify(a: &VerifyArgs) -> i32 {
             Err(e) => return err(format!("{path}: {e}")),
         }
     };
-    let opts = verify::Options {
-        deep: a.deep,
-        anchor,
-        chunk: 0,
-    };
+    let opts = verify::Options { anchor, chunk: 0 };
     let rep = match verify::verify((&file).take(size), &key, &opts) {
         Ok(r) => r,
         Err(e) => return err(format!("{path}: {e}")),
