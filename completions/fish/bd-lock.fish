@@ -96,7 +96,7 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l state -d
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l tee -d 'Copy every input line to standard output (before any mode event)'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -s h -l help -d 'Print help'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l heartbeat -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F

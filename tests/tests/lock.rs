@@ -328,3 +328,26 @@ fn on_tripwire_engages_the_named_mode_once() {
     assert_eq!(lines[1], "garbage");
     assert_eq!(e.mode().0, "LOCKDOWN");
 }
+
+#[test]
+fn on_tripwire_is_also_a_flag() {
+    let e = Env::new();
+    e.ok(&["init", "--mode", "OPEN"]);
+    let mut c = e.cmd();
+    c.arg("--on-tripwire")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"v":1,"type":"decision","decision":"tripwire","rule":"r","reason":"x","mode":"OPEN","tripwire":null,"event":{}}
+"#)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(e.mode().0, "LOCKDOWN");
+}

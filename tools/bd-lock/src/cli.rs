@@ -109,6 +109,9 @@ pub enum Cmd {
         output: Option<PathBuf>,
     },
     /// Read decisions on stdin; engage the tripwire's mode on the first tripwire decision.
+    ///
+    /// Also spelled `bd-lock --on-tripwire`, as runbooks write it.
+    #[command(long_flag = "on-tripwire")]
     OnTripwire {
         /// Arm the dead-man switch and keep it alive while running.
         #[arg(long, value_name = "DURATION")]
