@@ -14,19 +14,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/*
- * Protected processes (tgid -> flags). Owned by lsm_file_protect, declared
- * here identically so that this object can flag execs of protected tasks
- * whether or not the LSM object loads: pinning by name makes both objects
- * share the one map.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bd_prot_pids SEC(".maps");
 
 SEC("tracepoint/sched/sched_process_exec")
 int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)

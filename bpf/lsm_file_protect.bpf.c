@@ -45,15 +45,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PTRACE_MODE_FSCREDS 0x08
 #define PTRACE_MODE_REALCREDS 0x10
 
-/* Protected processes: tgid -> flags (reserved, 1). Also declared,
- * identically, by exec_monitor. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bd_prot_pids SEC(".maps");
 
 /* Accessors allowed through every shield: tgid -> 1. */
 struct {

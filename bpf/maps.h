@@ -35,6 +35,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bd_mode SEC(".maps");
 
+/*
+ * Protected processes: tgid -> flags (reserved, 1). Written by
+ * lsm_file_protect (children inherit) and bd-load protect / bd-inject;
+ * read by exec_monitor to flag execs of protected tasks, which works
+ * whether or not the LSM object could load on this kernel.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_prot_pids SEC(".maps");
+
 static __always_inline void bd_count(__u32 stat)
 {
 	__u64 *v = bpf_map_lookup_elem(&bd_stats, &stat);
