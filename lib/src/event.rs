@@ -248,15 +248,7 @@ impl BdExec {
 
 /// Name of a boundary mode (`enum bd_mode`), None if unknown.
 pub fn mode_name(m: u32) -> Option<&'static str> {
-    Some(match m {
-        BD_MODE_OPEN => "OPEN",
-        BD_MODE_RESTRICTED => "RESTRICTED",
-        BD_MODE_TRUSTED => "TRUSTED",
-        BD_MODE_AIRGAP => "AIRGAP",
-        BD_MODE_COLDROOM => "COLDROOM",
-        BD_MODE_LOCKDOWN => "LOCKDOWN",
-        _ => return None,
-    })
+    crate::mode::Mode::from_u32(m).map(crate::mode::Mode::as_str)
 }
 
 /// Name of a hook (`enum bd_hook`) as docs/EVENTS.md spells it.
@@ -733,6 +725,24 @@ mod tests {
         ("BD_LSM_BLOCK_MEM", BD_LSM_BLOCK_MEM as usize),
         ("BD_LSM_BLOCK_PTRACE", BD_LSM_BLOCK_PTRACE as usize),
     ];
+
+    #[test]
+    fn mode_enum_matches_the_c_constants() {
+        // The C values are checked against bd.h by the layout test; this ties
+        // lib::mode::Mode (the one name table) to them.
+        for (c, name) in [
+            (BD_MODE_OPEN, "OPEN"),
+            (BD_MODE_RESTRICTED, "RESTRICTED"),
+            (BD_MODE_TRUSTED, "TRUSTED"),
+            (BD_MODE_AIRGAP, "AIRGAP"),
+            (BD_MODE_COLDROOM, "COLDROOM"),
+            (BD_MODE_LOCKDOWN, "LOCKDOWN"),
+        ] {
+            assert_eq!(crate::mode::Mode::from_u32(c).map(|m| m as u32), Some(c));
+            assert_eq!(mode_name(c), Some(name));
+        }
+        assert_eq!(mode_name(BD_MODE_LOCKDOWN + 1), None);
+    }
 
     #[test]
     fn layout_matches_c() {
