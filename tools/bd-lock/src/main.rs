@@ -617,15 +617,7 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// The kernel's encoding of a device number (`sb->s_dev`): major << 20 | minor.
-fn kernel_dev(st_dev: u64) -> u64 {
-    let major = libc::major(st_dev) as u64;
-    let minor = libc::minor(st_dev) as u64;
-    (major << 20) | minor
-}
-
 fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
-    use std::os::unix::fs::MetadataExt;
     if !remove && ctx.current().mode >= Mode::Lockdown {
         return refuse(
             "the mode is LOCKDOWN: widening the exec allow list now would loosen it; release first",
@@ -635,13 +627,12 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
     let data = aya::maps::MapData::from_pin(&p)
         .with_context(|| format!("opening {} (is mode_enforce loaded?)", p.display()))?;
     let map = aya::maps::Map::from_map_data(data)?;
-    let mut h: aya::maps::HashMap<_, [u8; 16], u32> = aya::maps::HashMap::try_from(map)
-        .with_context(|| format!("{}: not the exec allow list", p.display()))?;
+    let mut h: aya::maps::HashMap<_, boundary::event::BdFileKey, u32> =
+        aya::maps::HashMap::try_from(map)
+            .with_context(|| format!("{}: not the exec allow list", p.display()))?;
     for path in paths {
-        let md = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-        let mut key = [0u8; 16];
-        key[..8].copy_from_slice(&kernel_dev(md.dev()).to_ne_bytes());
-        key[8..].copy_from_slice(&md.ino().to_ne_bytes());
+        // Same (kernel dev_t, inode) key as the LSM file maps use.
+        let key = boundary::protect::file_key(path)?;
         if remove {
             match h.remove(&key) {
                 Ok(()) => {}
@@ -656,8 +647,8 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
             "{} {} (dev {}, ino {})",
             if remove { "removed" } else { "allowed" },
             path.display(),
-            kernel_dev(md.dev()),
-            md.ino()
+            key.dev,
+            key.ino
         );
     }
     Ok(0)
