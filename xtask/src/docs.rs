@@ -8,7 +8,7 @@ use std::path::Path;
 
 type Tool = (fn() -> Command, fn() -> Vec<(&'static str, &'static str)>);
 
-fn tools() -> Vec<Tool> {
+pub fn tools() -> Vec<Tool> {
     vec![
         (bd_load::command, bd_load::man_sections),
         (bd_watch::command, bd_watch::man_sections),
@@ -66,6 +66,11 @@ pub fn completions(check: bool) -> Result<()> {
             let name = cmd.get_name().to_string();
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut cmd, &name, &mut buf);
+            match shell {
+                Shell::Bash => buf = fix_bash_hyphen_names(&buf, &name),
+                Shell::Fish => buf = fix_fish_option_values(&buf),
+                _ => {}
+            }
             let file = match shell {
                 Shell::Bash => name.clone(),
                 Shell::Zsh => format!("_{name}"),
@@ -75,6 +80,38 @@ pub fn completions(check: bool) -> Result<()> {
         }
     }
     finish(drift, "completions")
+}
+
+/// clap_complete spells the case arms of a hyphenated binary's subcommands
+/// `bd__subcmd__log__subcmd__verify` while its dispatch loop builds
+/// `bd__log__subcmd__verify`, so bash never offers a subcommand's flags. Rename
+/// the arms to what the loop builds (a test drives the real bash through it).
+fn fix_bash_hyphen_names(script: &[u8], name: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(script);
+    let wrong = format!("{}__", name.replace('-', "__subcmd__"));
+    let right = format!("{}__", name.replace('-', "__"));
+    text.replace(&wrong, &right).into_bytes()
+}
+
+/// clap_complete's fish script decides "no subcommand yet" by running argparse
+/// over the words before the cursor; while the cursor is on a top-level option's
+/// value (`bd-policy --mode <TAB>`) that option lacks its value, argparse fails and
+/// no candidate (not even the six modes) is offered. Retry without the last word.
+fn fix_fish_option_values(script: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(script);
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        out.push('\n');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("argparse -s ") && trimmed.ends_with("-- $cmd 2>/dev/null") {
+            let indent = &line[..line.len() - trimmed.len()];
+            let retry = trimmed.replace("-- $cmd 2>/dev/null", "-- $cmd[1..-2] 2>/dev/null");
+            out.push_str(&format!("{indent}or {retry}\n"));
+        }
+    }
+    out.into_bytes()
 }
 
 fn render_page(cmd: &Command, extra: &[(&str, &str)]) -> Result<String> {

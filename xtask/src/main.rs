@@ -1,5 +1,7 @@
 //! Developer automation: `cargo xtask man|completions|test|vm-test`.
 
+#[cfg(test)]
+mod complete_check;
 mod docs;
 mod vm;
 
