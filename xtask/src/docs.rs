@@ -100,8 +100,7 @@ fn fix_bash_hyphen_names(script: &[u8], name: &str) -> Vec<u8> {
 fn fix_fish_option_values(script: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(script);
     let mut out = String::with_capacity(text.len() + 256);
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         out.push_str(line);
         out.push('\n');
         let trimmed = line.trim_start();
