@@ -3,6 +3,8 @@
 #[cfg(test)]
 mod complete_check;
 mod docs;
+#[cfg(test)]
+mod examples_check;
 mod vm;
 
 use anyhow::{bail, Context, Result};
