@@ -6,7 +6,9 @@
 use clap::Command;
 
 /// The tools by name, with their clap definitions and man-page sections.
-fn tools() -> Vec<(String, Command, Vec<(&'static str, &'static str)>)> {
+type Sections = Vec<(&'static str, &'static str)>;
+
+fn tools() -> Vec<(String, Command, Sections)> {
     crate::docs::tools()
         .into_iter()
         .map(|(command, sections)| {
