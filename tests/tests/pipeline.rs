@@ -371,7 +371,26 @@ fn tightening_reaches_the_kernel_and_loosening_needs_a_token() {
     rig.lock(&["init", "--mode", "TRUSTED"]);
     let ok = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
     assert!(ok.contains("Connection refused"), "TRUSTED: {ok}");
-    rig.lock(&["engage", "--reason", "test"]);
+    // Issue 9, hole 11: set/engage/status say whether the kernel enforces
+    // the mode. AIRGAP's cgroup programs are attached: exit 0.
+    rig.lock(&["set", "AIRGAP", "--reason", "test"]);
+    let o = rig.tool("bd-lock").arg("status").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // LOCKDOWN's exec check is BPF-LSM: where it is not attached (this host
+    // refuses LSM programs) engage still engages but exits 4 and names it.
+    let o = rig
+        .tool("bd-lock")
+        .args(["engage", "--reason", "test"])
+        .output()
+        .unwrap();
+    let exec_link = rig.pin.join("links/mode_enforce-mode_exec");
+    let w = String::from_utf8_lossy(&o.stderr);
+    if exec_link.exists() {
+        assert_eq!(o.status.code(), Some(0), "{w}");
+    } else {
+        assert_eq!(o.status.code(), Some(4), "{w}");
+        assert!(w.contains("mode_exec is not attached"), "{w}");
+    }
     let dead = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
     assert!(dead.contains("Operation not permitted"), "LOCKDOWN: {dead}");
 
@@ -412,6 +431,18 @@ fn tightening_reaches_the_kernel_and_loosening_needs_a_token() {
         "RESTRICTED again: {back}"
     );
 
+    // A detached AIRGAP program: set AIRGAP records the mode, warns, exits 4.
+    std::fs::remove_file(rig.pin.join("links/mode_enforce-mode_connect4")).unwrap();
+    let o = rig
+        .tool("bd-lock")
+        .args(["set", "AIRGAP", "--reason", "test"])
+        .output()
+        .unwrap();
+    let w = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{w}");
+    assert!(w.contains("mode_connect4 is not attached"), "{w}");
+    assert_eq!(rig.mode(), "AIRGAP");
+
     // A map and file that disagree read as LOCKDOWN in userland.
     let st: Value = serde_json::from_slice(&std::fs::read(rig.state()).unwrap()).unwrap();
     let mut forged = st.clone();
@@ -419,5 +450,5 @@ fn tightening_reaches_the_kernel_and_loosening_needs_a_token() {
     std::fs::write(rig.state(), forged.to_string()).unwrap();
     let o = rig.tool("bd-lock").arg("status").output().unwrap();
     assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("kernel map says RESTRICTED"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("kernel map says AIRGAP"));
 }

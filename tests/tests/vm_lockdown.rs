@@ -26,6 +26,7 @@ fn require_vm() {
 /// on drop (also on panic), which lifts any lockdown for the tests after us.
 struct Rig {
     pin: PathBuf,
+    cgroup: PathBuf,
     dir: tempfile::TempDir,
 }
 
@@ -35,9 +36,18 @@ impl Rig {
             "/sys/fs/bpf/bd-test-lockdown-{}",
             std::process::id()
         ));
+        // A governed cgroup of our own, so AIRGAP's programs attach too and
+        // bd-lock reports every mode as enforced (exit 0, not 4).
+        let cgroup = PathBuf::from(format!(
+            "/sys/fs/cgroup/bd-test-lockdown-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir(&cgroup).expect("create the test cgroup");
         let o = Command::new(bin("bd-load"))
             .env("BD_PIN_DIR", &pin)
             .arg("load")
+            .arg("--cgroup")
+            .arg(&cgroup)
             .output()
             .expect("spawn bd-load");
         let out = String::from_utf8_lossy(&o.stdout);
@@ -57,6 +67,7 @@ impl Rig {
         }
         Rig {
             pin,
+            cgroup,
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -116,6 +127,7 @@ impl Drop for Rig {
             .env("BD_PIN_DIR", &self.pin)
             .arg("unload")
             .output();
+        let _ = std::fs::remove_dir(&self.cgroup);
     }
 }
 

@@ -26,7 +26,8 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             "0\tsuccess (status: the state is consistent)\n\
 1\trefused: a loosening without a ceremony; a token that is expired, replayed, tampered, for another transition or signed by an untrusted key; a wrong confirmation phrase; --interactive without a terminal; init on an existing state; widening the allow list in LOCKDOWN\n\
 2\terror: usage, unreadable file, no kernel map where one is needed, a failed map or file write\n\
-3\tstatus only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)",
+3\tstatus only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)\n\
+4\tset, engage, status: the mode is recorded but the kernel does not enforce it: no kernel map is pinned, or a program that enforces the mode is not attached (its link is not pinned, e.g. BPF-LSM refused); a warning on standard error names what is missing",
         ),
         (
             "FILES",

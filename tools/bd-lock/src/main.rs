@@ -71,11 +71,11 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Sync => sync(&ctx),
         Cmd::Set { mode, reason } => {
             transition(&ctx, mode, &reason, "set", false)?;
-            Ok(0)
+            Ok(enforced_or_warn(&ctx, mode))
         }
         Cmd::Engage { reason } => {
             transition(&ctx, Mode::Lockdown, &reason, "engage", false)?;
-            Ok(0)
+            Ok(enforced_or_warn(&ctx, Mode::Lockdown))
         }
         Cmd::Release(c) => release(&ctx, &c),
         Cmd::Keygen { output } => {
@@ -150,8 +150,71 @@ fn emit(from: Mode, to: Mode, reason: &str, via: &str) -> Result<()> {
         .context("writing the mode event")
 }
 
+/// Exit code when the mode was recorded but the kernel does not enforce it.
+const EXIT_UNENFORCED: i32 = 4;
+
+/// The pinned links (object, program) that make the kernel enforce `m`
+/// beyond what the looser modes already need.
+fn enforcing_programs(m: Mode) -> &'static [(&'static str, &'static str)] {
+    match m {
+        Mode::Open | Mode::Restricted | Mode::Trusted => &[],
+        Mode::Airgap => &[
+            ("mode_enforce", "mode_connect4"),
+            ("mode_enforce", "mode_connect6"),
+            ("mode_enforce", "mode_sendmsg4"),
+            ("mode_enforce", "mode_sendmsg6"),
+        ],
+        Mode::Coldroom => &[
+            ("mode_enforce", "mode_ptrace"),
+            ("mode_enforce", "mode_traceme"),
+        ],
+        Mode::Lockdown => &[("mode_enforce", "mode_exec")],
+    }
+}
+
+/// What is missing for the kernel to enforce `m`: the mode map, or the
+/// pinned links of the programs that act on it. Empty when all is in place.
+fn unenforced(pin: &Path, m: Mode) -> Vec<String> {
+    let map = mode::mode_map_path(pin);
+    if !map.exists() {
+        return vec![format!(
+            "no kernel map at {}: the kernel enforces no mode (bd-load first)",
+            map.display()
+        )];
+    }
+    Mode::ALL
+        .iter()
+        .filter(|x| **x <= m)
+        .flat_map(|x| enforcing_programs(*x))
+        .map(|(o, p)| boundary::pin::link_path(pin, o, p))
+        .filter(|l| !l.exists())
+        .map(|l| {
+            format!(
+                "{} is not attached (no link pinned at {})",
+                l.file_name().unwrap_or_default().to_string_lossy(),
+                l.display()
+            )
+        })
+        .collect()
+}
+
+/// Warn on stderr about every gap in the kernel's enforcement of `m`;
+/// returns the exit code: 0, or [`EXIT_UNENFORCED`].
+fn enforced_or_warn(ctx: &Ctx, m: Mode) -> i32 {
+    let gaps = unenforced(&ctx.pin, m);
+    for g in &gaps {
+        eprintln!("bd-lock: warning: {m} is not enforced: {g}");
+    }
+    if gaps.is_empty() {
+        0
+    } else {
+        EXIT_UNENFORCED
+    }
+}
+
 fn status(ctx: &Ctx, json: bool) -> Result<i32> {
     let cur = ctx.current();
+    let gaps = unenforced(&ctx.pin, cur.mode);
     let now = mode::monotonic_ns();
     let map_json = cur.map.map(|m| {
         serde_json::json!({
@@ -176,6 +239,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             state: &'a Option<State>,
             map_path: PathBuf,
             map: Option<serde_json::Value>,
+            unenforced: &'a [String],
         }
         let v = St {
             v: 1,
@@ -188,6 +252,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             state: &cur.state,
             map_path: mode::mode_map_path(&ctx.pin),
             map: map_json,
+            unenforced: &gaps,
         };
         println!("{}", serde_json::to_string(&v)?);
     } else {
@@ -232,7 +297,17 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             ),
         }
     }
-    Ok(if cur.fault.is_some() { 3 } else { 0 })
+    for g in &gaps {
+        eprintln!("bd-lock: warning: {} is not enforced: {g}", cur.mode);
+    }
+    // A fault (exit 3) says more than a gap in enforcement; both warn.
+    Ok(if cur.fault.is_some() {
+        3
+    } else if gaps.is_empty() {
+        0
+    } else {
+        EXIT_UNENFORCED
+    })
 }
 
 fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
