@@ -352,12 +352,74 @@ fn dead_man_switch_fails_closed_until_a_heartbeat() {
         dead.contains("Operation not permitted"),
         "deadline passed: {dead}"
     );
-    rig.lock(&["heartbeat"]);
+    // Issue 9, hole 10: after the deadline, a heartbeat or re-arming is a
+    // loosening (LOCKDOWN -> OPEN): refused without a ceremony, no event.
+    for args in [&["heartbeat"][..], &["arm", "--heartbeat", "1s"]] {
+        let o = rig.tool("bd-lock").args(args).output().unwrap();
+        let w = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {w}");
+        assert!(w.contains("needs --token"), "{args:?}: {w}");
+        assert!(o.stdout.is_empty(), "{args:?}: no mode event expected");
+        let dead = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
+        assert!(
+            dead.contains("Operation not permitted"),
+            "{args:?} refused, still LOCKDOWN: {dead}"
+        );
+    }
+    // With a token from LOCKDOWN to the recorded mode it renews, with an event.
+    let keys = rig.dir.path().join("ops");
+    std::fs::create_dir(&keys).unwrap();
+    let key = rig.dir.path().join("op");
+    let o = rig
+        .tool("bd-lock")
+        .arg("keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::copy(rig.dir.path().join("op.pub"), keys.join("op.pub")).unwrap();
+    let tok = rig.dir.path().join("tok");
+    let o = rig
+        .tool("bd-lock")
+        .args(["token", "--from", "LOCKDOWN", "--to", "OPEN", "-k"])
+        .arg(&key)
+        .arg("-o")
+        .arg(&tok)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = rig
+        .tool("bd-lock")
+        .env("BD_OPERATOR_KEYS", &keys)
+        .arg("heartbeat")
+        .arg("--token")
+        .arg(&tok)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            ev["type"].as_str(),
+            ev["from"].as_str(),
+            ev["to"].as_str(),
+            ev["via"].as_str()
+        ),
+        (
+            Some("mode"),
+            Some("LOCKDOWN"),
+            Some("OPEN"),
+            Some("release-token")
+        )
+    );
     let back = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
     assert!(
         back.contains("Connection refused"),
         "heartbeat resumed: {back}"
     );
+    // While alive, a heartbeat is no loosening and needs nothing.
+    rig.lock(&["heartbeat"]);
     // Disarming while alive needs no ceremony.
     rig.lock(&["disarm"]);
     std::thread::sleep(Duration::from_millis(1300));

@@ -121,12 +121,21 @@ pub enum Cmd {
         tee: bool,
     },
     /// Arm the dead-man switch: without a heartbeat within DURATION the kernel acts as LOCKDOWN.
+    ///
+    /// Re-arming after the deadline has passed is a loosening (the kernel already acts as
+    /// LOCKDOWN): it needs a ceremony, a token from LOCKDOWN to the recorded mode or
+    /// --interactive, and prints a mode event.
     Arm {
         #[arg(long, value_name = "DURATION")]
         heartbeat: humantime::Duration,
+        #[command(flatten)]
+        ceremony: Ceremony,
     },
     /// Move the dead-man deadline forward by the armed interval.
-    Heartbeat,
+    ///
+    /// After the deadline has passed this is a loosening: it needs a ceremony (a token from
+    /// LOCKDOWN to the recorded mode, or --interactive) and prints a mode event.
+    Heartbeat(Ceremony),
     /// Disarm the dead-man switch (a ceremony if the deadline has already passed).
     Disarm(Ceremony),
     /// Add files (by device and inode) to the LOCKDOWN exec allow list, or remove them.

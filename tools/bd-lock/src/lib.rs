@@ -24,7 +24,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
         (
             "EXIT STATUS",
             "0\tsuccess (status: the state is consistent)\n\
-1\trefused: a loosening without a ceremony; a token that is expired, replayed, tampered, for another transition or signed by an untrusted key; a wrong confirmation phrase; --interactive without a terminal; init on an existing state; widening the allow list in LOCKDOWN\n\
+1\trefused: a loosening without a ceremony; a token that is expired, replayed, tampered, for another transition or signed by an untrusted key; a wrong confirmation phrase; --interactive without a terminal; heartbeat, arm or disarm after the dead-man deadline passed without a ceremony; init on an existing state; widening the allow list in LOCKDOWN\n\
 2\terror: usage, unreadable file, no kernel map where one is needed, a failed map or file write\n\
 3\tstatus only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)\n\
 4\tset, engage, status: the mode is recorded but the kernel does not enforce it: no kernel map is pinned, or a program that enforces the mode is not attached (its link is not pinned, e.g. BPF-LSM refused); a warning on standard error names what is missing",
@@ -62,4 +62,4 @@ const CEREMONY: &str = "Tightening is immediate. Loosening (a move to a looser m
 
 Keys: the operator keeps the secret key off the host; the host holds only public keys, in /etc/boundary/operators.d/ (one *.pub per operator, so revoking is removing a file).";
 
-const DEADMAN: &str = "bd-lock arm --heartbeat 30s writes a CLOCK_MONOTONIC deadline into the kernel map. If bpf_ktime_get_ns() passes it, every program acts as LOCKDOWN until a heartbeat (bd-lock heartbeat) moves it forward again. bd-lock on-tripwire --heartbeat 30s arms the switch and sends heartbeats (every third of the interval) while it runs, so a killed pipeline fails closed. At end of input on-tripwire leaves the switch armed. bd-lock disarm clears it; once the deadline has passed, disarming is a loosening and needs a ceremony.";
+const DEADMAN: &str = "bd-lock arm --heartbeat 30s writes a CLOCK_MONOTONIC deadline into the kernel map. If bpf_ktime_get_ns() passes it, every program acts as LOCKDOWN until a heartbeat (bd-lock heartbeat) moves it forward again. bd-lock on-tripwire --heartbeat 30s arms the switch and sends heartbeats (every third of the interval) while it runs, so a killed pipeline fails closed. At end of input on-tripwire leaves the switch armed. bd-lock disarm clears it. Once the deadline has passed the kernel already acts as LOCKDOWN, so disarm, heartbeat and arm are loosenings: each needs a ceremony (--token with a token from LOCKDOWN to the recorded mode, or --interactive), is refused without one (exit 1), and prints a mode event from LOCKDOWN when it succeeds. on-tripwire cannot do a ceremony: after an expiry its heartbeats are refused until an operator releases.";

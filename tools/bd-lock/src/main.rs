@@ -106,9 +106,12 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::OnTripwire { heartbeat, tee } => on_tripwire(&ctx, heartbeat.map(Into::into), tee),
-        Cmd::Arm { heartbeat } => arm(&ctx, heartbeat.into()),
-        Cmd::Heartbeat => {
-            heartbeat(&ctx)?;
+        Cmd::Arm {
+            heartbeat,
+            ceremony,
+        } => arm(&ctx, heartbeat.into(), Some(&ceremony)),
+        Cmd::Heartbeat(c) => {
+            heartbeat(&ctx, Some(&c))?;
             Ok(0)
         }
         Cmd::Disarm(c) => disarm(&ctx, &c),
@@ -513,10 +516,51 @@ fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
     Ok(0)
 }
 
-fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
+/// If the dead-man deadline has passed while the recorded mode is looser
+/// than LOCKDOWN, moving the deadline forward is a loosening: returns
+/// (recorded mode, ms since the deadline).
+fn expired_loosening(ctx: &Ctx) -> Option<(Mode, u64)> {
+    let cur = ctx.current();
+    let st = cur.state?;
+    let m = cur.map?;
+    let now = mode::monotonic_ns();
+    (m.heartbeat_deadline_ns != 0 && now > m.heartbeat_deadline_ns && st.mode < Mode::Lockdown)
+        .then(|| (st.mode, (now - m.heartbeat_deadline_ns) / 1_000_000))
+}
+
+/// Before renewing or re-arming: when that would loosen an expired switch,
+/// run the ceremony (refuse without one). Returns the ceremony's `via` and
+/// the mode the kernel goes back to.
+fn ceremony_if_expired(
+    ctx: &Ctx,
+    what: &str,
+    c: Option<&Ceremony>,
+) -> Result<Option<(&'static str, Mode)>> {
+    let Some((recorded, ago)) = expired_loosening(ctx) else {
+        return Ok(None);
+    };
+    let msg = format!(
+        "the dead-man deadline passed {ago} ms ago: the kernel acts as LOCKDOWN, and {what} would release it to {recorded}"
+    );
+    match c {
+        Some(c) if c.token.is_some() || c.interactive => {
+            eprintln!("bd-lock: {msg}");
+            Ok(Some((
+                ceremony(ctx, c, Mode::Lockdown, recorded)?,
+                recorded,
+            )))
+        }
+        _ => refuse(format!(
+            "{msg}: a loosening needs --token FILE (from LOCKDOWN to {recorded}) or --interactive"
+        )),
+    }
+}
+
+fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
     if interval < Duration::from_secs(1) {
         bail!("--heartbeat must be at least 1s");
     }
+    let released = ceremony_if_expired(ctx, "re-arming", c)?;
     let _l = mode::lock_state(&ctx.state)?;
     let cur = ctx.current_locked();
     if let Some(f) = &cur.fault {
@@ -525,6 +569,10 @@ fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
     let Some(mut st) = cur.state else {
         bail!("no state")
     };
+    if released.is_none() && cur.deadman_expired && st.mode < Mode::Lockdown {
+        // It expired between the check and the lock.
+        return refuse("the dead-man deadline passed meanwhile: re-arming needs a ceremony");
+    }
     let Some(mut mm) = ctx.map()? else {
         bail!(
             "no kernel map pinned at {}: the dead-man switch lives in the kernel (bd-load first)",
@@ -536,19 +584,24 @@ fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
     st.heartbeat_ns = Some(interval.as_nanos() as u64);
     mm.write(ms)?;
     mode::write_state(&ctx.state, &st)?;
-    emit(
-        st.mode,
-        st.mode,
-        &format!(
-            "dead-man switch armed: heartbeat every {}",
-            humantime::format_duration(interval)
-        ),
-        "arm",
-    )?;
+    let reason = format!(
+        "dead-man switch armed: heartbeat every {}",
+        humantime::format_duration(interval)
+    );
+    match released {
+        Some((via, to)) => emit(
+            Mode::Lockdown,
+            to,
+            &format!("{reason}, after the deadline had passed"),
+            via,
+        )?,
+        None => emit(st.mode, st.mode, &reason, "arm")?,
+    }
     Ok(0)
 }
 
-fn heartbeat(ctx: &Ctx) -> Result<()> {
+fn heartbeat(ctx: &Ctx, c: Option<&Ceremony>) -> Result<()> {
+    let released = ceremony_if_expired(ctx, "a heartbeat", c)?;
     let _l = mode::lock_state(&ctx.state)?;
     let st = mode::read_state(&ctx.state)?;
     let Some(interval) = st.heartbeat_ns else {
@@ -561,8 +614,26 @@ fn heartbeat(ctx: &Ctx) -> Result<()> {
         );
     };
     let mut ms = mm.read()?;
-    ms.heartbeat_deadline_ns = mode::monotonic_ns() + interval;
-    mm.write(ms)
+    let now = mode::monotonic_ns();
+    if released.is_none()
+        && ms.heartbeat_deadline_ns != 0
+        && now > ms.heartbeat_deadline_ns
+        && st.mode < Mode::Lockdown
+    {
+        // It expired between the check and the lock.
+        return refuse("the dead-man deadline passed meanwhile: a heartbeat needs a ceremony");
+    }
+    ms.heartbeat_deadline_ns = now + interval;
+    mm.write(ms)?;
+    if let Some((via, to)) = released {
+        emit(
+            Mode::Lockdown,
+            to,
+            "dead-man switch renewed after the deadline had passed",
+            via,
+        )?;
+    }
+    Ok(())
 }
 
 fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
@@ -602,7 +673,8 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
 
 fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
     if let Some(iv) = hb {
-        arm(ctx, iv)?;
+        // No ceremony here: after an expiry the pipeline cannot release it.
+        arm(ctx, iv, None)?;
         let state = ctx.state.clone();
         let pin = ctx.pin.clone();
         let okeys = ctx.operator_keys.clone();
@@ -613,10 +685,20 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
                 operator_keys: okeys,
             };
             let every = (iv / 3).max(Duration::from_millis(200));
+            let mut last = String::new();
             loop {
                 std::thread::sleep(every);
-                if let Err(e) = heartbeat(&c) {
-                    eprintln!("bd-lock: heartbeat failed: {e:#}");
+                // Say each distinct failure once: after an expiry every beat
+                // is refused until an operator releases by ceremony.
+                match heartbeat(&c, None) {
+                    Ok(()) => last.clear(),
+                    Err(e) => {
+                        let m = format!("{e:#}");
+                        if m != last {
+                            eprintln!("bd-lock: heartbeat failed: {m}");
+                            last = m;
+                        }
+                    }
                 }
             }
         });
