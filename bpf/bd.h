@@ -72,6 +72,8 @@ enum bd_hook {
 	BD_HOOK_SENDMSG4 = 6,  /* cgroup/sendmsg4 */
 	BD_HOOK_SENDMSG6 = 7,  /* cgroup/sendmsg6 */
 	BD_HOOK_PTRACE_ME = 8, /* LSM ptrace_traceme */
+	BD_HOOK_MMAP_EXEC = 40,     /* LSM mmap_file with PROT_EXEC (LOCKDOWN allow list) */
+	BD_HOOK_MPROTECT_EXEC = 41, /* LSM file_mprotect to PROT_EXEC (LOCKDOWN allow list) */
 };
 
 /* struct bd_deny.action */

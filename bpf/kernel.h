@@ -83,6 +83,10 @@ struct file {
 	unsigned int f_mode;
 };
 
+struct vm_area_struct {
+	struct file *vm_file;
+};
+
 struct linux_binprm {
 	struct file *file;
 	const char *filename;

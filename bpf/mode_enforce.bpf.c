@@ -10,7 +10,11 @@
  *                        /proc/<pid>/mem, process_vm_readv/writev) of any
  *                        process is refused, system-wide (BPF-LSM).
  *   LOCKDOWN             exec of any file not in bd_exec_allow (by device and
- *                        inode) is refused, system-wide (BPF-LSM).
+ *                        inode) is refused, and so is mapping one executable
+ *                        (mmap/mprotect with PROT_EXEC: shared libraries,
+ *                        LD_PRELOAD, dlopen, ld.so running a file, and the
+ *                        ELF interpreter the kernel maps at exec), system-wide
+ *                        (BPF-LSM). Anonymous executable memory is left alone.
  *
  * The mode is bd_effective_mode(): a missing slot, an unknown value or a
  * passed dead-man deadline all act as LOCKDOWN. Every refusal is a struct
@@ -26,6 +30,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define EPERM 1
 #define PTRACE_MODE_ATTACH 0x02
+#define PROT_EXEC 0x4
 
 /* LOCKDOWN exec allow list: struct bd_file_key (kernel dev_t, inode) -> 1.
  * Written by `bd-lock allow PATH`. */
@@ -180,6 +185,63 @@ int BPF_PROG(mode_exec, struct linux_binprm *bprm, int ret)
 		deny_submit(d);
 	}
 	return -EPERM;
+}
+
+/* An executable mapping of `file` in LOCKDOWN: 0 if allowed, else a deny
+ * event and -EPERM. */
+static __always_inline int map_exec(struct file *file, __u32 hook)
+{
+	struct bd_file_key key = {};
+	struct inode *inode;
+	struct bd_deny *d;
+	__u32 mode;
+
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_LOCKDOWN)
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	if (bpf_map_lookup_elem(&bd_exec_allow, &key))
+		return 0;
+	d = deny_begin(hook, mode);
+	if (d) {
+		d->target_dev = key.dev;
+		d->target_ino = key.ino;
+		bpf_probe_read_kernel_str(d->path, sizeof(d->path),
+					  BPF_CORE_READ(file, f_path.dentry, d_name.name));
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/* Same signature at v6.1 and v6.12 (include/linux/lsm_hook_defs.h). */
+SEC("lsm/mmap_file")
+int BPF_PROG(mode_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	if (ret)
+		return ret;
+	/* prot, not reqprot: what the kernel will map (READ_IMPLIES_EXEC). */
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	return map_exec(file, BD_HOOK_MMAP_EXEC);
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(mode_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	struct file *file;
+
+	if (ret)
+		return ret;
+	if (!(prot & PROT_EXEC))
+		return 0;
+	file = BPF_CORE_READ(vma, vm_file);
+	if (!file)
+		return 0;
+	return map_exec(file, BD_HOOK_MPROTECT_EXEC);
 }
 
 SEC("lsm/ptrace_access_check")

@@ -46,6 +46,8 @@ pub const BD_HOOK_CONNECT6: u32 = 5;
 pub const BD_HOOK_SENDMSG4: u32 = 6;
 pub const BD_HOOK_SENDMSG6: u32 = 7;
 pub const BD_HOOK_PTRACE_ME: u32 = 8;
+pub const BD_HOOK_MMAP_EXEC: u32 = 40;
+pub const BD_HOOK_MPROTECT_EXEC: u32 = 41;
 
 /// `enum bd_action`.
 pub const BD_ACT_DENY: u32 = 1;
@@ -261,6 +263,8 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_PTRACE_ME => "ptrace_traceme",
         BD_HOOK_FILE_OPEN => "file_open",
         BD_HOOK_EXEC => "exec",
+        BD_HOOK_MMAP_EXEC => "mmap_exec",
+        BD_HOOK_MPROTECT_EXEC => "mprotect_exec",
         BD_HOOK_CONNECT4 => "connect4",
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
@@ -429,7 +433,10 @@ fn or_unknown(name: Option<&'static str>, v: u32) -> String {
 }
 
 pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
-    let file_hook = matches!(d.hook, BD_HOOK_FILE_OPEN | BD_HOOK_EXEC);
+    let file_hook = matches!(
+        d.hook,
+        BD_HOOK_FILE_OPEN | BD_HOOK_EXEC | BD_HOOK_MMAP_EXEC | BD_HOOK_MPROTECT_EXEC
+    );
     let net_hook = matches!(
         d.hook,
         BD_HOOK_CONNECT4 | BD_HOOK_CONNECT6 | BD_HOOK_SENDMSG4 | BD_HOOK_SENDMSG6
@@ -717,6 +724,8 @@ mod tests {
         ("BD_HOOK_SENDMSG4", BD_HOOK_SENDMSG4 as usize),
         ("BD_HOOK_SENDMSG6", BD_HOOK_SENDMSG6 as usize),
         ("BD_HOOK_PTRACE_ME", BD_HOOK_PTRACE_ME as usize),
+        ("BD_HOOK_MMAP_EXEC", BD_HOOK_MMAP_EXEC as usize),
+        ("BD_HOOK_MPROTECT_EXEC", BD_HOOK_MPROTECT_EXEC as usize),
         ("BD_ACT_DENY", BD_ACT_DENY as usize),
         ("BD_ACT_AUDIT", BD_ACT_AUDIT as usize),
         ("BD_MODE_OPEN", BD_MODE_OPEN as usize),

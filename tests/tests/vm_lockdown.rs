@@ -152,6 +152,35 @@ fn exec_errno(p: &Path) -> Option<i32> {
     }
 }
 
+/// Files this (dynamic) test binary maps executable, itself excluded: the
+/// ELF interpreter and shared libraries the bd-* tools load too.
+fn exec_libs() -> Vec<PathBuf> {
+    let me = std::env::current_exe().unwrap();
+    let mut v: Vec<PathBuf> = std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 6 && f[1].contains('x') && f[5].starts_with('/'))
+                .then(|| std::fs::canonicalize(f[5]).unwrap())
+        })
+        .filter(|p| *p != me)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The next deny event of `hook` on inode `ino` (others are skipped).
+fn deny_on(rx: &mpsc::Receiver<Value>, hook: &str, ino: u64) -> Value {
+    loop {
+        let d = next_deny(rx, hook);
+        if d["ino"].as_u64() == Some(ino) {
+            return d;
+        }
+    }
+}
+
 fn ptrace_errno(pid: u32) -> Option<i32> {
     let pid = nix::unistd::Pid::from_raw(pid as i32);
     match nix::sys::ptrace::attach(pid) {
@@ -178,7 +207,9 @@ fn vm_lockdown_denies_exec_outside_the_allow_list_and_ptrace() {
     std::fs::set_permissions(&stray, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let busybox = std::fs::canonicalize("/bin/busybox").unwrap();
     let allowed = Path::new("/bin/true"); // a symlink to busybox
-    let tools = [bin("bd-lock"), bin("bd-load"), bin("bd-watch")];
+    let mut tools = vec![bin("bd-lock"), bin("bd-load"), bin("bd-watch")];
+    // LOCKDOWN also refuses executable mappings: the tools' libraries.
+    tools.extend(exec_libs());
     let mut allow: Vec<&str> = vec!["allow", busybox.to_str().unwrap()];
     allow.extend(tools.iter().map(|t| t.to_str().unwrap()));
     rig.lock(&allow);
@@ -257,6 +288,121 @@ fn vm_lockdown_denies_exec_outside_the_allow_list_and_ptrace() {
 
     let _ = sleeper.kill();
     let _ = sleeper.wait();
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+/// Issue 9, holes 1 and 2: in LOCKDOWN a file outside the allow list could
+/// still run as code by being mapped executable: LD_PRELOAD (or dlopen) of
+/// any library into an allowed dynamic binary, and `ld.so FILE`. Twin: both
+/// work in OPEN. Legitimate: an allowed dynamic binary with its (allowed)
+/// libraries still runs.
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_lockdown_denies_executable_mappings_outside_the_allow_list() {
+    require_vm();
+    let rig = Rig::new();
+    rig.lock(&["init", "--mode", "OPEN"]);
+    let libs = exec_libs();
+    let ld_so = libs
+        .iter()
+        .find(|p| p.to_string_lossy().contains("ld-linux"))
+        .expect("an ELF interpreter in /proc/self/maps")
+        .clone();
+    let a_lib = libs
+        .iter()
+        .find(|p| p.to_string_lossy().contains("libgcc_s"))
+        .or_else(|| {
+            libs.iter()
+                .find(|p| p.to_string_lossy().contains("libc.so"))
+        })
+        .expect("a shared library in /proc/self/maps")
+        .clone();
+    // Not on the list: copies are new inodes.
+    let stray = rig.dir.path().join("stray-bd-lock");
+    std::fs::copy(bin("bd-lock"), &stray).unwrap();
+    let evil = rig.dir.path().join("evil.so");
+    std::fs::copy(&a_lib, &evil).unwrap();
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+
+    let mut allow: Vec<PathBuf> = vec![bin("bd-lock"), bin("bd-load"), bin("bd-watch")];
+    allow.extend(libs.iter().cloned());
+    let mut args: Vec<&str> = vec!["allow"];
+    args.extend(allow.iter().map(|p| p.to_str().unwrap()));
+    rig.lock(&args);
+
+    let via_ld_so = || {
+        Command::new(&ld_so)
+            .arg(&stray)
+            .arg("--version")
+            .output()
+            .unwrap()
+    };
+    let preload = || {
+        Command::new(bin("bd-lock"))
+            .env("LD_PRELOAD", &evil)
+            .arg("--version")
+            .output()
+            .unwrap()
+    };
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    // OPEN: both attacks work (the twin).
+    let o = via_ld_so();
+    assert!(
+        o.status.success(),
+        "OPEN: ld.so runs the stray: {}",
+        stderr(&o)
+    );
+    let o = preload();
+    assert!(
+        o.status.success() && !stderr(&o).contains("cannot be preloaded"),
+        "OPEN: the preload loads: {}",
+        stderr(&o)
+    );
+
+    let (mut watch, rx) = rig.watch();
+    rig.lock(&["engage", "--reason", "vm test"]);
+
+    let o = via_ld_so();
+    assert!(!o.status.success(), "LOCKDOWN: ld.so ran the stray");
+    let d = deny_on(&rx, "mmap_exec", ino(&stray));
+    assert_eq!(d["mode"], "LOCKDOWN");
+
+    let o = preload();
+    assert!(
+        stderr(&o).contains("cannot be preloaded"),
+        "LOCKDOWN: the preload was mapped: {}",
+        stderr(&o)
+    );
+    deny_on(&rx, "mmap_exec", ino(&evil));
+
+    // The allowed dynamic binary with its allowed libraries still runs.
+    let o = Command::new(bin("bd-lock"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "allowed binary: {}", stderr(&o));
+
+    let ops = rig.dir.path().join("ops");
+    std::fs::create_dir(&ops).unwrap();
+    let key = rig.dir.path().join("op");
+    rig.lock(&["keygen", "-o", key.to_str().unwrap()]);
+    std::fs::copy(rig.dir.path().join("op.pub"), ops.join("op.pub")).unwrap();
+    let tok = rig.dir.path().join("tok");
+    rig.lock(&[
+        "token",
+        "-k",
+        key.to_str().unwrap(),
+        "--from",
+        "LOCKDOWN",
+        "--to",
+        "OPEN",
+        "-o",
+        tok.to_str().unwrap(),
+    ]);
+    rig.lock(&["release", "--token", tok.to_str().unwrap()]);
+    assert!(via_ld_so().status.success(), "released");
     let _ = watch.kill();
     let _ = watch.wait();
 }

@@ -51,7 +51,7 @@ const MODES: &str = "What each mode means in the kernel (bpf/mode_enforce.bpf.c)
 OPEN, RESTRICTED, TRUSTED\tnothing beyond the always-on protections (bd-inject, lsm_file_protect). They are policy levels: the shipped policies deny execs from writable or anonymous locations (RESTRICTED) and anything outside the system directories (TRUSTED), and trip wires.
 AIRGAP\tconnect() and sendmsg() from the governed cgroup (bd-load --cgroup) to any address but loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) fail with EPERM.
 COLDROOM\tAIRGAP, and ptrace attach of any process (PTRACE_ATTACH/SEIZE, /proc/PID/mem, process_vm_readv/writev) and PTRACE_TRACEME fail with EPERM, system-wide (BPF-LSM).
-LOCKDOWN\tCOLDROOM, and exec of any file not in the allow list (bd-lock allow, by device and inode) fails with EPERM, system-wide (BPF-LSM). Prepare the list before engaging; it cannot be widened while in LOCKDOWN.
+LOCKDOWN\tCOLDROOM, and exec of any file not in the allow list (bd-lock allow, by device and inode) fails with EPERM, and so does mapping such a file executable (mmap or mprotect with PROT_EXEC: shared libraries, LD_PRELOAD, dlopen, ld.so FILE, the ELF interpreter), system-wide (BPF-LSM). A dynamic binary needs its interpreter and libraries on the list too. Prepare the list before engaging; it cannot be widened while in LOCKDOWN.
 
 Each refusal is a deny event in the ring buffer bd-watch reads. Without BPF-LSM (a kernel without `bpf` in its active LSMs) the ptrace and exec parts are not loaded: bd-load names them as unsupported.";
 

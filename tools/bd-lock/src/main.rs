@@ -171,7 +171,11 @@ fn enforcing_programs(m: Mode) -> &'static [(&'static str, &'static str)] {
             ("mode_enforce", "mode_ptrace"),
             ("mode_enforce", "mode_traceme"),
         ],
-        Mode::Lockdown => &[("mode_enforce", "mode_exec")],
+        Mode::Lockdown => &[
+            ("mode_enforce", "mode_exec"),
+            ("mode_enforce", "mode_mmap"),
+            ("mode_enforce", "mode_mprotect"),
+        ],
     }
 }
 
