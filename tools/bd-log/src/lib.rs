@@ -3,6 +3,16 @@
 //! The clap definitions live here, not in main.rs, so that `cargo xtask man`
 //! and `cargo xtask completions` render exactly what the binary parses.
 
+/// A diagnostic on stderr that never panics: `eprintln!` panics when stderr is
+/// full or closed, which would turn a documented exit code into 101.
+#[macro_export]
+macro_rules! diag {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod append;
 pub mod cli;
 pub mod fsutil;

@@ -8,7 +8,7 @@ fn main() {
         Cmd::Append(a) => match bd_log::append::run(a) {
             Ok(()) => 0,
             Err(f) => {
-                eprintln!("bd-log: {}", f.msg);
+                bd_log::diag!("bd-log: {}", f.msg);
                 f.code
             }
         },
