@@ -13,7 +13,7 @@ fn main() {
             }
         },
         Cmd::Verify(a) => bd_log::ops::verify(a),
-        Cmd::Checkpoint { log } => bd_log::ops::checkpoint(log),
+        Cmd::Checkpoint { log, pubkey } => bd_log::ops::checkpoint(log, pubkey),
         Cmd::Show(a) => bd_log::ops::show(a),
         Cmd::Tail(a) => bd_log::ops::tail(a),
         Cmd::Repair { log } => bd_log::ops::repair(log),

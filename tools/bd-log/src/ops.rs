@@ -133,17 +133,43 @@ pub fn verify(a: &VerifyArgs) -> i32 {
     }
 }
 
-pub fn checkpoint(path: &Path) -> i32 {
+pub fn checkpoint(path: &Path, pubkey: &Path) -> i32 {
     let shown = path.display();
+    let key = match log::load_verifying_key(pubkey) {
+        Ok(k) => k,
+        Err(e) => return err(e),
+    };
     let file = match fsutil::open_read(path) {
         Ok(f) => f,
         Err(e) => return err(format!("{shown}: {e}")),
     };
-    let size = match file.metadata() {
-        Ok(m) => m.len(),
+    // As verify: a shared lock for a moment gives a size that ends on a whole write.
+    let size = {
+        let _l = match Lock::shared(&file) {
+            Ok(l) => l,
+            Err(e) => return err(format!("{shown}: lock: {e}")),
+        };
+        match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return err(format!("{shown}: {e}")),
+        }
+    };
+    // Only a checkpoint the whole log verifies up to may become an anchor:
+    // the last checkpoint-looking line could be forged, replayed or stranded
+    // after a rollback.
+    let rep = match verify::verify((&file).take(size), &key, &verify::Options::default()) {
+        Ok(r) => r,
         Err(e) => return err(format!("{shown}: {e}")),
     };
-    match log::last_checkpoint_line(&file, size) {
+    if let Some((seq, why)) = &rep.bad {
+        crate::diag!("bd-log: {shown}: FAIL at seq {seq}: {why}; no checkpoint exported");
+        return BAD;
+    }
+    let Some(want) = rep.last_checkpoint else {
+        crate::diag!("bd-log: {shown}: no checkpoint in the log");
+        return BAD;
+    };
+    match log::checkpoint_line_at(&file, size, want) {
         Ok(Some(line)) => {
             let mut out = io::stdout().lock();
             match out.write_all(&line).and_then(|_| out.write_all(b"\n")) {

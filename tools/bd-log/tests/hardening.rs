@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 fn fixture() -> Env {
     let env = Env::new();
-    let out = env.append(&records(0, 20), &[]);
+    let out = env.append(&records(0, 20), &["-n", "5"]);
     assert!(out.status.success(), "append: {}", stderr(&out));
     env
 }
@@ -173,7 +173,7 @@ fn a_fifo_as_log_is_refused_with_exit_2_by_every_command() {
     let k = env.key.as_os_str();
     let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
         vec!["verify".as_ref(), "-l".as_ref(), f, "-p".as_ref(), p],
-        vec!["checkpoint".as_ref(), "-l".as_ref(), f],
+        vec!["checkpoint".as_ref(), "-l".as_ref(), f, "-p".as_ref(), p],
         vec!["show".as_ref(), "-l".as_ref(), f],
         vec!["tail".as_ref(), "-l".as_ref(), f],
         vec!["repair".as_ref(), "-l".as_ref(), f],
@@ -258,4 +258,78 @@ fn repair_on_a_full_disk_leaves_no_torn_files_behind() {
         .filter(|e| e.file_name().to_string_lossy().contains(".torn-"))
         .count();
     assert_eq!(torn, 1);
+}
+
+fn checkpoint(env: &Env, log: &Path) -> std::process::Output {
+    env.cmd(&[
+        "checkpoint",
+        "-l",
+        log.to_str().unwrap(),
+        "-p",
+        env.pubkey.to_str().unwrap(),
+    ])
+}
+
+/// `bd-log checkpoint` exports only a checkpoint the whole log verifies up to:
+/// a replayed old checkpoint, a garbage checkpoint-looking line, a rewritten
+/// entry or a log under another key exports nothing (exit 1), so a rollback can
+/// never become an anchor.
+#[test]
+fn checkpoint_exports_only_what_verifies() {
+    let env = fixture();
+    let ls = lines(&env.log);
+    let cps: Vec<usize> = (0..ls.len()).filter(|&i| is_checkpoint(&ls[i])).collect();
+    assert!(cps.len() >= 3, "the fixture has several checkpoints");
+
+    // Twin: the genuine log exports its last line, which anchors verify.
+    let out = checkpoint(&env, &env.log);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, [ls.last().unwrap().as_slice(), b"\n"].concat());
+
+    // A replayed old checkpoint appended at the end (valid signature, wrong place).
+    let mut replay = ls.clone();
+    replay.push(ls[cps[1]].clone());
+    let p = env.path("replay");
+    write_lines(&p, &replay);
+    let out = checkpoint(&env, &p);
+    assert_eq!(out.status.code(), Some(1), "replayed: {}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing exported");
+
+    // A rollback: cut back to an earlier checkpoint, then append a forged one.
+    let mut rolled: Vec<Vec<u8>> = ls[..=cps[1]].to_vec();
+    let mut forged = ls[cps[2]].clone();
+    let at = forged.windows(4).position(|w| w == b"sig\"").unwrap() + 6;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    rolled.push(forged);
+    let p = env.path("rolled");
+    write_lines(&p, &rolled);
+    let out = checkpoint(&env, &p);
+    assert_eq!(out.status.code(), Some(1), "forged: {}", stderr(&out));
+    assert!(out.stdout.is_empty());
+
+    // Garbage that looks like a checkpoint.
+    let mut garbage = ls.clone();
+    garbage.push(br#"{"seq":999,"checkpoint":{"x":1}}"#.to_vec());
+    let p = env.path("garbage");
+    write_lines(&p, &garbage);
+    let out = checkpoint(&env, &p);
+    assert_eq!(out.status.code(), Some(1), "garbage: {}", stderr(&out));
+    assert!(out.stdout.is_empty());
+
+    // A rewritten record before the last checkpoint.
+    let mut edited = ls.clone();
+    let i = cps[1] + 1;
+    let pos = edited[i].len() - 3;
+    edited[i][pos] ^= 1;
+    let p = env.path("edited");
+    write_lines(&p, &edited);
+    let out = checkpoint(&env, &p);
+    assert_eq!(out.status.code(), Some(1), "edited: {}", stderr(&out));
+    assert!(out.stdout.is_empty());
+
+    // Another key: nothing verifies, nothing is exported.
+    let other = Env::new();
+    let out = checkpoint(&other, &env.log);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
 }
