@@ -41,6 +41,34 @@ pub const ZERO: Hash = [0; 32];
 pub const TS_LEN: usize = 30;
 /// Largest record `append` accepts, in bytes (keeps every reader's memory bounded).
 pub const MAX_RECORD: usize = 1 << 20;
+
+/// A record exactly as the writer stores one: at most [`MAX_RECORD`] bytes,
+/// UTF-8 (overlong and surrogate encodings are invalid UTF-8), no surrounding
+/// whitespace (the writer trims it), one JSON value. `bd-log append` refuses
+/// anything else and `verify` fails on anything else, covered or not: bytes the
+/// writer never writes cannot be a record it wrote.
+pub fn check_record(rec: &[u8]) -> Result<(), String> {
+    if rec.len() > MAX_RECORD {
+        return Err(format!(
+            "record is {} bytes, more than the {MAX_RECORD} byte limit",
+            rec.len()
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(rec) {
+        return Err(format!(
+            "not UTF-8 (invalid byte at column {})",
+            e.valid_up_to() + 1
+        ));
+    }
+    if rec.first().is_some_and(u8::is_ascii_whitespace)
+        || rec.last().is_some_and(u8::is_ascii_whitespace)
+    {
+        return Err("record has surrounding whitespace, which the writer trims".into());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(rec)
+        .map(|_| ())
+        .map_err(|e| format!("not JSON: {e}"))
+}
 /// Domain separation for checkpoint signatures.
 pub const SIG_CONTEXT: &str = "bd-log checkpoint v1";
 

@@ -151,8 +151,8 @@ fn check_piece(
                         // last checkpoint, so a corrupted newline that merges
                         // the tail's last record with the final checkpoint
                         // would otherwise read as one uncovered entry.
-                        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(r) {
-                            push(&mut out, idx, Kind::Record(e.to_string()));
+                        if let Err(e) = super::check_record(r) {
+                            push(&mut out, idx, Kind::Record(e));
                         }
                     }
                     Body::Checkpoint => {
@@ -436,7 +436,7 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
             format!("{e} (this checkpoint or the lines it covers were altered)")
         }
         Kind::Origin => "checkpoint origin differs from the genesis checkpoint's".into(),
-        Kind::Record(e) => format!("record is not valid JSON: {e}"),
+        Kind::Record(e) => format!("record is not what the writer writes: {e}"),
         Kind::Torn(n) => format!(
             "torn last line: {n} bytes without a newline (an interrupted write); run `bd-log repair`"
         ),

@@ -509,22 +509,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
     }
 }
 
-/// One record: UTF-8, one JSON value, within the size limit.
+/// One record: the same rule verify applies.
 fn validate(rec: &[u8]) -> Result<(), String> {
-    if rec.len() > log::MAX_RECORD {
-        return Err(format!(
-            "record is {} bytes, more than the {} byte limit",
-            rec.len(),
-            log::MAX_RECORD
-        ));
-    }
-    if let Err(e) = std::str::from_utf8(rec) {
-        return Err(format!(
-            "not UTF-8 (invalid byte at column {})",
-            e.valid_up_to() + 1
-        ));
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(rec)
-        .map(|_| ())
-        .map_err(|e| format!("not JSON: {e}"))
+    log::check_record(rec)
 }

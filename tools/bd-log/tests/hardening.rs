@@ -333,3 +333,86 @@ fn checkpoint_exports_only_what_verifies() {
     assert_ne!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
+
+/// Appends one correctly chained entry whose record is `rec`, as a keyless
+/// writer could: right seq, prev and a ts after the last one.
+fn chain_record(log: &Path, rec: &[u8]) {
+    use sha2::{Digest, Sha256};
+    let ls = lines(log);
+    let last = ls.last().unwrap();
+    let prev = hex_lower(&Sha256::digest(last));
+    let v: serde_json::Value = serde_json::from_slice(last).unwrap();
+    let seq = v["seq"].as_u64().unwrap() + 1;
+    let ts = v["ts"].as_str().unwrap().to_string();
+    let mut line =
+        format!("{{\"seq\":{seq},\"ts\":\"{ts}\",\"prev\":\"{prev}\",\"record\":").into_bytes();
+    line.extend_from_slice(rec);
+    line.extend_from_slice(b"}\n");
+    let mut f = OpenOptions::new().append(true).open(log).unwrap();
+    use std::io::Write;
+    f.write_all(&line).unwrap();
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// verify fails on an uncovered record the writer never writes (issue 15.7),
+/// and passes the same construction with a record it does write.
+#[test]
+fn verify_rejects_uncovered_records_the_writer_never_writes() {
+    let mut big = b"\"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', (1 << 20) + 10));
+    big.push(b'"');
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "invalid UTF-8 in a string",
+            b"{\"a\":\"\xff\xfe\"}".to_vec(),
+        ),
+        (
+            "overlong UTF-8 (/ as C0 AF)",
+            b"{\"a\":\"\xc0\xaf\"}".to_vec(),
+        ),
+        (
+            "UTF-16 surrogate as UTF-8",
+            b"{\"a\":\"\xed\xa0\x80\"}".to_vec(),
+        ),
+        ("over 1 MiB", big),
+        ("leading space", b" {\"a\":1}".to_vec()),
+        ("trailing CR", b"{\"a\":1}\r".to_vec()),
+    ];
+    for (what, rec) in cases {
+        let env = fixture();
+        // The writer refuses it as input, too.
+        let mut input = rec.clone();
+        input.push(b'\n');
+        let out = env.append(&input, &[]);
+        if what != "leading space" && what != "trailing CR" {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{what}: append took it: {}",
+                stderr(&out)
+            );
+        }
+        // (surrounding whitespace is trimmed from input, so those two are stored trimmed)
+        let log = env.path("forged");
+        std::fs::copy(&env.log, &log).unwrap();
+        chain_record(&log, &rec);
+        let seq = lines(&log).len() as u64 - 1;
+        let (code, bad, reason, _) = env.verify_json(&log, &[]);
+        assert_eq!(
+            code, 1,
+            "{what}: verify passed an uncovered record the writer never writes"
+        );
+        assert_eq!(bad, Some(seq), "{what}: {reason}");
+    }
+    // Twin: a well-formed record chained the same way verifies (uncovered).
+    let env = fixture();
+    let log = env.path("fine");
+    std::fs::copy(&env.log, &log).unwrap();
+    chain_record(&log, b"{\"a\":\"caf\xc3\xa9\"}");
+    let (code, _, reason, v) = env.verify_json(&log, &[]);
+    assert_eq!(code, 0, "{reason}");
+    assert_eq!(v["uncovered"], 1);
+}
