@@ -42,6 +42,11 @@ pub const TS_LEN: usize = 30;
 /// Largest record `append` accepts, in bytes (keeps every reader's memory bounded).
 pub const MAX_RECORD: usize = 1 << 20;
 
+/// No line bd-log writes is longer: a record plus the prefix and a checkpoint's
+/// worth of slack. Readers stop holding a line once it passes this, so memory
+/// stays bounded whatever the input.
+pub const MAX_LINE: usize = MAX_RECORD + 4096;
+
 /// A record exactly as the writer stores one: at most [`MAX_RECORD`] bytes,
 /// UTF-8 (overlong and surrogate encodings are invalid UTF-8), no surrounding
 /// whitespace (the writer trims it), one JSON value. `bd-log append` refuses
@@ -547,7 +552,7 @@ pub fn read_tail(f: &File, size: u64) -> Result<Tail, String> {
     }
     let start = line_start_before(f, size - 1).map_err(|e| e.to_string())?;
     let len = (size - 1 - start) as usize;
-    if len > MAX_RECORD + 4096 {
+    if len > MAX_LINE {
         return Err(format!(
             "last line is {len} bytes, larger than any bd-log line"
         ));

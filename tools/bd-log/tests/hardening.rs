@@ -416,3 +416,101 @@ fn verify_rejects_uncovered_records_the_writer_never_writes() {
     assert_eq!(code, 0, "{reason}");
     assert_eq!(v["uncovered"], 1);
 }
+
+/// Runs bd-log with `input` on stdin (from a temp file, so this process holds
+/// no pipe) and returns (exit code, stderr, the child's own peak RSS in KiB),
+/// from wait4(2) on that child alone.
+fn run_measured(args: &[&std::ffi::OsStr], input: Option<&Path>) -> (Option<i32>, String, i64) {
+    let stdin = match input {
+        Some(p) => Stdio::from(File::open(p).unwrap()),
+        None => Stdio::null(),
+    };
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(err.reopen().unwrap()))
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 on our own child; rusage is a plain struct.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        let r = libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
+        assert_eq!(r, child.id() as i32);
+        ru
+    };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (
+        code,
+        std::fs::read_to_string(err.path()).unwrap(),
+        ru.ru_maxrss,
+    )
+}
+
+/// A 100 MB line (in the log for verify, on stdin for append) is refused
+/// without ever being held: both stay far below its size in memory (15.8).
+#[test]
+fn an_overlong_line_is_refused_in_bounded_memory() {
+    const BIG: usize = 100 << 20;
+    let env = fixture();
+    let log = env.path("long");
+    std::fs::copy(&env.log, &log).unwrap();
+    let block = vec![b'a'; 1 << 20];
+    {
+        use std::io::Write;
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        for _ in 0..BIG >> 20 {
+            f.write_all(&block).unwrap();
+        }
+        f.write_all(b"\n").unwrap();
+        f.write_all(&lines(&env.log)[3]).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+    let seq = lines(&env.log).len() as u64;
+    let (code, bad, reason, _) = env.verify_json(&log, &[]);
+    assert_eq!(code, 1, "{reason}");
+    assert_eq!(bad, Some(seq), "{reason}");
+    assert!(reason.contains("longer than"), "{reason}");
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let args = [
+        os("verify"),
+        os("-l"),
+        log.clone().into(),
+        os("-p"),
+        env.pubkey.clone().into(),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+    let (code, _, rss) = run_measured(&refs, None);
+    assert_eq!(code, Some(1));
+    assert!(rss < 80 * 1024, "verify held the line: peak RSS {rss} KiB");
+
+    // append: one good line, the huge one, then another good one.
+    let input = env.path("input");
+    {
+        use std::io::Write;
+        let mut f = File::create(&input).unwrap();
+        f.write_all(b"{\"before\":1}\n").unwrap();
+        for _ in 0..BIG >> 20 {
+            f.write_all(&block).unwrap();
+        }
+        f.write_all(b"\n{\"after\":1}\n").unwrap();
+    }
+    let args = [
+        os("append"),
+        os("-l"),
+        env.log.clone().into(),
+        os("-k"),
+        env.key.clone().into(),
+        os("--skip-invalid"),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+    let (code, err, rss) = run_measured(&refs, Some(&input));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("longer than any record"), "{err}");
+    assert!(rss < 80 * 1024, "append held the line: peak RSS {rss} KiB");
+    let all = std::fs::read_to_string(&env.log).unwrap();
+    assert!(all.contains("{\"before\":1}") && all.contains("{\"after\":1}"));
+    assert!(env.verify(&env.log, &[]).status.success());
+}
