@@ -420,6 +420,8 @@ fn verify_rejects_uncovered_records_the_writer_never_writes() {
 /// Runs bd-log with `input` on stdin (from a temp file, so this process holds
 /// no pipe) and returns (exit code, stderr, the child's own peak RSS in KiB),
 /// from wait4(2) on that child alone.
+// The child is reaped by wait4(2) below, which std's Child cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&std::ffi::OsStr], input: Option<&Path>) -> (Option<i32>, String, i64) {
     let stdin = match input {
         Some(p) => Stdio::from(File::open(p).unwrap()),
