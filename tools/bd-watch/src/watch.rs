@@ -389,6 +389,9 @@ mod tests {
             comm: [0; BD_COMM_LEN],
             filename: [0; BD_PATH_LEN],
             args: [0; BD_ARGS_LEN],
+            n_anc: 0,
+            _pad0: 0,
+            anc: Default::default(),
         };
         e.comm[..comm.len()].copy_from_slice(comm.as_bytes());
         Record::Exec(Box::new(e))
