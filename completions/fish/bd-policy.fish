@@ -8,6 +8,7 @@ function __fish_bd_policy_needs_command
     set -l cmd (commandline -opc)
     set -e cmd[1]
     argparse -s (__fish_bd_policy_global_optspecs) -- $cmd 2>/dev/null
+    or argparse -s (__fish_bd_policy_global_optspecs) -- $cmd[1..-2] 2>/dev/null
     or return
     if set -q argv[1]
         # Also print the command, so this can be used to figure out what it is.
@@ -27,7 +28,12 @@ end
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -s p -l policy -d 'Policy file (TOML) to decide by' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l overlay -d 'A tighten-only overlay (repeatable): its rules may deny, alert or trip a wire, never allow; where its decision is stricter than the policy\'s it wins, otherwise the policy\'s stands' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l operator-keys -d 'Trusted operator public keys: a directory of *.pub files or one file with a key per line' -r -F
-complete -c bd-policy -n "__fish_bd_policy_needs_command" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l rate-state -d 'Where rate counters persist across restarts (needed when a rule has a rate)' -r -F
@@ -52,7 +58,12 @@ complete -c bd-policy -n "__fish_bd_policy_using_subcommand sign" -s h -l help -
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -s p -l policy -d 'Policy file' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l overlay -d 'A tighten-only overlay (repeatable): its rules may deny, alert or trip a wire, never allow; where its decision is stricter than the policy\'s it wins, otherwise the policy\'s stands' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l operator-keys -d 'Trusted operator public keys: a directory of *.pub files or one file with a key per line' -r -F
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l rate-state -d 'Rate state to read (not updated)' -r -F
