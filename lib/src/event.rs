@@ -481,6 +481,12 @@ pub struct DenyLine {
     pub addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Filled by bd-watch (see its ancestry module): parent first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ancestors: Option<Vec<AncestorLine>>,
+    /// `exec` (the process's last exec event) or `proc` (read from /proc).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ancestors_source: Option<&'static str>,
 }
 
 fn or_unknown(name: Option<&'static str>, v: u32) -> String {
@@ -538,6 +544,8 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
         family,
         addr,
         port: net_hook.then_some(d.port),
+        ancestors: None,
+        ancestors_source: None,
     }
 }
 

@@ -256,3 +256,116 @@ fn ancestry_is_bounded_and_says_so() {
     let pids: Vec<u64> = anc.iter().map(|a| a["pid"].as_u64().unwrap()).collect();
     assert!(pids.windows(2).all(|w| w[0] != w[1]), "{pids:?}");
 }
+
+fn cgroup2_root() -> PathBuf {
+    let m = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    m.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+        })
+        .expect("a cgroup2 mount")
+}
+
+/// Deny events carry ancestors too: from the denied process's exec event
+/// when bd-watch saw it ("exec"), else from /proc ("proc"). A renamed nginx
+/// in an AIRGAP cgroup (own empty netns) connects out itself, then runs bash,
+/// which connects out: both refused, both denials name their ancestors.
+#[test]
+fn deny_events_carry_ancestors_from_exec_or_proc() {
+    // nginx execs before anything is loaded: no exec event for it anywhere.
+    let tmp = tempfile::tempdir().unwrap();
+    let nginx = tmp.path().join("nginx");
+    copy_exe("/bin/bash", &nginx);
+    // The empty netns: nothing could leave the machine even if allowed.
+    let mut child = Command::new("unshare")
+        .arg("-n")
+        .arg(&nginx)
+        .arg("-c")
+        .arg(
+            "read go; echo x 2>&1 >/dev/udp/192.0.2.7/9; \
+             /bin/bash -c 'echo y 2>&1 >/dev/udp/192.0.2.8/9; :'; read done; :",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let nginx_pid = child.id();
+    let pins = Pins::load("deny");
+    let cg = cgroup2_root().join(format!("bd-test-anc-deny-{}", std::process::id()));
+    std::fs::create_dir(&cg).unwrap();
+    struct RmCgroup(PathBuf);
+    impl Drop for RmCgroup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _cg = RmCgroup(cg.clone());
+    let out = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .args(["load", "--replace", "--cgroup"])
+        .arg(&cg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    boundary::mode::ModeMap::open(&pins.0)
+        .unwrap()
+        .expect("bd_mode pinned")
+        .write(boundary::mode::MapState {
+            mode: 3, // AIRGAP
+            ..Default::default()
+        })
+        .unwrap();
+    std::fs::write(cg.join("cgroup.procs"), nginx_pid.to_string()).unwrap();
+    let mut w = Command::new(bin("bd-watch"))
+        .arg("--pin-dir")
+        .arg(&pins.0)
+        .args(["--type", "deny", "-n", "2", "--timeout", "30s", "--cgroup"])
+        .arg(&cg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(w.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "bd-watch: ready");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    let o = w.wait_with_output().unwrap();
+    stdin.write_all(b"done\n").unwrap();
+    drop(stdin);
+    let said = child.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&said.stdout).contains("Operation not permitted"),
+        "{said:?}"
+    );
+    let lines: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+
+    // nginx exec'd before the programs were loaded: its chain is from /proc.
+    let first = &lines[0];
+    assert_eq!(first["pid"], nginx_pid);
+    assert_eq!(first["addr"], "192.0.2.7");
+    assert_eq!(first["ancestors_source"], "proc");
+    assert_eq!(first["ancestors"][0]["pid"], std::process::id());
+
+    // bash's exec was seen: its chain is the kernel's, nginx first.
+    let second = &lines[1];
+    assert_eq!(second["addr"], "192.0.2.8");
+    assert_eq!(second["comm"], "bash");
+    assert_eq!(second["ancestors_source"], "exec");
+    assert_eq!(second["ancestors"][0]["comm"], "nginx");
+    assert_eq!(second["ancestors"][0]["exe"], "nginx");
+    assert_eq!(second["ancestors"][0]["pid"], nginx_pid);
+    assert_eq!(second["ancestors"][1]["pid"], std::process::id());
+}

@@ -260,6 +260,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut seen: u64 = 0;
     let mut bad: u64 = 0;
     let mut last_stats = Instant::now();
+    let mut tree = crate::ancestry::Tree::default();
     const STATS_EVERY: Duration = Duration::from_millis(100);
 
     eprintln!("bd-watch: ready");
@@ -276,12 +277,23 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     continue;
                 }
             };
+            // Every exec, filtered out or not: a later deny may need it.
+            if let Record::Exec(e) = &rec {
+                tree.note_exec(e.pid, e.ancestors());
+            }
             if !filter.matches(&rec) {
                 continue;
             }
             let line = match &rec {
                 Record::Exec(e) => serde_json::to_string(&exec_line(e, &clock)),
-                Record::Deny(d) => serde_json::to_string(&deny_line(d, &clock)),
+                Record::Deny(d) => {
+                    let mut l = deny_line(d, &clock);
+                    if let Some((a, src)) = tree.ancestors_of(d.pid) {
+                        l.ancestors = Some(a);
+                        l.ancestors_source = Some(src);
+                    }
+                    serde_json::to_string(&l)
+                }
             }
             .map_err(|e| Failure(exit::FAILED, format!("json: {e}")))?;
             if !emit(&mut out, &line).map_err(io_fail)? {
