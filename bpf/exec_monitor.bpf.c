@@ -14,6 +14,60 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * Ancestors, parent first, from the task tree as it is at exec time.
+ * `task` comes from bpf_get_current_task_btf(), so the pointer hops below
+ * are plain loads the verifier guards (a fault reads as 0), not one
+ * bpf_probe_read_kernel() call each: two helper calls per ancestor (comm and
+ * the exe name). The walk is bounded by BD_ANC_MAX, so the cost per exec has
+ * a fixed ceiling (measured: docs/EVENTS.md, "Ancestry").
+ */
+static __always_inline void fill_ancestors(struct bd_exec *e, struct task_struct *task)
+{
+	struct task_struct *p = task->real_parent;
+	__u32 n = 0;
+
+	for (int i = 0; i < BD_ANC_MAX; i++) {
+		struct bd_ancestor *a = &e->anc[i];
+		struct task_struct *leader;
+		struct mm_struct *mm;
+		const unsigned char *name = 0;
+		__u32 tgid;
+		long len = -1;
+
+		if (!p)
+			break;
+		/* A parent that is a thread stands for its process. */
+		leader = p->group_leader;
+		if (!leader)
+			leader = p;
+		tgid = leader->tgid;
+		if (tgid == 0) /* the idle task: above init */
+			break;
+		a->pid = tgid;
+		a->flags = 0;
+		bpf_probe_read_kernel(a->comm, sizeof(a->comm), leader->comm);
+		mm = leader->mm;
+		if (mm && mm->exe_file)
+			name = mm->exe_file->f_path.dentry->d_name.name;
+		if (name)
+			len = bpf_probe_read_kernel_str(a->exe, sizeof(a->exe), name);
+		if (len < 0) {
+			a->exe[0] = 0;
+			a->flags |= BD_ANC_NO_EXE;
+		} else if (len == sizeof(a->exe) && name[sizeof(a->exe) - 1]) {
+			/* Filled to the last byte and the name goes on. */
+			a->flags |= BD_ANC_EXE_TRUNC;
+		}
+		n++;
+		if (tgid == 1)
+			break;
+		p = leader->real_parent;
+		if (i == BD_ANC_MAX - 1 && p && p->tgid != 0)
+			e->flags |= BD_EXEC_ANC_TRUNC;
+	}
+	e->n_anc = n;
+}
 
 /*
  * Wakeup credit of the reader, a token bucket in nanoseconds: each forced
@@ -97,6 +151,9 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 
 	if (bpf_map_lookup_elem(&bd_prot_pids, &tgid))
 		e->flags |= BD_EXEC_PROTECTED;
+
+	e->_pad0 = 0;
+	fill_ancestors(e, bpf_get_current_task_btf());
 
 	/*
 	 * A lone exec (a canary) must reach the reader at once, yet waking it for

@@ -260,6 +260,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut seen: u64 = 0;
     let mut bad: u64 = 0;
     let mut last_stats = Instant::now();
+    let mut tree = crate::ancestry::Tree::default();
     const STATS_EVERY: Duration = Duration::from_millis(100);
     // exec_monitor wakes an idle reader at most once per gap, so a record that
     // arrives within a gap of the last wakeup is only found by polling: after
@@ -283,12 +284,23 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 }
             };
             last_record = Some(Instant::now());
+            // Every exec, filtered out or not: a later deny may need it.
+            if let Record::Exec(e) = &rec {
+                tree.note_exec(e.pid, e.ancestors());
+            }
             if !filter.matches(&rec) {
                 continue;
             }
             let line = match &rec {
                 Record::Exec(e) => serde_json::to_string(&exec_line(e, &clock)),
-                Record::Deny(d) => serde_json::to_string(&deny_line(d, &clock)),
+                Record::Deny(d) => {
+                    let mut l = deny_line(d, &clock);
+                    if let Some((a, src)) = tree.ancestors_of(d.pid) {
+                        l.ancestors = Some(a);
+                        l.ancestors_source = Some(src);
+                    }
+                    serde_json::to_string(&l)
+                }
             }
             .map_err(|e| Failure(exit::FAILED, format!("json: {e}")))?;
             if !emit(&mut out, &line).map_err(io_fail)? {
@@ -399,6 +411,9 @@ mod tests {
             comm: [0; BD_COMM_LEN],
             filename: [0; BD_PATH_LEN],
             args: [0; BD_ARGS_LEN],
+            n_anc: 0,
+            _pad0: 0,
+            anc: Default::default(),
         };
         e.comm[..comm.len()].copy_from_slice(comm.as_bytes());
         Record::Exec(Box::new(e))
