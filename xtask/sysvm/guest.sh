@@ -135,6 +135,7 @@ if [ "$phase" = 2 ]; then
         ko journal-lockdown-synced-before-network-pre "sync line '$sync_line', network-pre line '$net_line'" \
             "$(grep -E 'boundary|network-pre|Preparation for Network' <<<"$j" | head -40)"
     fi
+    t deadman-rearmed-at-boot sh -c 'journalctl -b -u boundary-load.service | grep -q "dead-man switch: armed"'
     t mode-lockdown-after-reboot sh -c 'bd-lock status; bd-lock status --json | grep -q "\"mode\":\"LOCKDOWN\",\"fault\":null"'
     r=$(try_na)
     if [ "$r" = denied ]; then ok lockdown-enforced-after-reboot; else ko lockdown-enforced-after-reboot "$r"; fi
