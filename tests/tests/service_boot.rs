@@ -162,6 +162,20 @@ fn boot_restores_lockdown_allow_list_and_dead_man_into_a_fresh_map() {
     assert!(text(&o).contains("LOCKDOWN"), "{}", text(&o));
     let map = h.pin.join("maps/bd_exec_allow");
     assert!(map.exists(), "no allow-list map pinned");
+
+    // Run again on the loaded host (systemctl restart, a package upgrade):
+    // programs swapped in place, LOCKDOWN and its allow list kept as they are.
+    let o = h.boot();
+    let out = text(&o);
+    assert!(o.status.success(), "restart: {out}");
+    assert!(out.contains(" replaced "), "{out}");
+    assert!(
+        out.contains("kept the kernel's current exec allow list"),
+        "{out}"
+    );
+    let st = h.status();
+    assert_eq!(st["mode"], "LOCKDOWN", "{st}");
+    assert_eq!(st["map"]["seq"].as_u64(), Some(seq), "{st}");
 }
 
 #[test]
