@@ -167,6 +167,19 @@ if [ "$phase" = 2 ]; then
     if [ "$r" = ran ]; then ok twin-disarmed-unallowed-exec-runs; else ko twin-disarmed-unallowed-exec-runs "$r"; fi
     t pipeline-restart systemctl start boundary.service
 
+    # Upgrade in place (the same package again: prerm upgrade, postinst
+    # configure OLD): programs swapped, services back, mode and edits kept.
+    since=$(date '+%Y-%m-%d %H:%M:%S')
+    t deb-upgrade dpkg -i /mnt/p/boundary.deb
+    t upgrade-programs-replaced sh -c "journalctl -u boundary-load.service --since '$since' | grep -q ' replaced '"
+    t upgrade-services-active sh -c '[ "$(systemctl is-active boundary-load.service boundary.service)" = "active
+active" ]'
+    t upgrade-keeps-mode-and-config sh -c 'bd-lock status --json | grep -q "\"mode\":\"OPEN\",\"fault\":null" &&
+        grep -q "^BD_HEARTBEAT=30s" /etc/default/boundary'
+    for u in boundary-load.service boundary.service boundary-verify.service; do
+        out "info $u $(systemd-analyze security "$u" 2>/dev/null | grep -i 'overall exposure')"
+    done
+
     # The verify timer's service: clean passes, tampered fails and alerts.
     sleep 11
     t verify-timer-service-clean systemctl start boundary-verify.service
