@@ -551,6 +551,15 @@ pub fn read_genesis(f: &File) -> Result<Checkpoint, String> {
 /// Finds the last complete checkpoint line at or before `size`, scanning
 /// backwards; returns its bytes (without `\n`).
 pub fn last_checkpoint_line(f: &File, size: u64) -> io::Result<Option<Vec<u8>>> {
+    find_checkpoint_line(f, size, None)
+}
+
+/// The checkpoint line whose seq is `seq`, searching back from `size`.
+pub fn checkpoint_line_at(f: &File, size: u64, seq: u64) -> io::Result<Option<Vec<u8>>> {
+    find_checkpoint_line(f, size, Some(seq))
+}
+
+fn find_checkpoint_line(f: &File, size: u64, want: Option<u64>) -> io::Result<Option<Vec<u8>>> {
     let mut end = size;
     // Skip a torn tail: only complete lines count.
     if end > 0 {
@@ -569,8 +578,11 @@ pub fn last_checkpoint_line(f: &File, size: u64) -> io::Result<Option<Vec<u8>>> 
             let mut line = vec![0u8; len];
             f.read_exact_at(&mut line, start)?;
             if let Ok(p) = parse_line(&line) {
-                if p.body == Body::Checkpoint {
+                if p.body == Body::Checkpoint && want.is_none_or(|w| w == p.seq) {
                     return Ok(Some(line));
+                }
+                if want.is_some_and(|w| p.seq < w) {
+                    return Ok(None);
                 }
             }
         }

@@ -361,17 +361,19 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
     block_stop_signals()?;
     let path = a.log.display().to_string();
     let sk = log::load_signing_key(&a.key).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(&a.log)
-        .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
+    let file = fsutil::open_regular(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o640),
+        &a.log,
+    )
+    .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
     if a.append_only {
         match fsutil::set_append_only(&file, true) {
-            Ok(true) => eprintln!("bd-log: {path}: set the append-only attribute (chattr +a)"),
-            Ok(false) => eprintln!("bd-log: {path}: append-only attribute already set"),
+            Ok(true) => crate::diag!("bd-log: {path}: set the append-only attribute (chattr +a)"),
+            Ok(false) => crate::diag!("bd-log: {path}: append-only attribute already set"),
             Err(e) => {
                 return Err(fail(
                     EXIT_ERROR,
@@ -421,7 +423,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
             Ok(Msg::Data(b)) => b,
             Ok(Msg::Eof) => break,
             Ok(Msg::Signal(sig)) => {
-                eprintln!("bd-log: {sig}: finishing: what was read is written and covered by a checkpoint");
+                crate::diag!("bd-log: {sig}: finishing: what was read is written and covered by a checkpoint");
                 break;
             }
             Ok(Msg::ReadError(e)) => {
@@ -455,7 +457,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
                 Err(why) => {
                     let msg = format!("stdin line {line_no}: {why}");
                     if a.skip_invalid {
-                        eprintln!("bd-log: {msg}; skipped");
+                        crate::diag!("bd-log: {msg}; skipped");
                         invalid.get_or_insert(msg);
                     } else {
                         invalid = Some(msg);

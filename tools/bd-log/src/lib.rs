@@ -3,6 +3,16 @@
 //! The clap definitions live here, not in main.rs, so that `cargo xtask man`
 //! and `cargo xtask completions` render exactly what the binary parses.
 
+/// A diagnostic on stderr that never panics: `eprintln!` panics when stderr is
+/// full or closed, which would turn a documented exit code into 101.
+#[macro_export]
+macro_rules! diag {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod append;
 pub mod cli;
 pub mod fsutil;
@@ -79,7 +89,7 @@ append:\n\
 3\tthe log ends in a torn line or a malformed last line: run bd-log repair (or verify) first\n\n\
 keygen, checkpoint, show, tail, repair:\n\
 0\tsuccess (repair: also when there was nothing to repair)\n\
-1\tcheckpoint: the log has no checkpoint; show, tail: a malformed or torn line was skipped\n\
+1\tcheckpoint: the log has no checkpoint, or fails verification (nothing is exported); show, tail: a malformed or torn line was skipped\n\
 2\tusage or I/O error; keygen: a key file already exists",
         ),
         (
@@ -105,7 +115,7 @@ LOG.torn-NANOS\ttorn bytes moved aside by repair\n\
 
 Verify every night and ship the latest checkpoint off the host (crontab):
 
-  15 3 * * * bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub && bd-log checkpoint -l /var/log/boundary.log | ssh vault 'cat > anchors/boundary.json'
+  15 3 * * * bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub && bd-log checkpoint -l /var/log/boundary.log -p /etc/boundary/log.key.pub | ssh vault 'cat > anchors/boundary.json'
 
 Later, prove the log was not cut back since that anchor:
 
