@@ -618,7 +618,12 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
 }
 
 fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
-    if !remove && ctx.current().mode >= Mode::Lockdown {
+    let cur = ctx.current();
+    // A map bd-load just created (seq 0, never synced) enforces OPEN whatever
+    // the state file says, so filling its allow list loosens nothing: this is
+    // how boundary-load.service restores the list at boot, before `sync`.
+    let unsynced = cur.map.is_some_and(|m| m.seq == 0);
+    if !remove && cur.mode >= Mode::Lockdown && !unsynced {
         return refuse(
             "the mode is LOCKDOWN: widening the exec allow list now would loosen it; release first",
         );

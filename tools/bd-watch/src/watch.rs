@@ -216,6 +216,26 @@ impl Losses {
     }
 }
 
+/// Tell systemd (Type=notify, NotifyAccess=all) that the ring buffer is held:
+/// one `READY=1` datagram to `$NOTIFY_SOCKET` (a path, or `@name` for the
+/// abstract namespace). Best effort: outside systemd there is no socket, and a
+/// failed send only means the unit's start times out, which systemd reports.
+fn notify_ready() {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => <SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = UnixDatagram::unbound().and_then(|s| s.send_to_addr(b"READY=1", &addr?));
+    if let Err(e) = sent {
+        eprintln!("bd-watch: NOTIFY_SOCKET {}: {e}", path.to_string_lossy());
+    }
+}
+
 /// Outcome of writing one line: keep going, or stdout is gone.
 fn emit(out: &mut impl Write, line: &str) -> io::Result<bool> {
     let r = out
@@ -270,6 +290,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut last_record: Option<Instant> = None;
 
     eprintln!("bd-watch: ready");
+    notify_ready();
     'outer: loop {
         while let Some(item) = ring.next() {
             let rec = Record::parse(&item);
