@@ -127,7 +127,8 @@ impl Rig {
     }
 
     fn client_ip(&self) -> String {
-        self.server_ip.replace(".2", ".1")
+        let (net, _) = self.server_ip.rsplit_once('.').unwrap();
+        format!("{net}.1")
     }
 
     /// python3 running `py` (argv[1..] = `args`) in the governed cgroup,
@@ -378,16 +379,12 @@ fn dead_man_switch_fails_closed_until_a_heartbeat() {
         dead.contains("Operation not permitted"),
         "deadline passed: {dead}"
     );
-    rig.lock(&["heartbeat"]);
-    let back = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
-    assert!(
-        back.contains("Connection refused"),
-        "heartbeat resumed: {back}"
-    );
-    // Disarming while alive needs no ceremony.
-    rig.lock(&["disarm"]);
-    std::thread::sleep(Duration::from_millis(1300));
-    assert_eq!(rig.mode(), "OPEN");
+    // A plain heartbeat after expiry is a loosening: refused (issue 9 item
+    // 10; renewing_an_expired_dead_man_switch_needs_a_ceremony does it by token).
+    let o = rig.tool("bd-lock").arg("heartbeat").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let still = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
+    assert!(still.contains("Operation not permitted"), "{still}");
     let _ = Path::new("");
 }
 
@@ -542,13 +539,9 @@ fn airgap_refuses_raw_and_packet_sockets() {
         .output()
         .unwrap();
     let r = lines_of(&o);
-    for k in [
-        "raw_udp",
-        "raw_icmp_hdrincl",
-        "packet_raw",
-        "packet_dgram",
-        "raw_icmp_echo",
-    ] {
+    // AF_PACKET sockets never reach cgroup/sock_create (the kernel runs it
+    // from inet_create/inet6_create only): still open natively, see SECURITY.md.
+    for k in ["raw_udp", "raw_icmp_hdrincl", "raw_icmp_echo"] {
         assert_eq!(
             r.get(k).map(String::as_str),
             Some("EPERM"),
@@ -638,14 +631,13 @@ fn airgap_refuses_inbound() {
             .unwrap();
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
-    assert_eq!(
-        peer(&rig),
-        "hi",
-        "OPEN: the peer reaches the governed listener"
-    );
-
+    let open = peer(&rig);
     rig.lock(&["set", "AIRGAP", "--reason", "inbound test"]);
     let got = peer(&rig);
+    // Stop the listener before asserting, so a failure never leaks it.
+    let _ = srv.kill();
+    let _ = srv.wait();
+    assert_eq!(open, "hi", "OPEN: the peer reaches the governed listener");
     assert!(
         got == "timeout" || got == "TimeoutError",
         "AIRGAP: peer got {got:?}"
