@@ -333,3 +333,186 @@ fn checkpoint_exports_only_what_verifies() {
     assert_ne!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
+
+/// Appends one correctly chained entry whose record is `rec`, as a keyless
+/// writer could: right seq, prev and a ts after the last one.
+fn chain_record(log: &Path, rec: &[u8]) {
+    use sha2::{Digest, Sha256};
+    let ls = lines(log);
+    let last = ls.last().unwrap();
+    let prev = hex_lower(&Sha256::digest(last));
+    let v: serde_json::Value = serde_json::from_slice(last).unwrap();
+    let seq = v["seq"].as_u64().unwrap() + 1;
+    let ts = v["ts"].as_str().unwrap().to_string();
+    let mut line =
+        format!("{{\"seq\":{seq},\"ts\":\"{ts}\",\"prev\":\"{prev}\",\"record\":").into_bytes();
+    line.extend_from_slice(rec);
+    line.extend_from_slice(b"}\n");
+    let mut f = OpenOptions::new().append(true).open(log).unwrap();
+    use std::io::Write;
+    f.write_all(&line).unwrap();
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// verify fails on an uncovered record the writer never writes (issue 15.7),
+/// and passes the same construction with a record it does write.
+#[test]
+fn verify_rejects_uncovered_records_the_writer_never_writes() {
+    let mut big = b"\"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', (1 << 20) + 10));
+    big.push(b'"');
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "invalid UTF-8 in a string",
+            b"{\"a\":\"\xff\xfe\"}".to_vec(),
+        ),
+        (
+            "overlong UTF-8 (/ as C0 AF)",
+            b"{\"a\":\"\xc0\xaf\"}".to_vec(),
+        ),
+        (
+            "UTF-16 surrogate as UTF-8",
+            b"{\"a\":\"\xed\xa0\x80\"}".to_vec(),
+        ),
+        ("over 1 MiB", big),
+        ("leading space", b" {\"a\":1}".to_vec()),
+        ("trailing CR", b"{\"a\":1}\r".to_vec()),
+    ];
+    for (what, rec) in cases {
+        let env = fixture();
+        // The writer refuses it as input, too.
+        let mut input = rec.clone();
+        input.push(b'\n');
+        let out = env.append(&input, &[]);
+        if what != "leading space" && what != "trailing CR" {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{what}: append took it: {}",
+                stderr(&out)
+            );
+        }
+        // (surrounding whitespace is trimmed from input, so those two are stored trimmed)
+        let log = env.path("forged");
+        std::fs::copy(&env.log, &log).unwrap();
+        chain_record(&log, &rec);
+        let seq = lines(&log).len() as u64 - 1;
+        let (code, bad, reason, _) = env.verify_json(&log, &[]);
+        assert_eq!(
+            code, 1,
+            "{what}: verify passed an uncovered record the writer never writes"
+        );
+        assert_eq!(bad, Some(seq), "{what}: {reason}");
+    }
+    // Twin: a well-formed record chained the same way verifies (uncovered).
+    let env = fixture();
+    let log = env.path("fine");
+    std::fs::copy(&env.log, &log).unwrap();
+    chain_record(&log, b"{\"a\":\"caf\xc3\xa9\"}");
+    let (code, _, reason, v) = env.verify_json(&log, &[]);
+    assert_eq!(code, 0, "{reason}");
+    assert_eq!(v["uncovered"], 1);
+}
+
+/// Runs bd-log with `input` on stdin (from a temp file, so this process holds
+/// no pipe) and returns (exit code, stderr, the child's own peak RSS in KiB),
+/// from wait4(2) on that child alone.
+// The child is reaped by wait4(2) below, which std's Child cannot see.
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&std::ffi::OsStr], input: Option<&Path>) -> (Option<i32>, String, i64) {
+    let stdin = match input {
+        Some(p) => Stdio::from(File::open(p).unwrap()),
+        None => Stdio::null(),
+    };
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(err.reopen().unwrap()))
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 on our own child; rusage is a plain struct.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        let r = libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
+        assert_eq!(r, child.id() as i32);
+        ru
+    };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (
+        code,
+        std::fs::read_to_string(err.path()).unwrap(),
+        ru.ru_maxrss,
+    )
+}
+
+/// A 100 MB line (in the log for verify, on stdin for append) is refused
+/// without ever being held: both stay far below its size in memory (15.8).
+#[test]
+fn an_overlong_line_is_refused_in_bounded_memory() {
+    const BIG: usize = 100 << 20;
+    let env = fixture();
+    let log = env.path("long");
+    std::fs::copy(&env.log, &log).unwrap();
+    let block = vec![b'a'; 1 << 20];
+    {
+        use std::io::Write;
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        for _ in 0..BIG >> 20 {
+            f.write_all(&block).unwrap();
+        }
+        f.write_all(b"\n").unwrap();
+        f.write_all(&lines(&env.log)[3]).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+    let seq = lines(&env.log).len() as u64;
+    let (code, bad, reason, _) = env.verify_json(&log, &[]);
+    assert_eq!(code, 1, "{reason}");
+    assert_eq!(bad, Some(seq), "{reason}");
+    assert!(reason.contains("longer than"), "{reason}");
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let args = [
+        os("verify"),
+        os("-l"),
+        log.clone().into(),
+        os("-p"),
+        env.pubkey.clone().into(),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+    let (code, _, rss) = run_measured(&refs, None);
+    assert_eq!(code, Some(1));
+    assert!(rss < 80 * 1024, "verify held the line: peak RSS {rss} KiB");
+
+    // append: one good line, the huge one, then another good one.
+    let input = env.path("input");
+    {
+        use std::io::Write;
+        let mut f = File::create(&input).unwrap();
+        f.write_all(b"{\"before\":1}\n").unwrap();
+        for _ in 0..BIG >> 20 {
+            f.write_all(&block).unwrap();
+        }
+        f.write_all(b"\n{\"after\":1}\n").unwrap();
+    }
+    let args = [
+        os("append"),
+        os("-l"),
+        env.log.clone().into(),
+        os("-k"),
+        env.key.clone().into(),
+        os("--skip-invalid"),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+    let (code, err, rss) = run_measured(&refs, Some(&input));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("longer than any record"), "{err}");
+    assert!(rss < 80 * 1024, "append held the line: peak RSS {rss} KiB");
+    let all = std::fs::read_to_string(&env.log).unwrap();
+    assert!(all.contains("{\"before\":1}") && all.contains("{\"after\":1}"));
+    assert!(env.verify(&env.log, &[]).status.success());
+}
