@@ -97,6 +97,12 @@ enum bd_hook {
 	BD_HOOK_SENDMSG4 = 6,  /* cgroup/sendmsg4 */
 	BD_HOOK_SENDMSG6 = 7,  /* cgroup/sendmsg6 */
 	BD_HOOK_PTRACE_ME = 8, /* LSM ptrace_traceme */
+	/* 40..=59: mode enforcement beyond connect/sendmsg (issue 9) */
+	BD_HOOK_SOCK_CREATE = 40,  /* cgroup/sock_create: raw, packet or ICMP socket */
+	BD_HOOK_POST_BIND4 = 41,   /* cgroup/post_bind4: bind beyond loopback */
+	BD_HOOK_POST_BIND6 = 42,   /* cgroup/post_bind6 */
+	BD_HOOK_SKB_INGRESS = 43,  /* cgroup_skb/ingress: packet from beyond loopback */
+	BD_HOOK_SKB_EGRESS = 44,   /* cgroup_skb/egress: packet to beyond loopback */
 };
 
 /* struct bd_deny.action */

@@ -53,6 +53,11 @@ pub const BD_HOOK_CONNECT6: u32 = 5;
 pub const BD_HOOK_SENDMSG4: u32 = 6;
 pub const BD_HOOK_SENDMSG6: u32 = 7;
 pub const BD_HOOK_PTRACE_ME: u32 = 8;
+pub const BD_HOOK_SOCK_CREATE: u32 = 40;
+pub const BD_HOOK_POST_BIND4: u32 = 41;
+pub const BD_HOOK_POST_BIND6: u32 = 42;
+pub const BD_HOOK_SKB_INGRESS: u32 = 43;
+pub const BD_HOOK_SKB_EGRESS: u32 = 44;
 
 /// `enum bd_action`.
 pub const BD_ACT_DENY: u32 = 1;
@@ -312,6 +317,11 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
         BD_HOOK_SENDMSG6 => "sendmsg6",
+        BD_HOOK_SOCK_CREATE => "sock_create",
+        BD_HOOK_POST_BIND4 => "post_bind4",
+        BD_HOOK_POST_BIND6 => "post_bind6",
+        BD_HOOK_SKB_INGRESS => "skb_ingress",
+        BD_HOOK_SKB_EGRESS => "skb_egress",
         _ => return None,
     })
 }
@@ -501,7 +511,15 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
     let file_hook = matches!(d.hook, BD_HOOK_FILE_OPEN | BD_HOOK_EXEC);
     let net_hook = matches!(
         d.hook,
-        BD_HOOK_CONNECT4 | BD_HOOK_CONNECT6 | BD_HOOK_SENDMSG4 | BD_HOOK_SENDMSG6
+        BD_HOOK_CONNECT4
+            | BD_HOOK_CONNECT6
+            | BD_HOOK_SENDMSG4
+            | BD_HOOK_SENDMSG6
+            | BD_HOOK_SOCK_CREATE
+            | BD_HOOK_POST_BIND4
+            | BD_HOOK_POST_BIND6
+            | BD_HOOK_SKB_INGRESS
+            | BD_HOOK_SKB_EGRESS
     );
     let action = match d.action {
         BD_ACT_DENY => Some("deny"),
@@ -518,6 +536,8 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
                 Some("AF_INET6".to_owned()),
                 Some(Ipv6Addr::from(d.addr).to_string()),
             ),
+            // sock_create: a packet socket has no address.
+            libc::AF_PACKET => (Some("AF_PACKET".to_owned()), None),
             f => (Some(format!("unknown:{f}")), None),
         }
     } else {
@@ -806,6 +826,11 @@ mod tests {
         ("BD_HOOK_SENDMSG4", BD_HOOK_SENDMSG4 as usize),
         ("BD_HOOK_SENDMSG6", BD_HOOK_SENDMSG6 as usize),
         ("BD_HOOK_PTRACE_ME", BD_HOOK_PTRACE_ME as usize),
+        ("BD_HOOK_SOCK_CREATE", BD_HOOK_SOCK_CREATE as usize),
+        ("BD_HOOK_POST_BIND4", BD_HOOK_POST_BIND4 as usize),
+        ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),
+        ("BD_HOOK_SKB_INGRESS", BD_HOOK_SKB_INGRESS as usize),
+        ("BD_HOOK_SKB_EGRESS", BD_HOOK_SKB_EGRESS as usize),
         ("BD_ACT_DENY", BD_ACT_DENY as usize),
         ("BD_ACT_AUDIT", BD_ACT_AUDIT as usize),
         ("BD_MODE_OPEN", BD_MODE_OPEN as usize),

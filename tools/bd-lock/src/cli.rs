@@ -121,12 +121,20 @@ pub enum Cmd {
         tee: bool,
     },
     /// Arm the dead-man switch: without a heartbeat within DURATION the kernel acts as LOCKDOWN.
+    ///
+    /// Re-arming after the deadline has passed loosens the boundary (the kernel
+    /// already acts as LOCKDOWN): it needs a ceremony, --token or --interactive.
     Arm {
         #[arg(long, value_name = "DURATION")]
         heartbeat: humantime::Duration,
+        #[command(flatten)]
+        ceremony: Ceremony,
     },
     /// Move the dead-man deadline forward by the armed interval.
-    Heartbeat,
+    ///
+    /// Once the deadline has passed (or has less than 50 ms left) a heartbeat
+    /// loosens the boundary: it needs a ceremony, --token or --interactive.
+    Heartbeat(Ceremony),
     /// Disarm the dead-man switch (a ceremony if the deadline has already passed).
     Disarm(Ceremony),
     /// Add files (by device and inode) to the LOCKDOWN exec allow list, or remove them.

@@ -26,7 +26,8 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             "0\tsuccess (status: the state is consistent)\n\
 1\trefused: a loosening without a ceremony; a token that is expired, replayed, tampered, for another transition or signed by an untrusted key; a wrong confirmation phrase; --interactive without a terminal; init on an existing state; widening the allow list in LOCKDOWN\n\
 2\terror: usage, unreadable file, no kernel map where one is needed, a failed map or file write\n\
-3\tstatus only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)",
+3\tstatus only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)\n\
+4\tset, engage, status: done (or consistent), but the kernel does not enforce the mode: no mode map is pinned, or a mode_enforce program the mode needs is not attached (AIRGAP: the cgroup programs, bd-load --cgroup; COLDROOM: ptrace hooks; LOCKDOWN: exec hook, BPF-LSM); a WARNING line on stderr names what is missing",
         ),
         (
             "FILES",
@@ -48,7 +49,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
 const MODES: &str = "What each mode means in the kernel (bpf/mode_enforce.bpf.c), beyond the policy rules bd-policy applies per mode:
 
 OPEN, RESTRICTED, TRUSTED\tnothing beyond the always-on protections (bd-inject, lsm_file_protect). They are policy levels: the shipped policies deny execs from writable or anonymous locations (RESTRICTED) and anything outside the system directories (TRUSTED), and trip wires.
-AIRGAP\tconnect() and sendmsg() from the governed cgroup (bd-load --cgroup) to any address but loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) fail with EPERM.
+AIRGAP\tin the governed cgroup (bd-load --cgroup; --cgroup / governs the whole host): connect() and sendmsg() to any address but loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) fail with EPERM; so do creating raw (any family), packet (AF_PACKET) and ICMP sockets and binding to anything but loopback (the wildcard included); every IP packet to or from beyond loopback is dropped in both directions, which also cuts sockets opened before AIRGAP.
 COLDROOM\tAIRGAP, and ptrace attach of any process (PTRACE_ATTACH/SEIZE, /proc/PID/mem, process_vm_readv/writev) and PTRACE_TRACEME fail with EPERM, system-wide (BPF-LSM).
 LOCKDOWN\tCOLDROOM, and exec of any file not in the allow list (bd-lock allow, by device and inode) fails with EPERM, system-wide (BPF-LSM). Prepare the list before engaging; it cannot be widened while in LOCKDOWN.
 
@@ -61,4 +62,4 @@ const CEREMONY: &str = "Tightening is immediate. Loosening (a move to a looser m
 
 Keys: the operator keeps the secret key off the host; the host holds only public keys, in /etc/boundary/operators.d/ (one *.pub per operator, so revoking is removing a file).";
 
-const DEADMAN: &str = "bd-lock arm --heartbeat 30s writes a CLOCK_MONOTONIC deadline into the kernel map. If bpf_ktime_get_ns() passes it, every program acts as LOCKDOWN until a heartbeat (bd-lock heartbeat) moves it forward again. bd-lock on-tripwire --heartbeat 30s arms the switch and sends heartbeats (every third of the interval) while it runs, so a killed pipeline fails closed. At end of input on-tripwire leaves the switch armed. bd-lock disarm clears it; once the deadline has passed, disarming is a loosening and needs a ceremony.";
+const DEADMAN: &str = "bd-lock arm --heartbeat 30s writes a CLOCK_MONOTONIC deadline into the kernel map. If bpf_ktime_get_ns() passes it, every program acts as LOCKDOWN until a heartbeat (bd-lock heartbeat) moves it forward again. bd-lock on-tripwire --heartbeat 30s arms the switch and sends heartbeats (every third of the interval) while it runs, so a killed pipeline fails closed. At end of input on-tripwire leaves the switch armed. bd-lock disarm clears it. Once the deadline has passed (or has less than 50 ms left), disarming, a heartbeat and re-arming all lift a LOCKDOWN the kernel already applies: each is a loosening, refused without a ceremony (--token for LOCKDOWN -> the recorded mode, or --interactive) and recorded as a mode event from LOCKDOWN. The on-tripwire heartbeat thread never holds a ceremony, so after expiry it stops renewing and says so once.";

@@ -71,11 +71,11 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Sync => sync(&ctx),
         Cmd::Set { mode, reason } => {
             transition(&ctx, mode, &reason, "set", false)?;
-            Ok(0)
+            Ok(enforcement_exit(&ctx, ctx.current().mode))
         }
         Cmd::Engage { reason } => {
             transition(&ctx, Mode::Lockdown, &reason, "engage", false)?;
-            Ok(0)
+            Ok(enforcement_exit(&ctx, ctx.current().mode))
         }
         Cmd::Release(c) => release(&ctx, &c),
         Cmd::Keygen { output } => {
@@ -106,13 +106,80 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::OnTripwire { heartbeat, tee } => on_tripwire(&ctx, heartbeat.map(Into::into), tee),
-        Cmd::Arm { heartbeat } => arm(&ctx, heartbeat.into()),
-        Cmd::Heartbeat => {
-            heartbeat(&ctx)?;
+        Cmd::Arm {
+            heartbeat,
+            ceremony: c,
+        } => arm(&ctx, heartbeat.into(), Some(&c)),
+        Cmd::Heartbeat(c) => {
+            heartbeat(&ctx, Some(&c))?;
             Ok(0)
         }
         Cmd::Disarm(c) => disarm(&ctx, &c),
         Cmd::Allow { remove, paths } => allow(&ctx, remove, &paths),
+    }
+}
+
+/// Exit status of set, engage and status when the kernel does not enforce
+/// the mode: no mode map, or a program the mode needs is not attached.
+const NOT_ENFORCED: i32 = 4;
+
+/// The mode_enforce programs each mode needs attached (cumulative upwards).
+fn enforcing_programs(m: Mode) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if m >= Mode::Airgap {
+        v.extend([
+            "mode_connect4",
+            "mode_connect6",
+            "mode_sendmsg4",
+            "mode_sendmsg6",
+            "mode_sock_create",
+            "mode_post_bind4",
+            "mode_post_bind6",
+            "mode_skb_ingress",
+            "mode_skb_egress",
+        ]);
+    }
+    if m >= Mode::Coldroom {
+        v.extend(["mode_ptrace", "mode_traceme"]);
+    }
+    if m >= Mode::Lockdown {
+        v.push("mode_exec");
+    }
+    v
+}
+
+/// Why the kernel does not enforce `m`, if it does not. A pinned link is
+/// what keeps a program attached, so a missing pin means a missing program.
+fn enforcement_gap(ctx: &Ctx, m: Mode) -> Option<String> {
+    let map = mode::mode_map_path(&ctx.pin);
+    if !map.exists() {
+        return Some(format!(
+            "no kernel map pinned at {}: the kernel enforces nothing (bd-load first)",
+            map.display()
+        ));
+    }
+    let missing: Vec<&str> = enforcing_programs(m)
+        .into_iter()
+        .filter(|p| !boundary::pin::link_path(&ctx.pin, "mode_enforce", p).exists())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{m} is not fully enforced: not attached under {}: {} (cgroup programs need bd-load --cgroup, ptrace and exec ones BPF-LSM)",
+        boundary::pin::links_dir(&ctx.pin).display(),
+        missing.join(", ")
+    ))
+}
+
+/// Warn on stderr and return NOT_ENFORCED when the kernel does not enforce `m`.
+fn enforcement_exit(ctx: &Ctx, m: Mode) -> i32 {
+    match enforcement_gap(ctx, m) {
+        Some(why) => {
+            eprintln!("bd-lock: WARNING: {why}");
+            NOT_ENFORCED
+        }
+        None => 0,
     }
 }
 
@@ -232,7 +299,10 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             ),
         }
     }
-    Ok(if cur.fault.is_some() { 3 } else { 0 })
+    if cur.fault.is_some() {
+        return Ok(3);
+    }
+    Ok(enforcement_exit(ctx, cur.mode))
 }
 
 fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
@@ -438,14 +508,65 @@ fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
     Ok(0)
 }
 
-fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
+/// A heartbeat or arm this close to the deadline counts as late: the map is
+/// read and written in two steps, and the deadline must not pass in between.
+const LATE_MARGIN_NS: u64 = 50_000_000;
+
+/// The dead-man deadline has passed, or is within LATE_MARGIN_NS: renewing
+/// it now would lift a LOCKDOWN the kernel already applies.
+fn deadman_late(cur: &Current) -> bool {
+    cur.deadman_expired
+        || cur.map.is_some_and(|m| {
+            m.heartbeat_deadline_ns != 0
+                && mode::monotonic_ns().saturating_add(LATE_MARGIN_NS) > m.heartbeat_deadline_ns
+        })
+}
+
+/// Before renewing an expired dead-man switch: run the ceremony for
+/// LOCKDOWN -> the recorded mode. Returns the `via` label, or None when
+/// renewing loosens nothing.
+fn expiry_ceremony(ctx: &Ctx, c: Option<&Ceremony>, what: &str) -> Result<Option<&'static str>> {
+    let cur = ctx.current();
+    if !deadman_late(&cur) {
+        return Ok(None);
+    }
+    let Some(st) = cur.state else {
+        return refuse(format!(
+            "cannot {what} on a faulted state: {}",
+            cur.fault.unwrap_or_default()
+        ));
+    };
+    if st.mode == Mode::Lockdown {
+        return Ok(None);
+    }
+    let Some(c) = c.filter(|c| c.token.is_some() || c.interactive) else {
+        return refuse(format!(
+            "the dead-man deadline has passed and the kernel acts as LOCKDOWN: to {what} is to release LOCKDOWN -> {}, which needs a ceremony (--token FILE or --interactive)",
+            st.mode
+        ));
+    };
+    eprintln!(
+        "bd-lock: the dead-man deadline has passed; to {what} releases LOCKDOWN -> {}",
+        st.mode
+    );
+    ceremony(ctx, c, Mode::Lockdown, st.mode).map(Some)
+}
+
+fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
     if interval < Duration::from_secs(1) {
         bail!("--heartbeat must be at least 1s");
     }
+    let via = expiry_ceremony(ctx, c, "re-arm")?;
     let _l = mode::lock_state(&ctx.state)?;
     let cur = ctx.current_locked();
     if let Some(f) = &cur.fault {
         return refuse(format!("cannot arm on a faulted state: {f}"));
+    }
+    if via.is_none()
+        && deadman_late(&cur)
+        && cur.state.as_ref().is_some_and(|s| s.mode != Mode::Lockdown)
+    {
+        return refuse("the dead-man deadline passed meanwhile: re-arming now needs a ceremony");
     }
     let Some(mut st) = cur.state else {
         bail!("no state")
@@ -461,6 +582,14 @@ fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
     st.heartbeat_ns = Some(interval.as_nanos() as u64);
     mm.write(ms)?;
     mode::write_state(&ctx.state, &st)?;
+    if let Some(via) = via {
+        emit(
+            Mode::Lockdown,
+            st.mode,
+            "dead-man switch re-armed after its deadline passed",
+            via,
+        )?;
+    }
     emit(
         st.mode,
         st.mode,
@@ -473,12 +602,20 @@ fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
     Ok(0)
 }
 
-fn heartbeat(ctx: &Ctx) -> Result<()> {
+fn heartbeat(ctx: &Ctx, c: Option<&Ceremony>) -> Result<()> {
+    let via = expiry_ceremony(ctx, c, "renew the heartbeat")?;
     let _l = mode::lock_state(&ctx.state)?;
+    let cur = ctx.current_locked();
     let st = mode::read_state(&ctx.state)?;
     let Some(interval) = st.heartbeat_ns else {
         return refuse("the dead-man switch is not armed (bd-lock arm --heartbeat DURATION)");
     };
+    if via.is_none() && st.mode != Mode::Lockdown && deadman_late(&cur) {
+        return refuse(format!(
+            "the dead-man deadline has passed and the kernel acts as LOCKDOWN: renewing it releases LOCKDOWN -> {}, which needs a ceremony (--token FILE or --interactive)",
+            st.mode
+        ));
+    }
     let Some(mut mm) = ctx.map()? else {
         bail!(
             "no kernel map pinned at {}",
@@ -487,7 +624,16 @@ fn heartbeat(ctx: &Ctx) -> Result<()> {
     };
     let mut ms = mm.read()?;
     ms.heartbeat_deadline_ns = mode::monotonic_ns() + interval;
-    mm.write(ms)
+    mm.write(ms)?;
+    if let Some(via) = via {
+        emit(
+            Mode::Lockdown,
+            st.mode,
+            "dead-man heartbeat renewed after its deadline passed",
+            via,
+        )?;
+    }
+    Ok(())
 }
 
 fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
@@ -527,7 +673,7 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
 
 fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
     if let Some(iv) = hb {
-        arm(ctx, iv)?;
+        arm(ctx, iv, None)?;
         let state = ctx.state.clone();
         let pin = ctx.pin.clone();
         let okeys = ctx.operator_keys.clone();
@@ -538,10 +684,18 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
                 operator_keys: okeys,
             };
             let every = (iv / 3).max(Duration::from_millis(200));
+            let mut failing = false;
             loop {
                 std::thread::sleep(every);
-                if let Err(e) = heartbeat(&c) {
-                    eprintln!("bd-lock: heartbeat failed: {e:#}");
+                // After expiry this refuses (no ceremony here): the kernel
+                // stays in LOCKDOWN until an operator renews by ceremony.
+                match heartbeat(&c, None) {
+                    Err(e) if !failing => {
+                        eprintln!("bd-lock: heartbeat failed: {e:#}");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                    Ok(()) => failing = false,
                 }
             }
         });
