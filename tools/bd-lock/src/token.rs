@@ -489,3 +489,68 @@ pub fn record_nonce(state: &Path, nonce: &str, expires: u64) -> Result<()> {
         .and_then(|_| f.sync_all())
         .with_context(|| format!("writing {}", p.display()))
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! The token parser against arbitrary and mutated input, with a fixed
+    //! case budget so `cargo test` (and CI) exercises the class: never a
+    //! panic, and nothing but the canonical text of a token parses.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn good() -> (SigningKey, Token) {
+        let sk = SigningKey::from_bytes(&[7u8; 32]);
+        let mut t = Token {
+            v: 2,
+            kind: "release-token".into(),
+            host: "0123456789abcdef0123456789abcdef".into(),
+            seq: 3,
+            from: Mode::Lockdown,
+            to: Mode::Open,
+            expires: 4_000_000_000,
+            expires_at: expires_at(4_000_000_000),
+            nonce: "00112233445566778899aabbccddeeff".into(),
+            sigs: Vec::new(),
+        };
+        t.cosign(&sk).unwrap();
+        (sk, t)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(s in ".{0,400}") {
+            let _ = Token::parse(&s);
+        }
+
+        /// Flip one byte of a valid token's text: either it no longer
+        /// parses, or it is the same token (whitespace between fields), or
+        /// its signature no longer verifies.
+        #[test]
+        fn mutated_tokens_do_not_verify(pos in 0usize..2000, byte in any::<u8>()) {
+            let (sk, t) = good();
+            let text = serde_json::to_string_pretty(&t).unwrap();
+            let mut b = text.clone().into_bytes();
+            let i = pos % b.len();
+            b[i] = byte;
+            let Ok(s) = String::from_utf8(b) else { return Ok(()) };
+            if let Ok(m) = Token::parse(&s) {
+                let keys = [sk.verifying_key()];
+                let same = serde_json::to_value(&m).unwrap() == serde_json::to_value(&t).unwrap();
+                let ok = verify(&m, &keys, &Quorum::one(), &m.host.clone(), m.seq, 0).is_ok();
+                prop_assert!(same || !ok, "a mutated token verified: {s}");
+                if same {
+                    prop_assert_eq!(&m.nonce, &t.nonce);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn good_token_round_trips_and_verifies() {
+        let (sk, t) = good();
+        let m = Token::parse(&serde_json::to_string(&t).unwrap()).unwrap();
+        verify(&m, &[sk.verifying_key()], &Quorum::one(), &m.host, 3, 0).unwrap();
+    }
+}
