@@ -127,7 +127,8 @@ fn non_canonical_tokens_are_refused() {
     e.ok(&["init", "--mode", "AIRGAP"]);
     e.token(&alice, "AIRGAP", "OPEN", "t", &[]);
     let base = e.json("t");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutate = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutate)> = vec![
         (
             "lowercase hex",
             Box::new(|v| v["host"] = v["host"].as_str().unwrap().to_uppercase().into()),

@@ -14,7 +14,7 @@ The mode lives in the pinned one-slot map bd_mode (what the kernel programs enfo
 state file (what survives a reboot). A missing, unreadable or unknown state, or a file and a map \
 that disagree, reads as LOCKDOWN and bd-lock says why.\n\n\
 Tightening (set to a stricter mode, engage) takes effect at once. Loosening needs a ceremony: \
-an operator-signed release token (bd-lock token; Ed25519 over from, to, expiry and a nonce that \
+an operator-signed release token (bd-lock token, bd-lock cosign for a quorum; Ed25519 over host, transition seq, from, to, expiry and a nonce that \
 is accepted once) or, on a terminal, a typed confirmation phrase followed by a cooling-off delay.\n\n\
 Every transition prints one {\"v\":1,\"type\":\"mode\",...} line on standard output, ready for \
 bd-log append.",
