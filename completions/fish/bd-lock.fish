@@ -8,6 +8,7 @@ function __fish_bd_lock_needs_command
     set -l cmd (commandline -opc)
     set -e cmd[1]
     argparse -s (__fish_bd_lock_global_optspecs) -- $cmd 2>/dev/null
+    or argparse -s (__fish_bd_lock_global_optspecs) -- $cmd[1..-2] 2>/dev/null
     or return
     if set -q argv[1]
         # Also print the command, so this can be used to figure out what it is.
@@ -53,7 +54,12 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l operators-con
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l json -d 'One JSON object instead of text'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -s h -l help -d 'Print help'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l mode -d 'Starting mode' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l mode -d 'Starting mode' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
@@ -82,7 +88,12 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l operators-con
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l token -d 'Operator-signed release token file' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l to -d 'The mode to release to (default: the token\'s)' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l state -d 'State file' -r -F
@@ -100,8 +111,18 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l operators-con
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -s k -l key -d 'Operator secret key (from bd-lock keygen)' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l from -d 'The mode the system must be in for the token to apply' -r
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l to -d 'The mode it releases to' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l from -d 'The mode the system must be in for the token to apply' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l to -d 'The mode it releases to' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l seq -d 'The state\'s transition seq the token releases (default: the current seq of --state; see bd-lock status)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l host -d 'The machine-id of the host it is for (default: this host\'s, from --machine-id)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l expires -d 'How long the token is valid (humantime, e.g. 15m, 2h)' -r
@@ -142,7 +163,12 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l operators-
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l token -d 'Operator-signed release token file' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l to -d 'The mode to release to (default: the token\'s)' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l state -d 'State file' -r -F
