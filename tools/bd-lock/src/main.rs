@@ -41,6 +41,8 @@ struct Ctx {
     state: PathBuf,
     pin: PathBuf,
     operator_keys: PathBuf,
+    operators_config: PathBuf,
+    machine_id: PathBuf,
 }
 
 impl Ctx {
@@ -49,6 +51,8 @@ impl Ctx {
             state: g.state.clone(),
             pin: boundary::pin::pin_dir(g.pin_dir.as_deref()),
             operator_keys: g.operator_keys.clone(),
+            operators_config: g.operators_config.clone(),
+            machine_id: g.machine_id.clone(),
         }
     }
     fn current(&self) -> Current {
@@ -92,17 +96,43 @@ fn run(cli: Cli) -> Result<i32> {
             key,
             from,
             to,
+            seq,
+            host,
             expires,
             output,
         } => {
-            let t = token::make_token(&key, from, to, expires.into())?;
-            let body = serde_json::to_string_pretty(&t)? + "\n";
-            match output {
-                Some(p) => {
-                    std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?
+            let host = match host {
+                Some(h) => h,
+                None => token::machine_id(&ctx.machine_id)?,
+            };
+            let seq = match seq {
+                Some(s) => s,
+                None => {
+                    let cur = ctx.current();
+                    if cur.state.is_none() {
+                        bail!(
+                            "no readable state at {} to take the transition seq from: pass --seq N (bd-lock status on the host shows it)",
+                            ctx.state.display()
+                        );
+                    }
+                    current_seq(&cur)
                 }
-                None => print!("{body}"),
-            }
+            };
+            let t = token::make_token(&key, &host, seq, from, to, expires.into())?;
+            write_token(&t, output.as_deref())?;
+            Ok(0)
+        }
+        Cmd::Cosign { token, key, output } => {
+            let mut t = read_token(&token)?;
+            let sk = token::read_signing_key(&key)?;
+            t.cosign(&sk)
+                .map_err(|e| Refused(format!("{}: {e:#}", token.display())))?;
+            write_token(&t, Some(output.as_deref().unwrap_or(&token)))?;
+            eprintln!(
+                "bd-lock: {} now carries {} signature(s)",
+                output.as_deref().unwrap_or(&token).display(),
+                t.sigs.len()
+            );
             Ok(0)
         }
         Cmd::OnTripwire { heartbeat, tee } => on_tripwire(&ctx, heartbeat.map(Into::into), tee),
@@ -437,16 +467,57 @@ fn transition_locked(
 fn read_token(path: &Path) -> Result<Token> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Refused(format!("{}: not a release token: {e}", path.display())).into())
+    Token::parse(&text)
+        .map_err(|e| Refused(format!("{}: not a release token: {e:#}", path.display())).into())
 }
 
-/// Run a ceremony for `from -> to`; returns the `via` label.
-fn ceremony(ctx: &Ctx, c: &Ceremony, from: Mode, to: Mode) -> Result<&'static str> {
+/// Write a token atomically: a fresh temp file in the same directory
+/// (O_EXCL, so no symlink is followed), renamed over the name.
+fn write_token(t: &Token, out: Option<&Path>) -> Result<()> {
+    let body = serde_json::to_string_pretty(t)? + "\n";
+    let Some(p) = out else {
+        print!("{body}");
+        return Ok(());
+    };
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut f = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    f.write_all(body.as_bytes())
+        .and_then(|_| f.as_file().sync_all())
+        .with_context(|| format!("writing {}", p.display()))?;
+    f.persist(p)
+        .with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
+/// The transition seq the state is at (what a token for the next
+/// transition names).
+fn current_seq(cur: &Current) -> u64 {
+    cur.state
+        .as_ref()
+        .map_or(0, |s| s.seq)
+        .max(cur.map.map_or(0, |m| m.seq))
+}
+
+/// Run a ceremony for `from -> to` at transition `seq`; returns the `via`
+/// label and, for a token, the seq it is bound to (checked again under the
+/// state lock before the mode moves).
+fn ceremony(
+    ctx: &Ctx,
+    c: &Ceremony,
+    from: Mode,
+    to: Mode,
+    seq: u64,
+) -> Result<(&'static str, Option<u64>)> {
+    let quorum = token::Quorum::load(&ctx.operators_config)?;
     if let Some(tp) = &c.token {
         let tok = read_token(tp)?;
         let keys = token::operator_keys(&ctx.operator_keys)?;
-        token::verify(&tok, &keys, token::unix_now())
+        let host = token::machine_id(&ctx.machine_id)?;
+        token::verify(&tok, &keys, &quorum, &host, seq, token::unix_now())
             .map_err(|e| Refused(format!("{}: {e:#}", tp.display())))?;
         if tok.from != from || tok.to != to {
             return refuse(format!(
@@ -464,10 +535,17 @@ fn ceremony(ctx: &Ctx, c: &Ceremony, from: Mode, to: Mode) -> Result<&'static st
             ));
         }
         token::record_nonce(&ctx.state, &tok.nonce, tok.expires)?;
-        return Ok("release-token");
+        return Ok(("release-token", Some(tok.seq)));
     }
     if !c.interactive {
         return refuse("a ceremony is needed: --token FILE or --interactive");
+    }
+    if quorum.need(from) > 1 {
+        return refuse(format!(
+            "releasing {from} needs {} operators' signatures ({}): use a cosigned --token",
+            quorum.need(from),
+            ctx.operators_config.display()
+        ));
     }
     if !std::io::stdin().is_terminal() {
         return refuse("--interactive needs a terminal on standard input");
@@ -486,11 +564,12 @@ fn ceremony(ctx: &Ctx, c: &Ceremony, from: Mode, to: Mode) -> Result<&'static st
         humantime::format_duration(delay)
     );
     std::thread::sleep(delay);
-    Ok("release-interactive")
+    Ok(("release-interactive", None))
 }
 
 fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
-    let from = ctx.current().mode;
+    let cur = ctx.current();
+    let from = cur.mode;
     let to = match (c.to, &c.token) {
         (Some(t), _) => t,
         (None, Some(tp)) => read_token(tp)?.to,
@@ -501,8 +580,16 @@ fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
             "{from} -> {to} does not loosen: use bd-lock set {to} --reason ..."
         ));
     }
-    let via = ceremony(ctx, c, from, to)?;
+    let (via, bound) = ceremony(ctx, c, from, to, current_seq(&cur))?;
     let _l = mode::lock_state(&ctx.state)?;
+    if let Some(seq) = bound {
+        let now = current_seq(&ctx.current_locked());
+        if now != seq {
+            return refuse(format!(
+                "the state moved to seq {now} during the ceremony; the token was for seq {seq}"
+            ));
+        }
+    }
     // The mode must not have moved during the ceremony.
     transition_locked(ctx, to, &c.reason, via, true, Some(from))?;
     Ok(0)
@@ -530,6 +617,7 @@ fn expiry_ceremony(ctx: &Ctx, c: Option<&Ceremony>, what: &str) -> Result<Option
     if !deadman_late(&cur) {
         return Ok(None);
     }
+    let seq = current_seq(&cur);
     let Some(st) = cur.state else {
         return refuse(format!(
             "cannot {what} on a faulted state: {}",
@@ -549,7 +637,9 @@ fn expiry_ceremony(ctx: &Ctx, c: Option<&Ceremony>, what: &str) -> Result<Option
         "bd-lock: the dead-man deadline has passed; to {what} releases LOCKDOWN -> {}",
         st.mode
     );
-    ceremony(ctx, c, Mode::Lockdown, st.mode).map(Some)
+    // Renewing does not move seq: as for disarm, the nonce store is what
+    // makes the token single-use here.
+    ceremony(ctx, c, Mode::Lockdown, st.mode, seq).map(|(via, _)| Some(via))
 }
 
 fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
@@ -651,7 +741,7 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
             "bd-lock: the dead-man deadline has passed; disarming releases LOCKDOWN -> {}",
             st.mode
         );
-        via = ceremony(ctx, c, Mode::Lockdown, st.mode)?;
+        via = ceremony(ctx, c, Mode::Lockdown, st.mode, current_seq(&cur))?.0;
     }
     let _l = mode::lock_state(&ctx.state)?;
     let mut st = mode::read_state(&ctx.state)?;
@@ -677,11 +767,14 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
         let state = ctx.state.clone();
         let pin = ctx.pin.clone();
         let okeys = ctx.operator_keys.clone();
+        let (ocfg, mid) = (ctx.operators_config.clone(), ctx.machine_id.clone());
         std::thread::spawn(move || {
             let c = Ctx {
                 state,
                 pin,
                 operator_keys: okeys,
+                operators_config: ocfg,
+                machine_id: mid,
             };
             let every = (iv / 3).max(Duration::from_millis(200));
             let mut failing = false;
