@@ -7,7 +7,7 @@ Examples:
   bd-watch | bd-policy -p policy.toml \\
       | bd-log append -l /var/log/boundary.log -k /etc/boundary/log.key
   bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub
-  bd-log checkpoint -l /var/log/boundary.log > anchor.json
+  bd-log checkpoint -l /var/log/boundary.log -p log.key.pub > anchor.json
   bd-log verify -l /var/log/boundary.log -p log.key.pub --anchor anchor.json
   bd-log show -l /var/log/boundary.log --since 1h
 
@@ -75,15 +75,21 @@ bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.
     Verify(VerifyArgs),
     /// Print the latest checkpoint line (to keep elsewhere as an anchor).
     #[command(
-        long_about = "Print the latest complete checkpoint line of the log, exactly as stored. \
-Ship it off the host (mail, another machine, paper); `bd-log verify --anchor FILE` later proves \
-the log still extends it.",
-        after_help = "Example:\n  bd-log checkpoint -l /var/log/boundary.log \\\n      | ssh vault 'cat >> anchors'"
+        long_about = "Print the latest checkpoint line of the log, exactly as stored, after \
+verifying the whole log with the public key: every link, seq, time order and signature up to \
+the end, as `bd-log verify` does. A log that fails (tampered, truncated, a forged or replayed \
+checkpoint, a torn last line) exports nothing and exits 1, so a rollback can never become an \
+anchor. Ship the line off the host (mail, another machine, paper); `bd-log verify --anchor FILE` \
+later proves the log still extends it.",
+        after_help = "Example:\n  bd-log checkpoint -l /var/log/boundary.log -p log.key.pub \\\n      | ssh vault 'cat >> anchors'"
     )]
     Checkpoint {
         /// The log file.
         #[arg(short, long, value_name = "LOG", env = "BD_LOG")]
         log: PathBuf,
+        /// Public key (KEY.pub from `bd-log keygen`) the log must verify under.
+        #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
+        pubkey: PathBuf,
     },
     /// Print entries as JSON lines (all, by seq, or since a time).
     #[command(
