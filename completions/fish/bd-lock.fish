@@ -150,18 +150,38 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l machine-
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l tee -d 'Copy every input line to standard output (before any mode event)'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l heartbeat -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l token -d 'Operator-signed release token file' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l reason -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -s h -l help -d 'Print help'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l interactive -d 'Confirm on the terminal: type a phrase, then wait out the cooling-off delay'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l token -d 'Operator-signed release token file' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l reason -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -s h -l help -d 'Print help'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l interactive -d 'Confirm on the terminal: type a phrase, then wait out the cooling-off delay'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l token -d 'Operator-signed release token file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
 RESTRICTED\t''

@@ -94,8 +94,8 @@ fn locate(src: &str, offset: usize) -> (usize, usize) {
 // within the rule or macro (see `key_span`).
 type RawMatch = BTreeMap<String, toml::Value>;
 
-/// Where `field` is written within `span` of `src` (its first dotted
-/// component, quoted or not), or the start of `span`.
+/// Where the value of `field` is written within `span` of `src` (found by
+/// its first dotted component, quoted or not), or the start of `span`.
 fn key_span(src: &str, span: std::ops::Range<usize>, field: &str) -> std::ops::Range<usize> {
     let first = field.split('.').next().unwrap_or(field);
     let body = src.get(span.clone()).unwrap_or("");
@@ -107,9 +107,14 @@ fn key_span(src: &str, span: std::ops::Range<usize>, field: &str) -> std::ops::R
     });
     match found {
         Some((i, _)) => {
-            // Quoted keys: point at the quote.
-            let i = if body[..i].ends_with('"') { i - 1 } else { i };
-            span.start + i..span.start + i + first.len()
+            // Point at the value (after `=`), as errors elsewhere do; for a
+            // dotted key that is the value of the innermost key.
+            let rest = &body[i..];
+            let v = rest
+                .find('=')
+                .map(|e| e + 1 + (rest[e + 1..].len() - rest[e + 1..].trim_start().len()))
+                .unwrap_or(0);
+            span.start + i + v..span.start + i + v + 1
         }
         None => span,
     }
