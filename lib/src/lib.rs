@@ -11,4 +11,5 @@ pub mod opkey;
 pub mod pin;
 pub mod policy;
 pub mod protect;
+pub mod safefile;
 pub mod time;

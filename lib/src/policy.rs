@@ -31,7 +31,7 @@ use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use toml::Spanned;
 
 /// Event types the tools emit (docs/EVENTS.md); any other type is denied
@@ -1288,23 +1288,10 @@ impl RateState {
                 );
             }
         }
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp: PathBuf = dir.join(format!(
-            ".{}.tmp.{}",
-            path.file_name()
-                .map_or("rates".into(), |n| n.to_string_lossy()),
-            std::process::id()
-        ));
+        // Random O_EXCL temp name in a directory only root can write: a
+        // planted symlink can never redirect this write.
         let body = serde_json::to_vec(&f)?;
-        std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("fsync {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        crate::safefile::write_atomic(path, &body, 0o600)?;
         self.dirty = false;
         Ok(())
     }

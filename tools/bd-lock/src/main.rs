@@ -403,9 +403,31 @@ fn sync(ctx: &Ctx) -> Result<i32> {
 
 /// Move to `to`. Loosening is refused unless `ceremony` says one was done.
 /// Returns the mode left.
+///
+/// The state lock is waited for at most `mode::LOCK_WAIT`. A tightening never
+/// waits longer on anything: past that it goes ahead without the lock (the
+/// kernel map first, then the file), and says so.
 fn transition(ctx: &Ctx, to: Mode, reason: &str, via: &str, ceremony: bool) -> Result<Mode> {
-    let _l = mode::lock_state(&ctx.state)?;
-    transition_locked(ctx, to, reason, via, ceremony, None)
+    let l = mode::try_lock_state(&ctx.state);
+    match l {
+        Ok(Some(_l)) => transition_locked(ctx, to, reason, via, ceremony, None),
+        Ok(None) | Err(_) if to >= ctx.current_locked().mode => {
+            let why = match &l {
+                Ok(_) => format!("{}", mode::LockBusy(lock_file(&ctx.state))),
+                Err(e) => format!("{e:#}"),
+            };
+            eprintln!("bd-lock: state lock unavailable ({why}): tightening to {to} without it");
+            transition_locked(ctx, to, reason, via, ceremony, None)
+        }
+        Ok(None) => Err(mode::LockBusy(lock_file(&ctx.state)).into()),
+        Err(e) => Err(e),
+    }
+}
+
+fn lock_file(state: &Path) -> PathBuf {
+    let mut p = state.as_os_str().to_owned();
+    p.push(".lock");
+    p.into()
 }
 
 fn transition_locked(
