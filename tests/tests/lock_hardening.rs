@@ -48,9 +48,17 @@ impl Env {
     fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
+    /// Success; these tests use no kernel map on purpose (tokens are the
+    /// subject), so a tightening may also end in exit 4, "not enforced".
     fn ok(&self, args: &[&str]) {
         let o = self.run(args);
-        assert!(o.status.success(), "bd-lock {args:?}: {}", err(&o));
+        let unenforced =
+            o.status.code() == Some(4) && err(&o).contains("the kernel enforces nothing");
+        assert!(
+            o.status.success() || unenforced,
+            "bd-lock {args:?}: {}",
+            err(&o)
+        );
     }
     fn refused(&self, args: &[&str], why: &str) {
         let o = self.run(args);

@@ -51,9 +51,11 @@ impl Env {
     fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
+    /// Success; without a kernel map (on purpose: the state lock is the
+    /// subject) a tightening may also end in exit 4, "not enforced".
     fn ok(&self, args: &[&str]) -> Vec<Value> {
         let o = self.run(args);
-        assert!(o.status.success(), "bd-lock {args:?}: {}", err(&o));
+        assert!(done(&o), "bd-lock {args:?}: {}", err(&o));
         String::from_utf8_lossy(&o.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -148,7 +150,7 @@ fn a_held_lock_never_stops_tightening_and_reads_are_bounded() {
 
     let t = Instant::now();
     let o = e.run(&["engage", "--reason", "while locked"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert!(done(&o), "{}", err(&o));
     assert!(err(&o).contains("without it"), "{}", err(&o));
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -194,4 +196,11 @@ fn state_dir_writable_by_others_is_refused() {
         err(&o)
     );
     assert!(!d.join("state.json").exists());
+}
+
+/// The transition happened: exit 0, or exit 4 with the "not enforced" warning
+/// these map-less tests always get.
+fn done(o: &Output) -> bool {
+    o.status.success()
+        || (o.status.code() == Some(4) && err(o).contains("the kernel enforces nothing"))
 }

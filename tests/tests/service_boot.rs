@@ -118,7 +118,15 @@ fn boot_restores_lockdown_allow_list_and_dead_man_into_a_fresh_map() {
     let o = h.lock(&["arm", "--heartbeat", "45s"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = h.lock(&["engage", "--reason", "before reboot"]);
-    assert!(o.status.success(), "{}", text(&o));
+    // This host refuses BPF-LSM, so LOCKDOWN's exec program is missing: the
+    // mode is recorded and written to the map, and bd-lock says it is not
+    // fully enforced (exit 4). The VM test checks enforcement.
+    assert!(
+        o.status.success()
+            || (o.status.code() == Some(4) && text(&o).contains("not fully enforced")),
+        "{}",
+        text(&o)
+    );
     let seq = h.status()["state"]["seq"].as_u64().unwrap();
 
     // The reboot: the kernel side is gone.
