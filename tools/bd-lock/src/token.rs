@@ -298,41 +298,8 @@ pub fn make_token(
     Ok(t)
 }
 
-/// The trusted operator keys: a file of base64 keys (one per line, `#`
-/// comments) or a directory whose `*.pub` files are such files.
-pub fn operator_keys(path: &Path) -> Result<Vec<VerifyingKey>> {
-    let mut files = Vec::new();
-    if path.is_dir() {
-        for e in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
-            let p = e?.path();
-            if p.extension().is_some_and(|x| x == "pub") {
-                files.push(p);
-            }
-        }
-        files.sort();
-    } else {
-        files.push(path.to_path_buf());
-    }
-    let mut keys = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f)
-            .with_context(|| format!("reading operator keys {}", f.display()))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let what = format!("{} line {}", f.display(), i + 1);
-            let k = VerifyingKey::from_bytes(&decode_key32(line, &what)?)
-                .with_context(|| format!("{what}: not an Ed25519 public key"))?;
-            keys.push(k);
-        }
-    }
-    if keys.is_empty() {
-        bail!("no operator keys in {}", path.display());
-    }
-    Ok(keys)
-}
+/// The trusted operator keys, read the one way policy signatures read them too.
+pub use boundary::opkey::operator_keys;
 
 /// How many distinct trusted operator keys must sign a release out of
 /// each mode. The operators config is TOML:
