@@ -25,6 +25,7 @@
 enum bd_event_type {
 	BD_EV_EXEC = 1,
 	BD_EV_DENY = 2,
+	BD_EV_LIVENESS = 3,
 };
 
 /* Index into the per-CPU bd_stats array: counters the loader and bd-watch read. */
@@ -85,6 +86,21 @@ struct bd_exec {
 	__u32 n_anc;
 	__u32 _pad0;
 	struct bd_ancestor anc[BD_ANC_MAX];
+};
+
+/*
+ * A liveness marker: a thread renamed itself to BD_LIVE_MAGIC followed by a
+ * nonce (bd-lock on-tripwire --heartbeat does, every interval/3). The kernel
+ * stamps who did it; the nonce travels bd-watch | bd-policy | bd-lock and
+ * only its return renews the dead-man deadline.
+ */
+#define BD_LIVE_MAGIC "bdlv:"
+#define BD_LIVE_MAGIC_LEN 5
+struct bd_liveness {
+	struct bd_hdr hdr;
+	__u32 pid; /* tgid */
+	__u32 tid;
+	char comm[BD_COMM_LEN]; /* the new name: magic + nonce */
 };
 
 /* struct bd_deny.hook: which check fired */

@@ -112,6 +112,13 @@ struct trace_event_raw_sched_process_exec {
 	char __data[0];
 };
 
+/* task/task_rename tracepoint context: a comm change (prctl PR_SET_NAME,
+ * /proc/PID/comm). Only newcomm is read. */
+struct trace_event_raw_task_rename {
+	struct trace_entry ent;
+	char newcomm[16];
+};
+
 #pragma clang attribute pop
 
 #include <bpf/bpf_helpers.h>

@@ -141,7 +141,7 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l operator-keys
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -s h -l help -d 'Print help'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l heartbeat -d 'Arm the dead-man switch and keep it alive while running' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l heartbeat -d 'Arm the dead-man switch and keep it alive while the whole pipeline moves' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F

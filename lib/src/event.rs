@@ -25,6 +25,10 @@ pub const BD_ANC_NAME_LEN: usize = 40;
 /// `enum bd_event_type`.
 pub const BD_EV_EXEC: u32 = 1;
 pub const BD_EV_DENY: u32 = 2;
+pub const BD_EV_LIVENESS: u32 = 3;
+/// `BD_LIVE_MAGIC`: a thread renamed to this prefix plus a nonce makes
+/// exec_monitor emit a liveness record (the end-to-end dead-man heartbeat).
+pub const BD_LIVE_MAGIC: &str = "bdlv:";
 
 /// `enum bd_stat`: indices into the per-CPU `bd_stats` array.
 pub const BD_STAT_EXEC: u32 = 0;
@@ -155,6 +159,16 @@ pub struct BdDeny {
     pub path: [u8; BD_PATH_LEN],
 }
 
+/// `struct bd_liveness`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BdLiveness {
+    pub hdr: BdHdr,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: [u8; BD_COMM_LEN],
+}
+
 /// `struct bd_mode_state`: the one slot of the pinned `bd_mode` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -190,6 +204,7 @@ unsafe impl aya::Pod for BdHdr {}
 unsafe impl aya::Pod for BdExec {}
 unsafe impl aya::Pod for BdAncestor {}
 unsafe impl aya::Pod for BdDeny {}
+unsafe impl aya::Pod for BdLiveness {}
 unsafe impl aya::Pod for BdModeState {}
 unsafe impl aya::Pod for BdFileKey {}
 unsafe impl aya::Pod for BdLsmCfg {}
@@ -199,6 +214,7 @@ unsafe impl aya::Pod for BdLsmCfg {}
 pub enum Record {
     Exec(Box<BdExec>),
     Deny(Box<BdDeny>),
+    Liveness(BdLiveness),
 }
 
 /// Why a ring-buffer record could not be decoded.
@@ -247,6 +263,10 @@ impl Record {
                 need(size_of::<BdDeny>())?;
                 Ok(Record::Deny(Box::new(read_pod(bytes))))
             }
+            BD_EV_LIVENESS => {
+                need(size_of::<BdLiveness>())?;
+                Ok(Record::Liveness(read_pod(bytes)))
+            }
             t => Err(RecordError::UnknownType(t)),
         }
     }
@@ -255,6 +275,7 @@ impl Record {
         match self {
             Record::Exec(e) => &e.hdr,
             Record::Deny(d) => &d.hdr,
+            Record::Liveness(l) => &l.hdr,
         }
     }
 }
@@ -401,6 +422,39 @@ impl KtimeClock {
 impl Default for KtimeClock {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The `liveness` line of docs/EVENTS.md. `type` comes first: bd-policy
+/// recognises the line by its prefix and passes it through unjudged.
+#[derive(Debug, Serialize)]
+pub struct LivenessLine {
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub v: u32,
+    pub time: String,
+    pub ktime_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub nonce: String,
+}
+
+/// The exact start of every `liveness` line bd-watch prints.
+pub const LIVENESS_PREFIX: &str = "{\"type\":\"liveness\",";
+
+pub fn liveness_line(l: &BdLiveness, clock: &KtimeClock) -> LivenessLine {
+    let comm = c_str(&l.comm);
+    LivenessLine {
+        type_: "liveness",
+        v: 1,
+        time: clock.rfc3339(l.hdr.ktime_ns),
+        ktime_ns: l.hdr.ktime_ns,
+        pid: l.pid,
+        tid: l.tid,
+        nonce: comm
+            .strip_prefix(BD_LIVE_MAGIC)
+            .unwrap_or(&comm)
+            .to_string(),
     }
 }
 
@@ -695,6 +749,12 @@ mod tests {
         rust_layout!(m, "bd_file_key", BdFileKey, [dev = "dev", ino = "ino"]);
         rust_layout!(
             m,
+            "bd_liveness",
+            BdLiveness,
+            [hdr = "hdr", pid = "pid", tid = "tid", comm = "comm"]
+        );
+        rust_layout!(
+            m,
             "bd_lsm_cfg",
             BdLsmCfg,
             [
@@ -761,6 +821,7 @@ mod tests {
             &["mode", "flags", "heartbeat_deadline_ns", "seq"],
         ),
         ("bd_file_key", &["dev", "ino"]),
+        ("bd_liveness", &["hdr", "pid", "tid", "comm"]),
         ("bd_lsm_cfg", &["flags", "audit", "configured", "_pad0"]),
     ];
 
@@ -813,6 +874,8 @@ mod tests {
         ("BD_ANC_NAME_LEN", BD_ANC_NAME_LEN),
         ("BD_EV_EXEC", BD_EV_EXEC as usize),
         ("BD_EV_DENY", BD_EV_DENY as usize),
+        ("BD_EV_LIVENESS", BD_EV_LIVENESS as usize),
+        ("BD_LIVE_MAGIC_LEN", BD_LIVE_MAGIC.len()),
         ("BD_STAT_EXEC", BD_STAT_EXEC as usize),
         ("BD_STAT_EXEC_LOST", BD_STAT_EXEC_LOST as usize),
         ("BD_STAT_DENY", BD_STAT_DENY as usize),

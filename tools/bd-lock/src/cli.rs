@@ -149,7 +149,15 @@ pub enum Cmd {
     /// Also spelled `bd-lock --on-tripwire`, as runbooks write it.
     #[command(long_flag = "on-tripwire")]
     OnTripwire {
-        /// Arm the dead-man switch and keep it alive while running.
+        /// Arm the dead-man switch and keep it alive while the whole pipeline moves.
+        ///
+        /// Every DURATION/3 a thread of bd-lock renames itself to a fresh
+        /// random nonce; exec_monitor turns that into a `liveness` event that
+        /// bd-watch prints and bd-policy passes through. The deadline is
+        /// renewed only when that line, with a nonce still pending, reaches
+        /// bd-lock's standard input (and, with --tee, was written on). A
+        /// stopped, stalled or dead bd-watch, bd-policy or bd-lock lets the
+        /// kernel act as LOCKDOWN within DURATION.
         #[arg(long, value_name = "DURATION")]
         heartbeat: Option<humantime::Duration>,
         /// Copy every input line to standard output (before any mode event).

@@ -785,38 +785,75 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
     Ok(0)
 }
 
-fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
-    if let Some(iv) = hb {
-        arm(ctx, iv, None)?;
-        let state = ctx.state.clone();
-        let pin = ctx.pin.clone();
-        let okeys = ctx.operator_keys.clone();
-        let (ocfg, mid) = (ctx.operators_config.clone(), ctx.machine_id.clone());
-        std::thread::spawn(move || {
-            let c = Ctx {
-                state,
-                pin,
-                operator_keys: okeys,
-                operators_config: ocfg,
-                machine_id: mid,
-            };
-            let every = (iv / 3).max(Duration::from_millis(200));
-            let mut failing = false;
-            loop {
-                std::thread::sleep(every);
-                // After expiry this refuses (no ceremony here): the kernel
-                // stays in LOCKDOWN until an operator renews by ceremony.
-                match heartbeat(&c, None) {
-                    Err(e) if !failing => {
-                        eprintln!("bd-lock: heartbeat failed: {e:#}");
-                        failing = true;
-                    }
-                    Err(_) => {}
-                    Ok(()) => failing = false,
-                }
+/// Nonces a liveness marker thread has sent and not yet seen return.
+type Pending = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>;
+
+/// How many unreturned nonces are still honoured: a slow but moving pipeline
+/// may deliver one a little after the next was sent.
+const LIVE_PENDING: usize = 3;
+
+fn new_nonce() -> String {
+    use rand_core::RngCore;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // comm holds 15 bytes: the 5-byte magic leaves 10 for the nonce (60 bits).
+    let mut b = [0u8; 10];
+    rand_core::OsRng.fill_bytes(&mut b);
+    b.iter()
+        .map(|x| ALPHABET[(x & 63) as usize] as char)
+        .collect()
+}
+
+/// The marker thread: every `every`, a fresh nonce into `pending`, then this
+/// thread's name set to magic + nonce, which exec_monitor reports. It proves
+/// nothing by itself; only the nonce coming back on stdin renews.
+fn liveness_marker(pending: Pending, every: Duration) {
+    loop {
+        let n = new_nonce();
+        {
+            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.push_back(n.clone());
+            while p.len() > LIVE_PENDING {
+                p.pop_front();
             }
-        });
+        }
+        let name = std::ffi::CString::new(format!("{}{n}", boundary::event::BD_LIVE_MAGIC))
+            .expect("nonce has no NUL");
+        if let Err(e) = nix::sys::prctl::set_name(&name) {
+            // Nothing will come back, so the switch expires: fail closed.
+            eprintln!("bd-lock: liveness marker: prctl(PR_SET_NAME): {e}");
+        }
+        std::thread::sleep(every);
     }
+}
+
+/// A nonce that came back: honoured once, with every older one dropped.
+fn take_nonce(pending: &Pending, nonce: &str) -> bool {
+    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+    match p.iter().position(|n| n == nonce) {
+        Some(i) => {
+            p.drain(..=i);
+            true
+        }
+        None => false,
+    }
+}
+
+fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
+    let pending: Option<Pending> = match hb {
+        Some(iv) => {
+            arm(ctx, iv, None)?;
+            let p = Pending::default();
+            let every = (iv / 3).max(Duration::from_millis(200));
+            let pt = p.clone();
+            std::thread::Builder::new()
+                .name("liveness".into())
+                .spawn(move || liveness_marker(pt, every))
+                .context("starting the liveness marker thread")?;
+            Some(p)
+        }
+        None => None,
+    };
+    let mut hb_failing = false;
     #[derive(serde::Deserialize)]
     struct D<'a> {
         #[serde(rename = "type", borrow)]
@@ -829,6 +866,8 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
         rule: Option<std::borrow::Cow<'a, str>>,
         #[serde(borrow)]
         reason: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        nonce: Option<std::borrow::Cow<'a, str>>,
     }
     let stdin = std::io::stdin();
     let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
@@ -859,6 +898,28 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
                 continue;
             }
         };
+        if d.kind.as_deref() == Some("liveness") {
+            let (Some(p), Some(n)) = (&pending, d.nonce.as_deref()) else {
+                continue;
+            };
+            if !take_nonce(p, n) {
+                continue;
+            }
+            // Renew only once the line is written on: a stalled bd-log
+            // behind --tee stalls the renewal too (up to the pipe's buffer).
+            out.flush().context("writing standard output")?;
+            // After expiry this refuses (no ceremony here): the kernel stays
+            // in LOCKDOWN until an operator renews by ceremony.
+            match heartbeat(ctx, None) {
+                Err(e) if !hb_failing => {
+                    eprintln!("bd-lock: heartbeat failed: {e:#}");
+                    hb_failing = true;
+                }
+                Err(_) => {}
+                Ok(()) => hb_failing = false,
+            }
+            continue;
+        }
         if d.kind.as_deref() != Some("decision") || d.decision.as_deref() != Some("tripwire") {
             continue;
         }
