@@ -122,6 +122,11 @@ enum bd_hook {
 	/* 50..=69: LOCKDOWN file and liveness hooks (issue 9, helper B) */
 	BD_HOOK_MMAP_EXEC = 50,     /* LSM mmap_file with PROT_EXEC (LOCKDOWN allow list) */
 	BD_HOOK_MPROTECT_EXEC = 51, /* LSM file_mprotect to PROT_EXEC (LOCKDOWN allow list) */
+	BD_HOOK_ALLOWED_WRITE = 52,    /* LSM file_open for writing of an allowed file */
+	BD_HOOK_ALLOWED_TRUNCATE = 53, /* LSM path_truncate of an allowed file */
+	BD_HOOK_ALLOWED_RENAME = 54,   /* LSM inode_rename over an allowed file (LOCKDOWN) */
+	BD_HOOK_PACKET_SOCKET = 55,    /* LSM socket_create AF_PACKET in the governed cgroup */
+	BD_HOOK_CGROUP_MOVE = 56,      /* LSM file_open of cgroup.procs/threads for writing, governed */
 };
 
 /* struct bd_deny.action */
@@ -176,6 +181,20 @@ struct bd_mode_state {
 struct bd_file_key {
 	__u64 dev; /* kernel dev_t as in sb->s_dev: major << 20 | minor, not st_dev */
 	__u64 ino;
+};
+
+/*
+ * bd_exec_allow value. bd-lock inserts it unsealed; mode_enforce's file_open
+ * seals it at the next open of that inode (bd-lock opens the file right
+ * away) with the inode's generation and ctime as the kernel has them. An
+ * entry is trusted only sealed and while both still match: a reused inode
+ * number has another generation, a file changed in place another ctime.
+ */
+#define BD_ALLOW_SEALED (1u << 0)
+struct bd_allow_val {
+	__u32 flags;
+	__u32 gen;      /* inode->i_generation when sealed */
+	__u64 ctime_ns; /* inode ctime when sealed */
 };
 
 /* bd_lsm_cfg.flags */

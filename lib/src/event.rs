@@ -64,6 +64,14 @@ pub const BD_HOOK_SKB_INGRESS: u32 = 43;
 pub const BD_HOOK_SKB_EGRESS: u32 = 44;
 pub const BD_HOOK_MMAP_EXEC: u32 = 50;
 pub const BD_HOOK_MPROTECT_EXEC: u32 = 51;
+pub const BD_HOOK_ALLOWED_WRITE: u32 = 52;
+pub const BD_HOOK_ALLOWED_TRUNCATE: u32 = 53;
+pub const BD_HOOK_ALLOWED_RENAME: u32 = 54;
+pub const BD_HOOK_PACKET_SOCKET: u32 = 55;
+pub const BD_HOOK_CGROUP_MOVE: u32 = 56;
+
+/// `bd_allow_val.flags`: the kernel recorded generation and ctime.
+pub const BD_ALLOW_SEALED: u32 = 1 << 0;
 
 /// `enum bd_action`.
 pub const BD_ACT_DENY: u32 = 1;
@@ -159,6 +167,15 @@ pub struct BdDeny {
     pub path: [u8; BD_PATH_LEN],
 }
 
+/// `struct bd_allow_val`: a value of the exec allow list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BdAllowVal {
+    pub flags: u32,
+    pub gen: u32,
+    pub ctime_ns: u64,
+}
+
 /// `struct bd_liveness`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -205,6 +222,7 @@ unsafe impl aya::Pod for BdExec {}
 unsafe impl aya::Pod for BdAncestor {}
 unsafe impl aya::Pod for BdDeny {}
 unsafe impl aya::Pod for BdLiveness {}
+unsafe impl aya::Pod for BdAllowVal {}
 unsafe impl aya::Pod for BdModeState {}
 unsafe impl aya::Pod for BdFileKey {}
 unsafe impl aya::Pod for BdLsmCfg {}
@@ -338,6 +356,11 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_EXEC => "exec",
         BD_HOOK_MMAP_EXEC => "mmap_exec",
         BD_HOOK_MPROTECT_EXEC => "mprotect_exec",
+        BD_HOOK_ALLOWED_WRITE => "allowed_write",
+        BD_HOOK_ALLOWED_TRUNCATE => "allowed_truncate",
+        BD_HOOK_ALLOWED_RENAME => "allowed_rename",
+        BD_HOOK_PACKET_SOCKET => "packet_socket",
+        BD_HOOK_CGROUP_MOVE => "cgroup_move",
         BD_HOOK_CONNECT4 => "connect4",
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
@@ -568,7 +591,14 @@ fn or_unknown(name: Option<&'static str>, v: u32) -> String {
 pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
     let file_hook = matches!(
         d.hook,
-        BD_HOOK_FILE_OPEN | BD_HOOK_EXEC | BD_HOOK_MMAP_EXEC | BD_HOOK_MPROTECT_EXEC
+        BD_HOOK_FILE_OPEN
+            | BD_HOOK_EXEC
+            | BD_HOOK_MMAP_EXEC
+            | BD_HOOK_MPROTECT_EXEC
+            | BD_HOOK_ALLOWED_WRITE
+            | BD_HOOK_ALLOWED_TRUNCATE
+            | BD_HOOK_ALLOWED_RENAME
+            | BD_HOOK_CGROUP_MOVE
     );
     let net_hook = matches!(
         d.hook,
@@ -581,6 +611,7 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_POST_BIND6
             | BD_HOOK_SKB_INGRESS
             | BD_HOOK_SKB_EGRESS
+            | BD_HOOK_PACKET_SOCKET
     );
     let action = match d.action {
         BD_ACT_DENY => Some("deny"),
@@ -749,6 +780,12 @@ mod tests {
         rust_layout!(m, "bd_file_key", BdFileKey, [dev = "dev", ino = "ino"]);
         rust_layout!(
             m,
+            "bd_allow_val",
+            BdAllowVal,
+            [flags = "flags", gen = "gen", ctime_ns = "ctime_ns"]
+        );
+        rust_layout!(
+            m,
             "bd_liveness",
             BdLiveness,
             [hdr = "hdr", pid = "pid", tid = "tid", comm = "comm"]
@@ -822,6 +859,7 @@ mod tests {
         ),
         ("bd_file_key", &["dev", "ino"]),
         ("bd_liveness", &["hdr", "pid", "tid", "comm"]),
+        ("bd_allow_val", &["flags", "gen", "ctime_ns"]),
         ("bd_lsm_cfg", &["flags", "audit", "configured", "_pad0"]),
     ];
 
@@ -903,6 +941,15 @@ mod tests {
         ("BD_HOOK_SKB_EGRESS", BD_HOOK_SKB_EGRESS as usize),
         ("BD_HOOK_MMAP_EXEC", BD_HOOK_MMAP_EXEC as usize),
         ("BD_HOOK_MPROTECT_EXEC", BD_HOOK_MPROTECT_EXEC as usize),
+        ("BD_HOOK_ALLOWED_WRITE", BD_HOOK_ALLOWED_WRITE as usize),
+        (
+            "BD_HOOK_ALLOWED_TRUNCATE",
+            BD_HOOK_ALLOWED_TRUNCATE as usize,
+        ),
+        ("BD_HOOK_ALLOWED_RENAME", BD_HOOK_ALLOWED_RENAME as usize),
+        ("BD_HOOK_PACKET_SOCKET", BD_HOOK_PACKET_SOCKET as usize),
+        ("BD_HOOK_CGROUP_MOVE", BD_HOOK_CGROUP_MOVE as usize),
+        ("BD_ALLOW_SEALED", BD_ALLOW_SEALED as usize),
         ("BD_ACT_DENY", BD_ACT_DENY as usize),
         ("BD_ACT_AUDIT", BD_ACT_AUDIT as usize),
         ("BD_MODE_OPEN", BD_MODE_OPEN as usize),

@@ -186,6 +186,18 @@ pub enum Cmd {
         /// Remove instead of add.
         #[arg(long)]
         remove: bool,
+        /// Also allow what each binary maps executable at start: its ELF
+        /// interpreter and DT_NEEDED closure, as the interpreter resolves them
+        /// (`INTERP --list PATH`, what ldd runs). dlopen'ed libraries are not
+        /// seen: allow them by name.
+        #[arg(long, conflicts_with = "device")]
+        libs: bool,
+        /// Trust the whole filesystem each PATH is on, by device, while it is
+        /// mounted read-only (e.g. a dm-verity or squashfs /usr): the kernel
+        /// checks the read-only flag at every exec and mapping. Refused for a
+        /// read-write mount.
+        #[arg(long)]
+        device: bool,
         /// Files to allow.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
