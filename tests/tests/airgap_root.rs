@@ -130,11 +130,12 @@ fn airgap_on_the_root_cgroup_governs_every_process_under_it() {
         sh("ip", &["-n", ns, "link", "set", dev, "up"]);
     }
 
-    // bd-load --cgroup / in a cgroup namespace rooted at rig.root.
+    // bd-load --cgroup / in a cgroup namespace rooted at rig.root (the
+    // cgroup the unsharing process is in becomes the namespace's root).
     let load = format!(
         "echo $$ > {}/cgroup.procs && exec unshare --cgroup --mount --propagation private \
          sh -c 'mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" load --cgroup /' {}",
-        a.display(),
+        rig.root.display(),
         bin("bd-load").display()
     );
     let o = Command::new("bash")

@@ -576,6 +576,30 @@ fn vm_lockdown_protects_allowed_files_and_distrusts_changed_inodes() {
     assert_eq!(exec_errno(&allowed), None, "still the allowed file");
     let _ = watch.kill();
     let _ = watch.wait();
+    release_to_open(&rig);
+}
+
+/// LOCKDOWN -> OPEN by a release token, so the tests after us never depend
+/// on unloading from LOCKDOWN.
+fn release_to_open(rig: &Rig) {
+    let ops = rig.dir.path().join("ops");
+    std::fs::create_dir_all(&ops).unwrap();
+    let key = rig.dir.path().join("op");
+    rig.lock(&["keygen", "-o", key.to_str().unwrap()]);
+    std::fs::copy(rig.dir.path().join("op.pub"), ops.join("op.pub")).unwrap();
+    let tok = rig.dir.path().join("tok");
+    rig.lock(&[
+        "token",
+        "-k",
+        key.to_str().unwrap(),
+        "--from",
+        "LOCKDOWN",
+        "--to",
+        "OPEN",
+        "-o",
+        tok.to_str().unwrap(),
+    ]);
+    rig.lock(&["release", "--token", tok.to_str().unwrap()]);
 }
 
 trait TruncFlag {
@@ -662,6 +686,9 @@ fn vm_lockdown_allow_libs_closure_and_read_only_device() {
     let _ = watch.kill();
     let _ = watch.wait();
     let _ = umount2(&ro, MntFlags::MNT_DETACH);
+    // Back to OPEN by the ceremony (bd-lock runs with its --libs closure).
+    release_to_open(&rig);
+    assert_eq!(exec_errno(Path::new("/bin/true")), None, "released");
     drop(rig);
 }
 
