@@ -286,8 +286,15 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut usb = if cli.no_usb {
         None
     } else {
-        crate::usb::UsbWatch::open(&pin_dir)
-            .map_err(|e| Failure(exit::FAILED, format!("usb uevent socket: {e}")))?
+        // Fail closed without killing the pipeline: unwatched, no new device
+        // is authorised from AIRGAP up; exec and deny events still flow.
+        crate::usb::UsbWatch::open(&pin_dir).unwrap_or_else(|e| {
+            eprintln!(
+                "bd-watch: warning: no USB uevents ({e}): new USB devices stay unauthorised \
+                 from AIRGAP up and no usb events are printed"
+            );
+            None
+        })
     };
     install_signals().map_err(|e| Failure(exit::FAILED, format!("signals: {e}")))?;
 
