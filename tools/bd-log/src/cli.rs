@@ -11,7 +11,7 @@ Examples:
   bd-log verify -l /var/log/boundary.log -p log.key.pub --anchor anchor.json
   bd-log show -l /var/log/boundary.log --since 1h
 
-Exit status (verify): 0 valid, 1 tampered or truncated, 2 could not decide.
+Exit status (verify): 0 valid, 1 tampered or truncated, 2 could not decide (also: wrong key).
 See bd-log(1) for the line format, the other exit codes and the crash rules.";
 
 /// Append to, verify and read a SHA-256 hash-chained, Ed25519-signed log.
@@ -68,9 +68,12 @@ the given public key), seq numbering and non-decreasing ts. Prints PASS or FAIL,
 and why, and how many trailing entries are not yet covered by a checkpoint (those are only \
 chained, not signed). With --anchor, the log must still contain that exact checkpoint line, which \
 catches truncation and rollback to an earlier, still consistent, state.",
-        after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, bad key or anchor).\n\n\
+        after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, \
+the log is signed by another key, bad or unusable anchor).\n\n\
 Examples:\n  bd-log verify -l /var/log/boundary.log -p log.key.pub\n  \
-bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.json --json"
+bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.json --json\n  \
+bd-log verify -l 'boundary.log*' -p log.key.pub -q\n  \
+bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log -p log.key.pub"
     )]
     Verify(VerifyArgs),
     /// Print the latest checkpoint line (to keep elsewhere as an anchor).
@@ -100,6 +103,19 @@ bd-log show -l boundary.log --since 2026-11-25T00:00:00Z --records"
     /// Print the last entries as JSON lines.
     #[command(after_help = "Example:\n  bd-log tail -l boundary.log -n 5")]
     Tail(TailArgs),
+    /// Close the log with a checkpoint and continue its chain in a new file.
+    #[command(
+        long_about = "Rotate the log without breaking its chain: under the log's lock, write a \
+checkpoint covering every entry (waiting, as append does, for a running appender to cover its \
+own), rename LOG to LOG.1 (or --to), and start a new LOG whose first line is a checkpoint at the \
+next seq whose head is the SHA-256 of the closed file's last line: same origin, same key, \
+continuing seq. A running `bd-log append` notices the rename at its next write and goes on in \
+the new file. logrotate does the same through SIGHUP: the appender closes the renamed file with \
+a checkpoint and continues in a new LOG (dist/logrotate/boundary). `bd-log verify -l LOG.1 -l \
+LOG` checks the link between the two.",
+        after_help = "Example:\n  bd-log rotate -l /var/log/boundary/boundary.log -k /etc/boundary/keys/log.key"
+    )]
+    Rotate(RotateArgs),
     /// Move a torn last line aside so appends can continue.
     #[command(
         long_about = "After a crash the log may end in a torn line (bytes without a newline). \
@@ -158,18 +174,23 @@ pub struct AppendArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The log file.
-    #[arg(short, long, value_name = "LOG", env = "BD_LOG")]
-    pub log: PathBuf,
+    /// The log file; repeat for a rotated set, oldest first (LOG.2.gz, LOG.1, LOG). `-` reads
+    /// stdin; a pattern with * ? or [ is expanded and the files ordered by where they sit in the
+    /// chain; gzip members are read decompressed.
+    #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
+    pub log: Vec<PathBuf>,
     /// Public key (KEY.pub from `bd-log keygen`).
     #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
     pub pubkey: PathBuf,
     /// A checkpoint line exported earlier: the log must still contain it.
     #[arg(short, long, value_name = "CHECKPOINT")]
     pub anchor: Option<PathBuf>,
-    /// Print the result as one JSON object.
+    /// Print the result as one JSON object (also an error object when it cannot decide).
     #[arg(long)]
     pub json: bool,
+    /// Print nothing when the log is valid (failures are still reported).
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,9 +204,28 @@ pub struct ShowArgs {
     /// Only entries with ts at or after this: RFC 3339 time, or a duration ago (e.g. 1h).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Only entries with ts before this: RFC 3339 time, or a duration ago (e.g. 10m).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     /// Print only the records (skip checkpoints).
     #[arg(short, long)]
     pub records: bool,
+    /// After the end of the log, keep printing lines as they are appended (follows a rotation).
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The log file the running appender writes.
+    #[arg(short, long, value_name = "LOG", env = "BD_LOG")]
+    pub log: PathBuf,
+    /// Secret key the log is signed with (the closing and the continuation checkpoint need it).
+    #[arg(short, long, value_name = "KEY", env = "BD_LOG_KEY")]
+    pub key: PathBuf,
+    /// Name for the closed file (default LOG.1); refused if it exists.
+    #[arg(long, value_name = "PATH")]
+    pub to: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,13 @@ fn main() {
                 f.code
             }
         },
+        Cmd::Rotate(a) => match bd_log::append::rotate(a) {
+            Ok(()) => 0,
+            Err(f) => {
+                bd_log::diag!("bd-log: {}", f.msg);
+                f.code
+            }
+        },
         Cmd::Verify(a) => bd_log::ops::verify(a),
         Cmd::Checkpoint { log, pubkey } => bd_log::ops::checkpoint(log, pubkey),
         Cmd::Show(a) => bd_log::ops::show(a),
