@@ -67,13 +67,16 @@ echo '{\"note\":\"maintenance\"}' \\\n      | bd-log append -l /var/log/boundary
 the given public key), seq numbering and non-decreasing ts. Prints PASS or FAIL, the first bad seq \
 and why, and how many trailing entries are not yet covered by a checkpoint (those are only \
 chained, not signed). With --anchor, the log must still contain that exact checkpoint line, which \
-catches truncation and rollback to an earlier, still consistent, state.",
+catches truncation and rollback to an earlier, still consistent, state. Several -l (oldest first), \
+a quoted pattern, -l - or gzip members are verified as one rotated set: each link between two \
+files is checked, and a missing file, a reordered set, a new or foreign origin and a rollback are \
+each named. A log signed by another key is exit 2 (could not decide), naming that key.",
         after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, \
 the log is signed by another key, bad or unusable anchor).\n\n\
 Examples:\n  bd-log verify -l /var/log/boundary.log -p log.key.pub\n  \
 bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.json --json\n  \
 bd-log verify -l 'boundary.log*' -p log.key.pub -q\n  \
-bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log -p log.key.pub"
+bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log \\\n      -p log.key.pub"
     )]
     Verify(VerifyArgs),
     /// Print the latest checkpoint line (to keep elsewhere as an anchor).

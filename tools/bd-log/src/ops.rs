@@ -38,6 +38,21 @@ fn print_line(line: &str) -> i32 {
 }
 
 pub fn keygen(out: &Path) -> i32 {
+    // `keygen -o /etc/boundary/keys/log.key` on a fresh host: the directory
+    // is made, root-only (0700), like the one the package ships.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            if let Err(e) = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+            {
+                return err(format!("{}: creating the directory: {e}", dir.display()));
+            }
+            crate::diag!("bd-log: created {} (mode 0700)", dir.display());
+        }
+    }
     match log::write_keypair(out) {
         Ok(vk) => {
             crate::diag!(
@@ -358,6 +373,7 @@ fn seq_range(s: &str) -> Result<(u64, u64), String> {
 struct Filter {
     seq: (u64, u64),
     since: Option<String>,
+    until: Option<String>,
     records: bool,
 }
 
@@ -371,6 +387,9 @@ fn emit(out: &mut impl Write, line: &[u8], f: &Filter) -> io::Result<Result<(), 
         return Ok(Ok(()));
     }
     if f.since.as_ref().is_some_and(|s| p.ts < s.as_bytes()) {
+        return Ok(Ok(()));
+    }
+    if f.until.as_ref().is_some_and(|u| p.ts >= u.as_bytes()) {
         return Ok(Ok(()));
     }
     match p.body {
@@ -398,23 +417,63 @@ pub fn show(a: &ShowArgs) -> i32 {
             Ok(s) => s,
             Err(e) => return err(e),
         },
+        until: match a
+            .until
+            .as_deref()
+            .map(|u| since_ts(u).map_err(|e| e.replace("--since", "--until")))
+            .transpose()
+        {
+            Ok(s) => s,
+            Err(e) => return err(e),
+        },
         records: a.records,
     };
     let file = match fsutil::open_read(&a.log) {
         Ok(f) => f,
         Err(e) => return err(format!("{shown}: {e}")),
     };
+    let mut ident = file_ident(&file);
     let mut rd = BufReader::with_capacity(1 << 20, file);
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut line = Vec::new();
     let mut n = 0u64;
     let mut code = OK;
+    let mut partial = false;
     loop {
-        line.clear();
+        // In follow mode a partial line stays in `line` until its newline.
+        if !partial {
+            line.clear();
+        }
+        partial = false;
         match rd.read_until(b'\n', &mut line) {
+            Ok(0) if a.follow => {
+                partial = !line.is_empty();
+                if let Err(e) = out.flush() {
+                    return out_err(e);
+                }
+                // A rotation: the path names a new file. Finish the old one
+                // (read to its end above), then read the new one from its start.
+                if line.is_empty() {
+                    if let Ok(f) = fsutil::open_read(&a.log) {
+                        let id = file_ident(&f);
+                        if id.is_some() && id != ident {
+                            ident = id;
+                            rd = BufReader::with_capacity(1 << 20, f);
+                            n = 0;
+                            continue;
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                continue;
+            }
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => return err(format!("{shown}: {e}")),
+        }
+        if a.follow && line.last() != Some(&b'\n') {
+            partial = true;
+            continue;
         }
         if line.last() != Some(&b'\n') {
             crate::diag!(
@@ -434,7 +493,7 @@ pub fn show(a: &ShowArgs) -> i32 {
             Ok(Ok(())) => {}
         }
         n += 1;
-        if n > filter.seq.1 {
+        if log::parse_line(&line).is_ok_and(|p| p.seq.saturating_add(1) >= filter.seq.1) {
             break;
         }
     }
@@ -442,6 +501,12 @@ pub fn show(a: &ShowArgs) -> i32 {
         Ok(()) => code,
         Err(e) => out_err(e),
     }
+}
+
+/// Which file an open descriptor is (device, inode), to notice a rotation.
+fn file_ident(f: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 pub fn tail(a: &TailArgs) -> i32 {
@@ -452,6 +517,7 @@ pub fn tail(a: &TailArgs) -> i32 {
             Ok(s) => s,
             Err(e) => return err(e),
         },
+        until: None,
         records: a.records,
     };
     let file = match fsutil::open_read(&a.log) {
