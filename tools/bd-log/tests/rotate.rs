@@ -530,3 +530,73 @@ fn wrong_key_is_could_not_decide_and_names_the_logs_key() {
     let (code, _, why, _) = env.verify_json(&env.log, &[]);
     assert_eq!(code, 1, "{why}");
 }
+
+/// The unit's `ExecReload=` line, run as systemd would (with $MAINPID set to
+/// the pipeline shell), against `producer | bd-log append` under a bash
+/// parent: only bd-log gets SIGHUP (the producer, whose default HUP action is
+/// to die, keeps running), and the appender rotates instead of stopping.
+#[test]
+fn unit_exec_reload_signals_only_the_appender() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../systemd/boundary.service"),
+    )
+    .expect("read systemd/boundary.service");
+    let reload = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecReload="))
+        .expect("boundary.service has ExecReload=");
+    assert!(
+        Path::new("/usr/bin/pkill").exists(),
+        "procps' pkill is what ExecReload runs"
+    );
+    let env = Env::new();
+    let fifo = env.path("in");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // `cat` stands in for the pipeline's other stages: a child of the shell
+    // that dies on SIGHUP by default.
+    let script = format!(
+        "cat {} | {} append -t 1s -l {} -k {}",
+        fifo.display(),
+        BIN,
+        env.log.display(),
+        env.key.display()
+    );
+    let mut shell = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(&records(0, 10)).unwrap();
+    w.flush().unwrap();
+    wait_for("records", || ids_in(&env.log).last() == Some(&9));
+    std::fs::rename(&env.log, env.path("log.1")).unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(reload)
+        .env("MAINPID", shell.id().to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ExecReload failed: {}", stderr(&out));
+    // SIGHUP alone closes log.1 and starts the new file, before any write.
+    wait_for("the new file after ExecReload", || env.log.exists());
+    w.write_all(&records(10, 5)).unwrap();
+    w.flush().unwrap();
+    wait_for("records after reload", || {
+        ids_in(&env.log).last() == Some(&14)
+    });
+    drop(w);
+    let st = shell.wait().unwrap();
+    assert!(
+        st.success(),
+        "the pipeline survived the reload and ended cleanly"
+    );
+    assert_linked(&env.path("log.1"), &env.log);
+    let (code, v) = verify_set(&env, &[&env.path("log.1"), &env.log], &[]);
+    assert_eq!(code, 0, "{v}");
+}
