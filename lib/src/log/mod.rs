@@ -21,6 +21,7 @@
 //! last lets the verifier read the fixed prefix with a strict scanner instead
 //! of a JSON parser: anything that does not match byte for byte is rejected.
 
+pub mod merkle;
 pub mod verify;
 
 use base64::Engine as _;
