@@ -33,6 +33,9 @@ complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "verify" -d 'Check eve
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "tail" -d 'Print the last entries as JSON lines'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "note" -d 'Print a C2SP tlog-checkpoint (signed note) over the log\'s Merkle tree'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "prove" -d 'Export entries with RFC 6962 inclusion proofs against a signed note'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "verify-excerpt" -d 'Check an excerpt from `bd-log prove` with only the public key'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "rotate" -d 'Close the log with a checkpoint and continue its chain in a new file'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -70,18 +73,34 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s n -l lines -d 'Ho
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -l since -d 'Only entries with ts at or after this: RFC 3339 time, or a duration ago (e.g. 1h)' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s r -l records -d 'Print only the records (skip checkpoints)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s h -l help -d 'Print help'
+complete -c bd-log -n "__fish_bd_log_using_subcommand note" -s l -l log -d 'The log file(s), oldest first, or a quoted pattern (as verify)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand note" -s k -l key -d 'Secret key the log is signed with' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand note" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s l -l log -d 'The log file(s), oldest first, or a quoted pattern (as verify)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s p -l pubkey -d 'Public key of the log' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -l note -d 'The signed note (from `bd-log note`) the proofs are against' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s s -l seq -d 'One seq (N) or a range (A..B, end exclusive)' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s a -l anchor -d 'An earlier note: add the consistency proof from it to NOTE' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s p -l pubkey -d 'Public key of the log' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s e -l excerpt -d 'The excerpt (`-` for stdin)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s a -l anchor -d 'An earlier note the excerpt\'s note must be consistent with' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -s l -l log -d 'The log file the running appender writes' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -s k -l key -d 'Secret key the log is signed with (the closing and the continuation checkpoint need it)' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -l to -d 'Name for the closed file (default LOG.1); refused if it exists' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand repair" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand repair" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "tail" -d 'Print the last entries as JSON lines'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "rotate" -d 'Close the log with a checkpoint and continue its chain in a new file'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail rotate repair help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "tail" -d 'Print the last entries as JSON lines'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "note" -d 'Print a C2SP tlog-checkpoint (signed note) over the log\'s Merkle tree'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "prove" -d 'Export entries with RFC 6962 inclusion proofs against a signed note'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "verify-excerpt" -d 'Check an excerpt from `bd-log prove` with only the public key'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "rotate" -d 'Close the log with a checkpoint and continue its chain in a new file'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -106,6 +106,69 @@ bd-log show -l boundary.log --since 2026-11-25T00:00:00Z --records"
     /// Print the last entries as JSON lines.
     #[command(after_help = "Example:\n  bd-log tail -l boundary.log -n 5")]
     Tail(TailArgs),
+    /// Print a C2SP tlog-checkpoint (signed note) over the log's Merkle tree.
+    #[command(
+        long_about = "Verify the log (or a rotated set from seq 0) with the key's public half, build \
+the RFC 6962 Merkle tree whose leaf i is the line with seq i (its exact bytes), up to and \
+including the last checkpoint, and print a C2SP tlog-checkpoint signed note: the log's origin, \
+the tree size and the base64 root hash, signed with the log key (Ed25519, key name = origin). \
+Other tools that speak signed notes can read it; `bd-log prove` and `bd-log verify-excerpt` use it.",
+        after_help = "Example:\n  bd-log note -l 'boundary.log*' -k log.key > note.txt"
+    )]
+    Note {
+        /// The log file(s), oldest first, or a quoted pattern (as verify).
+        #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
+        log: Vec<PathBuf>,
+        /// Secret key the log is signed with.
+        #[arg(short, long, value_name = "KEY", env = "BD_LOG_KEY")]
+        key: PathBuf,
+    },
+    /// Export entries with RFC 6962 inclusion proofs against a signed note.
+    #[command(
+        long_about = "Print an excerpt: the signed note (from `bd-log note`) on the first line, then \
+one JSON line per requested seq with the log line and its inclusion proof (base64 hashes) in the \
+note's tree. With --anchor OLD (an earlier note) the excerpt also carries the consistency proof \
+from OLD's tree to the note's, which proves the log was only appended to in between. The log \
+must match the note (same root), or nothing is printed (exit 1). Memory: one 32-byte hash per \
+line up to the note's size.",
+        after_help = "Example:\n  bd-log prove -l boundary.log -p log.key.pub --note note.txt --seq 100..120 \\\n      > excerpt.jsonl"
+    )]
+    Prove {
+        /// The log file(s), oldest first, or a quoted pattern (as verify).
+        #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
+        log: Vec<PathBuf>,
+        /// Public key of the log.
+        #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
+        pubkey: PathBuf,
+        /// The signed note (from `bd-log note`) the proofs are against.
+        #[arg(long, value_name = "NOTE")]
+        note: PathBuf,
+        /// One seq (N) or a range (A..B, end exclusive).
+        #[arg(short, long, value_name = "SEQ")]
+        seq: String,
+        /// An earlier note: add the consistency proof from it to NOTE.
+        #[arg(short, long, value_name = "OLD")]
+        anchor: Option<PathBuf>,
+    },
+    /// Check an excerpt from `bd-log prove` with only the public key.
+    #[command(
+        long_about = "Verify an excerpt without the log: the note's signature under the public key, \
+each line's inclusion proof against the note's root at the seq the line states, and, with \
+--anchor OLD, the consistency proof from that earlier note (a rollback or rewrite since OLD fails). \
+Prints PASS or FAIL. Exit status: 0 valid, 1 a proof or the note fails, 2 could not decide.",
+        after_help = "Example:\n  bd-log verify-excerpt -p log.key.pub -e excerpt.jsonl --anchor old-note.txt"
+    )]
+    VerifyExcerpt {
+        /// Public key of the log.
+        #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
+        pubkey: PathBuf,
+        /// The excerpt (`-` for stdin).
+        #[arg(short, long, value_name = "EXCERPT")]
+        excerpt: PathBuf,
+        /// An earlier note the excerpt's note must be consistent with.
+        #[arg(short, long, value_name = "OLD")]
+        anchor: Option<PathBuf>,
+    },
     /// Close the log with a checkpoint and continue its chain in a new file.
     #[command(
         long_about = "Rotate the log without breaking its chain: under the log's lock, write a \

@@ -17,6 +17,7 @@ pub mod append;
 pub mod cli;
 pub mod fsutil;
 pub mod ops;
+pub mod proof;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {

@@ -19,6 +19,19 @@ fn main() {
                 f.code
             }
         },
+        Cmd::Note { log, key } => bd_log::proof::note(log, key),
+        Cmd::Prove {
+            log,
+            pubkey,
+            note,
+            seq,
+            anchor,
+        } => bd_log::proof::prove(log, pubkey, note, seq, anchor.as_deref()),
+        Cmd::VerifyExcerpt {
+            pubkey,
+            excerpt,
+            anchor,
+        } => bd_log::proof::verify_excerpt(pubkey, excerpt, anchor.as_deref()),
         Cmd::Verify(a) => bd_log::ops::verify(a),
         Cmd::Checkpoint { log, pubkey } => bd_log::ops::checkpoint(log, pubkey),
         Cmd::Show(a) => bd_log::ops::show(a),

@@ -87,7 +87,7 @@ fn undecided(a: &VerifyArgs, msg: impl std::fmt::Display) -> i32 {
 /// A reader for one member of the set, decompressing gzip (by its magic
 /// bytes, whatever the name). A plain file is read up to the size it had
 /// under a moment's shared lock, so the end is on a whole write.
-fn open_member(p: &Path) -> Result<Box<dyn Read + Send>, String> {
+pub(crate) fn open_member(p: &Path) -> Result<Box<dyn Read + Send>, String> {
     let shown = p.display();
     let raw: Box<dyn Read + Send> = if p.as_os_str() == "-" {
         Box::new(io::stdin())
@@ -125,10 +125,10 @@ fn first_seq(p: &Path) -> Result<u64, String> {
 /// The files to verify: as given, in order, unless a pattern was used; then
 /// every match (never the LOG.torn-* or LOG.unverified-* files repair moves
 /// aside), ordered by the seq each file starts at.
-fn members(a: &VerifyArgs) -> Result<Vec<std::path::PathBuf>, String> {
+pub(crate) fn members(logs: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, String> {
     let mut out = Vec::new();
     let mut globbed = false;
-    for p in &a.log {
+    for p in logs {
         let s = p.to_string_lossy();
         if p.as_os_str() != "-" && s.contains(['*', '?', '[']) {
             globbed = true;
@@ -186,7 +186,7 @@ pub fn verify(a: &VerifyArgs) -> i32 {
             }
         }
     };
-    let files = match members(a) {
+    let files = match members(&a.log) {
         Ok(f) => f,
         Err(e) => return undecided(a, e),
     };
@@ -352,7 +352,7 @@ fn since_ts(s: &str) -> Result<String, String> {
     Ok(boundary::time::rfc3339_nanos(t))
 }
 
-fn seq_range(s: &str) -> Result<(u64, u64), String> {
+pub(crate) fn seq_range(s: &str) -> Result<(u64, u64), String> {
     let bad = || format!("--seq {s:?}: expected N, A..B, A.. or ..B");
     let num = |x: &str, dflt: u64| -> Result<u64, String> {
         if x.is_empty() {
