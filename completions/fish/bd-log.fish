@@ -52,7 +52,7 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l skip-invalid -d
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l append-only -d 'Set the file\'s append-only attribute (chattr +a; needs root)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l ack -d 'After each write, print {"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s l -l log -d 'The log file; repeat for a rotated set, oldest first (LOG.2.gz, LOG.1, LOG). `-` reads stdin; a pattern with * ? or [ is expanded and the files ordered by where they sit in the chain; gzip members are read decompressed' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s l -l log -d 'The log file; repeat for a rotated set, oldest first (LOG.2.gz, LOG.1, LOG). `-` reads stdin; a pattern with * ? or [ is expanded and the files ordered by where they sit in the chain; gzip and zstd members are read decompressed' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`)' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s a -l anchor -d 'A checkpoint line exported earlier: the log must still contain it' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l json -d 'Print the result as one JSON object (also an error object when it cannot decide)'

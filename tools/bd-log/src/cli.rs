@@ -68,7 +68,7 @@ the given public key), seq numbering and non-decreasing ts. Prints PASS or FAIL,
 and why, and how many trailing entries are not yet covered by a checkpoint (those are only \
 chained, not signed). With --anchor, the log must still contain that exact checkpoint line, which \
 catches truncation and rollback to an earlier, still consistent, state. Several -l (oldest first), \
-a quoted pattern, -l - or gzip members are verified as one rotated set: each link between two \
+a quoted pattern, -l - or gzip or zstd members are verified as one rotated set: each link between two \
 files is checked, and a missing file, a reordered set, a new or foreign origin and a rollback are \
 each named. A log signed by another key is exit 2 (could not decide), naming that key.",
         after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, \
@@ -242,7 +242,7 @@ pub struct AppendArgs {
 pub struct VerifyArgs {
     /// The log file; repeat for a rotated set, oldest first (LOG.2.gz, LOG.1, LOG). `-` reads
     /// stdin; a pattern with * ? or [ is expanded and the files ordered by where they sit in the
-    /// chain; gzip members are read decompressed.
+    /// chain; gzip and zstd members are read decompressed.
     #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
     pub log: Vec<PathBuf>,
     /// Public key (KEY.pub from `bd-log keygen`).

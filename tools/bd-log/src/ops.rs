@@ -84,7 +84,7 @@ fn undecided(a: &VerifyArgs, msg: impl std::fmt::Display) -> i32 {
     UNDECIDED
 }
 
-/// A reader for one member of the set, decompressing gzip (by its magic
+/// A reader for one member of the set, decompressing gzip or zstd (by its magic
 /// bytes, whatever the name). A plain file is read up to the size it had
 /// under a moment's shared lock, so the end is on a whole write.
 pub(crate) fn open_member(p: &Path) -> Result<Box<dyn Read + Send>, String> {
@@ -103,8 +103,46 @@ pub(crate) fn open_member(p: &Path) -> Result<Box<dyn Read + Send>, String> {
     let magic = br.fill_buf().map_err(|e| format!("{shown}: {e}"))?;
     if magic.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(br)))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(ZstdFrames {
+            cur: None,
+            src: Some(br),
+        }))
     } else {
         Ok(Box::new(br))
+    }
+}
+
+type Member = BufReader<Box<dyn Read + Send>>;
+
+/// Every zstd frame of a member, one after the other (`zstd` writes one per
+/// file; concatenated files are several).
+struct ZstdFrames {
+    cur: Option<ruzstd::decoding::StreamingDecoder<Member, ruzstd::decoding::FrameDecoder>>,
+    src: Option<Member>,
+}
+
+impl Read for ZstdFrames {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(d) = self.cur.as_mut() {
+                let n = d.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.src = self.cur.take().map(|d| d.into_inner());
+            }
+            let Some(mut r) = self.src.take() else {
+                return Ok(0);
+            };
+            if r.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.cur =
+                Some(ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+                })?);
+        }
     }
 }
 

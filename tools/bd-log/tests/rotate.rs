@@ -428,6 +428,16 @@ fn rotated_set_from_stdin_and_gzip_members() {
         .collect();
     let (code, v) = verify_set(&env, &[&gz[0], &gz[1], &set[2], &set[3]], &[]);
     assert_eq!(code, 0, "{v}");
+    // zstd members (logrotate with compresscmd zstd), by the real zstd.
+    let st = Command::new("zstd")
+        .args(["-q", "-k"])
+        .arg(&set[2])
+        .status()
+        .expect("zstd (apt-get install zstd)");
+    assert!(st.success());
+    let zst = PathBuf::from(format!("{}.zst", set[2].display()));
+    let (code, v) = verify_set(&env, &[&gz[0], &gz[1], &zst, &set[3]], &[]);
+    assert_eq!(code, 0, "{v}");
     // The whole set concatenated on stdin is one chain.
     let mut cat = Vec::new();
     for f in &set[2..] {
