@@ -70,9 +70,9 @@ pub fn check_record(rec: &[u8]) -> Result<(), String> {
     {
         return Err("record has surrounding whitespace, which the writer trims".into());
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(rec)
-        .map(|_| ())
-        .map_err(|e| format!("not JSON: {e}"))
+    // The strict reader: a duplicate key or nesting past crate::json's bound
+    // would be signed as one meaning and read back as another.
+    crate::json::check(rec).map_err(|e| format!("not JSON: {e}"))
 }
 /// Domain separation for checkpoint signatures.
 pub const SIG_CONTEXT: &str = "bd-log checkpoint v1";
