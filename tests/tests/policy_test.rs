@@ -439,3 +439,37 @@ filename = { prefix = "/tmp/" }
     let o = policy(&["check", "p.toml", "--overlay", "local.toml"], p, "");
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
 }
+
+/// Issue 15 item 6: `bd-policy sign` (run as root) wrote POLICY.sig.tmp, a
+/// name anyone able to write the directory can guess: `nobody` plants a
+/// symlink there to a root-owned file, and root's signature used to land in
+/// that file. Now the temp name is random and O_EXCL, the victim is intact
+/// and the signature is where it belongs.
+#[test]
+fn sign_never_writes_through_a_symlink_nobody_planted() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let op = keygen(p, "op.key");
+    let shared = p.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    // World-writable but not sticky, so the kernel's protected_symlinks
+    // does not step in: only the tool's own care does.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    write(&shared, "p.toml", POLICY);
+    let victim = write(p, "victim", "root's file\n");
+    let o = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .args(["ln", "-s"])
+        .arg(&victim)
+        .arg(shared.join("p.toml.sig.tmp"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = policy(&["sign", "-k", op.to_str().unwrap(), "p.toml"], &shared, "");
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's file\n");
+    let sig: Value =
+        serde_json::from_slice(&std::fs::read(shared.join("p.toml.sig")).unwrap()).unwrap();
+    assert_eq!(sig["sha256"].as_str().map(str::len), Some(64), "{sig}");
+}

@@ -831,15 +831,17 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
     let stdin = std::io::stdin();
     let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
-    let mut line = String::new();
+    let mut raw = Vec::new();
     let mut lineno = 0u64;
     loop {
         if input.buffer().is_empty() {
             out.flush().context("writing standard output")?;
         }
-        line.clear();
+        raw.clear();
+        // Bytes, not read_line: one non-UTF-8 line must be reported and
+        // skipped, never end the loop and miss the tripwire after it.
         if input
-            .read_line(&mut line)
+            .read_until(b'\n', &mut raw)
             .context("reading standard input")?
             == 0
         {
@@ -847,10 +849,15 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
         }
         lineno += 1;
         if tee {
-            out.write_all(line.as_bytes())
-                .context("writing standard output")?;
+            out.write_all(&raw).context("writing standard output")?;
         }
-        let d: D = match serde_json::from_str(line.trim_end()) {
+        let Ok(line) = std::str::from_utf8(&raw) else {
+            eprintln!("bd-lock: input line {lineno}: not UTF-8: skipped");
+            continue;
+        };
+        // The strict reader every tool uses: a duplicate "decision" key
+        // must not read as allow here and tripwire elsewhere.
+        let d: D = match boundary::json::from_line(line.trim_end()) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("bd-lock: input line {lineno}: not a decision: {e}");
