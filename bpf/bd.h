@@ -37,6 +37,10 @@ enum bd_stat {
 	BD_STAT_MAX = 16,
 };
 
+/* Slots in the per-CPU bd_deny_hooks array: denials counted by enum bd_hook
+ * (every hook number is below this). */
+#define BD_HOOK_SLOTS 128
+
 struct bd_hdr {
 	__u32 type; /* enum bd_event_type */
 	__u32 size; /* sizeof the whole record */

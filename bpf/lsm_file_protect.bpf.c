@@ -138,7 +138,7 @@ static __always_inline int deny(__u32 hook, __u32 audit, __u32 accessor, __u32 a
 	struct bd_deny *e;
 	__u64 ug = bpf_get_current_uid_gid();
 
-	bd_count(BD_STAT_DENIED);
+	bd_count_denied(hook);
 	e = bpf_ringbuf_reserve(&bd_events, sizeof(*e), 0);
 	if (!e) {
 		bd_count(BD_STAT_DENY_LOST);
@@ -197,7 +197,7 @@ int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, 
 	/* Unaudited READ probes only decide whether ps shows a few fields. */
 	if (!(mode & PTRACE_MODE_ATTACH) && (mode & PTRACE_MODE_NOAUDIT)) {
 		if (!audit)
-			bd_count(BD_STAT_DENIED);
+			bd_count_denied(BD_HOOK_PTRACE);
 		return verdict(audit);
 	}
 	return deny(BD_HOOK_PTRACE, audit, accessor, mode, child, 0);
