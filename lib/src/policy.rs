@@ -1772,6 +1772,46 @@ type = "exec"
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The event reader in the engine, fuzzed with a fixed case budget:
+        /// mutated events never panic, one call is one decision, and a line
+        /// the shared strict reader refuses is always a malformed deny.
+        #[test]
+        fn event_reader_never_panics_and_refuses_what_json_refuses(
+            cut in 0usize..80,
+            junk in "[\\[\\]{}:,\"a1vtype ]{0,10}",
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let pol = Policy::parse(
+                "[[rule]]\nname = \"a\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\nancestors.comm = { exists = true }\n",
+            )
+            .unwrap();
+            let base = r#"{"v":1,"type":"exec","comm":"sh","ancestors":[{"comm":"a"}],"x":{"y":[1]}}"#;
+            let mut line = base.to_string();
+            let at = cut.min(line.len());
+            line.insert_str(at, &junk);
+            let lossy = String::from_utf8_lossy(&bytes).into_owned();
+            for l in [line.as_str(), lossy.as_str()] {
+                let mut e = Engine::new(&pol, RateState::default());
+                let d = e.decide(l, Mode::Open, 1);
+                if crate::json::check(l.as_bytes()).is_err() {
+                    proptest::prop_assert_eq!(d.verdict, Verdict::Deny);
+                    proptest::prop_assert!(d
+                        .builtin_reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("malformed input")));
+                }
+                let mut out = Vec::new();
+                e.render(&mut out, &d, "t", Mode::Open, l);
+                let text = std::str::from_utf8(&out).unwrap();
+                proptest::prop_assert_eq!(text.matches('\n').count(), 1);
+                proptest::prop_assert!(crate::json::check(text.trim_end().as_bytes()).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn fast_globs_agree_with_globset() {
         let pats = [
