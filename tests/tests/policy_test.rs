@@ -147,7 +147,7 @@ const EVENT: &str = "{\"v\":1,\"type\":\"exec\",\"comm\":\"ls\",\"filename\":\"/
 
 /// The attack: root edits policy.toml to allow everything. Without
 /// --require-signed the edited policy is used (the twin); with it, the
-/// edited file is refused (exit 3), as are an unsigned file, a file signed
+/// edited file is refused (exit 1, a verdict), as are an unsigned file, a file signed
 /// by a key the host does not trust, and an overlay's signature used for the
 /// policy.
 #[test]
@@ -169,7 +169,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
     ];
 
     let o = policy(&signed, p, EVENT);
-    assert_eq!(o.status.code(), Some(3), "unsigned: {:?}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "unsigned: {:?}", text(&o));
     assert!(text(&o).1.contains("no signature (unsigned)"));
 
     let o = policy(&["sign", "-k", op.to_str().unwrap(), "p.toml"], p, "");
@@ -186,7 +186,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
     let d1: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(d1["decision"], "allow", "twin: unsigned use takes the edit");
     let o = policy(&signed, p, EVENT);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty(), "nothing decided by a refused policy");
     assert!(
         text(&o)
@@ -200,7 +200,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
     let o = policy(&["sign", "-k", stranger.to_str().unwrap(), "p.toml"], p, "");
     assert!(o.status.success());
     let o = policy(&signed, p, EVENT);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("not a trusted operator key"));
 
     // An overlay signature does not sign a policy.
@@ -235,7 +235,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
         p,
         EVENT,
     );
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     assert!(text(&o)
         .1
         .contains("signed as the overlay but used as the policy"));
@@ -252,7 +252,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
         p,
         EVENT,
     );
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
 }
 
 /// A running bd-policy --require-signed notices the policy file changing

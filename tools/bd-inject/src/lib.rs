@@ -26,7 +26,8 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![
         (
             "EXIT STATUS",
-            "N\tCMD's exit status, when it exits\n\
+            boundary::exit::man_wrapper(
+                "N\tCMD's exit status, when it exits\n\
              128+N\tnever from bd-inject itself: when CMD is killed by signal N, bd-inject \
              kills itself with the same signal, so a shell sees 128+N\n\
              0\t--help or --version\n\
@@ -36,6 +37,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              or protecting the child failed\n\
              126\tCMD was found but is not executable\n\
              127\tCMD was not found",
+            ),
         ),
         (
             "ENVIRONMENT",

@@ -28,9 +28,9 @@ fn main() {
         Err(e) => {
             eprintln!("bd-lock: {e:#}");
             if e.downcast_ref::<Refused>().is_some() {
-                1
+                boundary::exit::VERDICT
             } else {
-                2
+                boundary::exit::USAGE
             }
         }
     };
@@ -151,7 +151,7 @@ fn run(cli: Cli) -> Result<i32> {
 
 /// Exit status of set, engage and status when the kernel does not enforce
 /// the mode: no mode map, or a program the mode needs is not attached.
-const NOT_ENFORCED: i32 = 4;
+const NOT_ENFORCED: i32 = boundary::exit::NOT_ENFORCED;
 
 /// The mode_enforce programs each mode needs attached (cumulative upwards).
 fn enforcing_programs(m: Mode) -> Vec<&'static str> {
@@ -330,7 +330,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
         }
     }
     if cur.fault.is_some() {
-        return Ok(3);
+        return Ok(boundary::exit::FAULT);
     }
     Ok(enforcement_exit(ctx, cur.mode))
 }

@@ -60,7 +60,7 @@ append holds an exclusive flock(2) on the log while it reads the log's tail and 
 
 A line counts as acknowledged once the write(2) holding it has returned (and, with --fsync always, once fdatasync has returned; with --fsync checkpoint the data is synced after each checkpoint, by a background thread so appending does not wait for the disk, and at the end, which append waits for). --ack prints an acknowledgement line after each write. A crash (or kill -9) can lose only input that was not yet acknowledged: lines still in the pipe or in the batch being formatted. SIGINT, SIGTERM and SIGHUP are not crashes: append stops reading, writes every line it has read, adds a final checkpoint and exits with status 0.
 
-If a write was cut short, the log ends in a torn line (bytes without a newline). verify reports it, and append refuses (exit status 3) until bd-log repair copies the torn bytes to LOG.torn-<unix-nanoseconds> next to the log, syncs that file, and truncates the log to its last complete line. Nothing is deleted. The entries after the last checkpoint before the crash stay uncovered until the next append writes a checkpoint.
+If a write was cut short, the log ends in a torn line (bytes without a newline). verify reports it, and append refuses (exit status 7, fault) until bd-log repair copies the torn bytes to LOG.torn-<unix-nanoseconds> next to the log, syncs that file, and truncates the log to its last complete line. Nothing is deleted. The entries after the last checkpoint before the crash stay uncovered until the next append writes a checkpoint.
 
 With --append-only, append sets the file's append-only attribute (FS_APPEND_FL, as chattr +a): nobody, not even root without first clearing it, can truncate, rewrite or rename the log. repair needs to truncate, so it clears the attribute, repairs and sets it again; that needs CAP_LINUX_IMMUTABLE (root). Otherwise it stops and says to run chattr -a first.
 
@@ -78,19 +78,15 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
         ("LOCKING, CRASHES AND REPAIR", CRASHES),
         (
             "EXIT STATUS",
-            "verify:\n\
-0\tthe log is valid (and extends the anchor, if one was given)\n\
-1\tthe log is tampered, truncated, torn or does not extend the anchor\n\
-2\tcould not decide: usage error, I/O error, unreadable or bad key, unusable anchor\n\n\
-append:\n\
-0\tevery input line was appended and covered by a checkpoint\n\
-1\tan input line was not JSON: append stopped there (or skipped it with --skip-invalid); the lines before it are in the log\n\
-2\tusage, key, lock or I/O error, or the log is signed by a different key\n\
-3\tthe log ends in a torn line or a malformed last line: run bd-log repair (or verify) first\n\n\
-keygen, checkpoint, show, tail, repair:\n\
-0\tsuccess (repair: also when there was nothing to repair)\n\
-1\tcheckpoint: the log has no checkpoint, or fails verification (nothing is exported); show, tail: a malformed or torn line was skipped\n\
-2\tusage or I/O error; keygen: a key file already exists",
+            boundary::exit::man(
+                &[
+                    (0, "verify: the log is valid (and extends the anchor, if one was given); append: every input line was appended and covered by a checkpoint; keygen, checkpoint, show, tail, repair: success (repair: also when there was nothing to repair)"),
+                    (1, "verify: the log is tampered, truncated, torn or does not extend the anchor; append: an input line was not JSON (or has a duplicate key or nests deeper than 32): append stopped there (or skipped it with --skip-invalid), the lines before it are in the log; checkpoint: the log has no checkpoint, or fails verification (nothing is exported); show, tail: a malformed or torn line was skipped"),
+                    (2, "usage or I/O error; verify: could not decide (unreadable or bad key, unusable anchor); append: key, lock or I/O error, or the log is signed by a different key; keygen: a key file already exists"),
+                    (7, "append: the log ends in a torn line, a malformed last line or a tail this appender cannot vouch for: run bd-log repair (or verify) first"),
+                ],
+                "",
+            ),
         ),
         (
             "ENVIRONMENT",

@@ -112,7 +112,7 @@ pub struct TrustArgs {
     /// it wins, otherwise the policy's stands.
     #[arg(long, value_name = "FILE")]
     pub overlay: Vec<PathBuf>,
-    /// Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted
+    /// Refuse (exit 1) a policy or overlay without a valid FILE.sig by a trusted
     /// operator key; while running, a change to any of the files is reported as
     /// a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force.
     #[arg(long)]

@@ -16,10 +16,11 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bd-policy: {e:#}");
+            // An untrusted policy is a verdict (refused), not an error.
             if e.downcast_ref::<trust::Refused>().is_some() {
-                3
+                boundary::exit::VERDICT
             } else {
-                2
+                boundary::exit::USAGE
             }
         }
     };

@@ -10,7 +10,7 @@ use boundary::policy::Policy;
 use std::path::{Path, PathBuf};
 
 /// A policy or overlay that is not signed as --require-signed demands
-/// (exit 3, so scripts can tell it from a malformed policy).
+/// (exit 1, a verdict, so scripts can tell it from a malformed policy, exit 2).
 #[derive(Debug)]
 pub struct Refused(pub String);
 
