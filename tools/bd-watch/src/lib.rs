@@ -5,6 +5,7 @@
 
 pub mod ancestry;
 pub mod cli;
+pub mod usb;
 pub mod watch;
 
 /// Exit codes: the shared table of boundary::exit (man page EXIT STATUS).
