@@ -418,6 +418,16 @@ fn read_hex32(path: &Path, secret: bool) -> Result<Zeroizing<[u8; 32]>, KeyError
     let mut f = File::open(path).map_err(key_io(path))?;
     if secret {
         let mode = f.metadata().map_err(key_io(path))?.permissions().mode();
+        // A public key given where the secret one belongs is the usual
+        // cause: say so instead of asking to chmod a public key.
+        if path.extension().is_some_and(|e| e == "pub") {
+            return Err(KeyError::Bad {
+                path: path.into(),
+                why: "this is a public key (.pub); give the secret key file (without .pub), \
+                      the one bd-log keygen wrote with mode 0600"
+                    .into(),
+            });
+        }
         if mode & 0o077 != 0 {
             return Err(KeyError::Bad {
                 path: path.into(),

@@ -585,8 +585,33 @@ fn ceremony(
         "bd-lock: cooling off for {}; interrupt (Ctrl-C) to abandon",
         humantime::format_duration(delay)
     );
-    std::thread::sleep(delay);
+    countdown(delay);
     Ok(("release-interactive", None))
+}
+
+/// Sleep `delay`, showing the seconds left on stderr: rewritten in place on
+/// a terminal, one line every 10 s otherwise (so a log is not flooded).
+fn countdown(delay: Duration) {
+    let tty = std::io::stderr().is_terminal();
+    let end = std::time::Instant::now() + delay;
+    let mut last_shown = u64::MAX;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        if tty {
+            eprint!("\rbd-lock: releasing in {secs:>4} s (Ctrl-C abandons) ");
+        } else if secs / 10 != last_shown / 10 || last_shown == u64::MAX {
+            eprintln!("bd-lock: releasing in {secs} s");
+        }
+        last_shown = secs;
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+    }
+    if tty {
+        eprintln!("\rbd-lock: cooling-off done{:30}", "");
+    }
 }
 
 fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {

@@ -245,6 +245,18 @@ pub fn keygen(out: &Path) -> Result<String> {
             bail!("{} exists: refusing to overwrite it", p.display());
         }
     }
+    // `-o ~/.boundary/alice.key` on a fresh machine: make the directory
+    // (0700, like ssh-keygen's ~/.ssh), never loosen one that exists.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
     let mut f = create_new(out, 0o600)?;
     writeln!(f, "{}", B64.encode(sk.to_bytes()))
         .and_then(|_| f.sync_all())
