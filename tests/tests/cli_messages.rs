@@ -80,3 +80,47 @@ fn lock_help_documents_reason_and_heartbeat() {
         assert!(described.len() > 10, "{sub} {flag} has no help: {line:?}");
     }
 }
+
+/// Issue 11 item 7: on a terminal bd-inject prompts on stderr and turns echo
+/// off, so the typed secret never appears on the screen (the pty transcript
+/// `script` records); an empty secret is refused (125) unless --allow-empty.
+#[test]
+fn inject_prompts_without_echo_and_refuses_an_empty_secret() {
+    fn on_tty(args: &str, typed: &'static str) -> (String, std::process::ExitStatus) {
+        let cmd = format!("{} {args}; echo rc=$?", bin("bd-inject").display());
+        let mut c = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux");
+        let mut stdin = c.stdin.take().unwrap();
+        // Type only once the prompt is up (echo is off by then), and keep
+        // the pty open until bd-inject has read the line.
+        let w = std::thread::spawn(move || {
+            use std::io::Write;
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            let _ = stdin.write_all(typed.as_bytes());
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+        });
+        let o = c.wait_with_output().unwrap();
+        w.join().unwrap();
+        (String::from_utf8_lossy(&o.stdout).into_owned(), o.status)
+    }
+    let (t, _) = on_tty("--name S -- sh -c 'wc -c < \"$S_FILE\"'", "hunter2-typed\n");
+    assert!(
+        t.contains("bd-inject: secret for S (input hidden): "),
+        "{t}"
+    );
+    assert!(!t.contains("hunter2"), "the secret was echoed: {t}");
+    assert!(t.contains("\n13\r") && t.contains("rc=0"), "{t}");
+
+    let (t, _) = on_tty("--name S -- true", "\n");
+    assert!(t.contains("the secret from stdin is empty"), "{t}");
+    assert!(t.contains("rc=125"), "{t}");
+    let (t, _) = on_tty(
+        "--allow-empty --name S -- sh -c 'wc -c < \"$S_FILE\"'",
+        "\n",
+    );
+    assert!(t.contains("\n0\r") && t.contains("rc=0"), "{t}");
+}

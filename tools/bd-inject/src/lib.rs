@@ -32,7 +32,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              kills itself with the same signal, so a shell sees 128+N\n\
              0\t--help or --version\n\
              125\tbd-inject failed before running CMD: usage error, missing or unreadable \
-             source, empty secret, secret larger than 1 MiB, bad or repeated NAME, more than one \
+             source, empty secret (without --allow-empty), secret larger than 1 MiB, bad or repeated NAME, more than one \
              secret from stdin, or --require-protection without the BPF-LSM programs loaded, \
              or protecting the child failed\n\
              126\tCMD was found but is not executable\n\
