@@ -233,6 +233,63 @@ pub fn from_line<'a, T: de::Deserialize<'a>>(line: &'a str) -> Result<T, serde_j
     serde_json::from_str(line)
 }
 
+/// The output contract of docs/EVENTS.md for one line a tool printed:
+/// strict JSON object, `v` first (an integer), `type` second (lowercase
+/// snake_case), `time` an RFC 3339 UTC timestamp ending in `Z`.
+pub fn check_output_line(line: &str) -> Result<(), String> {
+    if line.contains('\n') {
+        return Err("more than one line".into());
+    }
+    let v = parse(line).map_err(|e| format!("not strict JSON: {e}"))?;
+    // Key order as printed (serde_json's Map is sorted): read the text.
+    let keys = first_keys(line);
+    if keys.first().map(String::as_str) != Some("v")
+        || keys.get(1).map(String::as_str) != Some("type")
+    {
+        return Err(format!(
+            "\"v\" and \"type\" must be the first two keys, got {keys:?}"
+        ));
+    }
+    if !v["v"].is_u64() {
+        return Err(format!("\"v\" is {}, not an integer", v["v"]));
+    }
+    let ty = v["type"].as_str().ok_or("\"type\" is not a string")?;
+    if ty.is_empty()
+        || !ty
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!("\"type\" {ty:?} is not lowercase snake_case"));
+    }
+    let t = v["time"].as_str().ok_or("no \"time\" string")?;
+    if !t.ends_with('Z') || humantime::parse_rfc3339(t).is_err() {
+        return Err(format!("\"time\" {t:?} is not RFC 3339 UTC"));
+    }
+    Ok(())
+}
+
+/// The top-level keys of an object line, in the order written.
+fn first_keys(line: &str) -> Vec<String> {
+    struct Keys(Vec<String>);
+    impl<'de> Visitor<'de> for &mut Keys {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+            while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
+                self.0.push(k.into_owned());
+                a.next_value::<de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut k = Keys(Vec::new());
+    let mut de = serde_json::Deserializer::from_str(line);
+    let _ = serde::Deserializer::deserialize_map(&mut de, &mut k);
+    k.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +329,22 @@ mod tests {
         }
         let objs = "{\"a\":".repeat(10_000) + "1" + &"}".repeat(10_000);
         assert!(check(objs.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn output_contract() {
+        let ok = r#"{"v":1,"type":"mode_status","time":"2026-11-27T04:40:00.123456789Z","x":1}"#;
+        check_output_line(ok).unwrap();
+        for bad in [
+            r#"{"type":"mode","v":1,"time":"2026-11-27T04:40:00Z"}"#,
+            r#"{"v":1,"type":"release-token","time":"2026-11-27T04:40:00Z"}"#,
+            r#"{"v":1,"type":"mode","ts":"2026-11-27T04:40:00Z"}"#,
+            r#"{"v":1,"type":"mode","time":"2026-11-27T04:40:00+01:00"}"#,
+            r#"{"v":"1","type":"mode","time":"2026-11-27T04:40:00Z"}"#,
+            r#"{"v":1,"type":"mode","type":"x","time":"2026-11-27T04:40:00Z"}"#,
+        ] {
+            assert!(check_output_line(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -276,7 +276,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
         }
         let v = St {
             v: 1,
-            kind: "status",
+            kind: "mode_status",
             time: boundary::time::now_rfc3339(),
             mode: cur.mode,
             fault: &cur.fault,
@@ -496,7 +496,9 @@ fn read_token(path: &Path) -> Result<Token> {
 /// Write a token atomically: a fresh temp file in the same directory
 /// (O_EXCL, so no symlink is followed), renamed over the name.
 fn write_token(t: &Token, out: Option<&Path>) -> Result<()> {
-    let body = serde_json::to_string_pretty(t)? + "\n";
+    // One line: a token is pasted and piped, and `jq -c` or a line-based
+    // reader must see one object.
+    let body = serde_json::to_string(t)? + "\n";
     let Some(p) = out else {
         print!("{body}");
         return Ok(());
