@@ -489,13 +489,10 @@ fn check_reports_line_and_column_and_examples_pass() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.toml: line 4, column 20: unknown mode \"SIDEWAYS\""),
+        err.contains("bad.toml:4:20: unknown mode \"SIDEWAYS\""),
         "{err}"
     );
-    assert!(
-        err.contains("bad.toml: line 6, column 12: match.filename: glob"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:6:12: match.filename: glob"), "{err}");
 
     let syntax = write(
         d.path(),
@@ -508,7 +505,14 @@ fn check_reports_line_and_column_and_examples_pass() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3, column"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("syntax.toml:3:"), "{err}");
+    // Exactly FILE:LINE:COL: message, nothing before it.
+    assert!(
+        err.lines()
+            .all(|l| l.starts_with(&format!("{}:3:", syntax.display()))),
+        "{err}"
+    );
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
     let mut files: Vec<_> = std::fs::read_dir(&dir)

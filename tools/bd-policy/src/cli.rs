@@ -38,7 +38,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Validate policy files; report every error with line and column.
+    /// Validate policy files; report every error as FILE:LINE:COLUMN: message.
     Check {
         /// Policy files to check.
         #[arg(required_unless_present = "overlay", value_name = "POLICY")]

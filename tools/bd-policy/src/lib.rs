@@ -26,7 +26,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             boundary::exit::man(
                 &[
                     (0, "decide: input ended and every line got a decision; check: every policy is valid; explain: the event is allowed or alerted; test: every case passed; sign: every file signed"),
-                    (1, "check: a policy has errors (each printed as FILE: line L, column C: message); explain: the event is denied or trips a wire; test: a case got another decision (or, with --require-coverage, a rule was hit by no case); --require-signed: a policy or overlay has no valid signature by a trusted operator key (unsigned, changed since signed, signed by another key, signed for the other role), or the trusted keys cannot be read"),
+                    (1, "check: a policy has errors (each printed as FILE:LINE:COLUMN: message); explain: the event is denied or trips a wire; test: a case got another decision (or, with --require-coverage, a rule was hit by no case); --require-signed: a policy or overlay has no valid signature by a trusted operator key (unsigned, changed since signed, signed by another key, signed for the other role), or the trusted keys cannot be read"),
                     (2, "usage error, unreadable or invalid policy or overlay at start, a malformed case line, unreadable rate state, or an output error"),
                 ],
                 "",

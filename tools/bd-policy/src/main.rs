@@ -90,8 +90,11 @@ fn check(paths: &[PathBuf], overlays: &[PathBuf]) -> i32 {
                 println!("{}: ok, {} rules", p.display(), pol.rule_count());
             }
             Err(errs) => {
+                // FILE:LINE:COL: message, the form compilers use, so editors
+                // and CI annotators jump to the spot.
                 for e in errs {
-                    eprintln!("bd-policy: {}: {e}", p.display());
+                    let msg = e.msg.trim_end().replace('\n', ": ");
+                    eprintln!("{}:{}:{}: {msg}", p.display(), e.line, e.col);
                 }
                 code = code.max(1);
             }
