@@ -81,7 +81,7 @@ struct bd_exec {
 	__u32 flags;
 	__u64 cgroup_id;
 	__u32 args_len; /* valid bytes in args */
-	__u32 argc;     /* strings in args (after truncation) */
+	__u32 argc;     /* reserved, 0: userspace counts the strings in args */
 	char comm[BD_COMM_LEN];
 	char filename[BD_PATH_LEN];
 	char args[BD_ARGS_LEN];

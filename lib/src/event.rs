@@ -121,6 +121,7 @@ pub struct BdExec {
     pub flags: u32,
     pub cgroup_id: u64,
     pub args_len: u32,
+    /// Reserved (0): the kernel no longer counts strings; see [`BdExec::argv`].
     pub argc: u32,
     pub comm: [u8; BD_COMM_LEN],
     pub filename: [u8; BD_PATH_LEN],
