@@ -60,7 +60,7 @@ TRUSTED\t''
 AIRGAP\t''
 COLDROOM\t''
 LOCKDOWN\t''"
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l reason -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l reason -d 'Why (recorded in the state file and the mode event)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
@@ -80,7 +80,7 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l operator-keys -d
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -s h -l help -d 'Print help'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l reason -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l reason -d 'Why (recorded in the state file and the mode event; required, so the log says who pulled the alarm and for what)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
@@ -149,7 +149,7 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l operator
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l tee -d 'Copy every input line to standard output (before any mode event)'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l heartbeat -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l heartbeat -d 'How long the kernel waits for the next heartbeat before acting as LOCKDOWN (humantime, e.g. 30s, 5m)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l token -d 'Operator-signed release token file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
 RESTRICTED\t''

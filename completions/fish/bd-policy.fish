@@ -37,10 +37,10 @@ LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l rate-state -d 'Where rate counters persist across restarts (needed when a rule has a rate)' -r -F
-complete -c bd-policy -n "__fish_bd_policy_needs_command" -l require-signed -d 'Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l require-signed -d 'Refuse (exit 1) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -s V -l version -d 'Print version'
-complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "check" -d 'Validate policy files; report every error with line and column'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "check" -d 'Validate policy files; report every error as FILE:LINE:COLUMN: message'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "test" -d 'Check expected decisions from a file of cases; report rules no case hits'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "sign" -d 'Sign policy or overlay files with an operator key (writes FILE.sig)'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "explain" -d 'Show which rule an event hits and why each other rule does not'
@@ -49,7 +49,7 @@ complete -c bd-policy -n "__fish_bd_policy_using_subcommand check" -l overlay -d
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand check" -s h -l help -d 'Print help'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l overlay -d 'A tighten-only overlay (repeatable): its rules may deny, alert or trip a wire, never allow; where its decision is stricter than the policy\'s it wins, otherwise the policy\'s stands' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l operator-keys -d 'Trusted operator public keys: a directory of *.pub files or one file with a key per line' -r -F
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l require-signed -d 'Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l require-signed -d 'Refuse (exit 1) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l require-coverage -d 'Exit 1 also when some rule is hit by no case'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand sign" -s k -l key -d 'Operator secret key file' -r -F
@@ -67,9 +67,9 @@ LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l rate-state -d 'Rate state to read (not updated)' -r -F
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l require-signed -d 'Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l require-signed -d 'Refuse (exit 1) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -s h -l help -d 'Print help'
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "check" -d 'Validate policy files; report every error with line and column'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "check" -d 'Validate policy files; report every error as FILE:LINE:COLUMN: message'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "test" -d 'Check expected decisions from a file of cases; report rules no case hits'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "sign" -d 'Sign policy or overlay files with an operator key (writes FILE.sig)'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "explain" -d 'Show which rule an event hits and why each other rule does not'

@@ -5,6 +5,8 @@
 //! talks to pinned kernel objects, and returns errors for the tool to report.
 
 pub mod event;
+pub mod exit;
+pub mod json;
 pub mod log;
 pub mod mode;
 pub mod opkey;

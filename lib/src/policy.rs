@@ -26,7 +26,7 @@
 
 use crate::mode::Mode;
 use anyhow::{anyhow, Context, Result};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -1004,7 +1004,19 @@ impl fmt::Display for Val<'_> {
     }
 }
 
-struct ValVisitor;
+/// A field value at `depth` (its enclosing container's depth): the checks
+/// of [`crate::json`] (depth bound, unique keys) apply inside it too.
+#[derive(Clone, Copy)]
+struct ValVisitor {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ValVisitor {
+    type Value = Val<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Val<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
 
 impl<'de> Visitor<'de> for ValVisitor {
     type Value = Val<'de>;
@@ -1036,43 +1048,24 @@ impl<'de> Visitor<'de> for ValVisitor {
         Ok(Val::Str(Cow::Owned(s)))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<Val<'de>, A::Error> {
+        let inner = ValVisitor {
+            depth: self.depth + 1,
+        };
+        if inner.depth > crate::json::MAX_DEPTH {
+            return Err(de::Error::custom(format_args!(
+                "nesting deeper than {} levels (the input limit)",
+                crate::json::MAX_DEPTH
+            )));
+        }
         let mut v = Vec::new();
-        while let Some(x) = a.next_element::<Val<'de>>()? {
+        while let Some(x) = a.next_element_seed(inner)? {
             v.push(x);
         }
         Ok(Val::Arr(v))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<Val<'de>, A::Error> {
-        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, a: A) -> std::result::Result<Val<'de>, A::Error> {
+        crate::json::Checked { depth: self.depth }.visit_map(a)?;
         Ok(Val::Obj)
-    }
-}
-
-impl<'de> Deserialize<'de> for Val<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(ValVisitor)
-    }
-}
-
-/// An object key, borrowed from the input unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct KV;
-        impl<'de> Visitor<'de> for KV {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_string())))
-            }
-        }
-        d.deserialize_str(KV)
     }
 }
 
@@ -1094,35 +1087,28 @@ impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<(), A::Error> {
-        // Keys already seen among those with nested fields (by plan index).
-        let mut seen_nested: u128 = 0;
+        use crate::json::{Checked, Key, KeySet, StrictValue};
+        // A repeated key, anywhere in the event and whether or not a rule
+        // names it, could mean one thing to us and another to the next
+        // reader: refuse it (crate::json checks below the top level).
+        let mut keys = KeySet::default();
+        let inner = 1;
         while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
-            let Some(pi) = self.plans.iter().position(|p| p.key == k) else {
-                a.next_value::<IgnoredAny>()?;
+            keys.insert(k.clone())?;
+            let Some(plan) = self.plans.iter().find(|p| p.key == k) else {
+                a.next_value_seed(Checked { depth: inner })?;
                 continue;
             };
-            let plan = &self.plans[pi];
-            // A repeated key could mean one thing to us and another to the
-            // next reader: refuse it.
-            let dup = match plan.whole {
-                Some(i) => self.slots[i].is_some(),
-                None => pi < 128 && seen_nested & (1 << pi) != 0,
-            };
-            if dup {
-                return Err(de::Error::custom(format!("duplicate key {k:?}")));
-            }
             if plan.subs.is_empty() {
+                let v = a.next_value_seed(ValVisitor { depth: inner })?;
                 if let Some(i) = plan.whole {
-                    self.slots[i] = Some(a.next_value::<Val<'de>>()?);
+                    self.slots[i] = Some(v);
                 }
                 continue;
             }
             // Nested fields (rare: ancestors.comm and the like) go through a
             // parsed value; plain fields stay borrowed and lazy.
-            if pi < 128 {
-                seen_nested |= 1 << pi;
-            }
-            let v: serde_json::Value = a.next_value()?;
+            let v = a.next_value_seed(StrictValue { depth: inner })?;
             if let Some(i) = plan.whole {
                 self.slots[i] = Some(val_of(&v));
             }
@@ -1548,7 +1534,7 @@ impl<'p> Engine<'p> {
             .builtin_reason
             .as_deref()
             .is_some_and(|r| r.contains("malformed input") || r.starts_with("event has no"));
-        if malformed && serde_json::from_str::<IgnoredAny>(event_line).is_err() {
+        if malformed && crate::json::check(event_line.as_bytes()).is_err() {
             out.extend_from_slice(b"null,\"raw\":");
             out.extend_from_slice(
                 serde_json::Value::String(event_line.to_string())
@@ -1731,6 +1717,99 @@ gid = { exists = false }
         assert_eq!(decide(p, EXEC, Mode::Open).0, Verdict::Alert);
         let miss = EXEC.replace("dash", "dash/x");
         assert_eq!(decide(p, &miss, Mode::Open).0, Verdict::Deny);
+    }
+
+    /// Issue 15 item 13: a duplicate key anywhere (named by a rule or not,
+    /// top level or nested) and nesting past json::MAX_DEPTH are refused at
+    /// the input, and the decision line carries such input as a string, so
+    /// every later reader (jq 1.6 included) can parse it.
+    #[test]
+    fn duplicate_keys_and_deep_nesting_deny_and_are_not_echoed() {
+        let p = r#"
+[[rule]]
+name = "all"
+decision = "allow"
+[rule.match]
+type = "exec"
+"#;
+        let pol = Policy::parse(p).unwrap();
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        let cases = [
+            // Not named by any rule: used to pass.
+            r#"{"v":1,"type":"exec","x":1,"x":2}"#.to_string(),
+            r#"{"v":1,"type":"exec","argv":[{"a":1,"a":1}]}"#.to_string(),
+            r#"{"v":1,"type":"exec","extra":{"k":{"z":1,"z":2}}}"#.to_string(),
+            r#"{"v":1,"type":"exec","type":"exec"}"#.to_string(),
+            format!(r#"{{"v":1,"type":"exec","pad":{deep}}}"#),
+            format!(r#"{{"v":1,"type":"exec","argv":{deep}}}"#),
+        ];
+        for line in &cases {
+            let mut e = Engine::new(&pol, RateState::default());
+            let d = e.decide(line, Mode::Open, 1);
+            assert_eq!(d.verdict, Verdict::Deny, "{}", &line[..60.min(line.len())]);
+            let r = d.builtin_reason.clone().unwrap();
+            assert!(
+                r.contains("duplicate key") || r.contains("nesting deeper than"),
+                "{r}"
+            );
+            let mut out = Vec::new();
+            e.render(&mut out, &d, "t", Mode::Open, line);
+            let v = crate::json::parse(std::str::from_utf8(&out).unwrap().trim_end()).unwrap();
+            assert_eq!(v["event"], serde_json::Value::Null);
+            assert_eq!(v["raw"].as_str(), Some(line.as_str()));
+        }
+        // The twin: the same events without the defect are allowed.
+        for ok in [
+            r#"{"v":1,"type":"exec","x":1,"y":2}"#.to_string(),
+            r#"{"v":1,"type":"exec","extra":{"k":{"z":1},"j":{"z":1}}}"#.to_string(),
+            format!(
+                r#"{{"v":1,"type":"exec","pad":{}}}"#,
+                "[".repeat(31) + &"]".repeat(31)
+            ),
+        ] {
+            let mut e = Engine::new(&pol, RateState::default());
+            assert_eq!(e.decide(&ok, Mode::Open, 1).verdict, Verdict::Allow, "{ok}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The event reader in the engine, fuzzed with a fixed case budget:
+        /// mutated events never panic, one call is one decision, and a line
+        /// the shared strict reader refuses is always a malformed deny.
+        #[test]
+        fn event_reader_never_panics_and_refuses_what_json_refuses(
+            cut in 0usize..80,
+            junk in "[\\[\\]{}:,\"a1vtype ]{0,10}",
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let pol = Policy::parse(
+                "[[rule]]\nname = \"a\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\nancestors.comm = { exists = true }\n",
+            )
+            .unwrap();
+            let base = r#"{"v":1,"type":"exec","comm":"sh","ancestors":[{"comm":"a"}],"x":{"y":[1]}}"#;
+            let mut line = base.to_string();
+            let at = cut.min(line.len());
+            line.insert_str(at, &junk);
+            let lossy = String::from_utf8_lossy(&bytes).into_owned();
+            for l in [line.as_str(), lossy.as_str()] {
+                let mut e = Engine::new(&pol, RateState::default());
+                let d = e.decide(l, Mode::Open, 1);
+                if crate::json::check(l.as_bytes()).is_err() {
+                    proptest::prop_assert_eq!(d.verdict, Verdict::Deny);
+                    proptest::prop_assert!(d
+                        .builtin_reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("malformed input")));
+                }
+                let mut out = Vec::new();
+                e.render(&mut out, &d, "t", Mode::Open, l);
+                let text = std::str::from_utf8(&out).unwrap();
+                proptest::prop_assert_eq!(text.matches('\n').count(), 1);
+                proptest::prop_assert!(crate::json::check(text.trim_end().as_bytes()).is_ok());
+            }
+        }
     }
 
     #[test]

@@ -60,8 +60,16 @@ pub fn check_dir(dir: &Path) -> Result<()> {
 
 /// Replace `path` with `body` atomically (file mode `mode`).
 pub fn write_atomic(path: &Path, body: &[u8], mode: u32) -> Result<()> {
+    ensure_private_dir(parent_dir(path))?;
+    replace_file(path, body, mode)
+}
+
+/// Replace an OUTPUT file (a signature, a metrics textfile) whose directory
+/// the user chose and which other programs may share: no ownership demand on
+/// the directory, but the same random O_CREAT|O_EXCL temp name and rename,
+/// so nothing planted at a guessable name is ever written through.
+pub fn replace_file(path: &Path, body: &[u8], mode: u32) -> Result<()> {
     let dir = parent_dir(path);
-    ensure_private_dir(dir)?;
     if path.file_name().is_none() {
         bail!("{}: not a file path", path.display());
     }
@@ -82,6 +90,73 @@ pub fn write_atomic(path: &Path, body: &[u8], mode: u32) -> Result<()> {
         .and_then(|d| d.sync_all())
         .with_context(|| format!("fsync {}", dir.display()))?;
     Ok(())
+}
+
+/// Open flags for every state file a tool reads or appends: never through a
+/// symlink, never blocking on a FIFO someone planted.
+const SAFE_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+
+/// Refuse anything but a regular file with one link, owned by us or root:
+/// a hard link to another file, a FIFO or a device is never state.
+fn check_opened(f: &std::fs::File, path: &Path) -> Result<()> {
+    let md = f
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?;
+    if !md.file_type().is_file() {
+        bail!("{}: not a regular file: refusing it", path.display());
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if md.nlink() != 1 || (md.uid() != me && md.uid() != 0) {
+        bail!(
+            "{}: has {} links and owner uid {}: refusing a file that may be someone else's",
+            path.display(),
+            md.nlink(),
+            md.uid()
+        );
+    }
+    Ok(())
+}
+
+/// Append `line` to a state log (like the release-token nonce store) and
+/// fsync it: the directory must be private ([`check_dir`]), and the file is
+/// opened O_APPEND|O_CREAT|O_NOFOLLOW|O_NONBLOCK and must be a regular file
+/// with one link, so nothing planted there (symlink, hard link, FIFO) is
+/// written through or hangs the writer.
+pub fn append_private(path: &Path, line: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    check_dir(parent_dir(path))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(mode)
+        .custom_flags(SAFE_FLAGS)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    check_opened(&f, path)?;
+    f.write_all(line)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Read a state file with the checks of [`append_private`]; `None` if it does
+/// not exist.
+pub fn read_private(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(SAFE_FLAGS)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    check_opened(&f, path)?;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(v))
 }
 
 #[cfg(test)]
@@ -116,5 +191,35 @@ mod tests {
             "{e:#}"
         );
         assert!(!d.path().join("s").exists());
+        let e = append_private(&d.path().join("n"), b"x\n", 0o600).unwrap_err();
+        assert!(format!("{e:#}").contains("writable by group or others"));
+        assert!(!d.path().join("n").exists());
+    }
+
+    #[test]
+    fn append_refuses_symlinks_fifos_and_hard_links() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let sym = d.path().join("sym");
+        std::os::unix::fs::symlink(&victim, &sym).unwrap();
+        assert!(append_private(&sym, b"x\n", 0o600).is_err());
+        assert!(read_private(&sym).is_err());
+        let hard = d.path().join("hard");
+        std::fs::hard_link(&victim, &hard).unwrap();
+        assert!(append_private(&hard, b"x\n", 0o600).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // O_NONBLOCK: a write-open of a FIFO without a reader fails at once
+        // (ENXIO) instead of hanging; a read-open succeeds and is refused.
+        assert!(append_private(&fifo, b"x\n", 0o600).is_err());
+        assert!(read_private(&fifo).is_err());
+        // The twin: a plain file appends and reads back.
+        let ok = d.path().join("ok");
+        append_private(&ok, b"a\n", 0o600).unwrap();
+        append_private(&ok, b"b\n", 0o600).unwrap();
+        assert_eq!(read_private(&ok).unwrap().unwrap(), b"a\nb\n");
+        assert_eq!(read_private(&d.path().join("none")).unwrap(), None);
     }
 }

@@ -509,7 +509,7 @@ fn a_second_watcher_is_refused_and_sigint_ends_the_first_cleanly() {
         .args(["--timeout", "1s"])
         .output()
         .unwrap();
-    assert_eq!(second.status.code(), Some(5));
+    assert_eq!(second.status.code(), Some(8), "busy");
     assert!(String::from_utf8_lossy(&second.stderr).contains("another bd-watch"));
     gate.open();
     // No -n: only SIGINT (sent after the grace period) stops it, with 0.
@@ -594,7 +594,7 @@ fn watch_without_a_load_says_not_loaded() {
         .args(["--timeout", "1s"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(5), "not loaded");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not loaded"));
 }
 
@@ -649,7 +649,7 @@ fn loss_is_counted_and_reported_when_the_reader_stalls() {
 }
 
 #[test]
-fn require_lsm_fails_with_code_4_where_bpf_lsm_is_refused() {
+fn require_lsm_fails_with_code_6_where_bpf_lsm_is_refused() {
     let pins = Pins::new("lsm");
     let out = Command::new(bin("bd-load"))
         .arg("--pin-dir")
@@ -670,7 +670,7 @@ fn require_lsm_fails_with_code_4_where_bpf_lsm_is_refused() {
     if st["features"]["bpf_lsm_loadable"] == true {
         assert!(out.status.success(), "{err}");
     } else {
-        assert_eq!(out.status.code(), Some(4), "{err}");
+        assert_eq!(out.status.code(), Some(6), "kernel lacks BPF-LSM: {err}");
         assert!(err.starts_with("bd-load: --require lsm: "), "{err}");
         assert!(!pins.0.join("links").exists(), "something was loaded");
     }
@@ -800,7 +800,7 @@ fn a_pinned_map_of_another_shape_is_refused() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "could not load: {err}");
     assert!(
         err.contains("bd_prot_pids is pinned as type 1 key 4 value 8"),
         "{err}"
@@ -810,7 +810,7 @@ fn a_pinned_map_of_another_shape_is_refused() {
 }
 
 #[test]
-fn bd_watch_stops_with_4_when_unloaded_under_it() {
+fn bd_watch_stops_with_5_when_unloaded_under_it() {
     let pins = Pins::new("gone");
     pins.load(&[]);
     let mut w = Watch::start(&pins, &["--timeout".into(), "30s".into()]);
@@ -829,7 +829,7 @@ fn bd_watch_stops_with_4_when_unloaded_under_it() {
         assert!(Instant::now() < until, "bd-watch kept running after unload");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(code, Some(4));
+    assert_eq!(code, Some(5), "not loaded");
 }
 
 #[test]

@@ -240,14 +240,14 @@ fn interactive_release_needs_a_terminal() {
 fn unreadable_unknown_or_missing_state_reads_as_lockdown() {
     let e = Env::new();
     let (m, code) = e.mode();
-    assert_eq!((m.as_str(), code), ("LOCKDOWN", 3), "no state file");
+    assert_eq!((m.as_str(), code), ("LOCKDOWN", 7), "no state file");
     e.ok(&["init", "--mode", "OPEN"]);
     assert_eq!(e.mode(), ("OPEN".into(), NOT_ENFORCED));
 
     let good = std::fs::read_to_string(e.state()).unwrap();
     std::fs::write(e.state(), &good[..good.len() / 2]).unwrap();
     let o = e.run(&["status"]);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(7), "fault");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("mode: LOCKDOWN") && text.contains("FAULT"),
@@ -255,10 +255,10 @@ fn unreadable_unknown_or_missing_state_reads_as_lockdown() {
     );
 
     std::fs::write(e.state(), good.replace("\"OPEN\"", "\"PARTY\"")).unwrap();
-    assert_eq!(e.mode(), ("LOCKDOWN".into(), 3), "unknown mode");
+    assert_eq!(e.mode(), ("LOCKDOWN".into(), 7), "unknown mode");
 
     std::fs::remove_file(e.state()).unwrap();
-    assert_eq!(e.mode(), ("LOCKDOWN".into(), 3), "deleted");
+    assert_eq!(e.mode(), ("LOCKDOWN".into(), 7), "deleted");
     // While faulted, anything looser than LOCKDOWN is a loosening.
     assert_eq!(
         e.run(&["set", "AIRGAP", "--reason", "x"]).status.code(),

@@ -329,3 +329,96 @@ fn keygen_never_overwrites_or_follows_a_symlink() {
     e.ok(&["keygen", "-o", &e.s("fresh")]);
     assert!(e.p("fresh.pub").exists());
 }
+
+/// Issue 15 item 14: one non-UTF-8 line used to end on-tripwire for good, so
+/// the tripwire on the next line was missed. Now it is reported and skipped;
+/// so is a decision line the strict reader refuses (a duplicate key); the
+/// tripwire after them still engages.
+#[test]
+fn on_tripwire_skips_a_non_utf8_line_and_still_engages() {
+    let e = Env::new();
+    e.ok(&["init", "--mode", "OPEN"]);
+    let mut c = e.cmd();
+    c.arg("on-tripwire")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    let mut input = b"{\"v\":1,\"type\":\"decision\",\"decision\":\"allow\xff\xfe\"}\n".to_vec();
+    input.extend_from_slice(
+        br#"{"v":1,"type":"decision","decision":"allow","event":{"a":1,"a":2}}
+{"v":1,"type":"decision","decision":"tripwire","rule":"r","reason":"x","mode":"OPEN","tripwire":null,"event":{}}
+"#,
+    );
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("line 1: not UTF-8"), "{}", err(&o));
+    assert!(err(&o).contains("line 2: not a decision"), "{}", err(&o));
+    assert!(err(&o).contains("duplicate key"), "{}", err(&o));
+    assert!(
+        err(&o).contains("input line 3: engaged LOCKDOWN"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(e.mode(), "LOCKDOWN");
+}
+
+/// Issue 15 item 6: the nonce store is appended as root beside the state
+/// file. If that directory is writable by others, `nobody` can plant a FIFO
+/// at `state.json.nonces` (release then hung forever on main) or a symlink:
+/// the append now refuses a directory others can write, and never opens
+/// through a symlink, a hard link or a FIFO. The twin: in a private
+/// directory the same token releases.
+#[test]
+fn nonce_store_refuses_what_nobody_planted() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    e.ok(&["init", "--mode", "LOCKDOWN", "--reason", "t"]);
+    let k = e.operator("op", true);
+    let t = e.token(&k, "LOCKDOWN", "OPEN", "t.json", &[]);
+    std::fs::set_permissions(e.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg("mkfifo")
+        .arg(e.p("state.json.nonces"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let mut c = e.cmd();
+    c.args(["release", "--token", &t, "--reason", "test"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("release hung on a FIFO planted as the nonce store");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let o = child.wait_with_output().unwrap();
+    assert!(!status.success(), "released through a planted nonce store");
+    assert!(
+        err(&o).contains("writable by group or others") || err(&o).contains("not a regular file"),
+        "{}",
+        err(&o)
+    );
+    std::fs::set_permissions(e.dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(e.mode(), "LOCKDOWN");
+    // Private dir but the FIFO still there: refused, never hangs.
+    let o = e.release(&t);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("not a regular file"), "{}", err(&o));
+    // Twin: remove what was planted; the same token releases.
+    std::fs::remove_file(e.p("state.json.nonces")).unwrap();
+    let o = e.release(&t);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(e.mode(), "OPEN");
+}

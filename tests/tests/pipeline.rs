@@ -465,7 +465,7 @@ fn tightening_reaches_the_kernel_and_loosening_needs_a_token() {
     forged["mode"] = "OPEN".into();
     std::fs::write(rig.state(), forged.to_string()).unwrap();
     let o = rig.tool("bd-lock").arg("status").output().unwrap();
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(7), "fault");
     assert!(String::from_utf8_lossy(&o.stdout).contains("kernel map says RESTRICTED"));
 }
 

@@ -378,6 +378,101 @@ fn bad_input_is_denied_and_processing_continues() {
     assert_eq!(out[7]["decision"], "allow");
 }
 
+/// Issue 15 item 5: a line past the 64 MiB limit is ONE deny naming its
+/// length; an event smuggled after the padding, on the same line, is never
+/// decided (before the fix it got "allow"); reading resumes after the
+/// newline, so the next real line is decided as itself.
+#[test]
+fn an_overlong_line_is_one_deny_and_nothing_after_its_padding_is_decided() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "d.toml",
+        "[[rule]]\nname = \"exec\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\n",
+    );
+    let limit = 64usize << 20;
+    let smuggled = ev(r#""comm":"smuggled""#);
+    // Padding that ends exactly at the limit, then the smuggled event, all on
+    // one line; then an ordinary line.
+    let mut input = Vec::with_capacity(limit + 1024);
+    input.extend_from_slice(b"{\"v\":1,\"type\":\"teleport\",\"pad\":\"");
+    input.resize(limit, b'a');
+    input.extend_from_slice(smuggled.as_bytes());
+    let long_len = input.len();
+    input.push(b'\n');
+    let after = ev(r#""comm":"after""#);
+    input.extend_from_slice(after.as_bytes());
+    input.push(b'\n');
+
+    let mut child = Command::new(bin("bd-policy"))
+        .args(["-p", p.to_str().unwrap(), "--mode", "OPEN"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let w = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    w.join().unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ds: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ds.len(), 2, "one decision per input line:\n{text:.400}");
+    assert_eq!(ds[0]["decision"], "deny");
+    assert_eq!(ds[0]["rule"], Value::Null);
+    let r = ds[0]["reason"].as_str().unwrap();
+    assert!(r.starts_with("line 1: malformed input"), "{r}");
+    assert!(r.contains(&format!("{long_len} bytes")), "{r}");
+    assert_eq!(ds[0]["event"], Value::Null);
+    assert!(!text.contains("smuggled"), "the smuggled event was decided");
+    // The twin: the same event on a line of its own is allowed.
+    assert_eq!(ds[1]["decision"], "allow");
+    assert_eq!(ds[1]["event"]["comm"], "after");
+}
+
+/// Issue 15 item 13, through the binary: duplicate keys nested or not named
+/// by any rule, and 10k-deep nesting, are denied and never echoed as
+/// "event"; every output line parses with the strict reader (so jq 1.6 and
+/// its 256-level limit can read it).
+#[test]
+fn duplicate_keys_and_deep_nesting_are_refused_at_the_input() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "d.toml",
+        "[[rule]]\nname = \"exec\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\n",
+    );
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    let lines = [
+        ev(r#""comm":"x","extra":1,"extra":2"#),
+        ev(r#""ancestors":[{"pid":1,"comm":"a","comm":"b"}]"#),
+        ev(&format!(r#""pad":{deep}"#)),
+        ev(r#""comm":"x","extra":1"#),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (out, _, code) = run(&p, &["--mode", "OPEN"], &refs);
+    assert_eq!(code, 0);
+    for o in &out[..3] {
+        assert_eq!(o["decision"], "deny", "{o:.200}");
+        assert_eq!(o["event"], Value::Null);
+        let r = o["reason"].as_str().unwrap();
+        assert!(
+            r.contains("duplicate key") || r.contains("nesting deeper than 32"),
+            "{r}"
+        );
+    }
+    assert_eq!(out[2]["raw"].as_str(), Some(lines[2].as_str()));
+    assert_eq!(out[3]["decision"], "allow");
+    for o in &out {
+        let text = o.to_string();
+        assert!(boundary::json::check(text.as_bytes()).is_ok());
+    }
+}
+
 #[test]
 fn check_reports_line_and_column_and_examples_pass() {
     let d = tempfile::tempdir().unwrap();
@@ -394,13 +489,10 @@ fn check_reports_line_and_column_and_examples_pass() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.toml: line 4, column 20: unknown mode \"SIDEWAYS\""),
+        err.contains("bad.toml:4:20: unknown mode \"SIDEWAYS\""),
         "{err}"
     );
-    assert!(
-        err.contains("bad.toml: line 6, column 12: match.filename: glob"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:6:12: match.filename: glob"), "{err}");
 
     let syntax = write(
         d.path(),
@@ -413,7 +505,14 @@ fn check_reports_line_and_column_and_examples_pass() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3, column"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("syntax.toml:3:"), "{err}");
+    // Exactly FILE:LINE:COL: message, nothing before it.
+    assert!(
+        err.lines()
+            .all(|l| l.starts_with(&format!("{}:3:", syntax.display()))),
+        "{err}"
+    );
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
     let mut files: Vec<_> = std::fs::read_dir(&dir)

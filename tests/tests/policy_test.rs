@@ -147,7 +147,7 @@ const EVENT: &str = "{\"v\":1,\"type\":\"exec\",\"comm\":\"ls\",\"filename\":\"/
 
 /// The attack: root edits policy.toml to allow everything. Without
 /// --require-signed the edited policy is used (the twin); with it, the
-/// edited file is refused (exit 3), as are an unsigned file, a file signed
+/// edited file is refused (exit 1, a verdict), as are an unsigned file, a file signed
 /// by a key the host does not trust, and an overlay's signature used for the
 /// policy.
 #[test]
@@ -169,7 +169,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
     ];
 
     let o = policy(&signed, p, EVENT);
-    assert_eq!(o.status.code(), Some(3), "unsigned: {:?}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "unsigned: {:?}", text(&o));
     assert!(text(&o).1.contains("no signature (unsigned)"));
 
     let o = policy(&["sign", "-k", op.to_str().unwrap(), "p.toml"], p, "");
@@ -186,7 +186,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
     let d1: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(d1["decision"], "allow", "twin: unsigned use takes the edit");
     let o = policy(&signed, p, EVENT);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty(), "nothing decided by a refused policy");
     assert!(
         text(&o)
@@ -200,7 +200,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
     let o = policy(&["sign", "-k", stranger.to_str().unwrap(), "p.toml"], p, "");
     assert!(o.status.success());
     let o = policy(&signed, p, EVENT);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("not a trusted operator key"));
 
     // An overlay signature does not sign a policy.
@@ -235,7 +235,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
         p,
         EVENT,
     );
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     assert!(text(&o)
         .1
         .contains("signed as the overlay but used as the policy"));
@@ -252,7 +252,7 @@ fn require_signed_refuses_unsigned_edited_and_foreign_policies() {
         p,
         EVENT,
     );
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
 }
 
 /// A running bd-policy --require-signed notices the policy file changing
@@ -438,4 +438,38 @@ filename = { prefix = "/tmp/" }
     assert_eq!(o.status.code(), Some(1));
     let o = policy(&["check", "p.toml", "--overlay", "local.toml"], p, "");
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
+
+/// Issue 15 item 6: `bd-policy sign` (run as root) wrote POLICY.sig.tmp, a
+/// name anyone able to write the directory can guess: `nobody` plants a
+/// symlink there to a root-owned file, and root's signature used to land in
+/// that file. Now the temp name is random and O_EXCL, the victim is intact
+/// and the signature is where it belongs.
+#[test]
+fn sign_never_writes_through_a_symlink_nobody_planted() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let op = keygen(p, "op.key");
+    let shared = p.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    // World-writable but not sticky, so the kernel's protected_symlinks
+    // does not step in: only the tool's own care does.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    write(&shared, "p.toml", POLICY);
+    let victim = write(p, "victim", "root's file\n");
+    let o = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .args(["ln", "-s"])
+        .arg(&victim)
+        .arg(shared.join("p.toml.sig.tmp"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = policy(&["sign", "-k", op.to_str().unwrap(), "p.toml"], &shared, "");
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's file\n");
+    let sig: Value =
+        serde_json::from_slice(&std::fs::read(shared.join("p.toml.sig")).unwrap()).unwrap();
+    assert_eq!(sig["sha256"].as_str().map(str::len), Some(64), "{sig}");
 }

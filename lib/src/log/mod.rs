@@ -71,9 +71,9 @@ pub fn check_record(rec: &[u8]) -> Result<(), String> {
     {
         return Err("record has surrounding whitespace, which the writer trims".into());
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(rec)
-        .map(|_| ())
-        .map_err(|e| format!("not JSON: {e}"))
+    // The strict reader: a duplicate key or nesting past crate::json's bound
+    // would be signed as one meaning and read back as another.
+    crate::json::check(rec).map_err(|e| format!("not JSON: {e}"))
 }
 /// Domain separation for checkpoint signatures.
 pub const SIG_CONTEXT: &str = "bd-log checkpoint v1";
@@ -430,6 +430,16 @@ fn read_hex32(path: &Path, secret: bool) -> Result<Zeroizing<[u8; 32]>, KeyError
     let mut f = File::open(path).map_err(key_io(path))?;
     if secret {
         let mode = f.metadata().map_err(key_io(path))?.permissions().mode();
+        // A public key given where the secret one belongs is the usual
+        // cause: say so instead of asking to chmod a public key.
+        if path.extension().is_some_and(|e| e == "pub") {
+            return Err(KeyError::Bad {
+                path: path.into(),
+                why: "this is a public key (.pub); give the secret key file (without .pub), \
+                      the one bd-log keygen wrote with mode 0600"
+                    .into(),
+            });
+        }
         if mode & 0o077 != 0 {
             return Err(KeyError::Bad {
                 path: path.into(),

@@ -19,7 +19,8 @@ use std::path::PathBuf;
         nobody but CMD itself (and the allow list) can read its memory, its environment or \
         ptrace it, root included. --require-protection refuses to run CMD without that.\n\n\
         Options that describe a secret (--from-file, --from-env, --env) apply to the --name \
-        they follow. A secret with no source is read from stdin (at most one). One trailing \
+        they follow. A secret with no source is read from stdin (at most one); on a terminal bd-inject prompts on \
+        stderr and turns echo off while it is typed. One trailing \
         newline is removed from file and stdin secrets. bd-inject itself cannot be core-dumped \
         or ptraced by unprivileged users, keeps its copy of the secret locked in memory and \
         wipes it once CMD has started. CMD's exit status is bd-inject's; if CMD dies of a \
@@ -48,6 +49,11 @@ pub struct Cli {
     /// Also put the preceding --name's value itself in CMD's environment as NAME.
     #[arg(long = "env", action = ArgAction::Count)]
     pub env: u8,
+
+    /// Accept an empty secret (refused by default: an empty secret is almost
+    /// always a missing file, an unset variable or Enter pressed at the prompt).
+    #[arg(long)]
+    pub allow_empty: bool,
 
     /// Fail (exit 125) instead of running CMD unprotected when the BPF-LSM
     /// programs are not loaded.

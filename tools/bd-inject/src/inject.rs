@@ -196,7 +196,52 @@ fn lock(buf: &[u8]) {
     }
 }
 
-pub fn read_secret(spec: &Spec) -> Result<Zeroizing<Vec<u8>>, Error> {
+/// Restores the terminal's settings when dropped (also on an error path).
+struct EchoOff {
+    saved: nix::sys::termios::Termios,
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSAFLUSH,
+            &self.saved,
+        );
+    }
+}
+
+/// A secret typed on a terminal: a prompt on stderr, echo off (like
+/// systemd-ask-password), one line, bounded like every other source.
+fn read_tty(spec: &Spec) -> Result<Zeroizing<Vec<u8>>, Error> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin)
+        .map_err(|e| err(format!("--name {}: reading the terminal: {e}", spec.name)))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    eprint!("bd-inject: secret for {} (input hidden): ", spec.name);
+    tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet)
+        .map_err(|e| err(format!("--name {}: turning echo off: {e}", spec.name)))?;
+    let _restore = EchoOff { saved };
+    let mut line = Zeroizing::new(Vec::new());
+    std::io::BufRead::read_until(
+        &mut std::io::Read::take(stdin.lock(), MAX_SECRET as u64 + 2),
+        b'\n',
+        &mut line,
+    )
+    .map_err(|e| err(format!("--name {}: reading the terminal: {e}", spec.name)))?;
+    if line.len() > MAX_SECRET + 1 {
+        return Err(err(format!(
+            "--name {}: secret from the terminal is larger than the limit of {MAX_SECRET} bytes (1 MiB)",
+            spec.name
+        )));
+    }
+    Ok(line)
+}
+
+pub fn read_secret(spec: &Spec, allow_empty: bool) -> Result<Zeroizing<Vec<u8>>, Error> {
     let mut buf = match &spec.source {
         Source::File(p) => {
             let f = std::fs::File::open(p).map_err(|e| {
@@ -208,6 +253,7 @@ pub fn read_secret(spec: &Spec) -> Result<Zeroizing<Vec<u8>>, Error> {
             })?;
             read_bounded(f, spec)?
         }
+        Source::Stdin if std::io::IsTerminal::is_terminal(&std::io::stdin()) => read_tty(spec)?,
         Source::Stdin => read_bounded(std::io::stdin().lock(), spec)?,
         Source::Env(var) => {
             let v = std::env::var_os(var).ok_or_else(|| {
@@ -242,9 +288,9 @@ pub fn read_secret(spec: &Spec) -> Result<Zeroizing<Vec<u8>>, Error> {
             buf.truncate(n);
         }
     }
-    if buf.is_empty() {
+    if buf.is_empty() && !allow_empty {
         return Err(err(format!(
-            "--name {}: the secret from {} is empty",
+            "--name {}: the secret from {} is empty (--allow-empty accepts it)",
             spec.name, spec.source
         )));
     }
@@ -347,7 +393,7 @@ pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
     let mut fds = Vec::new();
     let mut env_values: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
     for s in &specs {
-        let secret = read_secret(s)?;
+        let secret = read_secret(s, cli.allow_empty)?;
         fds.push(sealed_memfd(&s.name, &secret)?);
         if s.env {
             env_values.push((s.name.clone(), secret));

@@ -26,16 +26,18 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![
         (
             "EXIT STATUS",
-            "N\tCMD's exit status, when it exits\n\
+            boundary::exit::man_wrapper(
+                "N\tCMD's exit status, when it exits\n\
              128+N\tnever from bd-inject itself: when CMD is killed by signal N, bd-inject \
              kills itself with the same signal, so a shell sees 128+N\n\
              0\t--help or --version\n\
              125\tbd-inject failed before running CMD: usage error, missing or unreadable \
-             source, empty secret, secret larger than 1 MiB, bad or repeated NAME, more than one \
+             source, empty secret (without --allow-empty), secret larger than 1 MiB, bad or repeated NAME, more than one \
              secret from stdin, or --require-protection without the BPF-LSM programs loaded, \
              or protecting the child failed\n\
              126\tCMD was found but is not executable\n\
              127\tCMD was not found",
+            ),
         ),
         (
             "ENVIRONMENT",

@@ -30,7 +30,7 @@ use std::path::PathBuf;
     after_help = "Examples:\n  \
         bd-load                     load all that this kernel supports\n  \
         bd-load --cgroup /sys/fs/cgroup/app\n  \
-        bd-load --require lsm       exit 4 unless BPF-LSM attaches\n  \
+        bd-load --require lsm       exit 6 unless BPF-LSM attaches\n  \
         bd-load status --json       programs, maps, counters, features\n  \
         bd-load --replace           swap in this binary's programs\n  \
         bd-load unload              detach and remove every pin"
@@ -78,7 +78,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_ring_size)]
     pub ring_size: Option<u32>,
 
-    /// Fail (exit 4) unless this kind of program can load and attach here.
+    /// Fail (exit 6, kernel lacks a feature) unless this kind of program can load and attach here.
     #[arg(long, value_enum, value_name = "KIND")]
     pub require: Vec<Require>,
 

@@ -11,19 +11,20 @@ pub mod probe;
 pub mod protect;
 pub mod status;
 
-/// Exit codes (documented in the man page's EXIT STATUS).
+/// Exit codes: the shared table of boundary::exit (man page EXIT STATUS).
 pub mod exit {
-    pub const OK: u8 = 0;
+    use boundary::exit as x;
+    pub const OK: u8 = x::OK as u8;
     /// A program failed to load or attach, or another runtime error.
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
+    pub const FAILED: u8 = x::USAGE as u8;
+    pub const USAGE: u8 = x::USAGE as u8;
     /// Not root / missing CAP_BPF, CAP_PERFMON or CAP_SYS_ADMIN, or no access to the pins.
-    pub const PERMISSION: u8 = 3;
+    pub const PERMISSION: u8 = x::PERMISSION as u8;
     /// The kernel lacks something needed: BTF, ring buffers, bpffs, tracefs,
     /// or BPF-LSM under `--require lsm`.
-    pub const MISSING: u8 = 4;
+    pub const MISSING: u8 = x::KERNEL_MISSING as u8;
     /// `status`: nothing is loaded under the pin dir.
-    pub const NOT_LOADED: u8 = 5;
+    pub const NOT_LOADED: u8 = x::NOT_LOADED as u8;
 }
 
 /// An error that carries its exit code.
@@ -87,17 +88,16 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![
         (
             "EXIT STATUS",
-            "0\tsuccess; for load, every program this kernel supports is attached \
-             (or was already)\n\
-             1\ta program failed to load or attach (the verifier log is printed), \
-             or another runtime error\n\
-             2\tusage error\n\
-             3\tpermission: not root and lacking CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN), \
-             or the pins are not accessible\n\
-             4\tthe kernel lacks what is needed: BTF (/sys/kernel/btf/vmlinux), ring-buffer maps, \
-             bpffs or tracefs (not mounted and not mountable), a pin dir off bpffs, or BPF-LSM \
-             under --require lsm\n\
-             5\tstatus: nothing is loaded under the pin dir",
+            boundary::exit::man(
+                &[
+                    (0, "success; for load, every program this kernel supports is attached (or was already)"),
+                    (2, "usage error, a program failed to load or attach (the verifier log is printed), or another runtime error"),
+                    (3, "not root and lacking CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN), or the pins are not accessible"),
+                    (5, "status: nothing is loaded under the pin dir"),
+                    (6, "BTF (/sys/kernel/btf/vmlinux), ring-buffer maps, bpffs or tracefs (not mounted and not mountable), a pin dir off bpffs, or BPF-LSM under --require lsm"),
+                ],
+                "",
+            ),
         ),
         (
             "FILES",

@@ -211,21 +211,10 @@ pub fn render(s: &Status, pin_dir: &Path, state: &Path) -> String {
 /// Write `text` to `path` atomically (same directory, then rename), so a
 /// collector never reads half a file.
 pub fn write_textfile(path: &Path, text: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "boundary.prom".into());
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("renaming {} to {}", tmp.display(), path.display())
-    })
+    // Random O_EXCL temp name in the same directory: the collector directory
+    // may be shared, and the old `.NAME.tmp.PID` was a name anyone could
+    // plant a symlink at for root to write through.
+    boundary::safefile::replace_file(path, text.as_bytes(), 0o644)
 }
 
 #[cfg(test)]

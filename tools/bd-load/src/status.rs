@@ -234,7 +234,7 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
     });
     Ok(Status {
         v: 1,
-        type_: "status",
+        type_: "load_status",
         time: boundary::time::now_rfc3339(),
         pin_dir: pin_dir.display().to_string(),
         loaded: progs.iter().any(|p| p.attached),

@@ -82,6 +82,7 @@ pub enum Cmd {
         /// Starting mode.
         #[arg(long, default_value = "OPEN", value_name = "MODE")]
         mode: Mode,
+        /// Why (recorded in the state file and the mode event).
         #[arg(long, default_value = "initial state")]
         reason: String,
     },
@@ -97,6 +98,8 @@ pub enum Cmd {
     },
     /// Engage LOCKDOWN now.
     Engage {
+        /// Why (recorded in the state file and the mode event; required, so
+        /// the log says who pulled the alarm and for what).
         #[arg(long)]
         reason: String,
     },
@@ -169,6 +172,8 @@ pub enum Cmd {
     /// Re-arming after the deadline has passed loosens the boundary (the kernel
     /// already acts as LOCKDOWN): it needs a ceremony, --token or --interactive.
     Arm {
+        /// How long the kernel waits for the next heartbeat before acting as
+        /// LOCKDOWN (humantime, e.g. 30s, 5m).
         #[arg(long, value_name = "DURATION")]
         heartbeat: humantime::Duration,
         #[command(flatten)]

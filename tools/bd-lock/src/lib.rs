@@ -23,11 +23,16 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
         ("DEAD-MAN SWITCH", DEADMAN),
         (
             "EXIT STATUS",
-            "0\tsuccess (status: the state is consistent)\n\
-1\trefused: a loosening without a ceremony; a token that is expired, replayed, tampered, not canonical, for another host, transition or seq, signed by an untrusted key or by fewer distinct trusted keys than the quorum; cosign by a key that already signed; a wrong confirmation phrase; --interactive without a terminal; init on an existing state; widening the allow list in LOCKDOWN\n\
-2\terror: usage, unreadable file, no kernel map where one is needed, a failed map or file write\n\
-3\tstatus only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)\n\
-4\tset, engage, status: done (or consistent), but the kernel does not enforce the mode: no mode map is pinned, or a mode_enforce program the mode needs is not attached (AIRGAP: the cgroup programs, bd-load --cgroup; COLDROOM: ptrace hooks; LOCKDOWN: exec hook, BPF-LSM); a WARNING line on stderr names what is missing",
+            boundary::exit::man(
+                &[
+                    (0, "success (status: the state is consistent)"),
+                    (1, "refused: a loosening without a ceremony; a token that is expired, replayed, tampered, not canonical, for another host, transition or seq, signed by an untrusted key or by fewer distinct trusted keys than the quorum; cosign by a key that already signed; a wrong confirmation phrase; --interactive without a terminal; init on an existing state; widening the allow list in LOCKDOWN"),
+                    (2, "usage, unreadable file, no kernel map where one is needed, a failed map or file write"),
+                    (4, "set, engage, status: done (or consistent), but the kernel does not enforce the mode: no mode map is pinned, or a mode_enforce program the mode needs is not attached (AIRGAP: the cgroup programs, bd-load --cgroup; COLDROOM: ptrace hooks; LOCKDOWN: exec hook, BPF-LSM); a WARNING line on stderr names what is missing"),
+                    (7, "status only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)"),
+                ],
+                "",
+            ),
         ),
         (
             "FILES",

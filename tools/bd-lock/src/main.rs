@@ -28,9 +28,9 @@ fn main() {
         Err(e) => {
             eprintln!("bd-lock: {e:#}");
             if e.downcast_ref::<Refused>().is_some() {
-                1
+                boundary::exit::VERDICT
             } else {
-                2
+                boundary::exit::USAGE
             }
         }
     };
@@ -170,7 +170,7 @@ fn run(cli: Cli) -> Result<i32> {
 
 /// Exit status of set, engage and status when the kernel does not enforce
 /// the mode: no mode map, or a program the mode needs is not attached.
-const NOT_ENFORCED: i32 = 4;
+const NOT_ENFORCED: i32 = boundary::exit::NOT_ENFORCED;
 
 /// The mode_enforce programs each mode needs attached (cumulative upwards).
 fn enforcing_programs(m: Mode) -> Vec<&'static str> {
@@ -305,7 +305,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
         }
         let v = St {
             v: 1,
-            kind: "status",
+            kind: "mode_status",
             time: boundary::time::now_rfc3339(),
             mode: cur.mode,
             fault: &cur.fault,
@@ -359,7 +359,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
         }
     }
     if cur.fault.is_some() {
-        return Ok(3);
+        return Ok(boundary::exit::FAULT);
     }
     Ok(enforcement_exit(ctx, cur.mode))
 }
@@ -525,7 +525,9 @@ fn read_token(path: &Path) -> Result<Token> {
 /// Write a token atomically: a fresh temp file in the same directory
 /// (O_EXCL, so no symlink is followed), renamed over the name.
 fn write_token(t: &Token, out: Option<&Path>) -> Result<()> {
-    let body = serde_json::to_string_pretty(t)? + "\n";
+    // One line: a token is pasted and piped, and `jq -c` or a line-based
+    // reader must see one object.
+    let body = serde_json::to_string(t)? + "\n";
     let Some(p) = out else {
         print!("{body}");
         return Ok(());
@@ -614,8 +616,33 @@ fn ceremony(
         "bd-lock: cooling off for {}; interrupt (Ctrl-C) to abandon",
         humantime::format_duration(delay)
     );
-    std::thread::sleep(delay);
+    countdown(delay);
     Ok(("release-interactive", None))
+}
+
+/// Sleep `delay`, showing the seconds left on stderr: rewritten in place on
+/// a terminal, one line every 10 s otherwise (so a log is not flooded).
+fn countdown(delay: Duration) {
+    let tty = std::io::stderr().is_terminal();
+    let end = std::time::Instant::now() + delay;
+    let mut last_shown = u64::MAX;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        if tty {
+            eprint!("\rbd-lock: releasing in {secs:>4} s (Ctrl-C abandons) ");
+        } else if secs / 10 != last_shown / 10 || last_shown == u64::MAX {
+            eprintln!("bd-lock: releasing in {secs} s");
+        }
+        last_shown = secs;
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+    }
+    if tty {
+        eprintln!("\rbd-lock: cooling-off done{:30}", "");
+    }
 }
 
 fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
@@ -899,15 +926,17 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
     let stdin = std::io::stdin();
     let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
-    let mut line = String::new();
+    let mut raw = Vec::new();
     let mut lineno = 0u64;
     loop {
         if input.buffer().is_empty() {
             out.flush().context("writing standard output")?;
         }
-        line.clear();
+        raw.clear();
+        // Bytes, not read_line: one non-UTF-8 line must be reported and
+        // skipped, never end the loop and miss the tripwire after it.
         if input
-            .read_line(&mut line)
+            .read_until(b'\n', &mut raw)
             .context("reading standard input")?
             == 0
         {
@@ -915,10 +944,15 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
         }
         lineno += 1;
         if tee {
-            out.write_all(line.as_bytes())
-                .context("writing standard output")?;
+            out.write_all(&raw).context("writing standard output")?;
         }
-        let d: D = match serde_json::from_str(line.trim_end()) {
+        let Ok(line) = std::str::from_utf8(&raw) else {
+            eprintln!("bd-lock: input line {lineno}: not UTF-8: skipped");
+            continue;
+        };
+        // The strict reader every tool uses: a duplicate "decision" key
+        // must not read as allow here and tripwire elsewhere.
+        let d: D = match boundary::json::from_line(line.trim_end()) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("bd-lock: input line {lineno}: not a decision: {e}");

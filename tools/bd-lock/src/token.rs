@@ -245,6 +245,18 @@ pub fn keygen(out: &Path) -> Result<String> {
             bail!("{} exists: refusing to overwrite it", p.display());
         }
     }
+    // `-o ~/.boundary/alice.key` on a fresh machine: make the directory
+    // (0700, like ssh-keygen's ~/.ssh), never loosen one that exists.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
     let mut f = create_new(out, 0o600)?;
     writeln!(f, "{}", B64.encode(sk.to_bytes()))
         .and_then(|_| f.sync_all())
@@ -431,30 +443,21 @@ pub fn nonces_path(state: &Path) -> std::path::PathBuf {
 }
 
 pub fn nonce_used(state: &Path, nonce: &str) -> Result<bool> {
-    let p = nonces_path(state);
-    match std::fs::read_to_string(&p) {
-        Ok(t) => Ok(t.lines().any(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|n| n.eq_ignore_ascii_case(nonce))
-        })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
-    }
+    let Some(bytes) = boundary::safefile::read_private(&nonces_path(state))? else {
+        return Ok(false);
+    };
+    Ok(String::from_utf8_lossy(&bytes).lines().any(|l| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case(nonce))
+    }))
 }
 
+/// Appended through lib::safefile: private directory, never through a
+/// symlink, hard link or FIFO someone planted at the guessable name.
 pub fn record_nonce(state: &Path, nonce: &str, expires: u64) -> Result<()> {
-    let p = nonces_path(state);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&p)
-        .with_context(|| format!("opening {}", p.display()))?;
-    writeln!(f, "{nonce} {expires}")
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", p.display()))
+    let line = format!("{nonce} {expires}\n");
+    boundary::safefile::append_private(&nonces_path(state), line.as_bytes(), 0o600)
 }
 
 #[cfg(test)]

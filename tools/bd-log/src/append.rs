@@ -23,7 +23,7 @@ use std::time::Instant;
 /// Exit codes of `append`.
 pub const EXIT_INVALID_INPUT: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
-pub const EXIT_NEEDS_REPAIR: i32 = 3;
+pub const EXIT_NEEDS_REPAIR: i32 = boundary::exit::FAULT;
 
 const BLOCK: usize = 1 << 20;
 

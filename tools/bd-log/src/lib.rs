@@ -69,7 +69,7 @@ A line counts as acknowledged once the write(2) holding it has returned (and, wi
 
 SIGHUP never stops append (logrotate's postrotate sends it, via systemctl reload boundary): it covers the tail with a checkpoint and, if the log's path now names another file or none (a rename by logrotate or bd-log rotate), fsyncs the old file closed and continues the chain in the file at the path, created if missing, starting with a continuation checkpoint. Without a signal append notices the rename at its next write (one stat(2) per write) and does the same. A log truncated to 0 bytes under a running appender (copytruncate) gets a continuation checkpoint in place; lines written between the copy and the truncation are lost, and verify of the set reports them as missing. An appender that starts on a missing or empty log continues LOG.1 when that ends in a checkpoint vouched by the same key, else it starts a new origin (which verify of the set reports). The shipped logrotate snippet (/etc/logrotate.d/boundary) uses nocreate, delaycompress and never copytruncate. A file with the append-only attribute cannot be renamed: do not combine --append-only with logrotate.
 
-If a write was cut short, the log ends in a torn line (bytes without a newline). verify reports it, and append refuses (exit status 3) until bd-log repair copies the torn bytes to LOG.torn-<unix-nanoseconds> next to the log, syncs that file, and truncates the log to its last complete line. Nothing is deleted. The entries after the last checkpoint before the crash stay uncovered until the next append writes a checkpoint.
+If a write was cut short, the log ends in a torn line (bytes without a newline). verify reports it, and append refuses (exit status 7, fault) until bd-log repair copies the torn bytes to LOG.torn-<unix-nanoseconds> next to the log, syncs that file, and truncates the log to its last complete line. Nothing is deleted. The entries after the last checkpoint before the crash stay uncovered until the next append writes a checkpoint.
 
 With --append-only, append sets the file's append-only attribute (FS_APPEND_FL, as chattr +a): nobody, not even root without first clearing it, can truncate, rewrite or rename the log. repair needs to truncate, so it clears the attribute, repairs and sets it again; that needs CAP_LINUX_IMMUTABLE (root). Otherwise it stops and says to run chattr -a first.
 
@@ -87,23 +87,15 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
         ("LOCKING, CRASHES AND REPAIR", CRASHES),
         (
             "EXIT STATUS",
-            "verify:\n\
-0\tthe log is valid (and extends the anchor, if one was given)\n\
-1\tthe log is tampered, truncated, torn or does not extend the anchor\n\
-2\tcould not decide: usage error, I/O error, unreadable or bad key, the log is signed by another key (named on stderr), unusable anchor or one older than every file given; with --json an object with result ERROR and error\n\n\
-rotate:\n\
-0\tthe log was closed, renamed and continued in a new file\n\
-2\tusage, key, lock or I/O error, or the destination exists (nothing rotated)\n\
-3\tthe log ends in a torn line or bytes no checkpoint vouches for: run bd-log repair first\n\n\
-append:\n\
-0\tevery input line was appended and covered by a checkpoint\n\
-1\tan input line was not JSON: append stopped there (or skipped it with --skip-invalid); the lines before it are in the log\n\
-2\tusage, key, lock or I/O error, or the log is signed by a different key\n\
-3\tthe log ends in a torn line or a malformed last line: run bd-log repair (or verify) first\n\n\
-keygen, checkpoint, show, tail, repair:\n\
-0\tsuccess (repair: also when there was nothing to repair)\n\
-1\tcheckpoint: the log has no checkpoint, or fails verification (nothing is exported); show, tail: a malformed or torn line was skipped\n\
-2\tusage or I/O error; keygen: a key file already exists",
+            boundary::exit::man(
+                &[
+                    (0, "verify: the log (or set) is valid (and extends the anchor, if one was given); append: every input line was appended and covered by a checkpoint; rotate: the log was closed, renamed and continued in a new file; keygen, checkpoint, show, tail, repair: success (repair: also when there was nothing to repair)"),
+                    (1, "verify: the log is tampered, truncated, torn or does not extend the anchor (a set: a missing, reordered, spliced or rolled-back file, each named); append: an input line was not JSON (or has a duplicate key or nests deeper than 32): append stopped there (or skipped it with --skip-invalid), the lines before it are in the log; checkpoint: the log has no checkpoint, or fails verification (nothing is exported); show, tail: a malformed or torn line was skipped"),
+                    (2, "usage or I/O error; verify: could not decide (unreadable or bad key, the log is signed by another key (named on stderr), unusable anchor or one older than every file given; with --json an object with result ERROR and error); append: key, lock or I/O error, or the log is signed by a different key; rotate: the destination exists (nothing rotated); keygen: a key file already exists"),
+                    (7, "append, rotate: the log ends in a torn line, a malformed last line or a tail this appender cannot vouch for: run bd-log repair (or verify) first"),
+                ],
+                "",
+            ),
         ),
         (
             "ENVIRONMENT",

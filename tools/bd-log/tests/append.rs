@@ -300,7 +300,7 @@ fn kill_9_loses_no_acknowledged_line_and_repair_is_as_documented() {
     if code == 1 {
         assert!(reason.contains("torn"), "{reason}");
         let out = env.append(b"{\"i\":-1}\n", &[]);
-        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
         assert!(stderr(&out).contains("bd-log repair"));
     } else {
         assert_eq!(code, 0, "{reason}");
@@ -353,7 +353,7 @@ fn torn_tail_is_reported_refused_and_moved_aside() {
         "{reason}"
     );
     let out = env.append(b"{}\n", &[]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(7));
     assert_eq!(
         std::fs::read(&env.log).unwrap().len(),
         good.len() + torn.len(),

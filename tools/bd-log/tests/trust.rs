@@ -75,7 +75,7 @@ fn keyless_entry_and_far_future_ts_are_never_signed() {
 
         let before = std::fs::read(&env.log).unwrap();
         let out = env.append(&records(10, 3), &[]);
-        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
         assert!(stderr(&out).contains("bd-log repair"), "{}", stderr(&out));
         assert_eq!(std::fs::read(&env.log).unwrap(), before, "nothing written");
 
@@ -147,7 +147,7 @@ fn running_appender_refuses_a_foreign_line_and_a_rewritten_own_line() {
         let st = child.wait().unwrap();
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        assert_eq!(st.code(), Some(3), "rewrite={rewrite}: {err}");
+        assert_eq!(st.code(), Some(7), "rewrite={rewrite}: {err}");
         assert!(err.contains("not written by this appender"), "{err}");
         assert_eq!(
             std::fs::read(&env.log).unwrap(),

@@ -12,7 +12,9 @@ Reads JSON lines (from bd-watch, or any JSON lines) on standard input and prints
 decision line per input line, in order, on standard output. Rules in the policy file are tried \
 in order; the first rule whose conditions hold decides. No match means deny. A malformed line, \
 an event without \"type\" or \"v\":1, or an event type no tool emits and no rule names is denied, \
-with the cause in \"reason\", and processing continues.\n\n\
+with the cause in \"reason\", and processing continues. A duplicate key at any depth or nesting \
+deeper than 32 levels makes a line malformed; a line over 64 MiB is one deny and is skipped to its \
+newline.\n\n\
 The current boundary mode is read like bd-lock reads it (state file and pinned bd_mode map, \
 re-read every 100 ms; anything unreadable or inconsistent reads as LOCKDOWN), or fixed with \
 --mode for offline use. Output is flushed whenever no more input is buffered, so every decision \
@@ -36,7 +38,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Validate policy files; report every error with line and column.
+    /// Validate policy files; report every error as FILE:LINE:COLUMN: message.
     Check {
         /// Policy files to check.
         #[arg(required_unless_present = "overlay", value_name = "POLICY")]
@@ -110,7 +112,7 @@ pub struct TrustArgs {
     /// it wins, otherwise the policy's stands.
     #[arg(long, value_name = "FILE")]
     pub overlay: Vec<PathBuf>,
-    /// Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted
+    /// Refuse (exit 1) a policy or overlay without a valid FILE.sig by a trusted
     /// operator key; while running, a change to any of the files is reported as
     /// a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force.
     #[arg(long)]

@@ -23,10 +23,14 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
         ("OUTPUT", OUTPUT),
         (
             "EXIT STATUS",
-            "0\tdecide: input ended and every line got a decision; check: every policy is valid; explain: the event is allowed or alerted; test: every case passed; sign: every file signed\n\
-1\tcheck: a policy has errors (each printed as FILE: line L, column C: message); explain: the event is denied or trips a wire; test: a case got another decision (or, with --require-coverage, a rule was hit by no case)\n\
-2\tusage error, unreadable or invalid policy or overlay at start, a malformed case line, unreadable rate state, or an output error\n\
-3\t--require-signed: a policy or overlay has no valid signature by a trusted operator key (unsigned, changed since signed, signed by another key, signed for the other role), or the trusted keys cannot be read",
+            boundary::exit::man(
+                &[
+                    (0, "decide: input ended and every line got a decision; check: every policy is valid; explain: the event is allowed or alerted; test: every case passed; sign: every file signed"),
+                    (1, "check: a policy has errors (each printed as FILE:LINE:COLUMN: message); explain: the event is denied or trips a wire; test: a case got another decision (or, with --require-coverage, a rule was hit by no case); --require-signed: a policy or overlay has no valid signature by a trusted operator key (unsigned, changed since signed, signed by another key, signed for the other role), or the trusted keys cannot be read"),
+                    (2, "usage error, unreadable or invalid policy or overlay at start, a malformed case line, unreadable rate state, or an output error"),
+                ],
+                "",
+            ),
         ),
         (
             "FILES",
@@ -81,7 +85,7 @@ const OVERLAYS: &str = "--overlay FILE (repeatable) adds a local overlay: a poli
 
 bd-policy sign -k KEY FILE... writes FILE.sig with an operator key (the format bd-lock keygen writes): an Ed25519 signature over the SHA-256 of the file's exact bytes and its role (policy, or overlay with --overlay). A file that does not load is not signed.
 
-With --require-signed, the policy and every overlay must carry a valid signature by a key in --operator-keys (default /etc/boundary/operators.d, BD_OPERATOR_KEYS); otherwise bd-policy exits 3 before reading any input. The bytes verified are the bytes parsed. While running, the files are re-read at most once a second (when input arrives): a file that changed and is not validly signed produces one tripwire decision (LOCKDOWN, rule null, event type policy_change, see docs/EVENTS.md); a change signed by an operator produces an alert. Either way the policy loaded at start stays in force until bd-policy restarts.
+With --require-signed, the policy and every overlay must carry a valid signature by a key in --operator-keys (default /etc/boundary/operators.d, BD_OPERATOR_KEYS); otherwise bd-policy exits 1 (refused) before reading any input. The bytes verified are the bytes parsed. While running, the files are re-read at most once a second (when input arrives): a file that changed and is not validly signed produces one tripwire decision (LOCKDOWN, rule null, event type policy_change, see docs/EVENTS.md); a change signed by an operator produces an alert. Either way the policy loaded at start stays in force until bd-policy restarts.
 
 Open: a signed older version of a file (rollback to a looser signed policy) is accepted; keep policy history out of reach or pin the expected SHA-256 elsewhere.";
 

@@ -16,10 +16,11 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bd-policy: {e:#}");
+            // An untrusted policy is a verdict (refused), not an error.
             if e.downcast_ref::<trust::Refused>().is_some() {
-                3
+                boundary::exit::VERDICT
             } else {
-                2
+                boundary::exit::USAGE
             }
         }
     };
@@ -89,8 +90,11 @@ fn check(paths: &[PathBuf], overlays: &[PathBuf]) -> i32 {
                 println!("{}: ok, {} rules", p.display(), pol.rule_count());
             }
             Err(errs) => {
+                // FILE:LINE:COL: message, the form compilers use, so editors
+                // and CI annotators jump to the spot.
                 for e in errs {
-                    eprintln!("bd-policy: {}: {e}", p.display());
+                    let msg = e.msg.trim_end().replace('\n', ": ");
+                    eprintln!("{}:{}:{}: {msg}", p.display(), e.line, e.col);
                 }
                 code = code.max(1);
             }
@@ -184,6 +188,32 @@ fn explain(
     })
 }
 
+/// Longest input line decided on, without its newline (docs/EVENTS.md).
+const MAX_LINE: usize = 64 << 20;
+
+/// Consume input up to and including the next newline (or to end of input)
+/// without keeping it; returns how many bytes that was, newline excluded.
+fn skip_line(input: &mut impl BufRead) -> Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let buf = input.fill_buf().context("reading standard input")?;
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        match buf.iter().position(|&c| c == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(n + i as u64);
+            }
+            None => {
+                let l = buf.len();
+                input.consume(l);
+                n += l as u64;
+            }
+        }
+    }
+}
+
 fn decide(args: RunArgs) -> Result<i32> {
     let Some(ppath) = &args.policy else {
         anyhow::bail!("no policy: give -p POLICY.toml (or a subcommand: check, explain)");
@@ -251,13 +281,27 @@ fn decide(args: RunArgs) -> Result<i32> {
         }
         line.clear();
         let n = (&mut input)
-            .take(64 << 20)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .context("reading standard input")?;
         if n == 0 {
             break;
         }
         lineno += 1;
+        // One input line is one decision, whatever its length: a line past
+        // the limit is one deny, and the rest of it (which may hold
+        // something that parses as a second event) is skipped up to its
+        // newline, never decided on its own.
+        let overlong = line.last() != Some(&b'\n') && line.len() > MAX_LINE;
+        if overlong {
+            let total = line.len() as u64 + skip_line(&mut input)?;
+            line.clear();
+            let d = Decision::malformed(format!(
+                "line {lineno}: malformed input: line is {total} bytes, over the {MAX_LINE}-byte limit; skipped to its end"
+            ));
+            eng.render(&mut out, &d, &time, mode, "");
+            continue;
+        }
         if line.last() == Some(&b'\n') {
             line.pop();
             if line.last() == Some(&b'\r') {

@@ -10,7 +10,7 @@ use boundary::policy::Policy;
 use std::path::{Path, PathBuf};
 
 /// A policy or overlay that is not signed as --require-signed demands
-/// (exit 3, so scripts can tell it from a malformed policy).
+/// (exit 1, a verdict, so scripts can tell it from a malformed policy, exit 2).
 #[derive(Debug)]
 pub struct Refused(pub String);
 
@@ -200,10 +200,10 @@ pub fn sign(key: &Path, overlay: bool, files: &[PathBuf]) -> Result<i32> {
         parsed.map_err(|e| located(f, e))?;
         let sig = opkey::sign(&sk, role, &bytes);
         let out = opkey::sig_path(f);
-        let tmp = out.with_extension("sig.tmp");
         let body = serde_json::to_string(&sig)? + "\n";
-        std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+        // Random O_EXCL temp name: a symlink planted at a guessable one
+        // (the old POLICY.sig.tmp) is never written through as root.
+        boundary::safefile::replace_file(&out, body.as_bytes(), 0o644)?;
         println!(
             "{}: signed ({}, sha256 {})",
             out.display(),

@@ -21,7 +21,7 @@ use std::path::PathBuf;
         with the mode), so a refused device is never bound; each refusal is a `deny` event \
         with hook `usb`.\n\n\
         A ring buffer has exactly one consumer: a second bd-watch on the same pin dir is \
-        refused (exit 5) while the first runs. To feed several readers, pipe one \
+        refused (exit 8, busy) while the first runs. To feed several readers, pipe one \
         bd-watch into tee(1).\n\n\
         When the ring buffer is open and the lock held, bd-watch prints `bd-watch: ready` \
         on stderr (and, under systemd, sends READY=1 to $NOTIFY_SOCKET for Type=notify units); events from then on are delivered. Events recorded while no bd-watch \

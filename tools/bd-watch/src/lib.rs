@@ -8,14 +8,16 @@ pub mod cli;
 pub mod usb;
 pub mod watch;
 
-/// Exit codes (documented in the man page's EXIT STATUS).
+/// Exit codes: the shared table of boundary::exit (man page EXIT STATUS).
 pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const PERMISSION: u8 = 3;
-    pub const NOT_LOADED: u8 = 4;
-    pub const BUSY: u8 = 5;
+    use boundary::exit as x;
+    pub const OK: u8 = x::OK as u8;
+    /// A runtime error: could not do what was asked.
+    pub const FAILED: u8 = x::USAGE as u8;
+    pub const USAGE: u8 = x::USAGE as u8;
+    pub const PERMISSION: u8 = x::PERMISSION as u8;
+    pub const NOT_LOADED: u8 = x::NOT_LOADED as u8;
+    pub const BUSY: u8 = x::BUSY as u8;
 }
 
 /// The command line, as the binary, the man page and the completions see it.
@@ -32,13 +34,16 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![
         (
             "EXIT STATUS",
-            "0\tstopped as asked: --count reached, --timeout passed, SIGINT/SIGTERM, or stdout closed\n\
-             1\ta runtime error (reading the ring buffer or the counters)\n\
-             2\tusage error (bad flag, unreadable --cgroup path)\n\
-             3\tpermission denied: the pins need root (or CAP_BPF and access to the pin dir)\n\
-             4\tnothing loaded: no ring buffer pinned under the pin dir (run bd-load), or the \
-             programs were unloaded while watching\n\
-             5\tanother bd-watch is already reading this pin dir's ring buffer",
+            boundary::exit::man(
+                &[
+                    (0, "stopped as asked: --count reached, --timeout passed, SIGINT/SIGTERM, or stdout closed"),
+                    (2, "usage error (bad flag, unreadable --cgroup path) or a runtime error (reading the ring buffer or the counters)"),
+                    (3, "the pins need root (or CAP_BPF and access to the pin dir)"),
+                    (5, "no ring buffer pinned under the pin dir (run bd-load), or the programs were unloaded while watching"),
+                    (8, "another bd-watch is already reading this pin dir's ring buffer"),
+                ],
+                "",
+            ),
         ),
         (
             "FILES",
