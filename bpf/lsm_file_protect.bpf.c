@@ -33,11 +33,10 @@
  * bd_stats[BD_STAT_DENY_LOST]. bd_stats[BD_STAT_DENIED] counts denials.
  */
 #include "kernel.h"
-#include "maps.h"
+#include "self.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EPERM 1
 
 #define PTRACE_MODE_READ 0x01
 #define PTRACE_MODE_ATTACH 0x02
@@ -89,24 +88,6 @@ struct task_struct___bd {
 
 #define BD_LSM_ALL (BD_LSM_BLOCK_ENVIRON | BD_LSM_BLOCK_MEM | BD_LSM_BLOCK_PTRACE)
 
-/* The hook's verdict as a constant the verifier can see on each path:
- * kernels since 6.7 refuse LSM programs unless every return is provably in
- * [-4095, 0], and clang would otherwise fold `audit ? 0 : -EPERM` into
- * arithmetic the verifier cannot bound. */
-static __always_inline int verdict(__u32 audit)
-{
-	int v;
-
-	if (audit) {
-		v = 0;
-		barrier_var(v);
-	} else {
-		v = -EPERM;
-		barrier_var(v);
-	}
-	return v;
-}
-
 /* Fail closed: a slot never written (or unreadable) means everything
  * blocked, enforcing. */
 static __always_inline void lsm_cfg(__u32 *flags, __u32 *audit)
@@ -131,49 +112,6 @@ static __always_inline int current_allowed(__u32 *tgid_out)
 	return bpf_map_lookup_elem(&bd_allow_pids, &tgid) != 0;
 }
 
-/* Emit one deny record; returns the value the hook returns. */
-static __always_inline int deny(__u32 hook, __u32 audit, __u32 accessor, __u32 access,
-				struct task_struct *target, struct file *file)
-{
-	struct bd_deny *e;
-	__u64 ug = bpf_get_current_uid_gid();
-
-	bd_count(BD_STAT_DENIED);
-	e = bpf_ringbuf_reserve(&bd_events, sizeof(*e), 0);
-	if (!e) {
-		bd_count(BD_STAT_DENY_LOST);
-		return verdict(audit);
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->hdr.type = BD_EV_DENY;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ktime_ns = bpf_ktime_get_ns();
-	e->hook = hook;
-	e->action = audit ? BD_ACT_AUDIT : BD_ACT_DENY;
-	e->err = audit ? 0 : EPERM;
-	e->mode = bd_effective_mode();
-	e->pid = accessor;
-	e->uid = (__u32)ug;
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->access = access;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	if (target) {
-		e->target_pid = BPF_CORE_READ(target, tgid);
-		BPF_CORE_READ_STR_INTO(&e->target_comm, target, comm);
-	}
-	if (file) {
-		struct inode *ino = BPF_CORE_READ(file, f_inode);
-		const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-
-		e->target_dev = BPF_CORE_READ(ino, i_sb, s_dev);
-		e->target_ino = BPF_CORE_READ(ino, i_ino);
-		bpf_probe_read_kernel_str(e->path, sizeof(e->path), name);
-	}
-	bpf_ringbuf_submit(e, 0);
-	bd_count(BD_STAT_DENY);
-	return verdict(audit);
-}
-
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
@@ -182,6 +120,11 @@ int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, 
 	if (ret)
 		return ret; /* an earlier LSM refused: keep its errno */
 	tgid = BPF_CORE_READ(child, tgid);
+	/* Boundary's own processes hold fds on its maps and links: reaching
+	 * into one (pidfd_getfd, /proc/PID/mem, ptrace) is self-protection's
+	 * business, whatever the LSM config says. */
+	if ((mode & PTRACE_MODE_ATTACH) && task_is_boundary(child) && !current_is_boundary())
+		return deny(BD_HOOK_PTRACE, 0, bpf_get_current_pid_tgid() >> 32, mode, child, 0);
 	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
 		return 0;
 	if (current_allowed(&accessor))
@@ -276,4 +219,133 @@ int prot_exit(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_delete_elem(&bd_prot_pids, &tgid);
 	bpf_map_delete_elem(&bd_allow_pids, &tgid);
 	return 0;
+}
+
+/* ---- side doors to a protected process (issue 8) ---- */
+
+#define RLIMIT_CORE 4
+
+struct rlimit___bd {
+	__u64 rlim_cur;
+	__u64 rlim_max;
+} __attribute__((preserve_access_index));
+
+/*
+ * Core dumps. A dump of a protected process would write its memory to a
+ * file or to a core_pattern pipe helper. The kernel aborts every dump of a
+ * process whose soft RLIMIT_CORE is exactly 1: file dumps because 1 is less
+ * than a page, pipe dumps explicitly (fs/coredump.c, the guard against
+ * recursive pipe helpers). bd-inject and bd-load protect set it to 1; this
+ * keeps it there, against root and against the process itself.
+ */
+SEC("lsm/task_setrlimit")
+int BPF_PROG(task_setrlimit, struct task_struct *p, unsigned int resource,
+	     struct rlimit___bd *new_rlim)
+{
+	__u32 tgid, accessor;
+
+	if (resource != RLIMIT_CORE)
+		return 0;
+	tgid = BPF_CORE_READ(p, tgid);
+	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
+		return 0;
+	if (BPF_CORE_READ(new_rlim, rlim_cur) == 1)
+		return 0;
+	if (current_allowed(&accessor))
+		return 0;
+	return deny(BD_HOOK_RLIMIT, 0, accessor, RLIMIT_CORE, p, 0);
+}
+
+/* Signals whose default action dumps core. */
+#define DUMP_SIGNALS                                                                   \
+	((1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) |       \
+	 (1u << 11) | (1u << 24) | (1u << 25) | (1u << 31))
+
+/* A core-dumping signal sent by someone else: refused even though
+ * RLIMIT_CORE=1 already stops the dump, so the attempt is reported. Faults
+ * the kernel raises itself do not pass through this hook. */
+SEC("lsm/task_kill")
+int BPF_PROG(task_kill, struct task_struct *p, void *info, int sig, const struct cred *cred)
+{
+	__u32 tgid, accessor;
+
+	if (sig <= 0 || sig > 31 || !((1u << sig) & DUMP_SIGNALS))
+		return 0;
+	tgid = BPF_CORE_READ(p, tgid);
+	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
+		return 0;
+	if (current_allowed(&accessor) || accessor == tgid)
+		return 0;
+	return deny(BD_HOOK_KILL, 0, accessor, sig, p, 0);
+}
+
+struct perf_event_attr___bd {
+	__u64 sample_type;
+} __attribute__((preserve_access_index));
+
+struct hw_perf_event___bd {
+	struct task_struct *target;
+} __attribute__((preserve_access_index));
+
+struct perf_event___bd {
+	struct perf_event_attr___bd attr;
+	struct hw_perf_event___bd hw;
+	struct perf_event___bd *parent;
+} __attribute__((preserve_access_index));
+
+#define PERF_SAMPLE_REGS_USER (1u << 12)
+#define PERF_SAMPLE_STACK_USER (1u << 13)
+#define PERF_SAMPLE_REGS_INTR (1u << 18)
+#define PERF_SAMPLE_MEMORY (PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER | PERF_SAMPLE_REGS_INTR)
+
+/*
+ * perf: with CAP_PERFMON the kernel skips ptrace_access_check, so the event
+ * itself is checked. Refused: any event on a protected task (counting
+ * included: it leaks timing), a CPU-wide event that samples registers or
+ * user stacks (it would sample the protected task too), and the copy of an
+ * inherited event made when a protected task forks.
+ */
+SEC("lsm/perf_event_alloc")
+int BPF_PROG(perf_event_alloc, struct perf_event___bd *event)
+{
+	struct task_struct *target = BPF_CORE_READ(event, hw.target);
+	__u32 tgid, accessor;
+
+	if (current_allowed(&accessor))
+		return 0;
+	if (target) {
+		tgid = BPF_CORE_READ(target, tgid);
+		if (BPF_CORE_READ(event, parent)) {
+			/* inherit_event() runs in the forking parent */
+			if (!bpf_map_lookup_elem(&bd_prot_pids, &accessor))
+				return 0;
+		} else if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid) || accessor == tgid) {
+			return 0;
+		}
+		return deny(BD_HOOK_PERF, 0, accessor, 1, target, 0);
+	}
+	if (!(BPF_CORE_READ(event, attr.sample_type) & PERF_SAMPLE_MEMORY))
+		return 0;
+	return deny(BD_HOOK_PERF, 0, accessor, 2, 0, 0);
+}
+
+enum lockdown_reason {
+	LOCKDOWN_DEV_MEM = 2,
+	LOCKDOWN_KCORE = 22,
+};
+
+/* /proc/kcore and /dev/mem read kernel memory, and through the direct map
+ * every process's pages; the kernel asks the LSMs before opening either,
+ * whatever the lockdown LSM's own setting. */
+SEC("lsm/locked_down")
+int BPF_PROG(locked_down, enum lockdown_reason what)
+{
+	__u32 accessor;
+
+	if (what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_KCORE) &&
+	    what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_DEV_MEM))
+		return 0;
+	if (current_allowed(&accessor))
+		return 0;
+	return deny(BD_HOOK_LOCKDOWN, 0, accessor, what, 0, 0);
 }

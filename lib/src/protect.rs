@@ -35,6 +35,49 @@ pub enum ProtectError {
     Stat { path: PathBuf, err: std::io::Error },
     #[error("pid {pid}: no such process")]
     NoProcess { pid: u32 },
+    #[error("pid {pid}: setting RLIMIT_CORE to 1 (no core dumps): {err}")]
+    CoreLimit { pid: u32, err: std::io::Error },
+}
+
+/// The `TracerPid` of `pid` from /proc/PID/status: 0 when nobody traces it,
+/// `None` when it cannot be read (the process is gone).
+pub fn tracer_pid(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Processes holding an fd on `/proc/<pid>/mem` (or `/proc/<pid>/task/*/mem`)
+/// of `pid`: access granted before protection that the shield cannot revoke,
+/// as (holder pid, fd). Processes whose fd table cannot be read are skipped,
+/// which for root means ones that exited meanwhile.
+pub fn mem_fd_holders(pid: u32) -> Vec<(u32, u32)> {
+    let want = format!("/proc/{pid}/");
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let Some(holder) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(t) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = t.to_string_lossy();
+            if t.starts_with(&want) && t.ends_with("/mem") {
+                if let Some(n) = fd.file_name().to_str().and_then(|n| n.parse().ok()) {
+                    out.push((holder, n));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Convert a userspace `st_dev` (as `stat()` returns it) to the kernel's
@@ -109,8 +152,50 @@ fn remove_pid(pin: &Path, name: &str, pid: u32) -> Result<bool, ProtectError> {
 }
 
 /// Protect process `pid` (a tgid) and every child it forks from now on.
+///
+/// Also sets its soft RLIMIT_CORE to exactly 1, which the kernel treats as
+/// "never dump" for file and pipe core patterns alike; the LSM keeps it
+/// there (bpf/lsm_file_protect.bpf.c, task_setrlimit).
 pub fn protect_pid(pin: &Path, pid: u32) -> Result<(), ProtectError> {
-    insert_pid(pin, PROT_PIDS, pid)
+    insert_pid(pin, PROT_PIDS, pid)?;
+    no_core_dumps(pid).map_err(|err| ProtectError::CoreLimit { pid, err })
+}
+
+/// Soft RLIMIT_CORE = 1 for `pid` (the hard limit raised to 1 if it was 0).
+pub fn no_core_dumps(pid: u32) -> std::io::Result<()> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit reads the current limits into `old`.
+    if unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_CORE,
+            std::ptr::null(),
+            &mut old,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let new = libc::rlimit {
+        rlim_cur: 1,
+        rlim_max: old.rlim_max.max(1),
+    };
+    // SAFETY: valid pointer to `new`; no old value requested.
+    if unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_CORE,
+            &new,
+            std::ptr::null_mut(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn unprotect_pid(pin: &Path, pid: u32) -> Result<bool, ProtectError> {

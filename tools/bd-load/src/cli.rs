@@ -54,6 +54,9 @@ pub enum Cmd {
     /// Show attached programs, maps, event and loss counters, kernel features.
     Status(StatusArgs),
     /// Detach every program and remove every pin and the pin dir.
+    ///
+    /// Only in mode OPEN: a tighter mode is left through bd-lock's release
+    /// ceremony first; otherwise unload refuses with exit status 6.
     Unload,
     #[command(flatten)]
     Lsm(crate::protect::LsmCmd),

@@ -8,6 +8,7 @@ pub mod load;
 pub mod objects;
 pub mod probe;
 pub mod protect;
+pub mod selfprot;
 pub mod status;
 
 /// Exit codes (documented in the man page's EXIT STATUS).
@@ -23,6 +24,11 @@ pub mod exit {
     pub const MISSING: u8 = 4;
     /// `status`: nothing is loaded under the pin dir.
     pub const NOT_LOADED: u8 = 5;
+    /// `unload`: the boundary mode is not OPEN (or cannot be read).
+    pub const MODE: u8 = 6;
+    /// `protect --require-clean`: a process was traced or had /proc/PID/mem
+    /// open before protection.
+    pub const UNCLEAN: u8 = 7;
 }
 
 /// An error that carries its exit code.
@@ -96,7 +102,11 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              4\tthe kernel lacks what is needed: BTF (/sys/kernel/btf/vmlinux), ring-buffer maps, \
              bpffs or tracefs (not mounted and not mountable), a pin dir off bpffs, or BPF-LSM \
              under --require lsm\n\
-             5\tstatus: nothing is loaded under the pin dir",
+             5\tstatus: nothing is loaded under the pin dir\n\
+             6\tunload: the boundary mode is not OPEN, cannot be read, or the dead-man \
+             switch has lapsed; leave the mode through bd-lock's ceremony first\n\
+             7\tprotect --require-clean: a process already had a tracer or open \
+             /proc/PID/mem fds (it is protected all the same)",
         ),
         (
             "FILES",
@@ -105,6 +115,10 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              bd_events (ring buffer), bd_stats (per-CPU counters), bd_mode, bd_prot_pids, ...\n\
              <pin-dir>/links/<object>-<program>\tone pinned link per attached program; \
              removing it detaches the program\n\
+             <pin-dir>/maps/bd_self_exes, bd_self_ids, bd_self_dirs\tself-protection: \
+             the (dev, ino) of boundary's executables, the ids of its maps, programs and \
+             links, and its pin directories, recorded after every load; while the \
+             self_protect programs run only those executables may open, detach or unpin them\n\
              /sys/kernel/btf/vmlinux\tkernel BTF, needed for CO-RE\n\
              /sys/kernel/security/lsm\tthe active LSMs; BPF-LSM needs `bpf` in it",
         ),

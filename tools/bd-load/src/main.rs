@@ -7,6 +7,22 @@ use std::process::ExitCode;
 
 fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
     let outcomes = load::load(pin_dir, args)?;
+    // Recorded after every load, --replace included: new programs, new ids.
+    match bd_load::selfprot::record(pin_dir) {
+        Ok(Some(r)) => eprintln!(
+            "bd-load: self-protection: {} executables, {} maps, {} programs, {} links, {} pin dirs recorded",
+            r.exes.len(),
+            r.maps,
+            r.progs,
+            r.links,
+            r.dirs
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("bd-load: self-protection: recording failed: {e:#}");
+            return Ok(exit::FAILED);
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     let mut failed = false;
     for o in &outcomes {
@@ -51,6 +67,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             Ok(if s.loaded { exit::OK } else { exit::NOT_LOADED })
         }
         Some(Cmd::Unload) => {
+            bd_load::selfprot::require_unload_allowed(&pin_dir)?;
             let removed = load::unload(&pin_dir)?;
             if removed.is_empty() {
                 eprintln!("bd-load: nothing loaded under {}", pin_dir.display());

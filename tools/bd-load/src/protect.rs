@@ -25,8 +25,9 @@ pub enum LsmCmd {
     /// (`bd-load` on a kernel with BPF-LSM active).
     #[command(after_help = "Examples:\n  \
         bd-load protect --pid 4242\n  \
-        bd-load protect --path /etc/app/secret.key")]
-    Protect(Target),
+        bd-load protect --path /etc/app/secret.key\n  \
+        bd-load protect --require-clean --pid 4242")]
+    Protect(ProtectArgs),
     /// Remove processes or files from protection.
     #[command(after_help = "Examples:\n  bd-load unprotect --pid 4242 --path /etc/app/secret.key")]
     Unprotect(Target),
@@ -61,6 +62,20 @@ pub struct Target {
     /// File to act on (by device and inode); repeatable.
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+/// What protection cannot undo for a running process is reported: a tracer
+/// already attached and /proc/PID/mem fds opened before it (both keep
+/// working). Its RLIMIT_CORE is set to 1 (no core dumps) and held there.
+#[derive(Debug, clap::Args)]
+pub struct ProtectArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Exit with status 7 if a protected process already has a tracer or
+    /// open /proc/PID/mem fds (it stays protected; those accesses do not
+    /// end until their holders let go).
+    #[arg(long)]
+    pub require_clean: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,10 +147,37 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
         return Err(not_loaded(pin_dir));
     }
     match cmd {
-        LsmCmd::Protect(t) => {
+        LsmCmd::Protect(a) => {
+            let t = &a.target;
+            let mut unclean = Vec::new();
             for &pid in &t.pids {
                 protect::protect_pid(pin_dir, pid).map_err(map_err)?;
-                emit(json!({"v":1,"type":"protect","pid":pid,"state":"protected"}));
+                // Checked after protecting, so nothing new can slip in
+                // between the check and the protection.
+                let tracer = protect::tracer_pid(pid).unwrap_or(0);
+                let mem: Vec<_> = protect::mem_fd_holders(pid)
+                    .into_iter()
+                    .map(|(holder, fd)| json!({"pid": holder, "fd": fd}))
+                    .collect();
+                if tracer != 0 || !mem.is_empty() {
+                    unclean.push(pid);
+                    eprintln!(
+                        "bd-load: pid {pid}: protected, but access from before cannot be revoked: \
+                         tracer pid {tracer}, {} open /proc/{pid}/mem fd(s)",
+                        mem.len()
+                    );
+                }
+                emit(json!({"v":1,"type":"protect","pid":pid,"state":"protected",
+                    "tracer_pid":tracer,"mem_fds":mem}));
+            }
+            if a.require_clean && !unclean.is_empty() {
+                return Err(fail(
+                    exit::UNCLEAN,
+                    format!(
+                        "--require-clean: pid(s) {unclean:?} were already traced or had \
+                         /proc/PID/mem open before protection"
+                    ),
+                ));
             }
             for p in &t.paths {
                 let k = protect::protect_file(pin_dir, p).map_err(map_err)?;
