@@ -372,7 +372,7 @@ fn inject_refuses_when_traced() {
             Ok(())
         });
     }
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     let pid = child.id() as libc::pid_t;
     // Act as a minimal tracer: resume every stop until it exits.
     let code = loop {
@@ -393,7 +393,14 @@ fn inject_refuses_when_traced() {
     };
     let mut err = String::new();
     use std::io::Read as _;
-    child.stderr.unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    // Already reaped by waitpid above; this only satisfies the Child API.
+    let _ = child.wait();
     assert_eq!(code, Some(124), "{err}");
     assert!(err.contains("is being traced (TracerPid"), "{err}");
     assert!(!marker.exists(), "CMD ran although bd-inject was traced");

@@ -90,6 +90,13 @@ pub struct LoadArgs {
     /// Print one JSON line per program on stdout (the default prints a table).
     #[arg(long)]
     pub json: bool,
+
+    /// Do not load the self_protect programs nor record boundary's own
+    /// executables and objects: anyone root can then edit the maps, unpin
+    /// and detach. For tests that must show an attack working; never in
+    /// production.
+    #[arg(long)]
+    pub without_self_protection: bool,
 }
 
 impl LoadArgs {
@@ -100,6 +107,7 @@ impl LoadArgs {
             || !self.require.is_empty()
             || self.replace
             || self.json
+            || self.without_self_protection
     }
 }
 

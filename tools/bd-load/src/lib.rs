@@ -101,7 +101,8 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              or the pins are not accessible\n\
              4\tthe kernel lacks what is needed: BTF (/sys/kernel/btf/vmlinux), ring-buffer maps, \
              bpffs or tracefs (not mounted and not mountable), a pin dir off bpffs, or BPF-LSM \
-             under --require lsm\n\
+             under --require lsm; for protect: the BPF-LSM shield is not attached, so \
+             nothing was protected\n\
              5\tstatus: nothing is loaded under the pin dir\n\
              6\tunload: the boundary mode is not OPEN, cannot be read, or the dead-man \
              switch has lapsed; leave the mode through bd-lock's ceremony first\n\

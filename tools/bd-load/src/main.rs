@@ -8,7 +8,12 @@ use std::process::ExitCode;
 fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
     let outcomes = load::load(pin_dir, args)?;
     // Recorded after every load, --replace included: new programs, new ids.
-    match bd_load::selfprot::record(pin_dir) {
+    let recorded = if args.without_self_protection {
+        Ok(None)
+    } else {
+        bd_load::selfprot::record(pin_dir)
+    };
+    match recorded {
         Ok(Some(r)) => eprintln!(
             "bd-load: self-protection: {} executables, {} maps, {} programs, {} links, {} pin dirs recorded",
             r.exes.len(),
@@ -67,7 +72,9 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             Ok(if s.loaded { exit::OK } else { exit::NOT_LOADED })
         }
         Some(Cmd::Unload) => {
-            bd_load::selfprot::require_unload_allowed(&pin_dir)?;
+            // Permission first: a non-root caller learns that, not the mode.
+            bd_load::probe::require_privilege("unloading BPF programs")?;
+            bd_load::selfprot::require_open(&pin_dir, "unload")?;
             let removed = load::unload(&pin_dir)?;
             if removed.is_empty() {
                 eprintln!("bd-load: nothing loaded under {}", pin_dir.display());

@@ -149,6 +149,24 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
     match cmd {
         LsmCmd::Protect(a) => {
             let t = &a.target;
+            // The maps can exist without the LSM programs (the fork and
+            // exit tracepoints load anywhere): never say "protected" then.
+            let missing: Vec<&str> = ["ptrace_access_check", "file_open"]
+                .into_iter()
+                .filter(|p| !boundary::pin::link_path(pin_dir, "lsm_file_protect", p).exists())
+                .collect();
+            if !missing.is_empty() {
+                return Err(fail(
+                    exit::MISSING,
+                    format!(
+                        "{}: nothing protected: the BPF-LSM shield is not attached \
+                         (missing lsm_file_protect-{}); this kernel needs `bpf` in \
+                         /sys/kernel/security/lsm and must accept BPF-LSM programs",
+                        pin_dir.display(),
+                        missing.join(", lsm_file_protect-")
+                    ),
+                ));
+            }
             let mut unclean = Vec::new();
             for &pid in &t.pids {
                 protect::protect_pid(pin_dir, pid).map_err(map_err)?;
@@ -187,6 +205,7 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
             }
         }
         LsmCmd::Unprotect(t) => {
+            crate::selfprot::require_open(pin_dir, "unprotect")?;
             for &pid in &t.pids {
                 let was = protect::unprotect_pid(pin_dir, pid).map_err(map_err)?;
                 emit(json!({"v":1,"type":"protect","pid":pid,
@@ -199,6 +218,9 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
             }
         }
         LsmCmd::Allow(a) => {
+            if !a.remove {
+                crate::selfprot::require_open(pin_dir, "add to the allow list")?;
+            }
             for &pid in &a.pids {
                 if a.remove {
                     let was = protect::disallow_pid(pin_dir, pid).map_err(map_err)?;
@@ -211,6 +233,9 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
             }
         }
         LsmCmd::LsmConfig(c) => {
+            if c.audit || c.allow_environ_read || c.allow_mem_read || c.allow_ptrace {
+                crate::selfprot::require_open(pin_dir, "loosen the LSM policy")?;
+            }
             if c.any() {
                 let cfg = Config {
                     block_environ_read: !c.allow_environ_read,

@@ -206,16 +206,19 @@ pub fn record(pin_dir: &Path) -> anyhow::Result<Option<Recorded>> {
     Ok(Some(rec))
 }
 
-/// `bd-load unload` only in OPEN: every tighter mode is left through
-/// bd-lock's ceremony, and unloading would drop the shields without one.
-/// An unreadable or unknown mode, or a lapsed dead-man switch, refuses.
-pub fn require_unload_allowed(pin_dir: &Path) -> anyhow::Result<()> {
+/// Loosening changes (`unload`, `unprotect`, `allow`, a looser
+/// `lsm-config`) only in OPEN: every tighter mode is left through bd-lock's
+/// ceremony, and these would drop shields without one. bd-load is one of
+/// boundary's own binaries, so self-protection lets it through: this check
+/// is what keeps root from using it as the side door. An unreadable or
+/// unknown mode, or a lapsed dead-man switch, refuses.
+pub fn require_open(pin_dir: &Path, what: &str) -> anyhow::Result<()> {
     let refuse = |why: String| {
         fail(
             exit::MODE,
             format!(
-                "{}: refusing to unload: {why}; unloading is allowed only in mode OPEN \
-                 (leave tighter modes with `bd-lock set open` and its release token)",
+                "{}: refusing to {what}: {why}; this is allowed only in mode OPEN \
+                 (leave tighter modes with bd-lock's release token: `bd-lock release --token FILE`)",
                 pin_dir.display()
             ),
         )
