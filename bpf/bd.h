@@ -13,6 +13,11 @@
 #define BD_COMM_LEN 16
 #define BD_PATH_LEN 256
 #define BD_ARGS_LEN 1024 /* argv bytes copied, NUL separated */
+/* exec_monitor wakes an idle reader at once for up to BD_WAKE_BURST execs in
+ * a row, then at most once per BD_WAKE_GAP_NS; bd-watch looks again one gap
+ * after each record it reads (lib::event::BD_WAKE_GAP_NS). */
+#define BD_WAKE_GAP_NS 5000000ull
+#define BD_WAKE_BURST 8
 
 /* struct bd_hdr.type */
 enum bd_event_type {

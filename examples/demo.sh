@@ -10,7 +10,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 step_no=0
-step() { step_no=$((step_no + 1)); printf '\n\033[1m[%d] %s\033[0m\n' "$step_no" "$*"; }
+# Bold step titles only on a terminal (and never with NO_COLOR): a demo piped
+# into a file or a CI log gets plain text.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { step_no=$((step_no + 1)); printf '\n%s[%d] %s%s\n' "$bold" "$step_no" "$*" "$plain"; }
 say() { printf '    %s\n' "$*"; }
 fail() { printf '\ndemo: FAILED: %s\n' "$*" >&2; exit 1; }
 

@@ -8,6 +8,7 @@ function __fish_bd_lock_needs_command
     set -l cmd (commandline -opc)
     set -e cmd[1]
     argparse -s (__fish_bd_lock_global_optspecs) -- $cmd 2>/dev/null
+    or argparse -s (__fish_bd_lock_global_optspecs) -- $cmd[1..-2] 2>/dev/null
     or return
     if set -q argv[1]
         # Also print the command, so this can be used to figure out what it is.
@@ -48,7 +49,12 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l pin-dir -d 'b
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l json -d 'One JSON object instead of text'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -s h -l help -d 'Print help'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l mode -d 'Starting mode' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l mode -d 'Starting mode' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
@@ -69,7 +75,12 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l pin-dir -d 'b
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l token -d 'Operator-signed release token file' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l to -d 'The mode to release to (default: the token\'s)' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l state -d 'State file' -r -F
@@ -83,8 +94,18 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l pin-dir -d 'b
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -s k -l key -d 'Operator secret key (from bd-lock keygen)' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l from -d 'The mode the system must be in for the token to apply' -r
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l to -d 'The mode it releases to' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l from -d 'The mode the system must be in for the token to apply' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l to -d 'The mode it releases to' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l expires -d 'How long the token is valid (humantime, e.g. 15m, 2h)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -s o -l output -d 'Token file to write (standard output if absent)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l state -d 'State file' -r -F
@@ -107,7 +128,12 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l pin-dir -d
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l token -d 'Operator-signed release token file' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l to -d 'The mode to release to (default: the token\'s)' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l state -d 'State file' -r -F

@@ -8,6 +8,7 @@ function __fish_bd_log_needs_command
     set -l cmd (commandline -opc)
     set -e cmd[1]
     argparse -s (__fish_bd_log_global_optspecs) -- $cmd 2>/dev/null
+    or argparse -s (__fish_bd_log_global_optspecs) -- $cmd[1..-2] 2>/dev/null
     or return
     if set -q argv[1]
         # Also print the command, so this can be used to figure out what it is.
@@ -53,6 +54,7 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s a -l anchor -d 
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l json -d 'Print the result as one JSON object'
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s l -l log -d 'The log file' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`) the log must verify under' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s s -l seq -d 'One seq (N) or a range (A..B, end exclusive; A.. or ..B)' -r

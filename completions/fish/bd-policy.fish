@@ -8,6 +8,7 @@ function __fish_bd_policy_needs_command
     set -l cmd (commandline -opc)
     set -e cmd[1]
     argparse -s (__fish_bd_policy_global_optspecs) -- $cmd 2>/dev/null
+    or argparse -s (__fish_bd_policy_global_optspecs) -- $cmd[1..-2] 2>/dev/null
     or return
     if set -q argv[1]
         # Also print the command, so this can be used to figure out what it is.
@@ -25,7 +26,12 @@ function __fish_bd_policy_using_subcommand
 end
 
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -s p -l policy -d 'Policy file (TOML) to decide by' -r -F
-complete -c bd-policy -n "__fish_bd_policy_needs_command" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l rate-state -d 'Where rate counters persist across restarts (needed when a rule has a rate)' -r -F
@@ -36,7 +42,12 @@ complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "explain" -d 'Sh
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand check" -s h -l help -d 'Print help'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -s p -l policy -d 'Policy file' -r -F
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l rate-state -d 'Rate state to read (not updated)' -r -F

@@ -16,6 +16,9 @@ use std::time::{Duration, SystemTime};
 pub const BD_COMM_LEN: usize = 16;
 pub const BD_PATH_LEN: usize = 256;
 pub const BD_ARGS_LEN: usize = 1024;
+/// `BD_WAKE_GAP_NS`: exec_monitor wakes an idle reader at most this often, so
+/// a reader polls at this period for a while after each record it gets.
+pub const BD_WAKE_GAP_NS: u64 = 5_000_000;
 
 /// `enum bd_event_type`.
 pub const BD_EV_EXEC: u32 = 1;
@@ -723,6 +726,7 @@ mod tests {
         ("BD_COMM_LEN", BD_COMM_LEN),
         ("BD_PATH_LEN", BD_PATH_LEN),
         ("BD_ARGS_LEN", BD_ARGS_LEN),
+        ("BD_WAKE_GAP_NS", BD_WAKE_GAP_NS as usize),
         ("BD_EV_EXEC", BD_EV_EXEC as usize),
         ("BD_EV_DENY", BD_EV_DENY as usize),
         ("BD_STAT_EXEC", BD_STAT_EXEC as usize),

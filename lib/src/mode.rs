@@ -80,6 +80,26 @@ impl FromStr for Mode {
     }
 }
 
+// Every `Mode` argument in the tools parses through this (clap prefers a
+// ValueEnum over FromStr), so --help, man pages and all three shells' completions
+// list the six names. Lower case stays accepted as before.
+impl clap::ValueEnum for Mode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Mode::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        const LOWER: [&str; 6] = [
+            "open",
+            "restricted",
+            "trusted",
+            "airgap",
+            "coldroom",
+            "lockdown",
+        ];
+        Some(clap::builder::PossibleValue::new(self.as_str()).alias(LOWER[*self as usize]))
+    }
+}
+
 impl Serialize for Mode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())

@@ -1,6 +1,10 @@
 //! Developer automation: `cargo xtask man|completions|test|vm-test`.
 
+#[cfg(test)]
+mod complete_check;
 mod docs;
+#[cfg(test)]
+mod examples_check;
 mod vm;
 
 use anyhow::{bail, Context, Result};

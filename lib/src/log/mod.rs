@@ -41,6 +41,39 @@ pub const ZERO: Hash = [0; 32];
 pub const TS_LEN: usize = 30;
 /// Largest record `append` accepts, in bytes (keeps every reader's memory bounded).
 pub const MAX_RECORD: usize = 1 << 20;
+
+/// No line bd-log writes is longer: a record plus the prefix and a checkpoint's
+/// worth of slack. Readers stop holding a line once it passes this, so memory
+/// stays bounded whatever the input.
+pub const MAX_LINE: usize = MAX_RECORD + 4096;
+
+/// A record exactly as the writer stores one: at most [`MAX_RECORD`] bytes,
+/// UTF-8 (overlong and surrogate encodings are invalid UTF-8), no surrounding
+/// whitespace (the writer trims it), one JSON value. `bd-log append` refuses
+/// anything else and `verify` fails on anything else, covered or not: bytes the
+/// writer never writes cannot be a record it wrote.
+pub fn check_record(rec: &[u8]) -> Result<(), String> {
+    if rec.len() > MAX_RECORD {
+        return Err(format!(
+            "record is {} bytes, more than the {MAX_RECORD} byte limit",
+            rec.len()
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(rec) {
+        return Err(format!(
+            "not UTF-8 (invalid byte at column {})",
+            e.valid_up_to() + 1
+        ));
+    }
+    if rec.first().is_some_and(u8::is_ascii_whitespace)
+        || rec.last().is_some_and(u8::is_ascii_whitespace)
+    {
+        return Err("record has surrounding whitespace, which the writer trims".into());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(rec)
+        .map(|_| ())
+        .map_err(|e| format!("not JSON: {e}"))
+}
 /// Domain separation for checkpoint signatures.
 pub const SIG_CONTEXT: &str = "bd-log checkpoint v1";
 
@@ -519,7 +552,7 @@ pub fn read_tail(f: &File, size: u64) -> Result<Tail, String> {
     }
     let start = line_start_before(f, size - 1).map_err(|e| e.to_string())?;
     let len = (size - 1 - start) as usize;
-    if len > MAX_RECORD + 4096 {
+    if len > MAX_LINE {
         return Err(format!(
             "last line is {len} bytes, larger than any bd-log line"
         ));
@@ -551,6 +584,15 @@ pub fn read_genesis(f: &File) -> Result<Checkpoint, String> {
 /// Finds the last complete checkpoint line at or before `size`, scanning
 /// backwards; returns its bytes (without `\n`).
 pub fn last_checkpoint_line(f: &File, size: u64) -> io::Result<Option<Vec<u8>>> {
+    find_checkpoint_line(f, size, None)
+}
+
+/// The checkpoint line whose seq is `seq`, searching back from `size`.
+pub fn checkpoint_line_at(f: &File, size: u64, seq: u64) -> io::Result<Option<Vec<u8>>> {
+    find_checkpoint_line(f, size, Some(seq))
+}
+
+fn find_checkpoint_line(f: &File, size: u64, want: Option<u64>) -> io::Result<Option<Vec<u8>>> {
     let mut end = size;
     // Skip a torn tail: only complete lines count.
     if end > 0 {
@@ -569,8 +611,11 @@ pub fn last_checkpoint_line(f: &File, size: u64) -> io::Result<Option<Vec<u8>>> 
             let mut line = vec![0u8; len];
             f.read_exact_at(&mut line, start)?;
             if let Ok(p) = parse_line(&line) {
-                if p.body == Body::Checkpoint {
+                if p.body == Body::Checkpoint && want.is_none_or(|w| w == p.seq) {
                     return Ok(Some(line));
+                }
+                if want.is_some_and(|w| p.seq < w) {
+                    return Ok(None);
                 }
             }
         }

@@ -151,8 +151,8 @@ fn check_piece(
                         // last checkpoint, so a corrupted newline that merges
                         // the tail's last record with the final checkpoint
                         // would otherwise read as one uncovered entry.
-                        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(r) {
-                            push(&mut out, idx, Kind::Record(e.to_string()));
+                        if let Err(e) = super::check_record(r) {
+                            push(&mut out, idx, Kind::Record(e));
                         }
                     }
                     Body::Checkpoint => {
@@ -196,6 +196,9 @@ struct Chunk {
     len: usize,
     /// At EOF: bytes after the last `\n` (a torn line).
     torn: u64,
+    /// The line after the complete ones is longer than any bd-log line
+    /// (`MAX_LINE`): reading stopped there rather than hold it.
+    overlong: bool,
 }
 
 fn reader<R: Read>(
@@ -235,18 +238,25 @@ fn reader<R: Read>(
                 buf,
                 len: complete,
                 torn,
+                overlong: false,
             }));
             return;
         }
-        // A line longer than the buffer: carry it whole into a bigger one.
-        carry.extend_from_slice(&buf[complete..filled]);
+        // A line longer than the buffer: carry it whole into a bigger one,
+        // up to the longest line bd-log writes; past that it cannot be valid.
+        let overlong = filled - complete > super::MAX_LINE;
+        if !overlong {
+            carry.extend_from_slice(&buf[complete..filled]);
+        }
         if tx
             .send(Ok(Chunk {
                 buf,
                 len: complete,
                 torn: 0,
+                overlong,
             }))
             .is_err()
+            || overlong
         {
             return;
         }
@@ -344,6 +354,18 @@ pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
                 rep.lines = base + n;
             }
             torn = c.torn;
+            if c.overlong {
+                problems.push(Problem {
+                    seq: rep.lines,
+                    kind: Kind::Format(format!(
+                        "line longer than {} bytes, more than any bd-log line; verification stops here",
+                        super::MAX_LINE
+                    )),
+                });
+                // Nothing after it was read: no end-of-log checks.
+                extra_chunks_left = Some(0);
+                break;
+            }
             let _ = back_tx.send(c.buf);
             if !problems.is_empty() {
                 // One more chunk lets the attribution below see the next line.
@@ -436,7 +458,7 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
             format!("{e} (this checkpoint or the lines it covers were altered)")
         }
         Kind::Origin => "checkpoint origin differs from the genesis checkpoint's".into(),
-        Kind::Record(e) => format!("record is not valid JSON: {e}"),
+        Kind::Record(e) => format!("record is not what the writer writes: {e}"),
         Kind::Torn(n) => format!(
             "torn last line: {n} bytes without a newline (an interrupted write); run `bd-log repair`"
         ),

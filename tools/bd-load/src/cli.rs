@@ -28,12 +28,12 @@ use std::path::PathBuf;
         tracefs and securityfs if they are missing. The pin dir is --pin-dir, else \
         $BD_PIN_DIR, else /sys/fs/bpf/boundary.",
     after_help = "Examples:\n  \
-        bd-load                              load and attach everything that this kernel supports\n  \
-        bd-load --cgroup /sys/fs/cgroup/app  also attach the cgroup programs to that cgroup\n  \
-        bd-load --require lsm                fail (exit 4) unless the BPF-LSM programs attach\n  \
-        bd-load status --json                programs, maps, counters and kernel features\n  \
-        bd-load --replace                    swap in this binary's programs\n  \
-        bd-load unload                       detach and remove every pin"
+        bd-load                     load all that this kernel supports\n  \
+        bd-load --cgroup /sys/fs/cgroup/app\n  \
+        bd-load --require lsm       exit 4 unless BPF-LSM attaches\n  \
+        bd-load status --json       programs, maps, counters, features\n  \
+        bd-load --replace           swap in this binary's programs\n  \
+        bd-load unload              detach and remove every pin"
 )]
 pub struct Cli {
     /// bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary].

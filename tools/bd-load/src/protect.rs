@@ -44,10 +44,10 @@ pub enum LsmCmd {
     /// mode is enforce unless --audit is given. Audit mode denies nothing and
     /// reports each access that would have been denied (action "audit").
     #[command(after_help = "Examples:\n  \
-        bd-load lsm-config                          print the policy as JSON\n  \
-        bd-load lsm-config --audit                  report only, block nothing\n  \
-        bd-load lsm-config --allow-environ-read     let /proc/PID/environ (and maps, auxv..) be read\n  \
-        bd-load lsm-config --enforce                everything blocked, enforcing (the default)")]
+        bd-load lsm-config                       print the policy as JSON\n  \
+        bd-load lsm-config --audit               report only, block nothing\n  \
+        bd-load lsm-config --allow-environ-read  allow /proc/PID/environ, maps..\n  \
+        bd-load lsm-config --enforce             block all, enforce (default)")]
     LsmConfig(ConfigArgs),
     /// Print the protected pids, allowed pids, protected files and policy (JSON).
     LsmList,

@@ -21,9 +21,9 @@ bd-log append.",
     after_help = "Examples:\n  \
 bd-lock status\n  \
 bd-lock engage --reason \"incident 42\"\n  \
-bd-lock token -k operator.key --from LOCKDOWN --to TRUSTED --expires 15m -o release.tok\n  \
+bd-lock token -k operator.key --from LOCKDOWN --to TRUSTED \\\n      --expires 15m -o release.tok\n  \
 bd-lock release --token release.tok --reason \"incident 42 closed\"\n  \
-bd-watch | bd-policy -p policy.toml | bd-lock on-tripwire --heartbeat 30s --tee | bd-log append -l LOG -k KEY"
+bd-watch | bd-policy -p policy.toml \\\n      | bd-lock on-tripwire --heartbeat 30s --tee \\\n      | bd-log append -l LOG -k KEY"
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -52,7 +52,7 @@ AIRGAP\tconnect() and sendmsg() from the governed cgroup (bd-load --cgroup) to a
 COLDROOM\tAIRGAP, and ptrace attach of any process (PTRACE_ATTACH/SEIZE, /proc/PID/mem, process_vm_readv/writev) and PTRACE_TRACEME fail with EPERM, system-wide (BPF-LSM).
 LOCKDOWN\tCOLDROOM, and exec of any file not in the allow list (bd-lock allow, by device and inode) fails with EPERM, system-wide (BPF-LSM). Prepare the list before engaging; it cannot be widened while in LOCKDOWN.
 
-Each refusal is a deny event in the ring buffer bd-watch reads. Without BPF-LSM (e.g. this host kernel) the ptrace and exec parts are not loaded: bd-load names them as unsupported.";
+Each refusal is a deny event in the ring buffer bd-watch reads. Without BPF-LSM (a kernel without `bpf` in its active LSMs) the ptrace and exec parts are not loaded: bd-load names them as unsupported.";
 
 const CEREMONY: &str = "Tightening is immediate. Loosening (a move to a looser mode, or disarming a dead-man switch that has already fired) needs one of:
 

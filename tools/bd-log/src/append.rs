@@ -281,6 +281,9 @@ enum Msg {
     Eof,
     /// SIGINT, SIGTERM or SIGHUP: finish what was read, checkpoint, exit.
     Signal(Signal),
+    /// An input line longer than any record (`log::MAX_LINE`), with its length:
+    /// its bytes were discarded as they came, never held.
+    Overlong(u64),
 }
 
 /// The signals are blocked in every thread and taken by one thread with
@@ -318,6 +321,8 @@ fn spawn_reader() -> Result<Receiver<Msg>, Failure> {
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
         let mut carry: Vec<u8> = Vec::new();
+        // Bytes of an over-long line discarded so far, while skipping to its end.
+        let mut skipping: Option<u64> = None;
         loop {
             let mut buf = std::mem::take(&mut carry);
             let old = buf.len();
@@ -335,6 +340,26 @@ fn spawn_reader() -> Result<Receiver<Msg>, Failure> {
                 }
             };
             buf.truncate(old + n);
+            if let Some(skipped) = skipping {
+                match memchr::memchr(b'\n', &buf) {
+                    None if n > 0 => {
+                        skipping = Some(skipped + buf.len() as u64);
+                        continue;
+                    }
+                    None => {
+                        let _ = tx.send(Msg::Overlong(skipped + buf.len() as u64));
+                        let _ = tx.send(Msg::Eof);
+                        return;
+                    }
+                    Some(i) => {
+                        skipping = None;
+                        if tx.send(Msg::Overlong(skipped + i as u64)).is_err() {
+                            return;
+                        }
+                        buf.drain(..=i);
+                    }
+                }
+            }
             if n == 0 {
                 if !buf.is_empty() && tx.send(Msg::Data(buf)).is_err() {
                     return;
@@ -352,6 +377,10 @@ fn spawn_reader() -> Result<Receiver<Msg>, Failure> {
                 }
                 None => carry = buf,
             }
+            if carry.len() > log::MAX_LINE {
+                skipping = Some(carry.len() as u64);
+                carry = Vec::new();
+            }
         }
     });
     Ok(rx)
@@ -361,17 +390,19 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
     block_stop_signals()?;
     let path = a.log.display().to_string();
     let sk = log::load_signing_key(&a.key).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(&a.log)
-        .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
+    let file = fsutil::open_regular(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o640),
+        &a.log,
+    )
+    .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
     if a.append_only {
         match fsutil::set_append_only(&file, true) {
-            Ok(true) => eprintln!("bd-log: {path}: set the append-only attribute (chattr +a)"),
-            Ok(false) => eprintln!("bd-log: {path}: append-only attribute already set"),
+            Ok(true) => crate::diag!("bd-log: {path}: set the append-only attribute (chattr +a)"),
+            Ok(false) => crate::diag!("bd-log: {path}: append-only attribute already set"),
             Err(e) => {
                 return Err(fail(
                     EXIT_ERROR,
@@ -420,8 +451,23 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
         let block = match msg {
             Ok(Msg::Data(b)) => b,
             Ok(Msg::Eof) => break,
+            Ok(Msg::Overlong(len)) => {
+                line_no += 1;
+                let msg = format!(
+                    "stdin line {line_no}: {len} bytes, longer than any record can be ({} bytes); not held in memory",
+                    log::MAX_LINE
+                );
+                if a.skip_invalid {
+                    crate::diag!("bd-log: {msg}; skipped");
+                    invalid.get_or_insert(msg);
+                    continue;
+                }
+                invalid = Some(msg);
+                w.write_batch(&[], true)?;
+                break;
+            }
             Ok(Msg::Signal(sig)) => {
-                eprintln!("bd-log: {sig}: finishing: what was read is written and covered by a checkpoint");
+                crate::diag!("bd-log: {sig}: finishing: what was read is written and covered by a checkpoint");
                 break;
             }
             Ok(Msg::ReadError(e)) => {
@@ -455,7 +501,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
                 Err(why) => {
                     let msg = format!("stdin line {line_no}: {why}");
                     if a.skip_invalid {
-                        eprintln!("bd-log: {msg}; skipped");
+                        crate::diag!("bd-log: {msg}; skipped");
                         invalid.get_or_insert(msg);
                     } else {
                         invalid = Some(msg);
@@ -507,22 +553,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
     }
 }
 
-/// One record: UTF-8, one JSON value, within the size limit.
+/// One record: the same rule verify applies.
 fn validate(rec: &[u8]) -> Result<(), String> {
-    if rec.len() > log::MAX_RECORD {
-        return Err(format!(
-            "record is {} bytes, more than the {} byte limit",
-            rec.len(),
-            log::MAX_RECORD
-        ));
-    }
-    if let Err(e) = std::str::from_utf8(rec) {
-        return Err(format!(
-            "not UTF-8 (invalid byte at column {})",
-            e.valid_up_to() + 1
-        ));
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(rec)
-        .map(|_| ())
-        .map_err(|e| format!("not JSON: {e}"))
+    log::check_record(rec)
 }

@@ -3,10 +3,11 @@ use std::path::PathBuf;
 
 const AFTER: &str = "\
 Examples:
-  bd-log keygen -o /etc/boundary/log.key          # also writes log.key.pub
-  bd-watch | bd-policy -p policy.toml | bd-log append -l /var/log/boundary.log -k /etc/boundary/log.key
+  bd-log keygen -o /etc/boundary/log.key      # also writes log.key.pub
+  bd-watch | bd-policy -p policy.toml \\
+      | bd-log append -l /var/log/boundary.log -k /etc/boundary/log.key
   bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub
-  bd-log checkpoint -l /var/log/boundary.log > anchor.json   # keep it on another host
+  bd-log checkpoint -l /var/log/boundary.log -p log.key.pub > anchor.json
   bd-log verify -l /var/log/boundary.log -p log.key.pub --anchor anchor.json
   bd-log show -l /var/log/boundary.log --since 1h
 
@@ -56,8 +57,8 @@ before it is written and covered by a final checkpoint. An exclusive lock on the
 concurrent appenders from interleaving; each batch is one write(2) of whole lines with O_APPEND. \
 A log whose last line is torn (a crash mid-write) is refused until `bd-log repair` is run.",
         after_help = "Examples:\n  \
-bd-watch | bd-policy -p policy.toml | bd-log append -l /var/log/boundary.log -k /etc/boundary/log.key\n  \
-echo '{\"note\":\"maintenance\"}' | bd-log append -l /var/log/boundary.log -k log.key --fsync always"
+bd-watch | bd-policy -p policy.toml \\\n      | bd-log append -l /var/log/boundary.log -k /etc/boundary/log.key\n  \
+echo '{\"note\":\"maintenance\"}' \\\n      | bd-log append -l /var/log/boundary.log -k log.key --fsync always"
     )]
     Append(AppendArgs),
     /// Check every link, checkpoint signature, seq and time order.
@@ -69,20 +70,26 @@ chained, not signed). With --anchor, the log must still contain that exact check
 catches truncation and rollback to an earlier, still consistent, state.",
         after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, bad key or anchor).\n\n\
 Examples:\n  bd-log verify -l /var/log/boundary.log -p log.key.pub\n  \
-bd-log verify -l /var/log/boundary.log -p log.key.pub --anchor anchor.json --json"
+bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.json --json"
     )]
     Verify(VerifyArgs),
     /// Print the latest checkpoint line (to keep elsewhere as an anchor).
     #[command(
-        long_about = "Print the latest complete checkpoint line of the log, exactly as stored. \
-Ship it off the host (mail, another machine, paper); `bd-log verify --anchor FILE` later proves \
-the log still extends it.",
-        after_help = "Example:\n  bd-log checkpoint -l /var/log/boundary.log | ssh vault 'cat >> anchors'"
+        long_about = "Print the latest checkpoint line of the log, exactly as stored, after \
+verifying the whole log with the public key: every link, seq, time order and signature up to \
+the end, as `bd-log verify` does. A log that fails (tampered, truncated, a forged or replayed \
+checkpoint, a torn last line) exports nothing and exits 1, so a rollback can never become an \
+anchor. Ship the line off the host (mail, another machine, paper); `bd-log verify --anchor FILE` \
+later proves the log still extends it.",
+        after_help = "Example:\n  bd-log checkpoint -l /var/log/boundary.log -p log.key.pub \\\n      | ssh vault 'cat >> anchors'"
     )]
     Checkpoint {
         /// The log file.
         #[arg(short, long, value_name = "LOG", env = "BD_LOG")]
         log: PathBuf,
+        /// Public key (KEY.pub from `bd-log keygen`) the log must verify under.
+        #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
+        pubkey: PathBuf,
     },
     /// Print entries as JSON lines (all, by seq, or since a time).
     #[command(
@@ -100,7 +107,7 @@ repair copies those bytes into LOG.torn-<unix-nanoseconds> next to the log (mode
 then truncates the log to its last complete line. Nothing is deleted. If the log has the \
 append-only attribute (chattr +a), repair clears it for the truncation and sets it again, which \
 needs root (CAP_LINUX_IMMUTABLE); otherwise it says what to run.",
-        after_help = "Example:\n  bd-log repair -l /var/log/boundary.log && bd-log verify -l /var/log/boundary.log -p log.key.pub"
+        after_help = "Example:\n  bd-log repair -l /var/log/boundary.log \\\n      && bd-log verify -l /var/log/boundary.log -p log.key.pub"
     )]
     Repair {
         /// The log file.

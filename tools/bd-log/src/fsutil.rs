@@ -1,8 +1,10 @@
 //! File locking and the append-only attribute.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
 
 /// An flock(2) held on the log until dropped. flock, not fcntl locks:
 /// fcntl locks are per process and vanish when any fd of the file closes.
@@ -78,4 +80,52 @@ pub fn set_append_only(f: &File, on: bool) -> io::Result<bool> {
     }
     set_flags(f, want)?;
     Ok(true)
+}
+
+/// What a non-regular file is, for the refusal message.
+fn kind(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens a log (or anything a command reads to the end) only if it is a
+/// regular file. A FIFO would block open(2) or read(2) forever, and a device
+/// never ends: refused before open, and again on the open fd (O_NONBLOCK, so
+/// a FIFO swapped in between cannot block the open either).
+pub fn open_regular(opts: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    let refuse = |t| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: refusing to use it as a log", kind(t)),
+        )
+    };
+    if let Ok(m) = std::fs::metadata(path) {
+        if !m.file_type().is_file() {
+            return Err(refuse(m.file_type()));
+        }
+    }
+    let f = opts
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let t = f.metadata()?.file_type();
+    if !t.is_file() {
+        return Err(refuse(t));
+    }
+    Ok(f)
+}
+
+/// `open_regular` for reading.
+pub fn open_read(path: &Path) -> io::Result<File> {
+    open_regular(OpenOptions::new().read(true), path)
 }

@@ -3,6 +3,16 @@
 //! The clap definitions live here, not in main.rs, so that `cargo xtask man`
 //! and `cargo xtask completions` render exactly what the binary parses.
 
+/// A diagnostic on stderr that never panics: `eprintln!` panics when stderr is
+/// full or closed, which would turn a documented exit code into 101.
+#[macro_export]
+macro_rules! diag {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod append;
 pub mod cli;
 pub mod fsutil;
@@ -39,7 +49,7 @@ Line 0 is the genesis checkpoint (size 0, head all zeros). It fixes the log's or
 Checkpoints are written after every --checkpoint-every entries, when entries have been uncovered for --checkpoint-interval, and when input ends. Entries after the last checkpoint are chained but not yet signed: someone who can write the file can rewrite them undetected, and verify reports how many there are.";
 
 const VERIFY: &str = "\
-verify reads the log in large blocks with constant memory, hashing lines in parallel. It checks that every line has the exact shape above, that seq counts 0, 1, 2, ..., that every prev is the hash of the line before, that ts never decreases, that line 0 is a genesis checkpoint, and that every checkpoint is canonical, matches its position (size, head, time) and origin, names the given key and carries a valid signature. Every record must be exactly one JSON value: the chain authenticates bytes only up to the last checkpoint, and this catches corruption in the uncovered tail (such as a damaged newline merging two lines).
+verify reads the log in large blocks with constant memory, hashing lines in parallel. It checks that every line has the exact shape above, that seq counts 0, 1, 2, ..., that every prev is the hash of the line before, that ts never decreases, that line 0 is a genesis checkpoint, and that every checkpoint is canonical, matches its position (size, head, time) and origin, names the given key and carries a valid signature. Every record must be exactly what the writer writes (at most 1 MiB, UTF-8, no surrounding whitespace, one JSON value), covered by a checkpoint or not: the chain authenticates bytes only up to the last checkpoint, and this catches corruption and forgery in the uncovered tail (such as a damaged newline merging two lines). Memory is bounded whatever the input: a line longer than any bd-log line (1 MiB + 4 KiB) is reported as bad at its seq without being held (verification stops there), and append refuses such an input line (exit 1, or skipped with --skip-invalid) while discarding its bytes as they arrive.
 
 On failure it names the first bad seq. A changed line breaks the link to the next line only, so a broken link at seq i with an intact link at i+1 is reported as seq i-1 (altered); a changed prev breaks both links and is reported at its own seq. A deleted, inserted, duplicated or moved line shows as the first seq out of place. Editing a record and recomputing the chain without the key is reported at the next checkpoint, whose signature no longer matches. A torn last line is reported at the seq it would have had.
 
@@ -79,7 +89,7 @@ append:\n\
 3\tthe log ends in a torn line or a malformed last line: run bd-log repair (or verify) first\n\n\
 keygen, checkpoint, show, tail, repair:\n\
 0\tsuccess (repair: also when there was nothing to repair)\n\
-1\tcheckpoint: the log has no checkpoint; show, tail: a malformed or torn line was skipped\n\
+1\tcheckpoint: the log has no checkpoint, or fails verification (nothing is exported); show, tail: a malformed or torn line was skipped\n\
 2\tusage or I/O error; keygen: a key file already exists",
         ),
         (
@@ -105,7 +115,7 @@ LOG.torn-NANOS\ttorn bytes moved aside by repair\n\
 
 Verify every night and ship the latest checkpoint off the host (crontab):
 
-  15 3 * * * bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub && bd-log checkpoint -l /var/log/boundary.log | ssh vault 'cat > anchors/boundary.json'
+  15 3 * * * bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub && bd-log checkpoint -l /var/log/boundary.log -p /etc/boundary/log.key.pub | ssh vault 'cat > anchors/boundary.json'
 
 Later, prove the log was not cut back since that anchor:
 

@@ -8,12 +8,12 @@ fn main() {
         Cmd::Append(a) => match bd_log::append::run(a) {
             Ok(()) => 0,
             Err(f) => {
-                eprintln!("bd-log: {}", f.msg);
+                bd_log::diag!("bd-log: {}", f.msg);
                 f.code
             }
         },
         Cmd::Verify(a) => bd_log::ops::verify(a),
-        Cmd::Checkpoint { log } => bd_log::ops::checkpoint(log),
+        Cmd::Checkpoint { log, pubkey } => bd_log::ops::checkpoint(log, pubkey),
         Cmd::Show(a) => bd_log::ops::show(a),
         Cmd::Tail(a) => bd_log::ops::tail(a),
         Cmd::Repair { log } => bd_log::ops::repair(log),

@@ -14,7 +14,7 @@ pub const BAD: i32 = 1;
 pub const UNDECIDED: i32 = 2;
 
 fn err(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("bd-log: {msg}");
+    crate::diag!("bd-log: {msg}");
     UNDECIDED
 }
 
@@ -27,16 +27,25 @@ fn out_err(e: io::Error) -> i32 {
     }
 }
 
+/// One result line on stdout; a closed or full stdout is an exit code, never a
+/// panic (`println!` panics on a write error).
+fn print_line(line: &str) -> i32 {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|_| out.flush()) {
+        Ok(()) => OK,
+        Err(e) => out_err(e),
+    }
+}
+
 pub fn keygen(out: &Path) -> i32 {
     match log::write_keypair(out) {
         Ok(vk) => {
-            eprintln!(
+            crate::diag!(
                 "bd-log: wrote secret key {} (mode 0600) and public key {}",
                 out.display(),
                 log::pub_path(out).display()
             );
-            println!("{{\"key\":\"{}\"}}", hex::encode(vk.to_bytes()));
-            OK
+            print_line(&format!("{{\"key\":\"{}\"}}", hex::encode(vk.to_bytes())))
         }
         Err(e) => err(e),
     }
@@ -61,7 +70,7 @@ pub fn verify(a: &VerifyArgs) -> i32 {
             }
         }
     };
-    let file = match File::open(&a.log) {
+    let file = match fsutil::open_read(&a.log) {
         Ok(f) => f,
         Err(e) => return err(format!("{path}: {e}")),
     };
@@ -124,17 +133,43 @@ pub fn verify(a: &VerifyArgs) -> i32 {
     }
 }
 
-pub fn checkpoint(path: &Path) -> i32 {
+pub fn checkpoint(path: &Path, pubkey: &Path) -> i32 {
     let shown = path.display();
-    let file = match File::open(path) {
+    let key = match log::load_verifying_key(pubkey) {
+        Ok(k) => k,
+        Err(e) => return err(e),
+    };
+    let file = match fsutil::open_read(path) {
         Ok(f) => f,
         Err(e) => return err(format!("{shown}: {e}")),
     };
-    let size = match file.metadata() {
-        Ok(m) => m.len(),
+    // As verify: a shared lock for a moment gives a size that ends on a whole write.
+    let size = {
+        let _l = match Lock::shared(&file) {
+            Ok(l) => l,
+            Err(e) => return err(format!("{shown}: lock: {e}")),
+        };
+        match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return err(format!("{shown}: {e}")),
+        }
+    };
+    // Only a checkpoint the whole log verifies up to may become an anchor:
+    // the last checkpoint-looking line could be forged, replayed or stranded
+    // after a rollback.
+    let rep = match verify::verify((&file).take(size), &key, &verify::Options::default()) {
+        Ok(r) => r,
         Err(e) => return err(format!("{shown}: {e}")),
     };
-    match log::last_checkpoint_line(&file, size) {
+    if let Some((seq, why)) = &rep.bad {
+        crate::diag!("bd-log: {shown}: FAIL at seq {seq}: {why}; no checkpoint exported");
+        return BAD;
+    }
+    let Some(want) = rep.last_checkpoint else {
+        crate::diag!("bd-log: {shown}: no checkpoint in the log");
+        return BAD;
+    };
+    match log::checkpoint_line_at(&file, size, want) {
         Ok(Some(line)) => {
             let mut out = io::stdout().lock();
             match out.write_all(&line).and_then(|_| out.write_all(b"\n")) {
@@ -143,7 +178,7 @@ pub fn checkpoint(path: &Path) -> i32 {
             }
         }
         Ok(None) => {
-            eprintln!("bd-log: {shown}: no checkpoint in the log");
+            crate::diag!("bd-log: {shown}: no checkpoint in the log");
             BAD
         }
         Err(e) => err(format!("{shown}: {e}")),
@@ -226,7 +261,7 @@ pub fn show(a: &ShowArgs) -> i32 {
         },
         records: a.records,
     };
-    let file = match File::open(&a.log) {
+    let file = match fsutil::open_read(&a.log) {
         Ok(f) => f,
         Err(e) => return err(format!("{shown}: {e}")),
     };
@@ -243,7 +278,7 @@ pub fn show(a: &ShowArgs) -> i32 {
             Err(e) => return err(format!("{shown}: {e}")),
         }
         if line.last() != Some(&b'\n') {
-            eprintln!(
+            crate::diag!(
                 "bd-log: {shown}: line {n}: torn last line ({} bytes without a newline) not shown",
                 line.len()
             );
@@ -254,7 +289,7 @@ pub fn show(a: &ShowArgs) -> i32 {
         match emit(&mut out, &line, &filter) {
             Err(e) => return out_err(e),
             Ok(Err(e)) => {
-                eprintln!("bd-log: {shown}: line {n}: malformed ({e}); skipped");
+                crate::diag!("bd-log: {shown}: line {n}: malformed ({e}); skipped");
                 code = BAD;
             }
             Ok(Ok(())) => {}
@@ -280,7 +315,7 @@ pub fn tail(a: &TailArgs) -> i32 {
         },
         records: a.records,
     };
-    let file = match File::open(&a.log) {
+    let file = match fsutil::open_read(&a.log) {
         Ok(f) => f,
         Err(e) => return err(format!("{shown}: {e}")),
     };
@@ -291,7 +326,7 @@ pub fn tail(a: &TailArgs) -> i32 {
     let mut code = OK;
     let mut end = size;
     if let Ok(Tail::Torn { offset, len }) = log::read_tail(&file, size) {
-        eprintln!("bd-log: {shown}: torn last line ({len} bytes without a newline) not shown");
+        crate::diag!("bd-log: {shown}: torn last line ({len} bytes without a newline) not shown");
         code = BAD;
         end = offset;
     }
@@ -316,7 +351,7 @@ pub fn tail(a: &TailArgs) -> i32 {
         match emit(&mut out, l, &filter) {
             Err(e) => return out_err(e),
             Ok(Err(e)) => {
-                eprintln!("bd-log: {shown}: malformed line ({e}); skipped");
+                crate::diag!("bd-log: {shown}: malformed line ({e}); skipped");
                 code = BAD;
             }
             Ok(Ok(())) => {}
@@ -331,10 +366,7 @@ pub fn tail(a: &TailArgs) -> i32 {
 pub fn repair(path: &Path) -> i32 {
     let shown = path.display().to_string();
     // O_APPEND: opening a +a file for plain writing is refused even to root.
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .open(path)
+    let file = match fsutil::open_regular(std::fs::OpenOptions::new().read(true).append(true), path)
     {
         Ok(f) => f,
         Err(e) => return err(format!("{shown}: {e}")),
@@ -350,7 +382,7 @@ pub fn repair(path: &Path) -> i32 {
     let (offset, len) = match log::read_tail(&file, size) {
         Ok(Tail::Torn { offset, len }) => (offset, len),
         Ok(_) => {
-            eprintln!("bd-log: {shown}: the last line is complete; nothing to repair");
+            crate::diag!("bd-log: {shown}: the last line is complete; nothing to repair");
             return OK;
         }
         Err(e) => {
@@ -368,14 +400,14 @@ pub fn repair(path: &Path) -> i32 {
                  as root run `chattr -a {shown}`, then `bd-log repair`, then `chattr +a {shown}`"
             ));
         }
-        eprintln!("bd-log: {shown}: cleared the append-only attribute for the repair");
+        crate::diag!("bd-log: {shown}: cleared the append-only attribute for the repair");
     }
     let code = move_aside(&file, &shown, offset, len);
     if was_append_only {
         match fsutil::set_append_only(&file, true) {
-            Ok(_) => eprintln!("bd-log: {shown}: set the append-only attribute again"),
+            Ok(_) => crate::diag!("bd-log: {shown}: set the append-only attribute again"),
             Err(e) => {
-                eprintln!("bd-log: {shown}: could not set the append-only attribute again: {e}");
+                crate::diag!("bd-log: {shown}: could not set the append-only attribute again: {e}");
                 return UNDECIDED;
             }
         }
@@ -402,6 +434,9 @@ fn move_aside(file: &File, shown: &str, offset: u64, len: u64) -> i32 {
             f.sync_all()
         });
     if let Err(e) = saved {
+        // A failed copy (a full disk) leaves nothing behind: each retry would
+        // otherwise add an empty or partial LOG.torn-* beside the log.
+        let _ = std::fs::remove_file(&aside);
         return err(format!("{aside}: {e}; the log was not changed"));
     }
     // The copy must be durable before the bytes leave the log.
@@ -420,10 +455,9 @@ fn move_aside(file: &File, shown: &str, offset: u64, len: u64) -> i32 {
             "{shown}: truncating to {offset} bytes: {e}; the torn bytes are saved in {aside}"
         ));
     }
-    eprintln!("bd-log: {shown}: moved the torn last line ({len} bytes) to {aside}; the log now ends at byte {offset}");
-    println!(
-        "{}",
-        serde_json::json!({"repaired": true, "torn_bytes": len, "moved_to": aside, "size": offset})
-    );
-    OK
+    crate::diag!("bd-log: {shown}: moved the torn last line ({len} bytes) to {aside}; the log now ends at byte {offset}");
+    print_line(
+        &serde_json::json!({"repaired": true, "torn_bytes": len, "moved_to": aside, "size": offset})
+            .to_string(),
+    )
 }

@@ -183,7 +183,13 @@ fn editing_a_record_and_recomputing_the_chain_fails_at_the_next_checkpoint() {
 fn truncation_to_a_checkpoint_is_caught_only_with_an_anchor() {
     let env = fixture();
     let anchor = env.path("anchor");
-    let out = env.cmd(&["checkpoint", "-l", env.log.to_str().unwrap()]);
+    let out = env.cmd(&[
+        "checkpoint",
+        "-l",
+        env.log.to_str().unwrap(),
+        "-p",
+        env.pubkey.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     std::fs::write(&anchor, &out.stdout).unwrap();
     let ls = lines(&env.log);
@@ -277,7 +283,12 @@ fn garbage_never_panics() {
             "{n} random bytes: {}",
             stderr(&out)
         );
-        for sub in [&["show", "-l"][..], &["tail", "-l"], &["checkpoint", "-l"]] {
+        let pk = env.pubkey.to_str().unwrap();
+        for sub in [
+            &["show", "-l"][..],
+            &["tail", "-l"],
+            &["checkpoint", "-p", pk, "-l"],
+        ] {
             let mut args = sub.to_vec();
             args.push(bad.to_str().unwrap());
             let out = env.cmd(&args);

@@ -18,10 +18,10 @@ re-read every 100 ms; anything unreadable or inconsistent reads as LOCKDOWN), or
 --mode for offline use. Output is flushed whenever no more input is buffered, so every decision \
 reaches a pipe before bd-policy waits for more input.",
     after_help = "Examples:\n  \
-bd-watch | bd-policy -p /etc/boundary/policy.toml | bd-log append -l /var/log/boundary.log -k key\n  \
+bd-watch | bd-policy -p /etc/boundary/policy.toml \\\n      | bd-log append -l /var/log/boundary/boundary.log -k log.key\n  \
 bd-policy -p policy.toml --mode AIRGAP < recorded-events.jsonl\n  \
 bd-policy check /etc/boundary/policy.toml\n  \
-bd-policy explain -p policy.toml '{\"v\":1,\"type\":\"exec\",\"uid\":33,\"filename\":\"/bin/sh\"}'",
+bd-policy explain -p policy.toml \\\n      '{\"v\":1,\"type\":\"exec\",\"uid\":33,\"filename\":\"/bin/sh\"}'",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {

@@ -22,11 +22,11 @@ use std::path::PathBuf;
         loss from before it started is not reported as new (bd-load status shows totals). It stops cleanly (exit 0) after \
         --count events, after --timeout, on SIGINT or SIGTERM, or when stdout closes.",
     after_help = "Examples:\n  \
-        bd-watch                               every event, forever\n  \
-        bd-watch --type exec --uid 1000        execs by uid 1000\n  \
-        bd-watch -n 3 | head -3                three events, then exit 0\n  \
-        bd-watch --cgroup /sys/fs/cgroup/unified/app --timeout 10s\n  \
-        bd-watch | bd-policy rules.toml | bd-log append log.jsonl"
+        bd-watch                          every event, forever\n  \
+        bd-watch --type exec --uid 1000   execs by uid 1000\n  \
+        bd-watch -n 3 | head -3           three events, then exit 0\n  \
+        bd-watch --cgroup /sys/fs/cgroup/app --timeout 10s\n  \
+        bd-watch | bd-policy -p policy.toml \\\n      | bd-log append -l boundary.log -k log.key"
 )]
 pub struct Cli {
     /// bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary].

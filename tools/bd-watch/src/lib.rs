@@ -57,7 +57,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             "EXAMPLES",
             "  bd-watch --type exec -n 10\n  \
              bd-watch --type deny --timeout 1m > denials.jsonl\n  \
-             bd-watch | tee all.jsonl | bd-policy policy.toml",
+             bd-watch | tee all.jsonl | bd-policy -p policy.toml",
         ),
     ]
 }

@@ -261,6 +261,12 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut bad: u64 = 0;
     let mut last_stats = Instant::now();
     const STATS_EVERY: Duration = Duration::from_millis(100);
+    // exec_monitor wakes an idle reader at most once per gap, so a record that
+    // arrives within a gap of the last wakeup is only found by polling: after
+    // draining records, wait at most one gap (past the wakeup's gap) before
+    // the next look. bench/tripwire measures the latency this gives.
+    const GAP: Duration = Duration::from_nanos(boundary::event::BD_WAKE_GAP_NS);
+    let mut last_record: Option<Instant> = None;
 
     eprintln!("bd-watch: ready");
     'outer: loop {
@@ -276,6 +282,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     continue;
                 }
             };
+            last_record = Some(Instant::now());
             if !filter.matches(&rec) {
                 continue;
             }
@@ -330,6 +337,9 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             break;
         }
         let mut wait = STATS_EVERY.saturating_sub(now.duration_since(last_stats));
+        if last_record.is_some_and(|t| now.duration_since(t) < GAP) {
+            wait = wait.min(GAP);
+        }
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(now));
         }
