@@ -89,6 +89,16 @@ fn is_deny(v: &serde_json::Value, hook: &str) -> bool {
         && v["uid"] == 0
 }
 
+/// What is pinned under /sys/fs/bpf, for a twin that finds a shield it did
+/// not load (a test before it left one behind).
+fn pinned_now() -> String {
+    let out = Command::new("find")
+        .args(["/sys/fs/bpf", "-maxdepth", "3"])
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 fn bd_load_raw(pin: &Path, args: &[&str]) -> Output {
     Command::new(bin("bd-load"))
         .arg("--pin-dir")
@@ -334,7 +344,12 @@ fn vm_shield_perf_sampling_is_refused() {
     let pid = t.pid() as i32;
     // Twin: nothing loaded, root samples the process's user stack.
     perf_open(pid, -1).expect("twin: perf_event_open on the process");
-    perf_open(-1, 0).expect("twin: CPU-wide user-stack sampling");
+    if let Err(e) = perf_open(-1, 0) {
+        panic!(
+            "twin: CPU-wide user-stack sampling: {e}; pinned: {}",
+            pinned_now()
+        );
+    }
 
     let l = Loaded::new("perf");
     let mut w = l.watch();
@@ -357,7 +372,7 @@ fn vm_shield_kcore_is_refused() {
     // direct map, every process's pages) from /proc/kcore.
     let mut head = [0u8; 4];
     std::fs::File::open("/proc/kcore")
-        .expect("twin: open /proc/kcore")
+        .unwrap_or_else(|e| panic!("twin: open /proc/kcore: {e}; pinned: {}", pinned_now()))
         .read_exact(&mut head)
         .unwrap();
     assert_eq!(&head, b"\x7fELF");
