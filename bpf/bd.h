@@ -18,6 +18,8 @@
  * after each record it reads (lib::event::BD_WAKE_GAP_NS). */
 #define BD_WAKE_GAP_NS 5000000ull
 #define BD_WAKE_BURST 8
+#define BD_ANC_MAX 8       /* ancestors carried by an exec record */
+#define BD_ANC_NAME_LEN 40 /* basename of an ancestor's executable */
 
 /* struct bd_hdr.type */
 enum bd_event_type {
@@ -45,6 +47,25 @@ struct bd_hdr {
 #define BD_EXEC_ARGS_TRUNC (1u << 0)     /* argv longer than BD_ARGS_LEN */
 #define BD_EXEC_FILENAME_TRUNC (1u << 1) /* filename longer than BD_PATH_LEN */
 #define BD_EXEC_PROTECTED (1u << 2)      /* the task is in bd_prot_pids */
+#define BD_EXEC_ANC_TRUNC (1u << 3)      /* more ancestors than BD_ANC_MAX */
+
+/* struct bd_ancestor.flags */
+#define BD_ANC_EXE_TRUNC (1u << 0) /* exe name longer than BD_ANC_NAME_LEN - 1 */
+#define BD_ANC_NO_EXE (1u << 1)    /* no executable (kernel thread, or mm gone) */
+
+/*
+ * One ancestor of an exec'ing task, read from the kernel's task tree at exec
+ * time (real_parent, then its real_parent, ...): a process, not a thread.
+ * exe is the basename of mm->exe_file: a full path is not obtainable in a
+ * tracepoint (bpf_d_path is refused there) and walking d_parent per ancestor
+ * would multiply the per-exec cost.
+ */
+struct bd_ancestor {
+	__u32 pid; /* tgid */
+	__u32 flags;
+	char comm[BD_COMM_LEN];
+	char exe[BD_ANC_NAME_LEN];
+};
 
 struct bd_exec {
 	struct bd_hdr hdr;
@@ -60,6 +81,10 @@ struct bd_exec {
 	char comm[BD_COMM_LEN];
 	char filename[BD_PATH_LEN];
 	char args[BD_ARGS_LEN];
+	/* Parent first; stops after pid 1 or after BD_ANC_MAX entries. */
+	__u32 n_anc;
+	__u32 _pad0;
+	struct bd_ancestor anc[BD_ANC_MAX];
 };
 
 /* struct bd_deny.hook: which check fired */
@@ -85,6 +110,12 @@ enum bd_hook {
 	BD_HOOK_KILL = 29,        /* LSM task_kill: a core-dumping signal to a protected process */
 	BD_HOOK_PERF = 30,        /* LSM perf_event_alloc: sampling a protected process */
 	BD_HOOK_LOCKDOWN = 31,    /* LSM locked_down: /proc/kcore, /dev/mem */
+	/* 40..=59: mode enforcement beyond connect/sendmsg (issue 9) */
+	BD_HOOK_SOCK_CREATE = 40,  /* cgroup/sock_create: raw, packet or ICMP socket */
+	BD_HOOK_POST_BIND4 = 41,   /* cgroup/post_bind4: bind beyond loopback */
+	BD_HOOK_POST_BIND6 = 42,   /* cgroup/post_bind6 */
+	BD_HOOK_SKB_INGRESS = 43,  /* cgroup_skb/ingress: packet from beyond loopback */
+	BD_HOOK_SKB_EGRESS = 44,   /* cgroup_skb/egress: packet to beyond loopback */
 };
 
 /* struct bd_deny.action */

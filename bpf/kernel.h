@@ -31,7 +31,10 @@ struct cred {
 	kgid_t egid;
 };
 
+struct file;
+
 struct mm_struct {
+	struct file *exe_file;
 	unsigned long arg_start;
 	unsigned long arg_end;
 	unsigned long env_start;

@@ -51,8 +51,11 @@ complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l replace -d 'Rep
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l json -d 'Print one JSON line per program on stdout (the default prints a table)'
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l without-self-protection -d 'Do not load the self_protect programs nor record boundary\'s own executables and objects: anyone root can then edit the maps, unpin and detach. For tests that must show an attack working; never in production'
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l textfile -d 'Write the Prometheus text to FILE atomically instead (for node_exporter\'s textfile collector, e.g. from a timer)' -r -F
+complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l state -d 'bd-lock state file the mode is read from (Prometheus output only)' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l json -d 'One JSON object on stdout instead of text'
+complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l prometheus -d 'Prometheus text exposition format on stdout: events, losses, denials, programs, mode and dead-man deadline (metric names in bd-load(1))'
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -s h -l help -d 'Print help'
 complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -s h -l help -d 'Print help (see more with \'--help\')'

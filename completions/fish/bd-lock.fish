@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_bd_lock_global_optspecs
-    string join \n state= pin-dir= operator-keys= h/help V/version
+    string join \n state= pin-dir= operator-keys= operators-config= machine-id= h/help V/version
 end
 
 function __fish_bd_lock_needs_command
@@ -28,6 +28,8 @@ end
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_needs_command" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_needs_command" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -s V -l version -d 'Print version'
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "status" -d 'Show the current mode, its reason, the kernel map and the dead-man switch'
@@ -38,6 +40,7 @@ complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "engage" -d 'Engage 
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "release" -d 'Loosen the mode by ceremony: a signed release token, or interactively on a terminal'
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "keygen" -d 'Make an operator key pair: FILE (secret, mode 0600) and FILE.pub'
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "token" -d 'Make a signed release token for one loosening transition'
+complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "cosign" -d 'Countersign a release token with another operator key (for a quorum release)'
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "on-tripwire" -d 'Read decisions on stdin; engage the tripwire\'s mode on the first tripwire decision'
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "arm" -d 'Arm the dead-man switch: without a heartbeat within DURATION the kernel acts as LOCKDOWN'
 complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "heartbeat" -d 'Move the dead-man deadline forward by the armed interval'
@@ -47,6 +50,8 @@ complete -c bd-lock -n "__fish_bd_lock_needs_command" -f -a "help" -d 'Print thi
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -l json -d 'One JSON object instead of text'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand status" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l mode -d 'Starting mode' -r -f -a "OPEN\t''
@@ -59,20 +64,28 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand init" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l reason -d 'Why (recorded in the state file and the mode event)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l reason -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand engage" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l token -d 'Operator-signed release token file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
@@ -86,12 +99,16 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l cooling-off 
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -l interactive -d 'Confirm on the terminal: type a phrase, then wait out the cooling-off delay'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand release" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -s o -l output -d 'Secret key file to create' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand keygen" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -s k -l key -d 'Operator secret key (from bd-lock keygen)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l from -d 'The mode the system must be in for the token to apply' -r -f -a "OPEN\t''
@@ -106,27 +123,65 @@ TRUSTED\t''
 AIRGAP\t''
 COLDROOM\t''
 LOCKDOWN\t''"
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l seq -d 'The state\'s transition seq the token releases (default: the current seq of --state; see bd-lock status)' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l host -d 'The machine-id of the host it is for (default: this host\'s, from --machine-id)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l expires -d 'How long the token is valid (humantime, e.g. 15m, 2h)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -s o -l output -d 'Token file to write (standard output if absent)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand token" -s h -l help -d 'Print help'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -s k -l key -d 'Operator secret key (from bd-lock keygen)' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -s o -l output -d 'Write the countersigned token here instead (refused if it exists)' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l state -d 'State file' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l heartbeat -d 'Arm the dead-man switch and keep it alive while running' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l tee -d 'Copy every input line to standard output (before any mode event)'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l heartbeat -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l token -d 'Operator-signed release token file' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l reason -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -s h -l help -d 'Print help'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -l interactive -d 'Confirm on the terminal: type a phrase, then wait out the cooling-off delay'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand arm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l token -d 'Operator-signed release token file' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
+RESTRICTED\t''
+TRUSTED\t''
+AIRGAP\t''
+COLDROOM\t''
+LOCKDOWN\t''"
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l reason -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l cooling-off -d 'Cooling-off delay for --interactive (at least 10s)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -s h -l help -d 'Print help'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -l interactive -d 'Confirm on the terminal: type a phrase, then wait out the cooling-off delay'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand heartbeat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l token -d 'Operator-signed release token file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l to -d 'The mode to release to (default: the token\'s)' -r -f -a "OPEN\t''
 RESTRICTED\t''
@@ -139,24 +194,29 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l cooling-off -
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -l interactive -d 'Confirm on the terminal: type a phrase, then wait out the cooling-off delay'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand disarm" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l remove -d 'Remove instead of add'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -s h -l help -d 'Print help'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "status" -d 'Show the current mode, its reason, the kernel map and the dead-man switch'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "init" -d 'Create the state file on a fresh system (refused if any state exists)'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "sync" -d 'Copy the state file\'s mode into a freshly loaded kernel map (or a looser one)'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "set" -d 'Change the mode. Tightening is immediate; loosening is refused (use release)'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "engage" -d 'Engage LOCKDOWN now'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "release" -d 'Loosen the mode by ceremony: a signed release token, or interactively on a terminal'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "keygen" -d 'Make an operator key pair: FILE (secret, mode 0600) and FILE.pub'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "token" -d 'Make a signed release token for one loosening transition'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "on-tripwire" -d 'Read decisions on stdin; engage the tripwire\'s mode on the first tripwire decision'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "arm" -d 'Arm the dead-man switch: without a heartbeat within DURATION the kernel acts as LOCKDOWN'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "heartbeat" -d 'Move the dead-man deadline forward by the armed interval'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "disarm" -d 'Disarm the dead-man switch (a ceremony if the deadline has already passed)'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "allow" -d 'Add files (by device and inode) to the LOCKDOWN exec allow list, or remove them'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token on-tripwire arm heartbeat disarm allow help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "status" -d 'Show the current mode, its reason, the kernel map and the dead-man switch'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "init" -d 'Create the state file on a fresh system (refused if any state exists)'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "sync" -d 'Copy the state file\'s mode into a freshly loaded kernel map (or a looser one)'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "set" -d 'Change the mode. Tightening is immediate; loosening is refused (use release)'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "engage" -d 'Engage LOCKDOWN now'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "release" -d 'Loosen the mode by ceremony: a signed release token, or interactively on a terminal'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "keygen" -d 'Make an operator key pair: FILE (secret, mode 0600) and FILE.pub'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "token" -d 'Make a signed release token for one loosening transition'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "cosign" -d 'Countersign a release token with another operator key (for a quorum release)'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "on-tripwire" -d 'Read decisions on stdin; engage the tripwire\'s mode on the first tripwire decision'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "arm" -d 'Arm the dead-man switch: without a heartbeat within DURATION the kernel acts as LOCKDOWN'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "heartbeat" -d 'Move the dead-man deadline forward by the armed interval'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "disarm" -d 'Disarm the dead-man switch (a ceremony if the deadline has already passed)'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "allow" -d 'Add files (by device and inode) to the LOCKDOWN exec allow list, or remove them'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

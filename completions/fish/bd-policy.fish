@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_bd_policy_global_optspecs
-    string join \n p/policy= mode= state= pin-dir= rate-state= h/help V/version
+    string join \n p/policy= overlay= require-signed operator-keys= mode= state= pin-dir= rate-state= h/help V/version
 end
 
 function __fish_bd_policy_needs_command
@@ -26,6 +26,8 @@ function __fish_bd_policy_using_subcommand
 end
 
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -s p -l policy -d 'Policy file (TOML) to decide by' -r -F
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l overlay -d 'A tighten-only overlay (repeatable): its rules may deny, alert or trip a wire, never allow; where its decision is stricter than the policy\'s it wins, otherwise the policy\'s stands' -r -F
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l operator-keys -d 'Trusted operator public keys: a directory of *.pub files or one file with a key per line' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r -f -a "OPEN\t''
 RESTRICTED\t''
 TRUSTED\t''
@@ -35,13 +37,27 @@ LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -l rate-state -d 'Where rate counters persist across restarts (needed when a rule has a rate)' -r -F
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -l require-signed -d 'Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -s V -l version -d 'Print version'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "check" -d 'Validate policy files; report every error with line and column'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "test" -d 'Check expected decisions from a file of cases; report rules no case hits'
+complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "sign" -d 'Sign policy or overlay files with an operator key (writes FILE.sig)'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "explain" -d 'Show which rule an event hits and why each other rule does not'
 complete -c bd-policy -n "__fish_bd_policy_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand check" -l overlay -d 'Overlay files to check (as overlays: a rule that allows is an error)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand check" -s h -l help -d 'Print help'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l overlay -d 'A tighten-only overlay (repeatable): its rules may deny, alert or trip a wire, never allow; where its decision is stricter than the policy\'s it wins, otherwise the policy\'s stands' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l operator-keys -d 'Trusted operator public keys: a directory of *.pub files or one file with a key per line' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l require-signed -d 'Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -l require-coverage -d 'Exit 1 also when some rule is hit by no case'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand sign" -s k -l key -d 'Operator secret key file' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand sign" -l overlay -d 'Sign the files as overlays (they can then be given to --overlay only)'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand sign" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -s p -l policy -d 'Policy file' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l overlay -d 'A tighten-only overlay (repeatable): its rules may deny, alert or trip a wire, never allow; where its decision is stricter than the policy\'s it wins, otherwise the policy\'s stands' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l operator-keys -d 'Trusted operator public keys: a directory of *.pub files or one file with a key per line' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l mode -d 'Use this mode instead of reading the state file and the kernel map' -r -f -a "OPEN\t''
 RESTRICTED\t''
 TRUSTED\t''
@@ -51,7 +67,10 @@ LOCKDOWN\t''"
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l state -d 'bd-lock state file to read the current mode from' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l pin-dir -d 'bpffs pin directory of the bd_mode map (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l rate-state -d 'Rate state to read (not updated)' -r -F
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -l require-signed -d 'Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted operator key; while running, a change to any of the files is reported as a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force'
 complete -c bd-policy -n "__fish_bd_policy_using_subcommand explain" -s h -l help -d 'Print help'
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check explain help" -f -a "check" -d 'Validate policy files; report every error with line and column'
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check explain help" -f -a "explain" -d 'Show which rule an event hits and why each other rule does not'
-complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check explain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "check" -d 'Validate policy files; report every error with line and column'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "test" -d 'Check expected decisions from a file of cases; report rules no case hits'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "sign" -d 'Sign policy or overlay files with an operator key (writes FILE.sig)'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "explain" -d 'Show which rule an event hits and why each other rule does not'
+complete -c bd-policy -n "__fish_bd_policy_using_subcommand help; and not __fish_seen_subcommand_from check test sign explain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -19,6 +19,8 @@ pub const BD_ARGS_LEN: usize = 1024;
 /// `BD_WAKE_GAP_NS`: exec_monitor wakes an idle reader at most this often, so
 /// a reader polls at this period for a while after each record it gets.
 pub const BD_WAKE_GAP_NS: u64 = 5_000_000;
+pub const BD_ANC_MAX: usize = 8;
+pub const BD_ANC_NAME_LEN: usize = 40;
 
 /// `enum bd_event_type`.
 pub const BD_EV_EXEC: u32 = 1;
@@ -36,6 +38,11 @@ pub const BD_STAT_MAX: u32 = 16;
 pub const BD_EXEC_ARGS_TRUNC: u32 = 1 << 0;
 pub const BD_EXEC_FILENAME_TRUNC: u32 = 1 << 1;
 pub const BD_EXEC_PROTECTED: u32 = 1 << 2;
+pub const BD_EXEC_ANC_TRUNC: u32 = 1 << 3;
+
+/// `struct bd_ancestor.flags`.
+pub const BD_ANC_EXE_TRUNC: u32 = 1 << 0;
+pub const BD_ANC_NO_EXE: u32 = 1 << 1;
 
 /// `enum bd_hook`.
 pub const BD_HOOK_PTRACE: u32 = 1;
@@ -60,6 +67,11 @@ pub const BD_HOOK_RLIMIT: u32 = 28;
 pub const BD_HOOK_KILL: u32 = 29;
 pub const BD_HOOK_PERF: u32 = 30;
 pub const BD_HOOK_LOCKDOWN: u32 = 31;
+pub const BD_HOOK_SOCK_CREATE: u32 = 40;
+pub const BD_HOOK_POST_BIND4: u32 = 41;
+pub const BD_HOOK_POST_BIND6: u32 = 42;
+pub const BD_HOOK_SKB_INGRESS: u32 = 43;
+pub const BD_HOOK_SKB_EGRESS: u32 = 44;
 
 /// `enum bd_action`.
 pub const BD_ACT_DENY: u32 = 1;
@@ -87,6 +99,27 @@ pub struct BdHdr {
     pub ktime_ns: u64,
 }
 
+/// `struct bd_ancestor`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BdAncestor {
+    pub pid: u32,
+    pub flags: u32,
+    pub comm: [u8; BD_COMM_LEN],
+    pub exe: [u8; BD_ANC_NAME_LEN],
+}
+
+impl Default for BdAncestor {
+    fn default() -> Self {
+        BdAncestor {
+            pid: 0,
+            flags: 0,
+            comm: [0; BD_COMM_LEN],
+            exe: [0; BD_ANC_NAME_LEN],
+        }
+    }
+}
+
 /// `struct bd_exec`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +137,9 @@ pub struct BdExec {
     pub comm: [u8; BD_COMM_LEN],
     pub filename: [u8; BD_PATH_LEN],
     pub args: [u8; BD_ARGS_LEN],
+    pub n_anc: u32,
+    pub _pad0: u32,
+    pub anc: [BdAncestor; BD_ANC_MAX],
 }
 
 /// `struct bd_deny`.
@@ -164,6 +200,7 @@ pub struct BdLsmCfg {
 // uninitialised.
 unsafe impl aya::Pod for BdHdr {}
 unsafe impl aya::Pod for BdExec {}
+unsafe impl aya::Pod for BdAncestor {}
 unsafe impl aya::Pod for BdDeny {}
 unsafe impl aya::Pod for BdModeState {}
 unsafe impl aya::Pod for BdFileKey {}
@@ -247,6 +284,21 @@ impl BdExec {
     pub fn filename(&self) -> String {
         c_str(&self.filename)
     }
+    /// The ancestors the kernel recorded, parent first (at most
+    /// [`BD_ANC_MAX`]; a count beyond that from a bad record is clamped).
+    pub fn ancestors(&self) -> Vec<AncestorLine> {
+        let n = (self.n_anc as usize).min(BD_ANC_MAX);
+        self.anc[..n]
+            .iter()
+            .map(|a| AncestorLine {
+                pid: a.pid,
+                comm: c_str(&a.comm),
+                exe: (a.flags & BD_ANC_NO_EXE == 0).then(|| c_str(&a.exe)),
+                exe_truncated: a.flags & BD_ANC_EXE_TRUNC != 0,
+            })
+            .collect()
+    }
+
     /// argv as the kernel saw it: NUL-separated strings in `args[..args_len]`.
     /// A string cut by truncation is returned as far as it was copied.
     pub fn argv(&self) -> Vec<String> {
@@ -291,6 +343,11 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_KILL => "task_kill",
         BD_HOOK_PERF => "perf_event",
         BD_HOOK_LOCKDOWN => "locked_down",
+        BD_HOOK_SOCK_CREATE => "sock_create",
+        BD_HOOK_POST_BIND4 => "post_bind4",
+        BD_HOOK_POST_BIND6 => "post_bind6",
+        BD_HOOK_SKB_INGRESS => "skb_ingress",
+        BD_HOOK_SKB_EGRESS => "skb_egress",
         _ => return None,
     })
 }
@@ -389,6 +446,20 @@ pub struct ExecLine {
     pub filename_truncated: bool,
     pub cgroup_id: u64,
     pub protected: bool,
+    /// Parent first, as the kernel saw the process tree at exec time.
+    pub ancestors: Vec<AncestorLine>,
+    /// More ancestors existed than the kernel records (BD_ANC_MAX).
+    pub ancestors_truncated: bool,
+}
+
+/// One entry of `ancestors` in `exec` (and `deny`) lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AncestorLine {
+    pub pid: u32,
+    pub comm: String,
+    /// Basename of the ancestor's executable; null for a kernel thread.
+    pub exe: Option<String>,
+    pub exe_truncated: bool,
 }
 
 pub fn exec_line(e: &BdExec, clock: &KtimeClock) -> ExecLine {
@@ -409,6 +480,8 @@ pub fn exec_line(e: &BdExec, clock: &KtimeClock) -> ExecLine {
         filename_truncated: e.flags & BD_EXEC_FILENAME_TRUNC != 0,
         cgroup_id: e.cgroup_id,
         protected: e.flags & BD_EXEC_PROTECTED != 0,
+        ancestors: e.ancestors(),
+        ancestors_truncated: e.flags & BD_EXEC_ANC_TRUNC != 0,
     }
 }
 
@@ -447,6 +520,12 @@ pub struct DenyLine {
     pub addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Filled by bd-watch (see its ancestry module): parent first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ancestors: Option<Vec<AncestorLine>>,
+    /// `exec` (the process's last exec event) or `proc` (read from /proc).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ancestors_source: Option<&'static str>,
 }
 
 fn or_unknown(name: Option<&'static str>, v: u32) -> String {
@@ -461,7 +540,15 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
     );
     let net_hook = matches!(
         d.hook,
-        BD_HOOK_CONNECT4 | BD_HOOK_CONNECT6 | BD_HOOK_SENDMSG4 | BD_HOOK_SENDMSG6
+        BD_HOOK_CONNECT4
+            | BD_HOOK_CONNECT6
+            | BD_HOOK_SENDMSG4
+            | BD_HOOK_SENDMSG6
+            | BD_HOOK_SOCK_CREATE
+            | BD_HOOK_POST_BIND4
+            | BD_HOOK_POST_BIND6
+            | BD_HOOK_SKB_INGRESS
+            | BD_HOOK_SKB_EGRESS
     );
     let action = match d.action {
         BD_ACT_DENY => Some("deny"),
@@ -478,6 +565,8 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
                 Some("AF_INET6".to_owned()),
                 Some(Ipv6Addr::from(d.addr).to_string()),
             ),
+            // sock_create: a packet socket has no address.
+            libc::AF_PACKET => (Some("AF_PACKET".to_owned()), None),
             f => (Some(format!("unknown:{f}")), None),
         }
     } else {
@@ -507,6 +596,8 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
         family,
         addr,
         port: net_hook.then_some(d.port),
+        ancestors: None,
+        ancestors_source: None,
     }
 }
 
@@ -575,7 +666,16 @@ mod tests {
                 comm = "comm",
                 filename = "filename",
                 args = "args",
+                n_anc = "n_anc",
+                _pad0 = "_pad0",
+                anc = "anc",
             ]
+        );
+        rust_layout!(
+            m,
+            "bd_ancestor",
+            BdAncestor,
+            [pid = "pid", flags = "flags", comm = "comm", exe = "exe"]
         );
         rust_layout!(
             m,
@@ -648,8 +748,12 @@ mod tests {
                 "comm",
                 "filename",
                 "args",
+                "n_anc",
+                "_pad0",
+                "anc",
             ],
         ),
+        ("bd_ancestor", &["pid", "flags", "comm", "exe"]),
         (
             "bd_deny",
             &[
@@ -727,6 +831,8 @@ mod tests {
         ("BD_PATH_LEN", BD_PATH_LEN),
         ("BD_ARGS_LEN", BD_ARGS_LEN),
         ("BD_WAKE_GAP_NS", BD_WAKE_GAP_NS as usize),
+        ("BD_ANC_MAX", BD_ANC_MAX),
+        ("BD_ANC_NAME_LEN", BD_ANC_NAME_LEN),
         ("BD_EV_EXEC", BD_EV_EXEC as usize),
         ("BD_EV_DENY", BD_EV_DENY as usize),
         ("BD_STAT_EXEC", BD_STAT_EXEC as usize),
@@ -738,6 +844,9 @@ mod tests {
         ("BD_EXEC_ARGS_TRUNC", BD_EXEC_ARGS_TRUNC as usize),
         ("BD_EXEC_FILENAME_TRUNC", BD_EXEC_FILENAME_TRUNC as usize),
         ("BD_EXEC_PROTECTED", BD_EXEC_PROTECTED as usize),
+        ("BD_EXEC_ANC_TRUNC", BD_EXEC_ANC_TRUNC as usize),
+        ("BD_ANC_EXE_TRUNC", BD_ANC_EXE_TRUNC as usize),
+        ("BD_ANC_NO_EXE", BD_ANC_NO_EXE as usize),
         ("BD_HOOK_PTRACE", BD_HOOK_PTRACE as usize),
         ("BD_HOOK_FILE_OPEN", BD_HOOK_FILE_OPEN as usize),
         ("BD_HOOK_EXEC", BD_HOOK_EXEC as usize),
@@ -758,6 +867,11 @@ mod tests {
         ("BD_HOOK_KILL", BD_HOOK_KILL as usize),
         ("BD_HOOK_PERF", BD_HOOK_PERF as usize),
         ("BD_HOOK_LOCKDOWN", BD_HOOK_LOCKDOWN as usize),
+        ("BD_HOOK_SOCK_CREATE", BD_HOOK_SOCK_CREATE as usize),
+        ("BD_HOOK_POST_BIND4", BD_HOOK_POST_BIND4 as usize),
+        ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),
+        ("BD_HOOK_SKB_INGRESS", BD_HOOK_SKB_INGRESS as usize),
+        ("BD_HOOK_SKB_EGRESS", BD_HOOK_SKB_EGRESS as usize),
         ("BD_ACT_DENY", BD_ACT_DENY as usize),
         ("BD_ACT_AUDIT", BD_ACT_AUDIT as usize),
         ("BD_MODE_OPEN", BD_MODE_OPEN as usize),
@@ -846,6 +960,9 @@ mod tests {
             comm: [0; BD_COMM_LEN],
             filename: [0; BD_PATH_LEN],
             args: [0; BD_ARGS_LEN],
+            n_anc: 0,
+            _pad0: 0,
+            anc: [BdAncestor::default(); BD_ANC_MAX],
         };
         e.args[..args.len()].copy_from_slice(args);
         e

@@ -7,7 +7,9 @@
 pub mod event;
 pub mod log;
 pub mod mode;
+pub mod opkey;
 pub mod pin;
 pub mod policy;
 pub mod protect;
+pub mod safefile;
 pub mod time;

@@ -14,10 +14,10 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 /// Default state file (`--state`, env `BD_STATE`).
 pub const DEFAULT_STATE: &str = "/var/lib/boundary/state.json";
@@ -245,65 +245,104 @@ pub fn read_state(path: &Path) -> Result<State> {
     Ok(st)
 }
 
-/// Write the state file atomically: temp file, fsync, rename, fsync the dir.
+/// Write the state file atomically (0600, random O_EXCL temp name, fsync,
+/// rename, fsync the dir) in a directory nobody else can write.
 pub fn write_state(path: &Path, st: &State) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
     let mut body = serde_json::to_vec_pretty(st)?;
     body.push(b'\n');
-    let res = (|| -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(&body)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("fsync {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("fsync {}", dir.display()))?;
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    crate::safefile::write_atomic(path, &body, 0o600)
 }
+
+/// How long a writer waits for the state lock. Only root can hold the lock
+/// (0600 in a root-only directory), but a wedged or hostile holder must never
+/// stop a tightening: past this, tightening goes ahead without the lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(3);
+/// How long a reader waits for the shared lock before reading without it
+/// (a torn view shows as a file/map disagreement, which reads as LOCKDOWN).
+pub const READ_LOCK_WAIT: Duration = Duration::from_millis(500);
 
 /// An exclusive lock serialising writers of one state file (held until drop).
 pub struct StateLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
 
-pub fn lock_state(path: &Path) -> Result<StateLock> {
-    let lp = lock_path(path);
-    if let Some(d) = lp.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+/// The lock was held by someone else for the whole bounded wait.
+#[derive(Debug)]
+pub struct LockBusy(pub PathBuf);
+impl fmt::Display for LockBusy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is held by another process for more than {}s",
+            self.0.display(),
+            LOCK_WAIT.as_secs()
+        )
     }
+}
+impl std::error::Error for LockBusy {}
+
+/// Open the lock file: created 0600, never through a symlink, and repaired to
+/// 0600 if an older version left it readable (flock works on a read-only fd,
+/// so a readable lock file lets anyone block every writer).
+fn open_lock_file(lp: &Path, create: bool) -> Result<File> {
     let f = OpenOptions::new()
-        .create(true)
+        .create(create)
         .truncate(false)
-        .write(true)
-        .open(&lp)
+        .read(true)
+        .write(create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(lp)
         .with_context(|| format!("opening {}", lp.display()))?;
-    let _ = f.as_fd();
-    let l = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
+    let md = f
+        .metadata()
+        .with_context(|| format!("reading {}", lp.display()))?;
+    if !md.is_file() {
+        bail!("{}: not a regular file", lp.display());
+    }
+    if create && md.permissions().mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("chmod 0600 {}", lp.display()))?;
+    }
+    Ok(f)
+}
+
+fn lock_bounded(
+    mut f: File,
+    arg: nix::fcntl::FlockArg,
+    wait: Duration,
+) -> Result<Option<nix::fcntl::Flock<File>>, nix::Error> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match nix::fcntl::Flock::lock(f, arg) {
+            Ok(l) => return Ok(Some(l)),
+            Err((back, nix::Error::EWOULDBLOCK)) | Err((back, nix::Error::EINTR)) => {
+                if Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                f = back;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err((_, e)) => return Err(e),
+        }
+    }
+}
+
+/// Take the exclusive state lock, waiting at most [`LOCK_WAIT`]; a lock held
+/// longer is a [`LockBusy`] error.
+pub fn lock_state(path: &Path) -> Result<StateLock> {
+    match try_lock_state(path)? {
+        Some(l) => Ok(l),
+        None => Err(LockBusy(lock_path(path)).into()),
+    }
+}
+
+/// [`lock_state`] that returns `Ok(None)` when the lock stays contended.
+pub fn try_lock_state(path: &Path) -> Result<Option<StateLock>> {
+    let lp = lock_path(path);
+    crate::safefile::ensure_private_dir(crate::safefile::parent_dir(&lp))?;
+    let f = open_lock_file(&lp, true)?;
+    let l = lock_bounded(f, nix::fcntl::FlockArg::LockExclusiveNonblock, LOCK_WAIT)
         .with_context(|| format!("locking {}", lp.display()))?;
-    Ok(StateLock(l))
+    Ok(l.map(StateLock))
 }
 
 /// What the tools believe the mode is, and why.
@@ -334,9 +373,13 @@ fn lock_path(state: &Path) -> PathBuf {
 /// sees the moment between a writer's map and file updates. A caller that
 /// already holds [`lock_state`] must use [`read_current_locked`].
 pub fn read_current(state_path: &Path, pin_dir: Option<&Path>) -> Current {
-    let _shared = File::open(lock_path(state_path))
+    let _shared = open_lock_file(&lock_path(state_path), false)
         .ok()
-        .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockShared).ok());
+        .and_then(|f| {
+            lock_bounded(f, nix::fcntl::FlockArg::LockSharedNonblock, READ_LOCK_WAIT)
+                .ok()
+                .flatten()
+        });
     read_current_locked(state_path, pin_dir)
 }
 

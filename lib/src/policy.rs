@@ -31,7 +31,7 @@ use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use toml::Spanned;
 
 /// Event types the tools emit (docs/EVENTS.md); any other type is denied
@@ -89,11 +89,48 @@ fn locate(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+// No spans inside: toml cannot give one for a table a dotted key makes
+// (`ancestors.comm = ...`); errors are located by finding the key's text
+// within the rule or macro (see `key_span`).
+type RawMatch = BTreeMap<String, toml::Value>;
+
+/// Where the value of `field` is written within `span` of `src` (found by
+/// its first dotted component, quoted or not), or the start of `span`.
+fn key_span(src: &str, span: std::ops::Range<usize>, field: &str) -> std::ops::Range<usize> {
+    let first = field.split('.').next().unwrap_or(field);
+    let body = src.get(span.clone()).unwrap_or("");
+    let found = body.match_indices(first).find(|(i, _)| {
+        let before = body[..*i].chars().next_back();
+        let after = body[i + first.len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    });
+    match found {
+        Some((i, _)) => {
+            // Point at the value (after `=`), as errors elsewhere do; for a
+            // dotted key that is the value of the innermost key.
+            let rest = &body[i..];
+            let v = rest
+                .find('=')
+                .map(|e| e + 1 + (rest[e + 1..].len() - rest[e + 1..].trim_start().len()))
+                .unwrap_or(0);
+            span.start + i + v..span.start + i + v + 1
+        }
+        None => span,
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     #[serde(default)]
     version: Option<Spanned<i64>>,
+    /// Named lists: `in = "NAME"` / `not_in = "NAME"` refer to them.
+    #[serde(default)]
+    lists: BTreeMap<String, Spanned<toml::Value>>,
+    /// Named match tables a rule pulls in with `macros = ["NAME"]`.
+    #[serde(default)]
+    macros: BTreeMap<String, Spanned<RawMatch>>,
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RawRule>>,
 }
@@ -121,8 +158,108 @@ struct RawRule {
     rate: Option<Spanned<String>>,
     #[serde(default)]
     rate_key: Option<Spanned<KeyList>>,
+    #[serde(default)]
+    macros: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default, rename = "match")]
-    matches: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    matches: RawMatch,
+}
+
+/// Test names: a match value that is a table with none of these keys is a
+/// nested field (`ancestors.comm = {...}` written as a dotted TOML key).
+const TEST_NAMES: &[&str] = &[
+    "eq", "ne", "glob", "prefix", "suffix", "contains", "in", "not_in", "lt", "le", "gt", "ge",
+    "exists",
+];
+
+/// Flatten `a = { b = { in = [...] } }` into (`a.b`, `{ in = [...] }`).
+fn flatten_match(field: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+    if let toml::Value::Table(t) = v {
+        if !t.is_empty() && t.keys().all(|k| !TEST_NAMES.contains(&k.as_str())) {
+            for (k, sub) in t {
+                flatten_match(&format!("{field}.{k}"), sub, out);
+            }
+            return;
+        }
+    }
+    out.push((field.to_string(), v.clone()));
+}
+
+/// How one top-level key of an event fills field slots: the whole value
+/// and/or values below it (`ancestors.comm`: the `comm` of each element).
+#[derive(Debug, Clone)]
+struct KeyPlan {
+    key: String,
+    whole: Option<usize>,
+    subs: Vec<(usize, Vec<String>)>,
+}
+
+fn key_plans(fields: &[String]) -> Vec<KeyPlan> {
+    let mut plans: Vec<KeyPlan> = Vec::new();
+    for (slot, f) in fields.iter().enumerate() {
+        let mut parts = f.split('.');
+        let top = parts.next().unwrap_or_default().to_string();
+        let rest: Vec<String> = parts.map(str::to_string).collect();
+        let i = match plans.iter().position(|p| p.key == top) {
+            Some(i) => i,
+            None => {
+                plans.push(KeyPlan {
+                    key: top,
+                    whole: None,
+                    subs: Vec::new(),
+                });
+                plans.len() - 1
+            }
+        };
+        if rest.is_empty() {
+            plans[i].whole = Some(slot);
+        } else {
+            plans[i].subs.push((slot, rest));
+        }
+    }
+    plans
+}
+
+/// A JSON value as a field value.
+fn val_of(v: &serde_json::Value) -> Val<'static> {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Val::Null,
+        J::Bool(b) => Val::Bool(*b),
+        J::Number(n) => n
+            .as_u64()
+            .map(Val::U)
+            .or_else(|| n.as_i64().map(Val::I))
+            .unwrap_or_else(|| Val::F(n.as_f64().unwrap_or(f64::NAN))),
+        J::String(s) => Val::Str(Cow::Owned(s.clone())),
+        J::Array(a) => Val::Arr(a.iter().map(val_of).collect()),
+        J::Object(_) => Val::Obj,
+    }
+}
+
+/// The value at `path` below `v`; through an array, the values of every
+/// element that has it (so `ancestors.comm` is the list of their comms).
+fn project(v: &serde_json::Value, path: &[String]) -> Option<Val<'static>> {
+    use serde_json::Value as J;
+    let Some((first, rest)) = path.split_first() else {
+        return Some(val_of(v));
+    };
+    match v {
+        J::Object(m) => m.get(first).and_then(|x| project(x, rest)),
+        J::Array(a) => {
+            let mut out = Vec::new();
+            for x in a {
+                if let J::Object(m) = x {
+                    match m.get(first).and_then(|y| project(y, rest)) {
+                        Some(Val::Arr(inner)) => out.extend(inner),
+                        Some(y) => out.push(y),
+                        None => {}
+                    }
+                }
+            }
+            Some(Val::Arr(out))
+        }
+        _ => None,
+    }
 }
 
 /// A literal in a rule.
@@ -263,6 +400,11 @@ pub struct Policy {
     fields: Vec<String>,
     /// Event types accepted besides [`KNOWN_TYPES`] (named by rules).
     extra_types: Vec<String>,
+    /// How each top-level event key fills the slots (see [`KeyPlan`]).
+    plans: Vec<KeyPlan>,
+    /// `rules[..n_base]` are the policy's own; the rest come from overlays
+    /// and can only make a decision stricter (see [`Policy::add_overlay`]).
+    n_base: usize,
     /// Non-fatal findings (e.g. no default rule).
     pub warnings: Vec<String>,
 }
@@ -283,6 +425,90 @@ impl Policy {
 
     /// Compile policy text, reporting every error found.
     pub fn parse(src: &str) -> std::result::Result<Policy, Vec<PolicyError>> {
+        Policy::parse_as(src, false)
+    }
+
+    /// Compile an overlay: like a policy, but a rule may not allow.
+    pub fn parse_overlay(src: &str) -> std::result::Result<Policy, Vec<PolicyError>> {
+        Policy::parse_as(src, true)
+    }
+
+    /// Read an overlay file and add its rules after this policy's own.
+    /// An overlay can only tighten: its rules may not allow, and its
+    /// decision counts only where it is stricter than the policy's own
+    /// (allow < alert < deny < tripwire; between tripwires the stricter
+    /// mode), so no overlay turns a deny into an allow.
+    pub fn add_overlay_file(&mut self, path: &Path) -> Result<()> {
+        let src =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let o = Policy::parse_overlay(&src).map_err(|errs| {
+            let lines: Vec<String> = errs
+                .iter()
+                .map(|e| format!("{}: {e}", path.display()))
+                .collect();
+            anyhow!("{}", lines.join("\n"))
+        })?;
+        self.add_overlay(o)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))
+    }
+
+    /// See [`Policy::add_overlay_file`].
+    pub fn add_overlay(&mut self, o: Policy) -> std::result::Result<(), String> {
+        for r in &o.rules {
+            if r.verdict == Verdict::Allow {
+                return Err(format!("overlay rule {:?} allows", r.name));
+            }
+            if self.rules.iter().any(|x| x.name == r.name) {
+                return Err(format!(
+                    "overlay rule {:?}: a rule of that name already exists",
+                    r.name
+                ));
+            }
+        }
+        for t in &o.extra_types {
+            if !KNOWN_TYPES.contains(&t.as_str()) && !self.extra_types.contains(t) {
+                self.extra_types.push(t.clone());
+            }
+        }
+        let Policy {
+            rules: orules,
+            fields: ofields,
+            extra_types: otypes,
+            warnings: owarnings,
+            ..
+        } = o;
+        let otype = |t: usize| {
+            KNOWN_TYPES
+                .get(t)
+                .copied()
+                .unwrap_or_else(|| &otypes[t - KNOWN_TYPES.len()])
+        };
+        for mut r in orules {
+            for c in &mut r.conds {
+                c.slot = self.slot(&ofields[c.slot]);
+            }
+            for k in &mut r.rate_key {
+                *k = self.slot(&ofields[*k]);
+            }
+            r.only_type = r.only_type.and_then(|t| self.type_index(otype(t)));
+            self.rules.push(r);
+        }
+        self.warnings.extend(owarnings);
+        self.plans = key_plans(&self.fields);
+        Ok(())
+    }
+
+    /// True if the rule at `i` came from an overlay.
+    pub fn is_overlay_rule(&self, i: usize) -> bool {
+        i >= self.n_base
+    }
+
+    /// Rule names in order (base rules, then overlay rules).
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    fn parse_as(src: &str, overlay: bool) -> std::result::Result<Policy, Vec<PolicyError>> {
         let err_at = |span: std::ops::Range<usize>, msg: String| {
             let (line, col) = locate(src, span.start);
             PolicyError { line, col, msg }
@@ -308,8 +534,28 @@ impl Policy {
             rules: Vec::new(),
             fields: vec!["type".into(), "v".into()],
             extra_types: Vec::new(),
+            plans: Vec::new(),
+            n_base: 0,
             warnings: Vec::new(),
         };
+        let mut lists: HashMap<String, Vec<Lit>> = HashMap::new();
+        for (name, v) in &raw.lists {
+            match v.get_ref() {
+                toml::Value::Array(a) => match a.iter().map(lit).collect() {
+                    Ok(ls) => {
+                        lists.insert(name.clone(), ls);
+                    }
+                    Err(e) => errs.push(err_at(v.span(), format!("lists.{name}: {e}"))),
+                },
+                other => errs.push(err_at(
+                    v.span(),
+                    format!(
+                        "lists.{name}: expected an array, found {}",
+                        other.type_str()
+                    ),
+                )),
+            }
+        }
         let mut names: HashMap<String, usize> = HashMap::new();
         for (idx, sr) in raw.rules.iter().enumerate() {
             let rule_span = sr.span();
@@ -354,6 +600,13 @@ impl Policy {
                     Verdict::Deny
                 }
             };
+            if overlay && verdict == Verdict::Allow {
+                let span = r.decision.as_ref().map_or(r.name.span(), |d| d.span());
+                errs.push(err_at(
+                    span,
+                    format!("rule {name:?}: an overlay can only tighten: decision \"allow\" is refused (deny, alert or tripwire)"),
+                ));
+            }
             if tripwire.is_some() && verdict != Verdict::Tripwire {
                 if let Some(t) = &r.tripwire {
                     errs.push(err_at(
@@ -402,21 +655,53 @@ impl Policy {
                 }
             }
             let mut conds = Vec::new();
-            for (field, val) in &r.matches {
-                let slot = p.slot(field.get_ref());
-                match compile_tests(val.get_ref()) {
-                    Ok(tests) => {
-                        for test in tests {
-                            if slot == 0 {
-                                p.note_type(&test);
+            // Macros first, then the rule's own match: all must hold.
+            let mut tables: Vec<(&str, &RawMatch, std::ops::Range<usize>)> = Vec::new();
+            if let Some(ms) = &r.macros {
+                for m in ms.get_ref() {
+                    match raw.macros.get(m.get_ref()) {
+                        Some(t) => tables.push((m.get_ref(), t.get_ref(), t.span())),
+                        None => errs.push(err_at(
+                            m.span(),
+                            format!(
+                                "unknown macro {:?} (define it under [macros.{}])",
+                                m.get_ref(),
+                                m.get_ref()
+                            ),
+                        )),
+                    }
+                }
+            }
+            // toml gives array-of-tables elements no useful span: the rule
+            // runs from its name to the next array header.
+            let rstart = r.name.span().start;
+            let rend = src[rstart..].find("\n[[").map_or(src.len(), |i| rstart + i);
+            tables.push(("", &r.matches, rstart..rend));
+            for (mac, table, tspan) in tables {
+                for (field, val) in table {
+                    let mut flat = Vec::new();
+                    flatten_match(field, val, &mut flat);
+                    for (fname, v) in flat {
+                        let slot = p.slot(&fname);
+                        match compile_tests(&v, &lists) {
+                            Ok(tests) => {
+                                for test in tests {
+                                    if slot == 0 {
+                                        p.note_type(&test);
+                                    }
+                                    conds.push(Cond { slot, test });
+                                }
                             }
-                            conds.push(Cond { slot, test });
+                            Err(e) if mac.is_empty() => errs.push(err_at(
+                                key_span(src, tspan.clone(), field),
+                                format!("match.{fname}: {e}"),
+                            )),
+                            Err(e) => errs.push(err_at(
+                                key_span(src, tspan.clone(), field),
+                                format!("macros.{mac}.{fname}: {e}"),
+                            )),
                         }
                     }
-                    Err(e) => errs.push(err_at(
-                        val.span(),
-                        format!("match.{}: {e}", field.get_ref()),
-                    )),
                 }
             }
             let reason = r
@@ -469,10 +754,25 @@ impl Policy {
             }
             p.rules.push(rule);
         }
+        for (name, m) in &raw.macros {
+            if !raw.rules.iter().any(|r| {
+                r.get_ref()
+                    .macros
+                    .as_ref()
+                    .is_some_and(|ms| ms.get_ref().iter().any(|x| x.get_ref() == name))
+            }) {
+                let (line, col) = locate(src, m.span().start);
+                p.warnings.push(format!(
+                    "line {line}, column {col}: macro {name:?} is not used by any rule"
+                ));
+            }
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
-        if !p.rules.iter().any(Rule::is_default) {
+        p.plans = key_plans(&p.fields);
+        p.n_base = p.rules.len();
+        if !overlay && !p.rules.iter().any(Rule::is_default) {
             p.warnings.push(
                 "no default rule (a last rule without match, modes or rate): unmatched events are denied"
                     .into(),
@@ -583,7 +883,10 @@ fn lit(v: &toml::Value) -> std::result::Result<Lit, String> {
     })
 }
 
-fn compile_tests(v: &toml::Value) -> std::result::Result<Vec<Test>, String> {
+fn compile_tests(
+    v: &toml::Value,
+    lists: &HashMap<String, Vec<Lit>>,
+) -> std::result::Result<Vec<Test>, String> {
     let table = match v {
         toml::Value::Table(t) => t,
         toml::Value::Array(_) => {
@@ -612,7 +915,11 @@ fn compile_tests(v: &toml::Value) -> std::result::Result<Vec<Test>, String> {
                 .iter()
                 .map(lit)
                 .collect::<std::result::Result<Vec<_>, _>>(),
-            _ => Err(format!("{op}: expected an array")),
+            toml::Value::String(name) => lists
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("{op}: unknown list {name:?} (define it under [lists])")),
+            _ => Err(format!("{op}: expected an array or the name of a list")),
         };
         out.push(match op.as_str() {
             "eq" => Test::Eq(lit(arg)?),
@@ -770,7 +1077,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 struct EventSeed<'p, 'a> {
-    fields: &'p [String],
+    plans: &'p [KeyPlan],
     slots: &'p mut [Option<Val<'a>>],
 }
 
@@ -787,18 +1094,41 @@ impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<(), A::Error> {
+        // Keys already seen among those with nested fields (by plan index).
+        let mut seen_nested: u128 = 0;
         while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
-            match self.fields.iter().position(|f| *f == k) {
-                Some(i) => {
-                    // A repeated key could mean one thing to us and another
-                    // to the next reader: refuse it.
-                    if self.slots[i].is_some() {
-                        return Err(de::Error::custom(format!("duplicate key {k:?}")));
-                    }
+            let Some(pi) = self.plans.iter().position(|p| p.key == k) else {
+                a.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            let plan = &self.plans[pi];
+            // A repeated key could mean one thing to us and another to the
+            // next reader: refuse it.
+            let dup = match plan.whole {
+                Some(i) => self.slots[i].is_some(),
+                None => pi < 128 && seen_nested & (1 << pi) != 0,
+            };
+            if dup {
+                return Err(de::Error::custom(format!("duplicate key {k:?}")));
+            }
+            if plan.subs.is_empty() {
+                if let Some(i) = plan.whole {
                     self.slots[i] = Some(a.next_value::<Val<'de>>()?);
                 }
-                None => {
-                    a.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            // Nested fields (rare: ancestors.comm and the like) go through a
+            // parsed value; plain fields stay borrowed and lazy.
+            if pi < 128 {
+                seen_nested |= 1 << pi;
+            }
+            let v: serde_json::Value = a.next_value()?;
+            if let Some(i) = plan.whole {
+                self.slots[i] = Some(val_of(&v));
+            }
+            for (slot, path) in &plan.subs {
+                if let Some(x) = project(&v, path) {
+                    self.slots[*slot] = Some(x);
                 }
             }
         }
@@ -958,23 +1288,10 @@ impl RateState {
                 );
             }
         }
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp: PathBuf = dir.join(format!(
-            ".{}.tmp.{}",
-            path.file_name()
-                .map_or("rates".into(), |n| n.to_string_lossy()),
-            std::process::id()
-        ));
+        // Random O_EXCL temp name in a directory only root can write: a
+        // planted symlink can never redirect this write.
         let body = serde_json::to_vec(&f)?;
-        std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("fsync {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        crate::safefile::write_atomic(path, &body, 0o600)?;
         self.dirty = false;
         Ok(())
     }
@@ -1007,6 +1324,30 @@ impl RateState {
 pub struct Engine<'p> {
     pub policy: &'p Policy,
     pub rates: RateState,
+    /// Per rule (in policy order): how often it was the first match of its
+    /// layer (the policy's own rules, or the overlays'). For coverage.
+    pub hits: Vec<u64>,
+}
+
+fn rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Allow => 0,
+        Verdict::Alert => 1,
+        Verdict::Deny => 2,
+        Verdict::Tripwire => 3,
+    }
+}
+
+fn rule_stricter(a: &Rule, b: &Rule) -> bool {
+    let (x, y) = (rank(a.verdict), rank(b.verdict));
+    x > y || (x == y && x == 3 && a.tripwire > b.tripwire)
+}
+
+/// Is overlay rule `r` stricter than decision `d`? Equal is not stricter:
+/// the policy's own rule keeps the decision.
+fn stricter(r: &Rule, d: &Decision) -> bool {
+    let (a, b) = (rank(r.verdict), rank(d.verdict));
+    a > b || (a == b && a == 3 && r.tripwire > d.tripwire)
 }
 
 /// The outcome for one input line.
@@ -1057,7 +1398,11 @@ fn rate_key(slots: &[Option<Val>], keys: &[usize]) -> String {
 
 impl<'p> Engine<'p> {
     pub fn new(policy: &'p Policy, rates: RateState) -> Self {
-        Engine { policy, rates }
+        Engine {
+            policy,
+            rates,
+            hits: vec![0; policy.rules.len()],
+        }
     }
 
     /// Decide one line (without its newline). `now_ns` is the wall clock in
@@ -1076,7 +1421,7 @@ impl<'p> Engine<'p> {
         };
         let mut de = serde_json::Deserializer::from_str(line);
         let parsed = EventSeed {
-            fields: &p.fields,
+            plans: &p.plans,
             slots: &mut *slots,
         }
         .deserialize(&mut de)
@@ -1098,7 +1443,49 @@ impl<'p> Engine<'p> {
             None => return Decision::builtin("event has no \"v\"".into()),
         }
         let mbit = 1u8 << (mode as u32);
-        for (i, r) in p.rules.iter().enumerate() {
+        let base = self.first_match(false, 0..p.n_base, slots, ty, mbit, now_ns);
+        let over = if p.rules.len() > p.n_base {
+            self.first_match(true, p.n_base..p.rules.len(), slots, ty, mbit, now_ns)
+        } else {
+            None
+        };
+        let d = match base {
+            Some(i) => self.rule_decision(i),
+            None => Decision::builtin("no rule matched (default deny)".into()),
+        };
+        match over {
+            Some(o) if stricter(&p.rules[o], &d) => self.rule_decision(o),
+            _ => d,
+        }
+    }
+
+    fn rule_decision(&self, i: usize) -> Decision<'p> {
+        let r = &self.policy.rules[i];
+        Decision {
+            verdict: r.verdict,
+            rule: Some(&r.name),
+            builtin_reason: None,
+            tripwire: r.tripwire,
+            rule_idx: Some(i),
+        }
+    }
+
+    /// The first rule in `range` that holds or, with `all` (overlays,
+    /// where no rule may shadow another), the strictest; counts every rule
+    /// that holds in `hits`.
+    fn first_match(
+        &mut self,
+        all: bool,
+        range: std::ops::Range<usize>,
+        slots: &[Option<Val>],
+        ty: usize,
+        mbit: u8,
+        now_ns: u64,
+    ) -> Option<usize> {
+        let p = self.policy;
+        let mut best: Option<usize> = None;
+        for i in range {
+            let r = &p.rules[i];
             if r.modes & mbit == 0 || r.only_type.is_some_and(|t| t != ty) {
                 continue;
             }
@@ -1115,15 +1502,17 @@ impl<'p> Engine<'p> {
                     continue;
                 }
             }
-            return Decision {
-                verdict: r.verdict,
-                rule: Some(&r.name),
-                builtin_reason: None,
-                tripwire: r.tripwire,
-                rule_idx: Some(i),
-            };
+            if let Some(h) = self.hits.get_mut(i) {
+                *h += 1;
+            }
+            if !all {
+                return Some(i);
+            }
+            if best.is_none_or(|b| rule_stricter(r, &p.rules[b])) {
+                best = Some(i);
+            }
         }
-        Decision::builtin("no rule matched (default deny)".into())
+        best
     }
 
     /// Append the decision line for `d` to `out`. `event_line` must be the
@@ -1180,7 +1569,7 @@ impl<'p> Engine<'p> {
         let mut out = Vec::new();
         let mut de = serde_json::Deserializer::from_str(line);
         let parsed = EventSeed {
-            fields: &p.fields,
+            plans: &p.plans,
             slots: &mut slots,
         }
         .deserialize(&mut de)
@@ -1190,6 +1579,7 @@ impl<'p> Engine<'p> {
             return (out, d);
         }
         let mut first = None;
+        let mut first_over = None;
         for (i, r) in p.rules.iter().enumerate() {
             let mut why = None;
             if r.modes & (1u8 << (mode as u32)) == 0 {
@@ -1241,27 +1631,35 @@ impl<'p> Engine<'p> {
                     }
                 }
             }
-            let status = match (&why, first) {
+            let layer_first = if p.is_overlay_rule(i) {
+                &mut first_over
+            } else {
+                &mut first
+            };
+            let tag = if p.is_overlay_rule(i) {
+                " (overlay)"
+            } else {
+                ""
+            };
+            let overlay = p.is_overlay_rule(i);
+            let status = match (&why, *layer_first) {
                 (Some(w), _) => format!("no: {w}"),
                 (None, None) => {
-                    first = Some(i);
+                    *layer_first = Some(i);
+                    format!("MATCH -> {}", r.verdict.as_str())
+                }
+                (None, Some(b)) if overlay => {
+                    if rule_stricter(r, &p.rules[b]) {
+                        *layer_first = Some(i);
+                    }
                     format!("MATCH -> {}", r.verdict.as_str())
                 }
                 (None, Some(_)) => "would match, but an earlier rule decided".into(),
             };
-            out.push(format!("rule {} {:?}: {status}", i + 1, r.name));
+            out.push(format!("rule {} {:?}{tag}: {status}", i + 1, r.name));
         }
         let d = match first {
-            Some(i) => {
-                let r = &p.rules[i];
-                Decision {
-                    verdict: r.verdict,
-                    rule: Some(&r.name),
-                    builtin_reason: None,
-                    tripwire: r.tripwire,
-                    rule_idx: Some(i),
-                }
-            }
+            Some(i) => self.rule_decision(i),
             None => {
                 // Built-in checks (type, version) come from decide().
                 let d = self.decide(line, mode, now_ns);
@@ -1271,6 +1669,25 @@ impl<'p> Engine<'p> {
                     d
                 }
             }
+        };
+        let d = match first_over {
+            Some(o)
+                if d.builtin_reason.as_deref() == Some("no rule matched (default deny)")
+                    || d.rule_idx.is_some() =>
+            {
+                if stricter(&p.rules[o], &d) {
+                    out.push(format!(
+                        "overlay rule {:?} is stricter than {}: it decides",
+                        p.rules[o].name,
+                        d.rule
+                            .map_or("the built-in denial".to_string(), |r| format!("rule {r:?}"))
+                    ));
+                    self.rule_decision(o)
+                } else {
+                    d
+                }
+            }
+            _ => d,
         };
         (out, d)
     }
@@ -1361,6 +1778,130 @@ gid = { exists = false }
                 );
             }
         }
+    }
+
+    const WEB_SHELL: &str = r#"{"v":1,"type":"exec","comm":"sh","uid":33,"ancestors":[{"pid":9,"comm":"php-fpm","exe":"php-fpm8.2"},{"pid":1,"comm":"systemd","exe":"systemd"}]}"#;
+
+    #[test]
+    fn lists_macros_and_ancestor_paths() {
+        let p = r#"
+[lists]
+web = ["nginx", "php-fpm"]
+shells = ["sh", "bash", "dash"]
+
+[macros.web_shell]
+comm = { in = "shells" }
+ancestors.comm = { in = "web" }
+
+[[rule]]
+name = "web-shell"
+macros = ["web_shell"]
+tripwire = "LOCKDOWN"
+[rule.match]
+type = "exec"
+
+[[rule]]
+name = "quoted-path"
+decision = "alert"
+[rule.match]
+"ancestors.exe" = { glob = "php-fpm*" }
+
+[[rule]]
+name = "rest"
+decision = "allow"
+"#;
+        assert_eq!(
+            decide(p, WEB_SHELL, Mode::Open),
+            (Verdict::Tripwire, Some("web-shell".into()))
+        );
+        let not_web = WEB_SHELL.replace("php-fpm\"", "cron\"");
+        assert_eq!(
+            decide(p, &not_web, Mode::Open),
+            (Verdict::Alert, Some("quoted-path".into()))
+        );
+        let no_anc = r#"{"v":1,"type":"exec","comm":"sh"}"#;
+        assert_eq!(decide(p, no_anc, Mode::Open).1.as_deref(), Some("rest"));
+        // A repeated nested key is refused like any other.
+        let dup =
+            r#"{"v":1,"type":"exec","comm":"sh","ancestors":[],"ancestors":[{"comm":"nginx"}]}"#;
+        assert_eq!(decide(p, dup, Mode::Open), (Verdict::Deny, None));
+
+        let e = Policy::parse("[[rule]]\nname=\"x\"\ndecision=\"deny\"\nmacros=[\"nope\"]\n")
+            .unwrap_err();
+        assert!(e[0].msg.contains("unknown macro \"nope\""), "{e:?}");
+        assert_eq!(e[0].line, 4, "{e:?}");
+        let e = Policy::parse(
+            "[[rule]]\nname=\"x\"\ndecision=\"deny\"\n[rule.match]\ncomm={in=\"nolist\"}\n",
+        )
+        .unwrap_err();
+        assert!(e[0].msg.contains("unknown list \"nolist\""), "{e:?}");
+        assert_eq!(e[0].line, 5);
+    }
+
+    #[test]
+    fn overlays_only_tighten() {
+        let base = r#"
+[[rule]]
+name = "web-ok"
+decision = "allow"
+[rule.match]
+comm = "sh"
+[[rule]]
+name = "trip"
+tripwire = "AIRGAP"
+[rule.match]
+comm = "nc"
+[[rule]]
+name = "default"
+decision = "allow"
+"#;
+        let overlay = r#"
+[[rule]]
+name = "no-web-shell"
+decision = "deny"
+[rule.match]
+ancestors.comm = { in = ["php-fpm"] }
+[[rule]]
+name = "nc-alert"
+decision = "alert"
+[rule.match]
+comm = "nc"
+[[rule]]
+name = "nc-harder"
+tripwire = "COLDROOM"
+[rule.match]
+comm = "nc"
+uid = 0
+"#;
+        let mut pol = Policy::parse(base).unwrap();
+        pol.add_overlay(Policy::parse_overlay(overlay).unwrap())
+            .unwrap();
+        let mut e = Engine::new(&pol, RateState::default());
+        let d = e.decide(WEB_SHELL, Mode::Open, 1);
+        assert_eq!((d.verdict, d.rule), (Verdict::Deny, Some("no-web-shell")));
+        // The overlay's alert is weaker than the policy's tripwire: it stays.
+        let nc = r#"{"v":1,"type":"exec","comm":"nc","uid":5}"#;
+        let d = e.decide(nc, Mode::Open, 1);
+        assert_eq!((d.verdict, d.rule), (Verdict::Tripwire, Some("trip")));
+        // A stricter tripwire mode wins.
+        let nc0 = r#"{"v":1,"type":"exec","comm":"nc","uid":0}"#;
+        let d = e.decide(nc0, Mode::Open, 1);
+        assert_eq!(
+            (d.verdict, d.tripwire, d.rule),
+            (Verdict::Tripwire, Some(Mode::Coldroom), Some("nc-harder"))
+        );
+        // Unrelated events keep the policy's decision.
+        let d = e.decide(r#"{"v":1,"type":"exec","comm":"ls"}"#, Mode::Open, 1);
+        assert_eq!((d.verdict, d.rule), (Verdict::Allow, Some("default")));
+
+        let e = Policy::parse_overlay("[[rule]]\nname=\"x\"\ndecision=\"allow\"\n").unwrap_err();
+        assert!(e[0].msg.contains("only tighten"), "{e:?}");
+        let mut again = Policy::parse(base).unwrap();
+        let clash = Policy::parse_overlay("[[rule]]\nname=\"trip\"\ndecision=\"deny\"\n").unwrap();
+        assert!(again
+            .add_overlay(clash)
+            .unwrap_err()
+            .contains("already exists"));
     }
 
     #[test]

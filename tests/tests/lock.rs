@@ -41,9 +41,16 @@ impl Env {
     fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
+    /// Runs a command that must succeed. These tests have no kernel map, so
+    /// set/engage/status succeed with NOT_ENFORCED (4) and a warning.
     fn ok(&self, args: &[&str]) -> Vec<Value> {
         let o = self.run(args);
-        assert!(o.status.success(), "bd-lock {args:?}: {}", err(&o));
+        let code = o.status.code();
+        assert!(
+            code == Some(0) || (code == Some(NOT_ENFORCED) && err(&o).contains("WARNING")),
+            "bd-lock {args:?}: {code:?} {}",
+            err(&o)
+        );
         String::from_utf8_lossy(&o.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -89,6 +96,9 @@ impl Env {
     }
 }
 
+/// bd-lock's exit status when the kernel does not enforce the mode.
+const NOT_ENFORCED: i32 = 4;
+
 fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -113,7 +123,7 @@ fn tightening_is_immediate_and_loosening_is_refused() {
     assert_eq!(m["via"], "set");
     assert_eq!(m["uid"], 0);
     assert!(m["time"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(e.mode(), ("TRUSTED".into(), 0));
+    assert_eq!(e.mode(), ("TRUSTED".into(), NOT_ENFORCED));
 
     let o = e.run(&["set", "OPEN", "--reason", "please"]);
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
@@ -159,7 +169,8 @@ fn release_token_valid_once() {
     e.ok(&["engage", "--reason", "again"]);
     let o = e.run(&["release", "--token", t.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("already used"), "{}", err(&o));
+    // Refused by the seq binding first; the nonce store is the second line.
+    assert!(err(&o).contains("transition seq"), "{}", err(&o));
     assert_eq!(e.mode().0, "LOCKDOWN");
 }
 
@@ -231,7 +242,7 @@ fn unreadable_unknown_or_missing_state_reads_as_lockdown() {
     let (m, code) = e.mode();
     assert_eq!((m.as_str(), code), ("LOCKDOWN", 3), "no state file");
     e.ok(&["init", "--mode", "OPEN"]);
-    assert_eq!(e.mode(), ("OPEN".into(), 0));
+    assert_eq!(e.mode(), ("OPEN".into(), NOT_ENFORCED));
 
     let good = std::fs::read_to_string(e.state()).unwrap();
     std::fs::write(e.state(), &good[..good.len() / 2]).unwrap();
@@ -256,7 +267,7 @@ fn unreadable_unknown_or_missing_state_reads_as_lockdown() {
     // Engaging repairs the state to a consistent LOCKDOWN.
     let ev = e.ok(&["engage", "--reason", "repair"]);
     assert_eq!(ev[0]["from"], "LOCKDOWN");
-    assert_eq!(e.mode(), ("LOCKDOWN".into(), 0));
+    assert_eq!(e.mode(), ("LOCKDOWN".into(), NOT_ENFORCED));
 }
 
 #[test]
@@ -349,5 +360,29 @@ fn on_tripwire_is_also_a_flag() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(e.mode().0, "LOCKDOWN");
+}
+
+/// Issue 9 item 11: with no kernel map nothing is enforced, and set, engage
+/// and status say so on stderr with their own exit status, not 0.
+#[test]
+fn set_engage_status_say_when_nothing_is_enforced() {
+    let e = Env::new();
+    e.ok(&["init", "--mode", "OPEN"]);
+    for args in [
+        &["set", "AIRGAP", "--reason", "x"][..],
+        &["engage", "--reason", "y"][..],
+        &["status"][..],
+        &["status", "--json"][..],
+    ] {
+        let o = e.run(args);
+        assert_eq!(o.status.code(), Some(NOT_ENFORCED), "{args:?}: {}", err(&o));
+        let w = err(&o);
+        assert!(
+            w.contains("WARNING") && w.contains("no kernel map") && w.contains("no-pin"),
+            "{args:?}: {w}"
+        );
+    }
+    // The transitions still happened (tightening never waits for the kernel).
     assert_eq!(e.mode().0, "LOCKDOWN");
 }

@@ -109,14 +109,38 @@ impl Rig {
         c
     }
 
+    /// A bd-lock command that must succeed. The host refuses BPF-LSM, so
+    /// COLDROOM and LOCKDOWN are only partly enforced here: set, engage and
+    /// status then exit NOT_ENFORCED (4) with a warning naming the LSM hooks.
     fn lock(&self, args: &[&str]) -> Output {
         let o = self.tool("bd-lock").args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
         assert!(
-            o.status.success(),
-            "bd-lock {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
+            o.status.success()
+                || (o.status.code() == Some(NOT_ENFORCED)
+                    && err.contains("WARNING")
+                    && !err.contains("mode_connect4")),
+            "bd-lock {args:?}: {:?} {err}",
+            o.status.code()
         );
         o
+    }
+
+    fn client_ip(&self) -> String {
+        let (net, _) = self.server_ip.rsplit_once('.').unwrap();
+        format!("{net}.1")
+    }
+
+    /// python3 running `py` (argv[1..] = `args`) in the governed cgroup,
+    /// inside `netns`.
+    fn governed_py(&self, netns: &str, py: &str, args: &[&str]) -> Command {
+        let script = format!(
+            "echo $$ > {}/cgroup.procs && exec ip netns exec {netns} /usr/bin/python3 -c \"$0\" \"$@\"",
+            self.cgroup.display()
+        );
+        let mut c = Command::new("bash");
+        c.args(["-c", &script, py]).args(args);
+        c
     }
 
     fn mode(&self) -> String {
@@ -160,6 +184,9 @@ impl Drop for Rig {
         let _ = &self.tag;
     }
 }
+
+/// bd-lock's exit status when the kernel does not enforce the mode.
+const NOT_ENFORCED: i32 = 4;
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
@@ -352,16 +379,12 @@ fn dead_man_switch_fails_closed_until_a_heartbeat() {
         dead.contains("Operation not permitted"),
         "deadline passed: {dead}"
     );
-    rig.lock(&["heartbeat"]);
-    let back = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
-    assert!(
-        back.contains("Connection refused"),
-        "heartbeat resumed: {back}"
-    );
-    // Disarming while alive needs no ceremony.
-    rig.lock(&["disarm"]);
-    std::thread::sleep(Duration::from_millis(1300));
-    assert_eq!(rig.mode(), "OPEN");
+    // A plain heartbeat after expiry is a loosening: refused (issue 9 item
+    // 10; renewing_an_expired_dead_man_switch_needs_a_ceremony does it by token).
+    let o = rig.tool("bd-lock").arg("heartbeat").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let still = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
+    assert!(still.contains("Operation not permitted"), "{still}");
     let _ = Path::new("");
 }
 
@@ -420,4 +443,363 @@ fn tightening_reaches_the_kernel_and_loosening_needs_a_token() {
     let o = rig.tool("bd-lock").arg("status").output().unwrap();
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stdout).contains("kernel map says RESTRICTED"));
+}
+
+const PY_RAW: &str = r#"
+import socket, errno, struct, sys
+dst = sys.argv[1]
+def echo():
+    w = struct.unpack('!4H', struct.pack('!BBHHH', 8, 0, 0, 0x4244, 1))
+    c = sum(w); c = (c >> 16) + (c & 0xffff); c += c >> 16
+    return struct.pack('!BBHHH', 8, 0, ~c & 0xffff, 0x4244, 1)
+def ping(s):
+    s.settimeout(1.5)
+    s.sendto(echo(), (dst, 0))
+    while True:
+        d, a = s.recvfrom(2048)
+        if a[0] == dst and d[20] == 0:
+            return "reached"
+def attempt(name, f):
+    try:
+        r = f()
+    except socket.timeout:
+        r = "timeout"
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e.errno))
+    print(name, r, flush=True)
+def hdrincl():
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    return "created"
+if sys.argv[2] == "create":
+    attempt("raw_udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP) and "created")
+    attempt("raw_icmp_hdrincl", hdrincl)
+    attempt("packet_raw", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)) and "created")
+    attempt("packet_dgram", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x800)) and "created")
+    attempt("raw_icmp_echo", lambda: ping(socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)))
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    attempt("preopened_echo", lambda: ping(s))
+"#;
+
+fn lines_of(o: &Output) -> std::collections::BTreeMap<String, String> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// Issue 9 item 6: raw and packet sockets in the governed cgroup reach the
+/// peer in OPEN; in AIRGAP they cannot be created, and one opened before
+/// AIRGAP no longer reaches the peer.
+#[test]
+fn airgap_refuses_raw_and_packet_sockets() {
+    let rig = Rig::new("raw", 34);
+    rig.lock(&["init", "--mode", "OPEN"]);
+    let ns = rig.ns_client.clone();
+    let o = rig
+        .governed_py(&ns, PY_RAW, &[&rig.server_ip, "create"])
+        .output()
+        .unwrap();
+    let r = lines_of(&o);
+    for k in ["raw_udp", "raw_icmp_hdrincl", "packet_raw", "packet_dgram"] {
+        assert_eq!(
+            r.get(k).map(String::as_str),
+            Some("created"),
+            "OPEN {k}: {r:?} {o:?}"
+        );
+    }
+    assert_eq!(
+        r["raw_icmp_echo"], "reached",
+        "OPEN: the raw socket reaches the peer"
+    );
+
+    let mut pre = rig
+        .governed_py(&ns, PY_RAW, &[&rig.server_ip, "pre"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pre_out = BufReader::new(pre.stdout.take().unwrap());
+    let mut l = String::new();
+    pre_out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "ready");
+
+    let o = rig.lock(&["set", "AIRGAP", "--reason", "raw test"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "AIRGAP is fully enforced natively"
+    );
+    let o = rig
+        .governed_py(&ns, PY_RAW, &[&rig.server_ip, "create"])
+        .output()
+        .unwrap();
+    let r = lines_of(&o);
+    // AF_PACKET sockets never reach cgroup/sock_create (the kernel runs it
+    // from inet_create/inet6_create only): still open natively, see SECURITY.md.
+    for k in ["raw_udp", "raw_icmp_hdrincl", "raw_icmp_echo"] {
+        assert_eq!(
+            r.get(k).map(String::as_str),
+            Some("EPERM"),
+            "AIRGAP {k}: {r:?}"
+        );
+    }
+    use std::io::Write;
+    pre.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    l.clear();
+    pre_out.read_line(&mut l).unwrap();
+    assert_eq!(
+        l.trim(),
+        "preopened_echo EPERM",
+        "a raw socket opened before AIRGAP"
+    );
+    let _ = pre.wait();
+    // Loopback still works in AIRGAP.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let lo = rig.connect(None, "127.0.0.1", listener.local_addr().unwrap().port());
+    assert!(lo.contains("connected"), "loopback under AIRGAP: {lo}");
+}
+
+const PY_SERVE: &str = r#"
+import socket, errno, os, sys
+os.setgid(65534); os.setuid(65534)
+def b(addr):
+    s = socket.socket()
+    try:
+        s.bind((addr, 0))
+        return "bound"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+if sys.argv[1] == "bind":
+    for a in ["0.0.0.0", sys.argv[2], "127.0.0.1"]:
+        print(a, b(a), flush=True)
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+    c = socket.create_connection(l.getsockname(), timeout=2)
+    a, _ = l.accept(); a.sendall(b"hi")
+    print("loopback", c.recv(2).decode(), flush=True)
+else:
+    l = socket.socket()
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("0.0.0.0", int(sys.argv[2]))); l.listen()
+    print("ready", os.getuid(), flush=True)
+    while True:
+        a, _ = l.accept()
+        try:
+            a.sendall(b"hi")
+        except OSError:
+            pass
+        a.close()
+"#;
+
+/// Issue 9 item 7: a governed listener (uid 65534) serves the peer in OPEN;
+/// in AIRGAP the peer's connection no longer gets through, and new binds
+/// beyond loopback are refused, while loopback keeps working.
+#[test]
+fn airgap_refuses_inbound() {
+    let rig = Rig::new("inbound", 35);
+    rig.lock(&["init", "--mode", "OPEN"]);
+    let ns = rig.ns_client.clone();
+    let port = "7709";
+    let mut srv = rig
+        .governed_py(&ns, PY_SERVE, &["listen", port])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(srv.stdout.take().unwrap());
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "ready 65534");
+    let peer = |rig: &Rig| -> String {
+        let py = format!(
+            "import socket\ntry:\n  c = socket.create_connection(('{}', {port}), timeout=2)\n  print(c.recv(2).decode())\nexcept Exception as e:\n  print(type(e).__name__)",
+            rig.client_ip()
+        );
+        let o = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &rig.ns_server,
+                "/usr/bin/python3",
+                "-c",
+                &py,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let open = peer(&rig);
+    rig.lock(&["set", "AIRGAP", "--reason", "inbound test"]);
+    let got = peer(&rig);
+    // Stop the listener before asserting, so a failure never leaks it.
+    let _ = srv.kill();
+    let _ = srv.wait();
+    assert_eq!(open, "hi", "OPEN: the peer reaches the governed listener");
+    assert!(
+        got == "timeout" || got == "TimeoutError",
+        "AIRGAP: peer got {got:?}"
+    );
+
+    let o = rig
+        .governed_py(&ns, PY_SERVE, &["bind", &rig.client_ip()])
+        .output()
+        .unwrap();
+    let r = lines_of(&o);
+    assert_eq!(
+        r.get("0.0.0.0").map(String::as_str),
+        Some("EPERM"),
+        "{r:?} {o:?}"
+    );
+    assert_eq!(
+        r.get(&rig.client_ip()).map(String::as_str),
+        Some("EPERM"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.get("127.0.0.1").map(String::as_str),
+        Some("bound"),
+        "{r:?}"
+    );
+    assert_eq!(r.get("loopback").map(String::as_str), Some("hi"), "{r:?}");
+    let _ = srv.kill();
+    let _ = srv.wait();
+}
+
+/// Issue 9 item 10: once the dead-man deadline passed, neither a heartbeat
+/// nor re-arming brings the looser mode back without a ceremony; with a
+/// token it does, and says so in a mode event from LOCKDOWN.
+#[test]
+fn renewing_an_expired_dead_man_switch_needs_a_ceremony() {
+    let rig = Rig::new("expired", 36);
+    rig.lock(&["init", "--mode", "OPEN"]);
+    rig.lock(&["arm", "--heartbeat", "1s"]);
+    std::thread::sleep(Duration::from_millis(1300));
+    for args in [&["heartbeat"][..], &["arm", "--heartbeat", "30s"][..]] {
+        let o = rig.tool("bd-lock").args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("ceremony"),
+            "{o:?}"
+        );
+        assert!(o.stdout.is_empty(), "no mode event for a refusal");
+        let dead = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
+        assert!(
+            dead.contains("Operation not permitted"),
+            "still LOCKDOWN: {dead}"
+        );
+    }
+    let keys = rig.dir.path().join("ops");
+    std::fs::create_dir(&keys).unwrap();
+    let key = rig.dir.path().join("op");
+    assert!(rig
+        .tool("bd-lock")
+        .arg("keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    std::fs::copy(rig.dir.path().join("op.pub"), keys.join("op.pub")).unwrap();
+    let tok = rig.dir.path().join("tok");
+    let o = rig
+        .tool("bd-lock")
+        .args(["token", "--from", "LOCKDOWN", "--to", "OPEN", "-k"])
+        .arg(&key)
+        .arg("-o")
+        .arg(&tok)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = rig
+        .tool("bd-lock")
+        .env("BD_OPERATOR_KEYS", &keys)
+        .arg("heartbeat")
+        .arg("--token")
+        .arg(&tok)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            ev["type"].as_str(),
+            ev["from"].as_str(),
+            ev["to"].as_str(),
+            ev["via"].as_str()
+        ),
+        (
+            Some("mode"),
+            Some("LOCKDOWN"),
+            Some("OPEN"),
+            Some("release-token")
+        )
+    );
+    let back = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
+    assert!(
+        back.contains("Connection refused"),
+        "renewed by ceremony: {back}"
+    );
+    rig.lock(&["disarm"]);
+}
+
+/// Issue 9 item 11: set/engage/status exit NOT_ENFORCED when the programs a
+/// mode needs are not attached (here: no --cgroup, so no AIRGAP programs),
+/// and 0 when they are.
+#[test]
+fn set_warns_when_the_mode_programs_are_not_attached() {
+    let rig = Rig::new("enforced", 37);
+    rig.lock(&["init", "--mode", "OPEN"]);
+    let o = rig
+        .tool("bd-lock")
+        .args(["set", "AIRGAP", "--reason", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = rig.tool("bd-lock").args(["status"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // On the host BPF-LSM is refused: LOCKDOWN's exec hook is missing.
+    let o = rig
+        .tool("bd-lock")
+        .args(["engage", "--reason", "y"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(NOT_ENFORCED), "{err}");
+    assert!(
+        err.contains("WARNING") && err.contains("mode_exec"),
+        "{err}"
+    );
+    let o = rig.tool("bd-lock").args(["status"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(NOT_ENFORCED), "{o:?}");
+
+    // A second load without --cgroup: the AIRGAP programs are not attached.
+    let pin2 = PathBuf::from(format!("{}-nocg", rig.pin.display()));
+    let o = Command::new(bin("bd-load"))
+        .env("BD_PIN_DIR", &pin2)
+        .arg("load")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let st2 = rig.dir.path().join("state2.json");
+    let lock2 = |args: &[&str]| {
+        Command::new(bin("bd-lock"))
+            .env("BD_PIN_DIR", &pin2)
+            .env("BD_STATE", &st2)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(lock2(&["init", "--mode", "OPEN"]).status.success());
+    let o = lock2(&["set", "AIRGAP", "--reason", "z"]);
+    let _ = Command::new(bin("bd-load"))
+        .env("BD_PIN_DIR", &pin2)
+        .arg("unload")
+        .output();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(NOT_ENFORCED), "{err}");
+    assert!(err.contains("mode_connect4"), "{err}");
 }

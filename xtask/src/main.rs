@@ -1,10 +1,11 @@
-//! Developer automation: `cargo xtask man|completions|test|vm-test`.
+//! Developer automation: `cargo xtask man|completions|test|vm-test|sys-vm-test`.
 
 #[cfg(test)]
 mod complete_check;
 mod docs;
 #[cfg(test)]
 mod examples_check;
+mod sysvm;
 mod vm;
 
 use anyhow::{bail, Context, Result};
@@ -33,10 +34,12 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// Run the whole test suite: native tests, then the VM tests on every kernel.
+    /// Run the whole test suite: native tests, the VM tests on every kernel, then the systemd VM test.
     Test,
     /// Boot Debian kernels under qemu and run the tests that need BPF-LSM.
     VmTest(vm::VmArgs),
+    /// Install the .deb on a Debian 12 VM with systemd and check the units across a reboot.
+    SysVmTest(sysvm::SysVmArgs),
 }
 
 pub fn root() -> PathBuf {
@@ -74,8 +77,10 @@ fn main() -> Result<()> {
                 "--workspace",
                 "--release",
             ]))?;
-            vm::vm_test(&vm::VmArgs::all())
+            vm::vm_test(&vm::VmArgs::all())?;
+            sysvm::sys_vm_test(&sysvm::SysVmArgs::defaults())
         }
         Cmd::VmTest(args) => vm::vm_test(&args),
+        Cmd::SysVmTest(args) => sysvm::sys_vm_test(&args),
     }
 }

@@ -138,7 +138,7 @@ fn ensure_host_tools() -> Result<()> {
     Ok(())
 }
 
-fn target_dir() -> Result<PathBuf> {
+pub(crate) fn target_dir() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(root())
@@ -497,6 +497,11 @@ fn build_initramfs(
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
     )?;
     fs::write(stage.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    // bd-lock binds release tokens to the host's machine-id, as on a real host.
+    fs::write(
+        stage.join("etc/machine-id"),
+        "b0a1dafe0000000000000000000000aa\n",
+    )?;
     let init = stage.join("init");
     fs::write(&init, init_script(args))?;
     fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;

@@ -624,5 +624,55 @@ fn find_checkpoint_line(f: &File, size: u64, want: Option<u64>) -> io::Result<Op
     Ok(None)
 }
 
+/// Where the part of a log that a key holder vouched for ends: just past the
+/// last checkpoint line (at or before `size`) that is canonical, names
+/// `origin`, is signed by `key` and whose head is the hash of the line before
+/// it. Bytes after that offset were written by nobody the key vouches for:
+/// an appender must not sign over them, and `repair` moves them aside.
+/// Returns 0 when no such checkpoint exists. Reads backwards in bounded
+/// pieces; a checkpoint-looking line is read whole only if it is small.
+pub fn vouched_end(f: &File, size: u64, key: &VerifyingKey, origin: &str) -> io::Result<u64> {
+    let mut end = size;
+    if end > 0 {
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, end - 1)?;
+        if b[0] != b'\n' {
+            end = line_start_before(f, end)?;
+        }
+    }
+    while end > 0 {
+        let start = line_start_before(f, end - 1)?;
+        let len = (end - 1 - start) as usize;
+        // A canonical checkpoint line is about 400 bytes; anything far longer is not one.
+        if len <= 4096 {
+            let mut line = vec![0u8; len];
+            f.read_exact_at(&mut line, start)?;
+            if let Ok(cp) = Checkpoint::parse_line(&line) {
+                if cp.origin == origin && cp.verify(key).is_ok() {
+                    let ok = if start == 0 {
+                        cp.size == 0 && cp.head == ZERO
+                    } else {
+                        let pstart = line_start_before(f, start - 1)?;
+                        let plen = (start - 1 - pstart) as usize;
+                        let mut prev = vec![0u8; plen.min(MAX_RECORD + 4096)];
+                        if plen <= MAX_RECORD + 4096 {
+                            f.read_exact_at(&mut prev, pstart)?;
+                            hash_line(&prev) == cp.head
+                                && parse_line(&prev).is_ok_and(|p| p.seq + 1 == cp.seq)
+                        } else {
+                            false
+                        }
+                    };
+                    if ok {
+                        return Ok(end);
+                    }
+                }
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests;

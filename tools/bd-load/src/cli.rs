@@ -114,8 +114,19 @@ impl LoadArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// One JSON object on stdout instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["prometheus", "textfile"])]
     pub json: bool,
+    /// Prometheus text exposition format on stdout: events, losses, denials,
+    /// programs, mode and dead-man deadline (metric names in bd-load(1)).
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Write the Prometheus text to FILE atomically instead (for
+    /// node_exporter's textfile collector, e.g. from a timer).
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<std::path::PathBuf>,
+    /// bd-lock state file the mode is read from (Prometheus output only).
+    #[arg(long, value_name = "FILE", env = "BD_STATE", default_value = boundary::mode::DEFAULT_STATE)]
+    pub state: std::path::PathBuf,
 }
 
 fn parse_ring_size(s: &str) -> Result<u32, String> {

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod load;
+pub mod metrics;
 pub mod objects;
 pub mod probe;
 pub mod protect;
@@ -122,6 +123,29 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              self_protect programs run only those executables may open, detach or unpin them\n\
              /sys/kernel/btf/vmlinux\tkernel BTF, needed for CO-RE\n\
              /sys/kernel/security/lsm\tthe active LSMs; BPF-LSM needs `bpf` in it",
+        ),
+        (
+            "METRICS",
+            "status --prometheus prints the Prometheus text exposition format (0.0.4); \
+             --textfile FILE writes it atomically for node_exporter's textfile collector \
+             (e.g. from a timer every 15 s). Families:\n\n\
+             boundary_loaded{pin_dir}\tgauge: 1 if any program is attached\n\
+             boundary_program_attached{object,program}\tgauge: 1 if the program's link is pinned\n\
+             boundary_program_runs_total, boundary_program_run_seconds_total\tcounters per program, \
+             from the kernel's run statistics (they move only while kernel.bpf_stats_enabled = 1)\n\
+             boundary_events_total{kind}\tcounter: exec and deny events put in the ring buffer\n\
+             boundary_events_lost_total{kind}\tcounter: events dropped on a full ring buffer\n\
+             boundary_denied_total\tcounter: operations denied (or, in audit mode, that would have \
+             been), all hooks together; per hook: open (the denying programs count one total)\n\
+             boundary_map_entries{map}\tgauge: keys in each pinned hash map\n\
+             boundary_mode{mode}\tgauge: 1 for the mode in force, read like bd-lock reads it \
+             (--state, BD_STATE); an unreadable or inconsistent state reads as LOCKDOWN\n\
+             boundary_mode_level\tgauge: the same mode as 0 (OPEN) to 5 (LOCKDOWN)\n\
+             boundary_mode_fault\tgauge: 1 when the mode reads as LOCKDOWN because of a fault\n\
+             boundary_mode_transitions\tgauge: the state's transition seq\n\
+             boundary_deadman_armed, boundary_deadman_expired\tgauges: the dead-man switch\n\
+             boundary_deadman_remaining_seconds\tgauge: seconds to the dead-man deadline \
+             (negative once passed; only while armed)",
         ),
         (
             "REPLACING",

@@ -64,7 +64,13 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Some(Cmd::Load(args)) => run_load(&pin_dir, args),
         Some(Cmd::Status(args)) => {
             let s = status::status(&pin_dir)?;
-            if args.json {
+            if args.prometheus || args.textfile.is_some() {
+                let text = bd_load::metrics::render(&s, &pin_dir, &args.state);
+                match &args.textfile {
+                    Some(f) => bd_load::metrics::write_textfile(f, &text)?,
+                    None => print!("{text}"),
+                }
+            } else if args.json {
                 println!("{}", serde_json::to_string(&s)?);
             } else {
                 print!("{}", status::render_text(&s));

@@ -14,7 +14,7 @@ The mode lives in the pinned one-slot map bd_mode (what the kernel programs enfo
 state file (what survives a reboot). A missing, unreadable or unknown state, or a file and a map \
 that disagree, reads as LOCKDOWN and bd-lock says why.\n\n\
 Tightening (set to a stricter mode, engage) takes effect at once. Loosening needs a ceremony: \
-an operator-signed release token (bd-lock token; Ed25519 over from, to, expiry and a nonce that \
+an operator-signed release token (bd-lock token, bd-lock cosign for a quorum; Ed25519 over host, transition seq, from, to, expiry and a nonce that \
 is accepted once) or, on a terminal, a typed confirmation phrase followed by a cooling-off delay.\n\n\
 Every transition prints one {\"v\":1,\"type\":\"mode\",...} line on standard output, ready for \
 bd-log append.",
@@ -49,6 +49,24 @@ pub struct Global {
         default_value = "/etc/boundary/operators.d"
     )]
     pub operator_keys: PathBuf,
+    /// Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "BD_OPERATORS_CONFIG",
+        default_value = "/etc/boundary/operators.toml"
+    )]
+    pub operators_config: PathBuf,
+    /// This host's identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "BD_MACHINE_ID",
+        default_value = crate::token::DEFAULT_MACHINE_ID
+    )]
+    pub machine_id: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,10 +119,28 @@ pub enum Cmd {
         /// The mode it releases to.
         #[arg(long, value_name = "MODE")]
         to: Mode,
+        /// The state's transition seq the token releases (default: the current seq of --state; see bd-lock status).
+        #[arg(long, value_name = "N")]
+        seq: Option<u64>,
+        /// The machine-id of the host it is for (default: this host's, from --machine-id).
+        #[arg(long, value_name = "ID")]
+        host: Option<String>,
         /// How long the token is valid (humantime, e.g. 15m, 2h).
         #[arg(long, default_value = "15m", value_name = "DURATION")]
         expires: humantime::Duration,
         /// Token file to write (standard output if absent).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Countersign a release token with another operator key (for a quorum release).
+    Cosign {
+        /// Token file (rewritten in place unless -o is given).
+        #[arg(value_name = "TOKEN")]
+        token: PathBuf,
+        /// Operator secret key (from bd-lock keygen).
+        #[arg(short, long, value_name = "FILE")]
+        key: PathBuf,
+        /// Write the countersigned token here instead (refused if it exists).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
@@ -121,12 +157,20 @@ pub enum Cmd {
         tee: bool,
     },
     /// Arm the dead-man switch: without a heartbeat within DURATION the kernel acts as LOCKDOWN.
+    ///
+    /// Re-arming after the deadline has passed loosens the boundary (the kernel
+    /// already acts as LOCKDOWN): it needs a ceremony, --token or --interactive.
     Arm {
         #[arg(long, value_name = "DURATION")]
         heartbeat: humantime::Duration,
+        #[command(flatten)]
+        ceremony: Ceremony,
     },
     /// Move the dead-man deadline forward by the armed interval.
-    Heartbeat,
+    ///
+    /// Once the deadline has passed (or has less than 50 ms left) a heartbeat
+    /// loosens the boundary: it needs a ceremony, --token or --interactive.
+    Heartbeat(Ceremony),
     /// Disarm the dead-man switch (a ceremony if the deadline has already passed).
     Disarm(Ceremony),
     /// Add files (by device and inode) to the LOCKDOWN exec allow list, or remove them.

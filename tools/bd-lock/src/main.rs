@@ -41,6 +41,8 @@ struct Ctx {
     state: PathBuf,
     pin: PathBuf,
     operator_keys: PathBuf,
+    operators_config: PathBuf,
+    machine_id: PathBuf,
 }
 
 impl Ctx {
@@ -49,6 +51,8 @@ impl Ctx {
             state: g.state.clone(),
             pin: boundary::pin::pin_dir(g.pin_dir.as_deref()),
             operator_keys: g.operator_keys.clone(),
+            operators_config: g.operators_config.clone(),
+            machine_id: g.machine_id.clone(),
         }
     }
     fn current(&self) -> Current {
@@ -71,11 +75,11 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Sync => sync(&ctx),
         Cmd::Set { mode, reason } => {
             transition(&ctx, mode, &reason, "set", false)?;
-            Ok(0)
+            Ok(enforcement_exit(&ctx, ctx.current().mode))
         }
         Cmd::Engage { reason } => {
             transition(&ctx, Mode::Lockdown, &reason, "engage", false)?;
-            Ok(0)
+            Ok(enforcement_exit(&ctx, ctx.current().mode))
         }
         Cmd::Release(c) => release(&ctx, &c),
         Cmd::Keygen { output } => {
@@ -92,27 +96,120 @@ fn run(cli: Cli) -> Result<i32> {
             key,
             from,
             to,
+            seq,
+            host,
             expires,
             output,
         } => {
-            let t = token::make_token(&key, from, to, expires.into())?;
-            let body = serde_json::to_string_pretty(&t)? + "\n";
-            match output {
-                Some(p) => {
-                    std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?
+            let host = match host {
+                Some(h) => h,
+                None => token::machine_id(&ctx.machine_id)?,
+            };
+            let seq = match seq {
+                Some(s) => s,
+                None => {
+                    let cur = ctx.current();
+                    if cur.state.is_none() {
+                        bail!(
+                            "no readable state at {} to take the transition seq from: pass --seq N (bd-lock status on the host shows it)",
+                            ctx.state.display()
+                        );
+                    }
+                    current_seq(&cur)
                 }
-                None => print!("{body}"),
-            }
+            };
+            let t = token::make_token(&key, &host, seq, from, to, expires.into())?;
+            write_token(&t, output.as_deref())?;
+            Ok(0)
+        }
+        Cmd::Cosign { token, key, output } => {
+            let mut t = read_token(&token)?;
+            let sk = token::read_signing_key(&key)?;
+            t.cosign(&sk)
+                .map_err(|e| Refused(format!("{}: {e:#}", token.display())))?;
+            write_token(&t, Some(output.as_deref().unwrap_or(&token)))?;
+            eprintln!(
+                "bd-lock: {} now carries {} signature(s)",
+                output.as_deref().unwrap_or(&token).display(),
+                t.sigs.len()
+            );
             Ok(0)
         }
         Cmd::OnTripwire { heartbeat, tee } => on_tripwire(&ctx, heartbeat.map(Into::into), tee),
-        Cmd::Arm { heartbeat } => arm(&ctx, heartbeat.into()),
-        Cmd::Heartbeat => {
-            heartbeat(&ctx)?;
+        Cmd::Arm {
+            heartbeat,
+            ceremony: c,
+        } => arm(&ctx, heartbeat.into(), Some(&c)),
+        Cmd::Heartbeat(c) => {
+            heartbeat(&ctx, Some(&c))?;
             Ok(0)
         }
         Cmd::Disarm(c) => disarm(&ctx, &c),
         Cmd::Allow { remove, paths } => allow(&ctx, remove, &paths),
+    }
+}
+
+/// Exit status of set, engage and status when the kernel does not enforce
+/// the mode: no mode map, or a program the mode needs is not attached.
+const NOT_ENFORCED: i32 = 4;
+
+/// The mode_enforce programs each mode needs attached (cumulative upwards).
+fn enforcing_programs(m: Mode) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if m >= Mode::Airgap {
+        v.extend([
+            "mode_connect4",
+            "mode_connect6",
+            "mode_sendmsg4",
+            "mode_sendmsg6",
+            "mode_sock_create",
+            "mode_post_bind4",
+            "mode_post_bind6",
+            "mode_skb_ingress",
+            "mode_skb_egress",
+        ]);
+    }
+    if m >= Mode::Coldroom {
+        v.extend(["mode_ptrace", "mode_traceme"]);
+    }
+    if m >= Mode::Lockdown {
+        v.push("mode_exec");
+    }
+    v
+}
+
+/// Why the kernel does not enforce `m`, if it does not. A pinned link is
+/// what keeps a program attached, so a missing pin means a missing program.
+fn enforcement_gap(ctx: &Ctx, m: Mode) -> Option<String> {
+    let map = mode::mode_map_path(&ctx.pin);
+    if !map.exists() {
+        return Some(format!(
+            "no kernel map pinned at {}: the kernel enforces nothing (bd-load first)",
+            map.display()
+        ));
+    }
+    let missing: Vec<&str> = enforcing_programs(m)
+        .into_iter()
+        .filter(|p| !boundary::pin::link_path(&ctx.pin, "mode_enforce", p).exists())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{m} is not fully enforced: not attached under {}: {} (cgroup programs need bd-load --cgroup, ptrace and exec ones BPF-LSM)",
+        boundary::pin::links_dir(&ctx.pin).display(),
+        missing.join(", ")
+    ))
+}
+
+/// Warn on stderr and return NOT_ENFORCED when the kernel does not enforce `m`.
+fn enforcement_exit(ctx: &Ctx, m: Mode) -> i32 {
+    match enforcement_gap(ctx, m) {
+        Some(why) => {
+            eprintln!("bd-lock: WARNING: {why}");
+            NOT_ENFORCED
+        }
+        None => 0,
     }
 }
 
@@ -232,7 +329,10 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             ),
         }
     }
-    Ok(if cur.fault.is_some() { 3 } else { 0 })
+    if cur.fault.is_some() {
+        return Ok(3);
+    }
+    Ok(enforcement_exit(ctx, cur.mode))
 }
 
 fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
@@ -303,9 +403,31 @@ fn sync(ctx: &Ctx) -> Result<i32> {
 
 /// Move to `to`. Loosening is refused unless `ceremony` says one was done.
 /// Returns the mode left.
+///
+/// The state lock is waited for at most `mode::LOCK_WAIT`. A tightening never
+/// waits longer on anything: past that it goes ahead without the lock (the
+/// kernel map first, then the file), and says so.
 fn transition(ctx: &Ctx, to: Mode, reason: &str, via: &str, ceremony: bool) -> Result<Mode> {
-    let _l = mode::lock_state(&ctx.state)?;
-    transition_locked(ctx, to, reason, via, ceremony, None)
+    let l = mode::try_lock_state(&ctx.state);
+    match l {
+        Ok(Some(_l)) => transition_locked(ctx, to, reason, via, ceremony, None),
+        Ok(None) | Err(_) if to >= ctx.current_locked().mode => {
+            let why = match &l {
+                Ok(_) => format!("{}", mode::LockBusy(lock_file(&ctx.state))),
+                Err(e) => format!("{e:#}"),
+            };
+            eprintln!("bd-lock: state lock unavailable ({why}): tightening to {to} without it");
+            transition_locked(ctx, to, reason, via, ceremony, None)
+        }
+        Ok(None) => Err(mode::LockBusy(lock_file(&ctx.state)).into()),
+        Err(e) => Err(e),
+    }
+}
+
+fn lock_file(state: &Path) -> PathBuf {
+    let mut p = state.as_os_str().to_owned();
+    p.push(".lock");
+    p.into()
 }
 
 fn transition_locked(
@@ -367,16 +489,57 @@ fn transition_locked(
 fn read_token(path: &Path) -> Result<Token> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Refused(format!("{}: not a release token: {e}", path.display())).into())
+    Token::parse(&text)
+        .map_err(|e| Refused(format!("{}: not a release token: {e:#}", path.display())).into())
 }
 
-/// Run a ceremony for `from -> to`; returns the `via` label.
-fn ceremony(ctx: &Ctx, c: &Ceremony, from: Mode, to: Mode) -> Result<&'static str> {
+/// Write a token atomically: a fresh temp file in the same directory
+/// (O_EXCL, so no symlink is followed), renamed over the name.
+fn write_token(t: &Token, out: Option<&Path>) -> Result<()> {
+    let body = serde_json::to_string_pretty(t)? + "\n";
+    let Some(p) = out else {
+        print!("{body}");
+        return Ok(());
+    };
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut f = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    f.write_all(body.as_bytes())
+        .and_then(|_| f.as_file().sync_all())
+        .with_context(|| format!("writing {}", p.display()))?;
+    f.persist(p)
+        .with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
+/// The transition seq the state is at (what a token for the next
+/// transition names).
+fn current_seq(cur: &Current) -> u64 {
+    cur.state
+        .as_ref()
+        .map_or(0, |s| s.seq)
+        .max(cur.map.map_or(0, |m| m.seq))
+}
+
+/// Run a ceremony for `from -> to` at transition `seq`; returns the `via`
+/// label and, for a token, the seq it is bound to (checked again under the
+/// state lock before the mode moves).
+fn ceremony(
+    ctx: &Ctx,
+    c: &Ceremony,
+    from: Mode,
+    to: Mode,
+    seq: u64,
+) -> Result<(&'static str, Option<u64>)> {
+    let quorum = token::Quorum::load(&ctx.operators_config)?;
     if let Some(tp) = &c.token {
         let tok = read_token(tp)?;
         let keys = token::operator_keys(&ctx.operator_keys)?;
-        token::verify(&tok, &keys, token::unix_now())
+        let host = token::machine_id(&ctx.machine_id)?;
+        token::verify(&tok, &keys, &quorum, &host, seq, token::unix_now())
             .map_err(|e| Refused(format!("{}: {e:#}", tp.display())))?;
         if tok.from != from || tok.to != to {
             return refuse(format!(
@@ -394,10 +557,17 @@ fn ceremony(ctx: &Ctx, c: &Ceremony, from: Mode, to: Mode) -> Result<&'static st
             ));
         }
         token::record_nonce(&ctx.state, &tok.nonce, tok.expires)?;
-        return Ok("release-token");
+        return Ok(("release-token", Some(tok.seq)));
     }
     if !c.interactive {
         return refuse("a ceremony is needed: --token FILE or --interactive");
+    }
+    if quorum.need(from) > 1 {
+        return refuse(format!(
+            "releasing {from} needs {} operators' signatures ({}): use a cosigned --token",
+            quorum.need(from),
+            ctx.operators_config.display()
+        ));
     }
     if !std::io::stdin().is_terminal() {
         return refuse("--interactive needs a terminal on standard input");
@@ -416,11 +586,12 @@ fn ceremony(ctx: &Ctx, c: &Ceremony, from: Mode, to: Mode) -> Result<&'static st
         humantime::format_duration(delay)
     );
     std::thread::sleep(delay);
-    Ok("release-interactive")
+    Ok(("release-interactive", None))
 }
 
 fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
-    let from = ctx.current().mode;
+    let cur = ctx.current();
+    let from = cur.mode;
     let to = match (c.to, &c.token) {
         (Some(t), _) => t,
         (None, Some(tp)) => read_token(tp)?.to,
@@ -431,21 +602,83 @@ fn release(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
             "{from} -> {to} does not loosen: use bd-lock set {to} --reason ..."
         ));
     }
-    let via = ceremony(ctx, c, from, to)?;
+    let (via, bound) = ceremony(ctx, c, from, to, current_seq(&cur))?;
     let _l = mode::lock_state(&ctx.state)?;
+    if let Some(seq) = bound {
+        let now = current_seq(&ctx.current_locked());
+        if now != seq {
+            return refuse(format!(
+                "the state moved to seq {now} during the ceremony; the token was for seq {seq}"
+            ));
+        }
+    }
     // The mode must not have moved during the ceremony.
     transition_locked(ctx, to, &c.reason, via, true, Some(from))?;
     Ok(0)
 }
 
-fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
+/// A heartbeat or arm this close to the deadline counts as late: the map is
+/// read and written in two steps, and the deadline must not pass in between.
+const LATE_MARGIN_NS: u64 = 50_000_000;
+
+/// The dead-man deadline has passed, or is within LATE_MARGIN_NS: renewing
+/// it now would lift a LOCKDOWN the kernel already applies.
+fn deadman_late(cur: &Current) -> bool {
+    cur.deadman_expired
+        || cur.map.is_some_and(|m| {
+            m.heartbeat_deadline_ns != 0
+                && mode::monotonic_ns().saturating_add(LATE_MARGIN_NS) > m.heartbeat_deadline_ns
+        })
+}
+
+/// Before renewing an expired dead-man switch: run the ceremony for
+/// LOCKDOWN -> the recorded mode. Returns the `via` label, or None when
+/// renewing loosens nothing.
+fn expiry_ceremony(ctx: &Ctx, c: Option<&Ceremony>, what: &str) -> Result<Option<&'static str>> {
+    let cur = ctx.current();
+    if !deadman_late(&cur) {
+        return Ok(None);
+    }
+    let seq = current_seq(&cur);
+    let Some(st) = cur.state else {
+        return refuse(format!(
+            "cannot {what} on a faulted state: {}",
+            cur.fault.unwrap_or_default()
+        ));
+    };
+    if st.mode == Mode::Lockdown {
+        return Ok(None);
+    }
+    let Some(c) = c.filter(|c| c.token.is_some() || c.interactive) else {
+        return refuse(format!(
+            "the dead-man deadline has passed and the kernel acts as LOCKDOWN: to {what} is to release LOCKDOWN -> {}, which needs a ceremony (--token FILE or --interactive)",
+            st.mode
+        ));
+    };
+    eprintln!(
+        "bd-lock: the dead-man deadline has passed; to {what} releases LOCKDOWN -> {}",
+        st.mode
+    );
+    // Renewing does not move seq: as for disarm, the nonce store is what
+    // makes the token single-use here.
+    ceremony(ctx, c, Mode::Lockdown, st.mode, seq).map(|(via, _)| Some(via))
+}
+
+fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
     if interval < Duration::from_secs(1) {
         bail!("--heartbeat must be at least 1s");
     }
+    let via = expiry_ceremony(ctx, c, "re-arm")?;
     let _l = mode::lock_state(&ctx.state)?;
     let cur = ctx.current_locked();
     if let Some(f) = &cur.fault {
         return refuse(format!("cannot arm on a faulted state: {f}"));
+    }
+    if via.is_none()
+        && deadman_late(&cur)
+        && cur.state.as_ref().is_some_and(|s| s.mode != Mode::Lockdown)
+    {
+        return refuse("the dead-man deadline passed meanwhile: re-arming now needs a ceremony");
     }
     let Some(mut st) = cur.state else {
         bail!("no state")
@@ -461,6 +694,14 @@ fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
     st.heartbeat_ns = Some(interval.as_nanos() as u64);
     mm.write(ms)?;
     mode::write_state(&ctx.state, &st)?;
+    if let Some(via) = via {
+        emit(
+            Mode::Lockdown,
+            st.mode,
+            "dead-man switch re-armed after its deadline passed",
+            via,
+        )?;
+    }
     emit(
         st.mode,
         st.mode,
@@ -473,12 +714,20 @@ fn arm(ctx: &Ctx, interval: Duration) -> Result<i32> {
     Ok(0)
 }
 
-fn heartbeat(ctx: &Ctx) -> Result<()> {
+fn heartbeat(ctx: &Ctx, c: Option<&Ceremony>) -> Result<()> {
+    let via = expiry_ceremony(ctx, c, "renew the heartbeat")?;
     let _l = mode::lock_state(&ctx.state)?;
+    let cur = ctx.current_locked();
     let st = mode::read_state(&ctx.state)?;
     let Some(interval) = st.heartbeat_ns else {
         return refuse("the dead-man switch is not armed (bd-lock arm --heartbeat DURATION)");
     };
+    if via.is_none() && st.mode != Mode::Lockdown && deadman_late(&cur) {
+        return refuse(format!(
+            "the dead-man deadline has passed and the kernel acts as LOCKDOWN: renewing it releases LOCKDOWN -> {}, which needs a ceremony (--token FILE or --interactive)",
+            st.mode
+        ));
+    }
     let Some(mut mm) = ctx.map()? else {
         bail!(
             "no kernel map pinned at {}",
@@ -487,7 +736,16 @@ fn heartbeat(ctx: &Ctx) -> Result<()> {
     };
     let mut ms = mm.read()?;
     ms.heartbeat_deadline_ns = mode::monotonic_ns() + interval;
-    mm.write(ms)
+    mm.write(ms)?;
+    if let Some(via) = via {
+        emit(
+            Mode::Lockdown,
+            st.mode,
+            "dead-man heartbeat renewed after its deadline passed",
+            via,
+        )?;
+    }
+    Ok(())
 }
 
 fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
@@ -505,7 +763,7 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
             "bd-lock: the dead-man deadline has passed; disarming releases LOCKDOWN -> {}",
             st.mode
         );
-        via = ceremony(ctx, c, Mode::Lockdown, st.mode)?;
+        via = ceremony(ctx, c, Mode::Lockdown, st.mode, current_seq(&cur))?.0;
     }
     let _l = mode::lock_state(&ctx.state)?;
     let mut st = mode::read_state(&ctx.state)?;
@@ -527,21 +785,32 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
 
 fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
     if let Some(iv) = hb {
-        arm(ctx, iv)?;
+        arm(ctx, iv, None)?;
         let state = ctx.state.clone();
         let pin = ctx.pin.clone();
         let okeys = ctx.operator_keys.clone();
+        let (ocfg, mid) = (ctx.operators_config.clone(), ctx.machine_id.clone());
         std::thread::spawn(move || {
             let c = Ctx {
                 state,
                 pin,
                 operator_keys: okeys,
+                operators_config: ocfg,
+                machine_id: mid,
             };
             let every = (iv / 3).max(Duration::from_millis(200));
+            let mut failing = false;
             loop {
                 std::thread::sleep(every);
-                if let Err(e) = heartbeat(&c) {
-                    eprintln!("bd-lock: heartbeat failed: {e:#}");
+                // After expiry this refuses (no ceremony here): the kernel
+                // stays in LOCKDOWN until an operator renews by ceremony.
+                match heartbeat(&c, None) {
+                    Err(e) if !failing => {
+                        eprintln!("bd-lock: heartbeat failed: {e:#}");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                    Ok(()) => failing = false,
                 }
             }
         });
@@ -618,7 +887,12 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
 }
 
 fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
-    if !remove && ctx.current().mode >= Mode::Lockdown {
+    let cur = ctx.current();
+    // A map bd-load just created (seq 0, never synced) enforces OPEN whatever
+    // the state file says, so filling its allow list loosens nothing: this is
+    // how boundary-load.service restores the list at boot, before `sync`.
+    let unsynced = cur.map.is_some_and(|m| m.seq == 0);
+    if !remove && cur.mode >= Mode::Lockdown && !unsynced {
         return refuse(
             "the mode is LOCKDOWN: widening the exec allow list now would loosen it; release first",
         );

@@ -30,13 +30,51 @@ const BLOCK: usize = 1 << 20;
 pub struct Failure {
     pub code: i32,
     pub msg: String,
+    /// The log ends in lines no checkpoint vouches for: at start, another
+    /// live appender may still cover them, so this is worth a bounded wait.
+    uncovered: bool,
 }
 
 fn fail(code: i32, msg: impl Into<String>) -> Failure {
     Failure {
         code,
         msg: msg.into(),
+        uncovered: false,
     }
+}
+
+/// Every appender holds an open-file-description read lock on this byte
+/// (far past any real log size) for its whole life. It does not interact
+/// with the flock that serialises writes; it only lets an appender ask
+/// "is another appender alive on this log?".
+const PRESENCE_BYTE: i64 = i64::MAX - 1;
+
+fn ofd_lock(file: &File, cmd: libc::c_int, ty: libc::c_int) -> io::Result<libc::c_int> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed flock is a valid value; every field used is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = ty as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = PRESENCE_BYTE;
+    fl.l_len = 1;
+    // SAFETY: fcntl with an OFD lock command and a pointer to a live flock.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fl.l_type as libc::c_int)
+}
+
+/// Marks this appender present (held until the file is closed).
+fn announce(file: &File) -> io::Result<()> {
+    ofd_lock(file, libc::F_OFD_SETLKW, libc::F_RDLCK).map(|_| ())
+}
+
+/// Whether another appender (another open file description) is present.
+/// On error, answers yes: a needless checkpoint is cheap, a foreign
+/// uncovered tail stops the other appender.
+fn others_present(file: &File) -> bool {
+    ofd_lock(file, libc::F_OFD_GETLK, libc::F_WRLCK).map_or(true, |t| t != libc::F_UNLCK)
 }
 
 /// What this appender knows about the log's end (valid while it holds the lock
@@ -45,7 +83,6 @@ struct State {
     size: u64,
     next_seq: u64,
     last_hash: Hash,
-    last_ts: String,
     last_is_checkpoint: bool,
     origin: String,
 }
@@ -60,6 +97,10 @@ struct Writer<'a> {
     since_cp: u64,
     fsync: Fsync,
     syncer: Option<Syncer>,
+    /// The last ts this process wrote: timestamps come from this process's
+    /// clock only, never from a line in the file (a forged far-future ts
+    /// must not carry into what this appender signs).
+    own_ts: Option<String>,
 }
 
 /// fdatasync for `--fsync checkpoint`, off the write path: the appender keeps
@@ -122,8 +163,20 @@ impl Writer<'_> {
             .metadata()
             .map_err(|e| fail(EXIT_ERROR, format!("{}: {e}", self.path)))?
             .len();
-        if self.st.as_ref().is_some_and(|s| s.size == size) {
-            return Ok(());
+        if let Some(s) = &self.st {
+            if s.size == size {
+                return Ok(());
+            }
+            if size < s.size {
+                return Err(fail(
+                    EXIT_ERROR,
+                    format!(
+                        "{}: the log shrank from {} to {size} bytes while this appender ran \
+                         (truncated or replaced); refusing to go on",
+                        self.path, s.size
+                    ),
+                ));
+            }
         }
         let tail = log::read_tail(&self.file, size)
             .map_err(|e| fail(EXIT_NEEDS_REPAIR, format!("{}: {e}", self.path)))?;
@@ -161,11 +214,11 @@ impl Writer<'_> {
                     .map_err(|e| {
                         fail(EXIT_ERROR, format!("{}: writing genesis: {e}", self.path))
                     })?;
+                self.own_ts = Some(ts);
                 self.st = Some(State {
                     size: bytes.len() as u64,
                     next_seq: 1,
                     last_hash: log::hash_line(line.as_bytes()),
-                    last_ts: ts,
                     last_is_checkpoint: true,
                     origin,
                 });
@@ -180,18 +233,33 @@ impl Writer<'_> {
                     ),
                 ));
             }
-            Tail::Line {
-                seq,
-                hash,
-                ts,
-                checkpoint,
-            } => {
+            Tail::Line { seq, hash, .. } => {
+                // Only bytes this process wrote, or bytes ending in a
+                // checkpoint signed with this key, may be signed over.
+                let from = self.st.as_ref().map_or(0, |s| s.size);
+                let vk = self.sk.verifying_key();
+                let vouched = log::vouched_end(&self.file, size, &vk, &origin)
+                    .map_err(|e| fail(EXIT_ERROR, format!("{}: {e}", self.path)))?;
+                if vouched != size {
+                    let start = vouched.max(from);
+                    return Err(Failure {
+                        code: EXIT_NEEDS_REPAIR,
+                        msg: format!(
+                            "{}: {} bytes at offset {start} are not covered by a checkpoint signed with \
+                             this key and were not written by this appender; refusing to sign them: \
+                             run `bd-log repair -l {}` to move them aside as unverified",
+                            self.path,
+                            size - start,
+                            self.path
+                        ),
+                        uncovered: true,
+                    });
+                }
                 self.st = Some(State {
                     size,
                     next_seq: seq + 1,
                     last_hash: hash,
-                    last_ts: ts,
-                    last_is_checkpoint: checkpoint,
+                    last_is_checkpoint: true,
                     origin,
                 });
             }
@@ -218,14 +286,17 @@ impl Writer<'_> {
             .map_err(|e| fail(EXIT_ERROR, format!("{}: lock: {e}", self.path)))?;
         self.sync()?;
         self.buf.clear();
-        let Some(st) = self.st.as_mut() else {
+        if self.st.is_none() {
             return Err(fail(EXIT_ERROR, "internal: no log state"));
-        };
+        }
         // One timestamp per batch: the batch is appended at one moment. Never
-        // earlier than the last line's, so ts stays ordered if the clock steps back.
+        // earlier than this process's last one, so its own lines stay ordered
+        // if the clock steps back; never taken from the file.
         let mut ts = boundary::time::now_rfc3339();
-        if ts < st.last_ts {
-            ts = st.last_ts.clone();
+        if let Some(own) = &self.own_ts {
+            if ts < *own {
+                ts = own.clone();
+            }
         }
         let mut wrote_cp = false;
         for rec in records {
@@ -241,6 +312,9 @@ impl Writer<'_> {
                 wrote_cp = true;
             }
         }
+        // With another appender alive, never leave the lock with uncovered
+        // entries: it may only sign over what a checkpoint vouches for.
+        let final_cp = final_cp || others_present(&self.file);
         if final_cp && self.st.as_ref().is_some_and(|s| !s.last_is_checkpoint) {
             self.push_checkpoint(&ts);
             wrote_cp = true;
@@ -266,7 +340,7 @@ impl Writer<'_> {
             .as_mut()
             .ok_or_else(|| fail(EXIT_ERROR, "internal: no log state"))?;
         st.size += self.buf.len() as u64;
-        st.last_ts = ts;
+        self.own_ts = Some(ts);
         Ok(st.next_seq - 1)
     }
 }
@@ -421,6 +495,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
         since_cp: 0,
         fsync: a.fsync,
         syncer: None,
+        own_ts: None,
     };
     if a.fsync == Fsync::Checkpoint {
         let dup = w
@@ -429,10 +504,23 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
             .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
         w.syncer = Some(Syncer::new(dup));
     }
-    {
-        let _lock =
-            Lock::exclusive(&w.file).map_err(|e| fail(EXIT_ERROR, format!("{path}: lock: {e}")))?;
-        w.sync()?;
+    announce(&w.file).map_err(|e| fail(EXIT_ERROR, format!("{path}: presence lock: {e}")))?;
+    // An uncovered tail left by another live appender is covered by it
+    // within its checkpoint interval (it sees this one present); an
+    // uncovered tail with nobody alive to cover it needs `repair`.
+    let deadline = Instant::now() + a.checkpoint_interval + std::time::Duration::from_secs(2);
+    loop {
+        let r = {
+            let _lock = Lock::exclusive(&w.file)
+                .map_err(|e| fail(EXIT_ERROR, format!("{path}: lock: {e}")))?;
+            w.sync()
+        };
+        match r {
+            Err(f) if f.uncovered && others_present(&w.file) && Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => break r?,
+        }
     }
     let rx = spawn_reader()?;
     let mut stdout = io::stdout().lock();

@@ -379,18 +379,39 @@ pub fn repair(path: &Path) -> i32 {
         Ok(m) => m.len(),
         Err(e) => return err(format!("{shown}: {e}")),
     };
-    let (offset, len) = match log::read_tail(&file, size) {
-        Ok(Tail::Torn { offset, len }) => (offset, len),
-        Ok(_) => {
-            crate::diag!("bd-log: {shown}: the last line is complete; nothing to repair");
-            return OK;
-        }
+    let torn = match log::read_tail(&file, size) {
+        Ok(Tail::Torn { offset, .. }) => Some(offset),
+        Ok(_) => None,
         Err(e) => {
             return err(format!(
                 "{shown}: {e}; the last complete line is malformed, which repair does not touch: run bd-log verify"
             ))
         }
     };
+    // Everything after the last checkpoint the log's own key vouches for
+    // (issue 15 item 3): an appender refuses to sign over it, so it is moved
+    // aside as unverified. Without a readable genesis only a torn line goes.
+    let vouched = match log::read_genesis(&file) {
+        Ok(g) => match ed25519_dalek::VerifyingKey::from_bytes(&g.key) {
+            Ok(vk) => match log::vouched_end(&file, size, &vk, &g.origin) {
+                Ok(v) if v > 0 => Some(v),
+                Ok(_) => None,
+                Err(e) => return err(format!("{shown}: {e}")),
+            },
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
+    let (offset, kind) = match (vouched, torn) {
+        (Some(v), Some(t)) if v == t => (t, "torn"),
+        (Some(v), _) if v < size => (v, "unverified"),
+        (None, Some(t)) => (t, "torn"),
+        _ => {
+            crate::diag!("bd-log: {shown}: the log ends in a signed checkpoint; nothing to repair");
+            return OK;
+        }
+    };
+    let len = size - offset;
     // +a forbids truncation even to root; clear it for the repair and put it back.
     let was_append_only = fsutil::is_append_only(&file).unwrap_or(false);
     if was_append_only {
@@ -402,7 +423,7 @@ pub fn repair(path: &Path) -> i32 {
         }
         crate::diag!("bd-log: {shown}: cleared the append-only attribute for the repair");
     }
-    let code = move_aside(&file, &shown, offset, len);
+    let code = move_aside(&file, &shown, offset, len, kind);
     if was_append_only {
         match fsutil::set_append_only(&file, true) {
             Ok(_) => crate::diag!("bd-log: {shown}: set the append-only attribute again"),
@@ -415,13 +436,9 @@ pub fn repair(path: &Path) -> i32 {
     code
 }
 
-fn move_aside(file: &File, shown: &str, offset: u64, len: u64) -> i32 {
-    let mut torn = vec![0u8; len as usize];
-    if let Err(e) = file.read_exact_at(&mut torn, offset) {
-        return err(format!("{shown}: {e}"));
-    }
+fn move_aside(file: &File, shown: &str, offset: u64, len: u64, kind: &str) -> i32 {
     let aside = format!(
-        "{shown}.torn-{}",
+        "{shown}.{kind}-{}",
         boundary::time::unix_nanos(std::time::SystemTime::now())
     );
     let saved = std::fs::OpenOptions::new()
@@ -430,7 +447,15 @@ fn move_aside(file: &File, shown: &str, offset: u64, len: u64) -> i32 {
         .mode(0o600)
         .open(&aside)
         .and_then(|mut f| {
-            f.write_all(&torn)?;
+            // In bounded pieces: the tail may be any size.
+            let mut buf = vec![0u8; 1 << 20];
+            let mut at = offset;
+            while at < offset + len {
+                let n = (buf.len() as u64).min(offset + len - at) as usize;
+                file.read_exact_at(&mut buf[..n], at)?;
+                f.write_all(&buf[..n])?;
+                at += n as u64;
+            }
             f.sync_all()
         });
     if let Err(e) = saved {
@@ -455,9 +480,9 @@ fn move_aside(file: &File, shown: &str, offset: u64, len: u64) -> i32 {
             "{shown}: truncating to {offset} bytes: {e}; the torn bytes are saved in {aside}"
         ));
     }
-    crate::diag!("bd-log: {shown}: moved the torn last line ({len} bytes) to {aside}; the log now ends at byte {offset}");
+    crate::diag!("bd-log: {shown}: moved the {kind} tail ({len} bytes after the last signed checkpoint, or a torn last line) to {aside}; the log now ends at byte {offset}");
     print_line(
-        &serde_json::json!({"repaired": true, "torn_bytes": len, "moved_to": aside, "size": offset})
+        &serde_json::json!({"repaired": true, "torn_bytes": len, "moved_bytes": len, "kind": kind, "moved_to": aside, "size": offset})
             .to_string(),
     )
 }

@@ -21,6 +21,9 @@ reaches a pipe before bd-policy waits for more input.",
 bd-watch | bd-policy -p /etc/boundary/policy.toml \\\n      | bd-log append -l /var/log/boundary/boundary.log -k log.key\n  \
 bd-policy -p policy.toml --mode AIRGAP < recorded-events.jsonl\n  \
 bd-policy check /etc/boundary/policy.toml\n  \
+bd-policy test policy.toml cases.jsonl\n  \
+bd-policy sign -k operator.key policy.toml\n  \
+bd-policy -p policy.toml --require-signed --overlay local.toml\n  \
 bd-policy explain -p policy.toml \\\n      '{\"v\":1,\"type\":\"exec\",\"uid\":33,\"filename\":\"/bin/sh\"}'",
     args_conflicts_with_subcommands = true
 )]
@@ -36,14 +39,57 @@ pub enum Cmd {
     /// Validate policy files; report every error with line and column.
     Check {
         /// Policy files to check.
-        #[arg(required = true, value_name = "POLICY")]
+        #[arg(required_unless_present = "overlay", value_name = "POLICY")]
         policies: Vec<PathBuf>,
+        /// Overlay files to check (as overlays: a rule that allows is an error).
+        #[arg(long, value_name = "FILE")]
+        overlay: Vec<PathBuf>,
+    },
+    /// Check expected decisions from a file of cases; report rules no case hits.
+    ///
+    /// CASES is JSON lines, one case per line: {"event":{...},"mode":"TRUSTED",
+    /// "expect":"deny","rule":"NAME"}. "event" is the input event (or "line", the
+    /// raw input line as a string, for malformed input); "mode" defaults to OPEN;
+    /// "rule" is optional (null expects a built-in denial); "repeat":N decides the
+    /// event N times and checks the last decision (rate rules). Blank lines and
+    /// lines starting with # are skipped. Prints each mismatch with its line
+    /// number, then the rules no case hit (coverage) and a summary.
+    Test {
+        /// Policy file.
+        #[arg(value_name = "POLICY")]
+        policy: PathBuf,
+        /// Cases file (JSON lines).
+        #[arg(value_name = "CASES")]
+        cases: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Exit 1 also when some rule is hit by no case.
+        #[arg(long)]
+        require_coverage: bool,
+    },
+    /// Sign policy or overlay files with an operator key (writes FILE.sig).
+    ///
+    /// The key is an operator secret key as bd-lock keygen writes it. The
+    /// signature covers the SHA-256 of the file's exact bytes and its role
+    /// (policy or overlay); verify with --require-signed.
+    Sign {
+        /// Operator secret key file.
+        #[arg(short, long, value_name = "KEY")]
+        key: PathBuf,
+        /// Sign the files as overlays (they can then be given to --overlay only).
+        #[arg(long)]
+        overlay: bool,
+        /// Files to sign.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Show which rule an event hits and why each other rule does not.
     Explain {
         /// Policy file.
         #[arg(short, long, value_name = "POLICY")]
         policy: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
         #[command(flatten)]
         mode: ModeArgs,
         /// Rate state to read (not updated).
@@ -53,6 +99,25 @@ pub enum Cmd {
         #[arg(value_name = "EVENT")]
         event: Option<String>,
     },
+}
+
+/// Overlays and signatures: which files make up the policy, and whether
+/// they must be signed.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// A tighten-only overlay (repeatable): its rules may deny, alert or trip
+    /// a wire, never allow; where its decision is stricter than the policy's
+    /// it wins, otherwise the policy's stands.
+    #[arg(long, value_name = "FILE")]
+    pub overlay: Vec<PathBuf>,
+    /// Refuse (exit 3) a policy or overlay without a valid FILE.sig by a trusted
+    /// operator key; while running, a change to any of the files is reported as
+    /// a tripwire decision (LOCKDOWN), and the policy loaded at start stays in force.
+    #[arg(long)]
+    pub require_signed: bool,
+    /// Trusted operator public keys: a directory of *.pub files or one file with a key per line.
+    #[arg(long, value_name = "PATH", env = "BD_OPERATOR_KEYS", default_value = boundary::opkey::DEFAULT_OPERATOR_KEYS)]
+    pub operator_keys: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +138,8 @@ pub struct RunArgs {
     /// Policy file (TOML) to decide by.
     #[arg(short, long, value_name = "POLICY")]
     pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub mode: ModeArgs,
     /// Where rate counters persist across restarts (needed when a rule has a rate).

@@ -1,5 +1,5 @@
 use anyhow::{Context, Result};
-use bd_policy::cli::{Cli, Cmd, ModeArgs, RunArgs};
+use bd_policy::cli::{Cli, Cmd, ModeArgs, RunArgs, TrustArgs};
 use boundary::mode::{self, Mode};
 use boundary::policy::{Decision, Engine, Policy, RateState, Verdict};
 use clap::Parser;
@@ -7,13 +7,20 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+mod cases;
+mod trust;
+
 fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bd-policy: {e:#}");
-            2
+            if e.downcast_ref::<trust::Refused>().is_some() {
+                3
+            } else {
+                2
+            }
         }
     };
     std::process::exit(code);
@@ -21,20 +28,46 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Some(Cmd::Check { policies }) => Ok(check(&policies)),
+        Some(Cmd::Check { policies, overlay }) => Ok(check(&policies, &overlay)),
+        Some(Cmd::Test {
+            policy,
+            cases,
+            trust,
+            require_coverage,
+        }) => {
+            let (pol, _) = trust::load(&policy, &trust)?;
+            let o = cases::run(&pol, &cases)?;
+            Ok(if o.bad > 0 {
+                2
+            } else if o.failed > 0 || (require_coverage && !o.unhit.is_empty()) {
+                1
+            } else {
+                0
+            })
+        }
+        Some(Cmd::Sign {
+            key,
+            overlay,
+            files,
+        }) => trust::sign(&key, overlay, &files),
         Some(Cmd::Explain {
             policy,
+            trust,
             mode,
             rate_state,
             event,
-        }) => explain(policy, &mode, rate_state, event),
+        }) => explain(policy, &trust, &mode, rate_state, event),
         None => decide(cli.run),
     }
 }
 
-fn check(paths: &[PathBuf]) -> i32 {
+fn check(paths: &[PathBuf], overlays: &[PathBuf]) -> i32 {
     let mut code = 0;
-    for p in paths {
+    let all = paths
+        .iter()
+        .map(|p| (p, false))
+        .chain(overlays.iter().map(|p| (p, true)));
+    for (p, is_overlay) in all {
         let src = match std::fs::read_to_string(p) {
             Ok(s) => s,
             Err(e) => {
@@ -43,7 +76,12 @@ fn check(paths: &[PathBuf]) -> i32 {
                 continue;
             }
         };
-        match Policy::parse(&src) {
+        let parsed = if is_overlay {
+            Policy::parse_overlay(&src)
+        } else {
+            Policy::parse(&src)
+        };
+        match parsed {
             Ok(pol) => {
                 for w in &pol.warnings {
                     eprintln!("bd-policy: {}: warning: {w}", p.display());
@@ -59,14 +97,6 @@ fn check(paths: &[PathBuf]) -> i32 {
         }
     }
     code
-}
-
-fn load_policy(path: &std::path::Path) -> Result<Policy> {
-    let pol = Policy::load(path)?;
-    for w in &pol.warnings {
-        eprintln!("bd-policy: {}: warning: {w}", path.display());
-    }
-    Ok(pol)
 }
 
 /// Where the mode comes from: fixed, or re-read from the state file and map.
@@ -108,11 +138,12 @@ fn unix_ns() -> u64 {
 
 fn explain(
     policy: PathBuf,
+    targs: &TrustArgs,
     margs: &ModeArgs,
     rate_state: Option<PathBuf>,
     event: Option<String>,
 ) -> Result<i32> {
-    let pol = load_policy(&policy)?;
+    let (pol, _) = trust::load(&policy, targs)?;
     let rates = match &rate_state {
         Some(p) => RateState::load(p)?,
         None => RateState::default(),
@@ -157,7 +188,7 @@ fn decide(args: RunArgs) -> Result<i32> {
     let Some(ppath) = &args.policy else {
         anyhow::bail!("no policy: give -p POLICY.toml (or a subcommand: check, explain)");
     };
-    let pol = load_policy(ppath)?;
+    let (pol, mut watcher) = trust::load(ppath, &args.trust)?;
     let rate_path = args.rate_state.clone();
     let rates = match &rate_path {
         Some(p) => RateState::load(p)?,
@@ -187,6 +218,7 @@ fn decide(args: RunArgs) -> Result<i32> {
     let mut time = boundary::time::now_rfc3339();
     let mut now_ns = unix_ns();
     let mut saved_at = Instant::now();
+    let mut watched_at = Instant::now();
 
     let write_out =
         |stdout: &mut std::io::StdoutLock, out: &mut Vec<u8>, flush: bool| -> Result<()> {
@@ -241,6 +273,10 @@ fn decide(args: RunArgs) -> Result<i32> {
             if t.duration_since(mode_at) >= Duration::from_millis(100) {
                 mode_at = t;
                 mode = src.read();
+            }
+            if watcher.watching() && t.duration_since(watched_at) >= Duration::from_secs(1) {
+                watched_at = t;
+                out.extend_from_slice(&watcher.check(&time, mode));
             }
         }
         let (text, mut d): (std::borrow::Cow<str>, Decision) = match std::str::from_utf8(&line) {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
         refused (exit 5) while the first runs. To feed several readers, pipe one \
         bd-watch into tee(1).\n\n\
         When the ring buffer is open and the lock held, bd-watch prints `bd-watch: ready` \
-        on stderr; events from then on are delivered. Events recorded while no bd-watch \
+        on stderr (and, under systemd, sends READY=1 to $NOTIFY_SOCKET for Type=notify units); events from then on are delivered. Events recorded while no bd-watch \
         was reading wait in the ring buffer (as many as fit) and are printed first; \
         loss from before it started is not reported as new (bd-load status shows totals). It stops cleanly (exit 0) after \
         --count events, after --timeout, on SIGINT or SIGTERM, or when stdout closes.",

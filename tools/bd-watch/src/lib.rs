@@ -3,6 +3,7 @@
 //! The clap definitions live here, not in main.rs, so that `cargo xtask man`
 //! and `cargo xtask completions` render exactly what the binary parses.
 
+pub mod ancestry;
 pub mod cli;
 pub mod watch;
 

@@ -216,6 +216,26 @@ impl Losses {
     }
 }
 
+/// Tell systemd (Type=notify, NotifyAccess=all) that the ring buffer is held:
+/// one `READY=1` datagram to `$NOTIFY_SOCKET` (a path, or `@name` for the
+/// abstract namespace). Best effort: outside systemd there is no socket, and a
+/// failed send only means the unit's start times out, which systemd reports.
+fn notify_ready() {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => <SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = UnixDatagram::unbound().and_then(|s| s.send_to_addr(b"READY=1", &addr?));
+    if let Err(e) = sent {
+        eprintln!("bd-watch: NOTIFY_SOCKET {}: {e}", path.to_string_lossy());
+    }
+}
+
 /// Outcome of writing one line: keep going, or stdout is gone.
 fn emit(out: &mut impl Write, line: &str) -> io::Result<bool> {
     let r = out
@@ -260,6 +280,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut seen: u64 = 0;
     let mut bad: u64 = 0;
     let mut last_stats = Instant::now();
+    let mut tree = crate::ancestry::Tree::default();
     const STATS_EVERY: Duration = Duration::from_millis(100);
     // exec_monitor wakes an idle reader at most once per gap, so a record that
     // arrives within a gap of the last wakeup is only found by polling: after
@@ -269,6 +290,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut last_record: Option<Instant> = None;
 
     eprintln!("bd-watch: ready");
+    notify_ready();
     'outer: loop {
         while let Some(item) = ring.next() {
             let rec = Record::parse(&item);
@@ -283,12 +305,23 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 }
             };
             last_record = Some(Instant::now());
+            // Every exec, filtered out or not: a later deny may need it.
+            if let Record::Exec(e) = &rec {
+                tree.note_exec(e.pid, e.ancestors());
+            }
             if !filter.matches(&rec) {
                 continue;
             }
             let line = match &rec {
                 Record::Exec(e) => serde_json::to_string(&exec_line(e, &clock)),
-                Record::Deny(d) => serde_json::to_string(&deny_line(d, &clock)),
+                Record::Deny(d) => {
+                    let mut l = deny_line(d, &clock);
+                    if let Some((a, src)) = tree.ancestors_of(d.pid) {
+                        l.ancestors = Some(a);
+                        l.ancestors_source = Some(src);
+                    }
+                    serde_json::to_string(&l)
+                }
             }
             .map_err(|e| Failure(exit::FAILED, format!("json: {e}")))?;
             if !emit(&mut out, &line).map_err(io_fail)? {
@@ -399,6 +432,9 @@ mod tests {
             comm: [0; BD_COMM_LEN],
             filename: [0; BD_PATH_LEN],
             args: [0; BD_ARGS_LEN],
+            n_anc: 0,
+            _pad0: 0,
+            anc: Default::default(),
         };
         e.comm[..comm.len()].copy_from_slice(comm.as_bytes());
         Record::Exec(Box::new(e))
