@@ -110,6 +110,7 @@ enum bd_hook {
 	BD_HOOK_KILL = 29,        /* LSM task_kill: a core-dumping signal to a protected process */
 	BD_HOOK_PERF = 30,        /* LSM perf_event_alloc: sampling a protected process */
 	BD_HOOK_LOCKDOWN = 31,    /* LSM locked_down: /proc/kcore, /dev/mem */
+	BD_HOOK_BLOCK_DEV = 32,   /* LSM file_open of a block device holding a protected file */
 	/* 40..=59: mode enforcement beyond connect/sendmsg (issue 9) */
 	BD_HOOK_SOCK_CREATE = 40,  /* cgroup/sock_create: raw, packet or ICMP socket */
 	BD_HOOK_POST_BIND4 = 41,   /* cgroup/post_bind4: bind beyond loopback */

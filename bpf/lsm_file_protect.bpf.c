@@ -25,7 +25,8 @@
  * is refused under block_ptrace too.
  *
  * Files: a (dev, ino) in bd_prot_files cannot be opened by anyone not in
- * bd_allow_pids. dev is the kernel's internal dev_t (sb->s_dev, MKDEV form:
+ * bd_allow_pids, and neither can a block device in bd_prot_devs (the
+ * devices that hold a protected file's filesystem: hook BLOCK_DEV). dev is the kernel's internal dev_t (sb->s_dev, MKDEV form:
  * major << 20 | minor); userspace converts st_dev (lib/src/protect.rs).
  *
  * Every denial, or would-be denial in audit mode, is one struct bd_deny in
@@ -62,6 +63,19 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bd_prot_files SEC(".maps");
+
+/* Block devices under a protected file's filesystem: kernel dev_t (as
+ * inode->i_rdev, MKDEV form) -> 1. bd-load fills it with the device the
+ * filesystem is on and every device below it (partition -> disk, dm/md ->
+ * slaves, loop -> the device holding its backing file); the backing file of
+ * a loop device goes into bd_prot_files. Empty while no file is protected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_prot_devs SEC(".maps");
 
 /* Policy flags and audit mode: one slot, written by bd-load lsm-config. */
 struct {
@@ -165,24 +179,45 @@ int BPF_PROG(ptrace_traceme, struct task_struct *parent, int ret)
 	return deny(BD_HOOK_PTRACE_ME, audit, tgid, PTRACE_MODE_ATTACH, parent, 0);
 }
 
+struct inode___blk {
+	unsigned short i_mode;
+	__u32 i_rdev;
+} __attribute__((preserve_access_index));
+
+#define S_IFMT 00170000
+#define S_IFBLK 0060000
+
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file, int ret)
 {
 	struct bd_file_key key = {};
 	struct inode *inode;
-	__u32 accessor, flags, audit;
+	__u32 accessor, flags, audit, rdev;
 
 	if (ret)
 		return ret; /* an earlier LSM refused: keep its errno */
 	inode = BPF_CORE_READ(file, f_inode);
 	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	key.ino = BPF_CORE_READ(inode, i_ino);
-	if (!bpf_map_lookup_elem(&bd_prot_files, &key))
+	if (bpf_map_lookup_elem(&bd_prot_files, &key)) {
+		if (current_allowed(&accessor))
+			return 0;
+		lsm_cfg(&flags, &audit);
+		return deny(BD_HOOK_FILE_OPEN, audit, accessor, BPF_CORE_READ(file, f_flags), 0,
+			    file);
+	}
+	/* The raw device under a protected file's filesystem holds its
+	 * blocks: refused by device number, whatever node (a fresh mknod
+	 * included) it is opened through. */
+	if ((BPF_CORE_READ((struct inode___blk *)inode, i_mode) & S_IFMT) != S_IFBLK)
+		return 0;
+	rdev = BPF_CORE_READ((struct inode___blk *)inode, i_rdev);
+	if (!bpf_map_lookup_elem(&bd_prot_devs, &rdev))
 		return 0;
 	if (current_allowed(&accessor))
 		return 0;
 	lsm_cfg(&flags, &audit);
-	return deny(BD_HOOK_FILE_OPEN, audit, accessor, BPF_CORE_READ(file, f_flags), 0, file);
+	return deny(BD_HOOK_BLOCK_DEV, audit, accessor, rdev, 0, file);
 }
 
 /* A protected process's children are protected from birth: this fires in

@@ -67,6 +67,7 @@ pub const BD_HOOK_RLIMIT: u32 = 28;
 pub const BD_HOOK_KILL: u32 = 29;
 pub const BD_HOOK_PERF: u32 = 30;
 pub const BD_HOOK_LOCKDOWN: u32 = 31;
+pub const BD_HOOK_BLOCK_DEV: u32 = 32;
 pub const BD_HOOK_SOCK_CREATE: u32 = 40;
 pub const BD_HOOK_POST_BIND4: u32 = 41;
 pub const BD_HOOK_POST_BIND6: u32 = 42;
@@ -343,6 +344,7 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_KILL => "task_kill",
         BD_HOOK_PERF => "perf_event",
         BD_HOOK_LOCKDOWN => "locked_down",
+        BD_HOOK_BLOCK_DEV => "block_dev",
         BD_HOOK_SOCK_CREATE => "sock_create",
         BD_HOOK_POST_BIND4 => "post_bind4",
         BD_HOOK_POST_BIND6 => "post_bind6",
@@ -536,7 +538,11 @@ fn or_unknown(name: Option<&'static str>, v: u32) -> String {
 pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
     let file_hook = matches!(
         d.hook,
-        BD_HOOK_FILE_OPEN | BD_HOOK_EXEC | BD_HOOK_PIN_REMOVE | BD_HOOK_SELF_WRITE
+        BD_HOOK_FILE_OPEN
+            | BD_HOOK_EXEC
+            | BD_HOOK_PIN_REMOVE
+            | BD_HOOK_SELF_WRITE
+            | BD_HOOK_BLOCK_DEV
     );
     let net_hook = matches!(
         d.hook,
@@ -867,6 +873,7 @@ mod tests {
         ("BD_HOOK_KILL", BD_HOOK_KILL as usize),
         ("BD_HOOK_PERF", BD_HOOK_PERF as usize),
         ("BD_HOOK_LOCKDOWN", BD_HOOK_LOCKDOWN as usize),
+        ("BD_HOOK_BLOCK_DEV", BD_HOOK_BLOCK_DEV as usize),
         ("BD_HOOK_SOCK_CREATE", BD_HOOK_SOCK_CREATE as usize),
         ("BD_HOOK_POST_BIND4", BD_HOOK_POST_BIND4 as usize),
         ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),

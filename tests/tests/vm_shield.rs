@@ -89,14 +89,76 @@ fn is_deny(v: &serde_json::Value, hook: &str) -> bool {
         && v["uid"] == 0
 }
 
-/// What is pinned under /sys/fs/bpf, for a twin that finds a shield it did
-/// not load (a test before it left one behind).
+/// What the kernel holds when a twin finds a shield it did not load: the
+/// pins under /sys/fs/bpf, every loaded BPF program (id, type, name) and
+/// link (id, type, program), the lockdown and perf settings and the
+/// processes still running, so the failure names its cause.
 fn pinned_now() -> String {
-    let out = Command::new("find")
+    let mut out = String::new();
+    if let Ok(o) = Command::new("find")
         .args(["/sys/fs/bpf", "-maxdepth", "3"])
-        .output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
+        .output()
+    {
+        out += &String::from_utf8_lossy(&o.stdout);
+    }
+    let mut id = 0u32;
+    loop {
+        let mut attr = [0u64; 16];
+        attr[0] = id as u64;
+        if bpf(11, &mut attr).is_err() {
+            break; // BPF_PROG_GET_NEXT_ID: ENOENT at the end
+        }
+        id = (attr[0] >> 32) as u32;
+        let mut a = [0u64; 16];
+        a[0] = id as u64;
+        let info = bpf(13, &mut a).map(|fd| {
+            // SAFETY: the fd is new and ours.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+            let mut info = [0u8; 256];
+            let mut a = [0u64; 16];
+            a[0] = fd.as_raw_fd() as u64 | ((info.len() as u64) << 32);
+            a[1] = info.as_mut_ptr() as u64;
+            let _ = bpf(15, &mut a);
+            let ty = u32::from_ne_bytes(info[0..4].try_into().unwrap());
+            let name = String::from_utf8_lossy(&info[64..80])
+                .trim_end_matches('\0')
+                .to_owned();
+            format!("type {ty} name {name}")
+        });
+        out += &format!("prog {id}: {info:?}\n");
+    }
+    let mut id = 0u32;
+    loop {
+        let mut attr = [0u64; 16];
+        attr[0] = id as u64;
+        if bpf(31, &mut attr).is_err() {
+            break; // BPF_LINK_GET_NEXT_ID
+        }
+        id = (attr[0] >> 32) as u32;
+        let mut a = [0u64; 16];
+        a[0] = id as u64;
+        let info = bpf(30, &mut a).map(|fd| {
+            // SAFETY: the fd is new and ours.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+            let mut info = [0u32; 32];
+            let mut a = [0u64; 16];
+            a[0] = fd.as_raw_fd() as u64 | ((std::mem::size_of_val(&info) as u64) << 32);
+            a[1] = info.as_mut_ptr() as u64;
+            let _ = bpf(15, &mut a);
+            format!("type {} prog {}", info[0], info[2])
+        });
+        out += &format!("link {id}: {info:?}\n");
+    }
+    for f in [
+        "/sys/kernel/security/lockdown",
+        "/proc/sys/kernel/perf_event_paranoid",
+    ] {
+        out += &format!("{f}: {:?}\n", std::fs::read_to_string(f));
+    }
+    if let Ok(o) = Command::new("ps").arg("-ef").output() {
+        out += &String::from_utf8_lossy(&o.stdout);
+    }
+    out
 }
 
 fn bd_load_raw(pin: &Path, args: &[&str]) -> Output {
@@ -436,7 +498,45 @@ fn vm_shield_coldroom_refuses_modules_bpf_and_unload() {
             String::from_utf8_lossy(&o.stderr)
         );
     };
+    lock(&["init", "--mode", "OPEN"]);
     lock(&["set", "COLDROOM", "--reason", "vm test"]);
+    // The release token is made at once: a failing assertion below must
+    // still leave the kernel in OPEN, or the unload in Loaded's drop is
+    // refused and every later test in this boot runs under a COLDROOM
+    // shield it did not load.
+    let ops = dir.path().join("ops");
+    std::fs::create_dir(&ops).unwrap();
+    let key = dir.path().join("op");
+    lock(&["keygen", "-o", key.to_str().unwrap()]);
+    std::fs::copy(dir.path().join("op.pub"), ops.join("op.pub")).unwrap();
+    let tok = dir.path().join("tok");
+    lock(&[
+        "token",
+        "-k",
+        key.to_str().unwrap(),
+        "--from",
+        "COLDROOM",
+        "--to",
+        "OPEN",
+        "-o",
+        tok.to_str().unwrap(),
+    ]);
+    struct Release<'a>(&'a dyn Fn(&[&str]) -> Output, PathBuf);
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["release", "--token", self.1.to_str().unwrap()]);
+        }
+    }
+    let lock_raw = |args: &[&str]| {
+        Command::new(bin("bd-lock"))
+            .env("BD_PIN_DIR", &l.pin)
+            .env("BD_STATE", dir.path().join("state.json"))
+            .env("BD_OPERATOR_KEYS", dir.path().join("ops"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let _release = Release(&lock_raw, tok.clone());
     assert_refused("finit_module at COLDROOM", finit_module(&module));
     w.expect("a kernel_read deny", |v| is_deny(v, "kernel_read"));
     assert_refused("BPF_PROG_LOAD at COLDROOM", prog_load().map(|_| ()));
@@ -460,25 +560,116 @@ fn vm_shield_coldroom_refuses_modules_bpf_and_unload() {
     assert_refused("environ still protected", read_environ(t.pid()));
 
     // Released to OPEN by token: the Drop's unload then works.
-    let ops = dir.path().join("ops");
-    std::fs::create_dir(&ops).unwrap();
-    let key = dir.path().join("op");
-    lock(&["keygen", "-o", key.to_str().unwrap()]);
-    std::fs::copy(dir.path().join("op.pub"), ops.join("op.pub")).unwrap();
-    let tok = dir.path().join("tok");
-    lock(&[
-        "token",
-        "-k",
-        key.to_str().unwrap(),
-        "--from",
-        "COLDROOM",
-        "--to",
-        "OPEN",
-        "-o",
-        tok.to_str().unwrap(),
-    ]);
     lock(&["release", "--token", tok.to_str().unwrap()]);
     prog_load().expect("BPF_PROG_LOAD after release");
     let o = bd_load_raw(&l.pin, &["unload"]);
     assert!(o.status.success(), "{o:?}");
+}
+
+/// Read all of `p` and say whether `needle` is in it.
+fn holds(p: &Path, needle: &[u8]) -> Result<bool, i32> {
+    let b = std::fs::read(p).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+    Ok(b.windows(needle.len()).any(|w| w == needle))
+}
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_shield_raw_block_device_of_a_protected_file_is_refused() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    require_vm();
+    let secret = format!("raw-block-secret-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::write(&img, vec![0u8; 4 << 20]).unwrap();
+    let run = |c: &mut Command| {
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    let loopdev = run(Command::new("losetup").arg("-f"));
+    assert!(loopdev.starts_with("/dev/loop"), "losetup -f: {loopdev:?}");
+    run(Command::new("losetup").arg(&loopdev).arg(&img));
+    struct Cleanup(PathBuf, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+            let _ = Command::new("losetup").args(["-d", &self.1]).status();
+        }
+    }
+    let _c = Cleanup(mnt.clone(), loopdev.clone());
+    run(Command::new("mke2fs").arg("-q").arg(&loopdev));
+    run(Command::new("mount")
+        .args(["-t", "ext4", &loopdev])
+        .arg(&mnt));
+    let f = mnt.join("key");
+    std::fs::write(&f, &secret).unwrap();
+    run(&mut Command::new("sync"));
+    let dev = PathBuf::from(&loopdev);
+    let rdev = std::fs::metadata(&dev).unwrap().rdev();
+    let (major, minor) = (libc::major(rdev) as u64, libc::minor(rdev) as u64);
+    // A node of our own for the same device: the shield goes by number.
+    let node = dir.path().join("blk");
+    let cnode = CString::new(node.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid path and a block device number.
+    assert_eq!(
+        unsafe { libc::mknod(cnode.as_ptr(), libc::S_IFBLK | 0o600, rdev) },
+        0
+    );
+    assert!(std::fs::metadata(&node)
+        .unwrap()
+        .file_type()
+        .is_block_device());
+
+    // Twin, nothing loaded: the secret is on the device, its node and the image.
+    for p in [&dev, &node, &img] {
+        assert_eq!(
+            holds(p, secret.as_bytes()),
+            Ok(true),
+            "twin: {} does not hold the secret; pinned: {}",
+            p.display(),
+            pinned_now()
+        );
+    }
+
+    let l = Loaded::new("rawblk");
+    let mut w = l.watch();
+    // Before any file is protected, the device opens as before.
+    assert_eq!(holds(&dev, secret.as_bytes()), Ok(true));
+    let out = l.bd_load(&["protect", "--path", f.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        v["block_devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| *d == format!("{major}:{minor}")),
+        "{v}"
+    );
+    assert_eq!(v["backing_files"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_refused("reading the protected file", holds(&f, b"x"));
+    for p in [&dev, &node] {
+        assert_refused(&format!("reading {}", p.display()), holds(p, b"x"));
+    }
+    let ev = w.expect("a block_dev deny", |v| is_deny(v, "block_dev"));
+    assert_eq!(ev["access"], (major << 20) | minor, "{ev}");
+    // The loop device's backing image holds the same blocks.
+    assert_refused("reading the backing image", holds(&img, b"x"));
+    let ino = std::fs::metadata(&img).unwrap().ino();
+    w.expect("a file_open deny of the image", |v| {
+        is_deny(v, "file_open") && v["ino"] == ino
+    });
+    // The mounted filesystem keeps working for everything else.
+    std::fs::write(mnt.join("other"), b"unprotected").unwrap();
+    assert_eq!(std::fs::read(mnt.join("other")).unwrap(), b"unprotected");
+
+    // Unprotecting the file releases its device and image again.
+    l.bd_load(&["unprotect", "--path", f.to_str().unwrap()]);
+    assert_eq!(holds(&dev, secret.as_bytes()), Ok(true));
+    assert_eq!(holds(&img, secret.as_bytes()), Ok(true));
 }

@@ -199,8 +199,29 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
             }
             for p in &t.paths {
                 let k = protect::protect_file(pin_dir, p).map_err(map_err)?;
+                let (mut devs, mut images) = (Vec::new(), Vec::new());
+                protect::holders_of(k.dev, &mut devs, &mut images);
+                if devs.is_empty() {
+                    eprintln!(
+                        "bd-load: {}: its filesystem has no block device the kernel names \
+                         (tmpfs, overlay, btrfs, NFS: device {}:{}); only opens of the file \
+                         itself are refused (SECURITY.md, raw block devices)",
+                        p.display(),
+                        k.dev >> 20,
+                        k.dev & 0xfffff
+                    );
+                }
+                let devs: Vec<String> = devs
+                    .iter()
+                    .map(|d| format!("{}:{}", d >> 20, d & 0xfffff))
+                    .collect();
+                let images: Vec<_> = images
+                    .iter()
+                    .map(|i| json!({"dev": i.dev, "ino": i.ino}))
+                    .collect();
                 emit(
-                    json!({"v":1,"type":"protect","path":p,"dev":k.dev,"ino":k.ino,"state":"protected"}),
+                    json!({"v":1,"type":"protect","path":p,"dev":k.dev,"ino":k.ino,
+                    "state":"protected","block_devices":devs,"backing_files":images}),
                 );
             }
         }
