@@ -673,3 +673,157 @@ fn vm_shield_raw_block_device_of_a_protected_file_is_refused() {
     assert_eq!(holds(&dev, secret.as_bytes()), Ok(true));
     assert_eq!(holds(&img, secret.as_bytes()), Ok(true));
 }
+
+/// Wait up to 10 s for `cond`.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn state_of(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(") ").and_then(|(_, r)| r.chars().next())
+}
+
+/// bd-inject reading its secret from a FIFO nobody has opened yet: it is
+/// blocked before the secret exists anywhere. Returns (bd-inject, the
+/// child's pid once the secret is written).
+fn inject_from_fifo(pin: &Path, fifo: &Path, secret: &str, shielded: bool) -> u32 {
+    let mut c = Command::new(bin("bd-inject"));
+    c.arg("--pin-dir").arg(pin);
+    if shielded {
+        c.arg("--require-protection");
+    }
+    let mut inj = c
+        .args(["--name", "S", "--from-file"])
+        .arg(fifo)
+        .args(["--", "/bin/sh", "-c", "echo $$; exec sleep 600"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = inj.id();
+    wait_for("bd-inject to block on the FIFO", || {
+        state_of(pid) == Some('S')
+    });
+    if shielded {
+        // Nobody has written the secret yet, and bd-inject is already
+        // shielded: its fd table and memory are closed before a memfd exists.
+        assert_refused("environ of a waiting bd-inject", read_environ(pid));
+        assert_refused(
+            "fd/ of a waiting bd-inject",
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|_| ())
+                .map_err(|e| e.raw_os_error().unwrap_or(-1)),
+        );
+    } else {
+        read_environ(pid).expect("twin: environ of an unshielded bd-inject");
+        std::fs::read_dir(format!("/proc/{pid}/fd")).expect("twin: its fd/");
+    }
+    std::fs::write(fifo, secret).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(inj.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let child = line.trim().parse().unwrap();
+    // Killed with the test: bd-inject follows its child.
+    std::mem::forget(inj);
+    child
+}
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_shield_inject_is_shielded_before_the_secret_exists() {
+    require_vm();
+    let secret = format!("window-secret-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let cf = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(cf.as_ptr(), 0o600) }, 0);
+
+    // Twin, nothing loaded: root reads the memfd through /proc/PID/fd/3.
+    let nowhere = dir.path().join("no-pins");
+    let child = inject_from_fifo(&nowhere, &fifo, &secret, false);
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{child}/fd/3")).ok(),
+        Some(secret.clone()),
+        "twin: the memfd is readable unshielded"
+    );
+    // SAFETY: plain kill.
+    unsafe { libc::kill(child as i32, libc::SIGKILL) };
+
+    let l = Loaded::new("window");
+    let mut w = l.watch();
+    let child = inject_from_fifo(&l.pin, &fifo, &secret, true);
+    assert_refused(
+        "the child's memfd through /proc/PID/fd/3",
+        std::fs::read(format!("/proc/{child}/fd/3")).map_err(|e| e.raw_os_error().unwrap_or(-1)),
+    );
+    let ev = w.expect("a ptrace deny for the child", |v| {
+        is_deny(v, "ptrace") && v["target_pid"] == child
+    });
+    assert_eq!(ev["errno"], "EPERM", "{ev}");
+    // SAFETY: plain kill.
+    unsafe { libc::kill(child as i32, libc::SIGKILL) };
+}
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_shield_access_from_before_protection_is_reported() {
+    use std::os::unix::fs::FileExt;
+    let l = Loaded::new("before");
+    let t = Target::spawn();
+    let pid = t.pid();
+    let addr = first_mapping(pid);
+    // Access taken while the process is not protected.
+    let mem = open_mem(pid).expect("/proc/PID/mem before protection");
+    let out = l.bd_load(&["protect", "--pid", &pid.to_string()]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let me = std::process::id();
+    assert!(
+        v["mem_fds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["pid"] == me && h["fd"] == mem.as_raw_fd()),
+        "the open mem fd is reported: {v}"
+    );
+    // A new open is refused (the shield is up) ...
+    assert_refused("a new /proc/PID/mem", open_mem(pid).map(|_| ()));
+    // ... but the old fd still reads: detected, not revoked.
+    let mut b = [0u8; 4];
+    mem.read_exact_at(&mut b, addr)
+        .expect("an fd from before protection keeps reading (documented)");
+    let o = bd_load_raw(
+        &l.pin,
+        &["protect", "--require-clean", "--pid", &pid.to_string()],
+    );
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("access from before cannot be revoked"),
+        "{o:?}"
+    );
+    drop(mem);
+    let o = bd_load_raw(
+        &l.pin,
+        &["protect", "--require-clean", "--pid", &pid.to_string()],
+    );
+    assert!(o.status.success(), "clean once the fd is closed: {o:?}");
+
+    // A tracer from before: bd-load names it.
+    let t2 = Target::spawn();
+    let p2 = nix::unistd::Pid::from_raw(t2.pid() as i32);
+    nix::sys::ptrace::seize(p2, nix::sys::ptrace::Options::empty()).expect("seize before");
+    let o = bd_load_raw(
+        &l.pin,
+        &["protect", "--require-clean", "--pid", &t2.pid().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(v["tracer_pid"], nix::unistd::gettid().as_raw(), "{v}");
+    let _ = nix::sys::ptrace::detach(p2, None);
+}
