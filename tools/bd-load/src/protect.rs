@@ -21,8 +21,12 @@ pub enum LsmCmd {
     /// environment (/proc/PID/environ and the other ptrace-read files) and
     /// ptrace attach are refused to everyone but itself and the allow list,
     /// root included. A protected file (by device and inode) cannot be opened
-    /// by any process not on the allow list. Needs the LSM programs loaded
-    /// (`bd-load` on a kernel with BPF-LSM active).
+    /// by any process not on the allow list, and neither can the block
+    /// devices holding its filesystem (the device, a partition's disk, dm/md
+    /// slaves, a loop device's backing image and its device), by device
+    /// number through any node; `block_devices` and `backing_files` in the
+    /// output name them. Needs the LSM programs loaded (`bd-load` on a
+    /// kernel with BPF-LSM active).
     #[command(after_help = "Examples:\n  \
         bd-load protect --pid 4242\n  \
         bd-load protect --path /etc/app/secret.key\n  \
