@@ -344,7 +344,16 @@ fn inject_scrubs_from_env_value_from_its_own_environment() {
         .env(&var, &secret)
         .spawn()
         .unwrap();
-    let env = std::fs::read(format!("/proc/{}/environ", plain.id())).unwrap();
+    // spawn() returns once exec has closed the CLOEXEC pipe, before the
+    // kernel has laid out the new stack: environ reads empty until then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let env = loop {
+        let env = std::fs::read(format!("/proc/{}/environ", plain.id())).unwrap();
+        if !env.is_empty() || std::time::Instant::now() > deadline {
+            break env;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     let _ = plain.kill();
     let _ = plain.wait();
     assert!(env.windows(secret.len()).any(|w| w == secret.as_bytes()));

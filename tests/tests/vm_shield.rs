@@ -499,7 +499,16 @@ fn vm_shield_coldroom_refuses_modules_bpf_and_unload() {
         );
     };
     lock(&["init", "--mode", "OPEN"]);
-    lock(&["set", "COLDROOM", "--reason", "vm test"]);
+    let lock_raw = |args: &[&str]| {
+        Command::new(bin("bd-lock"))
+            .env("BD_PIN_DIR", &l.pin)
+            .env("BD_STATE", dir.path().join("state.json"))
+            .env("BD_OPERATOR_KEYS", dir.path().join("ops"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let set = lock_raw(&["set", "COLDROOM", "--reason", "vm test"]);
     // The release token is made at once: a failing assertion below must
     // still leave the kernel in OPEN, or the unload in Loaded's drop is
     // refused and every later test in this boot runs under a COLDROOM
@@ -527,16 +536,19 @@ fn vm_shield_coldroom_refuses_modules_bpf_and_unload() {
             let _ = (self.0)(&["release", "--token", self.1.to_str().unwrap()]);
         }
     }
-    let lock_raw = |args: &[&str]| {
-        Command::new(bin("bd-lock"))
-            .env("BD_PIN_DIR", &l.pin)
-            .env("BD_STATE", dir.path().join("state.json"))
-            .env("BD_OPERATOR_KEYS", dir.path().join("ops"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let _release = Release(&lock_raw, tok.clone());
+    // Exit 4: COLDROOM is in the map but the VM's programs were loaded
+    // without --cgroup, so the network hooks are not attached (bd-lock
+    // names them). What this test checks is attached.
+    let err = String::from_utf8_lossy(&set.stderr);
+    assert!(
+        set.status.success()
+            || (set.status.code() == Some(4)
+                && err.contains("WARNING")
+                && !err.contains("self_protect")
+                && !err.contains("lsm_file_protect")),
+        "bd-lock set COLDROOM: {err}"
+    );
     assert_refused("finit_module at COLDROOM", finit_module(&module));
     w.expect("a kernel_read deny", |v| is_deny(v, "kernel_read"));
     assert_refused("BPF_PROG_LOAD at COLDROOM", prog_load().map(|_| ()));
@@ -688,23 +700,35 @@ fn state_of(pid: u32) -> Option<char> {
     s.rsplit_once(") ").and_then(|(_, r)| r.chars().next())
 }
 
+/// A process killed however the test ends: a bd-inject left blocked on its
+/// FIFO would outlive the test into the next one.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// bd-inject reading its secret from a FIFO nobody has opened yet: it is
-/// blocked before the secret exists anywhere. Returns (bd-inject, the
-/// child's pid once the secret is written).
-fn inject_from_fifo(pin: &Path, fifo: &Path, secret: &str, shielded: bool) -> u32 {
+/// blocked before the secret exists anywhere. Returns bd-inject and the
+/// child's pid once the secret is written.
+fn inject_from_fifo(pin: &Path, fifo: &Path, secret: &str, shielded: bool) -> (Reap, u32) {
     let mut c = Command::new(bin("bd-inject"));
     c.arg("--pin-dir").arg(pin);
     if shielded {
         c.arg("--require-protection");
     }
-    let mut inj = c
+    let inj = c
         .args(["--name", "S", "--from-file"])
         .arg(fifo)
         .args(["--", "/bin/sh", "-c", "echo $$; exec sleep 600"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = inj.id();
+    let mut inj = Reap(inj);
+    let pid = inj.0.id();
     wait_for("bd-inject to block on the FIFO", || {
         state_of(pid) == Some('S')
     });
@@ -712,25 +736,25 @@ fn inject_from_fifo(pin: &Path, fifo: &Path, secret: &str, shielded: bool) -> u3
         // Nobody has written the secret yet, and bd-inject is already
         // shielded: its fd table and memory are closed before a memfd exists.
         assert_refused("environ of a waiting bd-inject", read_environ(pid));
+        // (readdir of fd/ lists nothing without an error; following a
+        // link is what the kernel checks.)
         assert_refused(
-            "fd/ of a waiting bd-inject",
-            std::fs::read_dir(format!("/proc/{pid}/fd"))
+            "/proc/PID/fd/0 of a waiting bd-inject",
+            std::fs::read_link(format!("/proc/{pid}/fd/0"))
                 .map(|_| ())
                 .map_err(|e| e.raw_os_error().unwrap_or(-1)),
         );
     } else {
         read_environ(pid).expect("twin: environ of an unshielded bd-inject");
-        std::fs::read_dir(format!("/proc/{pid}/fd")).expect("twin: its fd/");
+        std::fs::read_link(format!("/proc/{pid}/fd/0")).expect("twin: its fd/0");
     }
     std::fs::write(fifo, secret).unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(inj.stdout.take().unwrap())
+    std::io::BufReader::new(inj.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let child = line.trim().parse().unwrap();
-    // Killed with the test: bd-inject follows its child.
-    std::mem::forget(inj);
-    child
+    (inj, child)
 }
 
 #[test]
@@ -746,7 +770,7 @@ fn vm_shield_inject_is_shielded_before_the_secret_exists() {
 
     // Twin, nothing loaded: root reads the memfd through /proc/PID/fd/3.
     let nowhere = dir.path().join("no-pins");
-    let child = inject_from_fifo(&nowhere, &fifo, &secret, false);
+    let (_inj, child) = inject_from_fifo(&nowhere, &fifo, &secret, false);
     assert_eq!(
         std::fs::read_to_string(format!("/proc/{child}/fd/3")).ok(),
         Some(secret.clone()),
@@ -757,7 +781,7 @@ fn vm_shield_inject_is_shielded_before_the_secret_exists() {
 
     let l = Loaded::new("window");
     let mut w = l.watch();
-    let child = inject_from_fifo(&l.pin, &fifo, &secret, true);
+    let (_inj2, child) = inject_from_fifo(&l.pin, &fifo, &secret, true);
     assert_refused(
         "the child's memfd through /proc/PID/fd/3",
         std::fs::read(format!("/proc/{child}/fd/3")).map_err(|e| e.raw_os_error().unwrap_or(-1)),

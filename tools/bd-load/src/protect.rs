@@ -160,14 +160,27 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
                 .filter(|p| !boundary::pin::link_path(pin_dir, "lsm_file_protect", p).exists())
                 .collect();
             if !missing.is_empty() {
+                // The pids are still recorded: exec_monitor flags their
+                // execs (`protected`) and the fork tracepoint follows their
+                // children, neither of which needs BPF-LSM. That is
+                // detection, not protection, so the exit is still 4.
+                for &pid in &t.pids {
+                    protect::protect_pid(pin_dir, pid).map_err(map_err)?;
+                }
                 return Err(fail(
                     exit::MISSING,
                     format!(
                         "{}: nothing protected: the BPF-LSM shield is not attached \
                          (missing lsm_file_protect-{}); this kernel needs `bpf` in \
-                         /sys/kernel/security/lsm and must accept BPF-LSM programs",
+                         /sys/kernel/security/lsm and must accept BPF-LSM programs{}",
                         pin_dir.display(),
-                        missing.join(", lsm_file_protect-")
+                        missing.join(", lsm_file_protect-"),
+                        if t.pids.is_empty() {
+                            ""
+                        } else {
+                            "; the pid(s) are recorded only so that bd-watch flags their \
+                             execs as `protected`"
+                        }
                     ),
                 ));
             }
