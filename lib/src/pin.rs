@@ -325,6 +325,29 @@ pub fn count_keys(map: &MapData) -> io::Result<u64> {
     }
 }
 
+/// bpf(BPF_OBJ_GET) on a pinned object: an fd, or None when it cannot be
+/// had (not a BPF pin, or refused).
+fn obj_get(path: &Path) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    const BPF_OBJ_GET: libc::c_long = 7;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut attr = [0u64; 16];
+    attr[0] = c.as_ptr() as u64; // pathname
+                                 // SAFETY: attr is a zeroed bpf_attr, large enough for BPF_OBJ_GET, and
+                                 // the path outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    // SAFETY: a new fd the kernel just gave us.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// Remove every pin under `pin` and the directories themselves. Links are
 /// detached when their last pin (and fd) goes; maps are freed when no
 /// program or fd uses them. Returns the paths removed.
@@ -336,14 +359,23 @@ pub fn remove_pins(pin: &Path) -> io::Result<Vec<PathBuf>> {
     // Links first, so programs stop before their maps disappear from view.
     for sub in ["links", "maps"] {
         let d = pin.join(sub);
+        // An fd on each link, held across the unpin: dropping the pin's
+        // reference last defers the detach to a kernel worker (6.4 and
+        // later), so the programs would still run after unload returned;
+        // closing our fd last detaches them inside close().
+        let mut held = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&d) {
             for ent in rd {
                 let p = ent?.path();
+                if sub == "links" {
+                    held.extend(obj_get(&p));
+                }
                 std::fs::remove_file(&p)?;
                 removed.push(p);
             }
             std::fs::remove_dir(&d)?;
         }
+        drop(held);
     }
     for ent in std::fs::read_dir(pin)? {
         let p = ent?.path();
