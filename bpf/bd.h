@@ -37,6 +37,10 @@ enum bd_stat {
 	BD_STAT_MAX = 16,
 };
 
+/* Slots in the per-CPU bd_deny_hooks array: denials counted by enum bd_hook
+ * (every hook number is below this). */
+#define BD_HOOK_SLOTS 128
+
 struct bd_hdr {
 	__u32 type; /* enum bd_event_type */
 	__u32 size; /* sizeof the whole record */
@@ -77,7 +81,7 @@ struct bd_exec {
 	__u32 flags;
 	__u64 cgroup_id;
 	__u32 args_len; /* valid bytes in args */
-	__u32 argc;     /* strings in args (after truncation) */
+	__u32 argc;     /* reserved, 0: userspace counts the strings in args */
 	char comm[BD_COMM_LEN];
 	char filename[BD_PATH_LEN];
 	char args[BD_ARGS_LEN];

@@ -89,7 +89,6 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 	__u64 id, ug;
 	__u32 loc, off, flen, tgid;
 	unsigned long arg_start, arg_end, len;
-	__u32 argc = 0;
 	__u64 now, pending, flags, credit;
 
 	/* Before our record: is the reader idle (has it consumed everything)? */
@@ -139,16 +138,9 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 		len = 0;
 	e->args_len = len;
 
-	for (__u32 i = 0; i < BD_ARGS_LEN; i++) {
-		if (i >= len)
-			break;
-		if (e->args[i] == 0)
-			argc++;
-	}
-	/* A truncated last string still counts as an argument. */
-	if (len && e->args[(len - 1) & (BD_ARGS_LEN - 1)] != 0)
-		argc++;
-	e->argc = argc;
+	/* Counting the strings is a per-byte loop: userspace does it from args
+	 * (lib::event), the field stays for the layout. */
+	e->argc = 0;
 
 	if (bpf_map_lookup_elem(&bd_prot_pids, &tgid))
 		e->flags |= BD_EXEC_PROTECTED;

@@ -154,7 +154,7 @@ int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, 
 	/* Unaudited READ probes only decide whether ps shows a few fields. */
 	if (!(mode & PTRACE_MODE_ATTACH) && (mode & PTRACE_MODE_NOAUDIT)) {
 		if (!audit)
-			bd_count(BD_STAT_DENIED);
+			bd_count_denied(BD_HOOK_PTRACE);
 		return verdict(audit);
 	}
 	return deny(BD_HOOK_PTRACE, audit, accessor, mode, child, 0);

@@ -26,6 +26,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bd_stats SEC(".maps");
 
+/* Per-CPU denial counters by hook (enum bd_hook): metrics break denials out
+ * by hook from the kernel's own count, so lost deny events still count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BD_HOOK_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_deny_hooks SEC(".maps");
+
 /* The current boundary mode: one slot, written by bd-lock. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -52,6 +62,17 @@ struct {
 static __always_inline void bd_count(__u32 stat)
 {
 	__u64 *v = bpf_map_lookup_elem(&bd_stats, &stat);
+	if (v)
+		*v += 1;
+}
+
+/* One operation denied (or that would be, in audit mode) by hook. */
+static __always_inline void bd_count_denied(__u32 hook)
+{
+	__u64 *v;
+
+	bd_count(BD_STAT_DENIED);
+	v = bpf_map_lookup_elem(&bd_deny_hooks, &hook);
 	if (v)
 		*v += 1;
 }

@@ -54,7 +54,7 @@ static __always_inline struct bd_deny *deny_begin_notask(__u32 hook, __u32 mode)
 {
 	struct bd_deny *d = bpf_ringbuf_reserve(&bd_events, sizeof(*d), 0);
 
-	bd_count(BD_STAT_DENIED);
+	bd_count_denied(hook);
 	if (!d) {
 		bd_count(BD_STAT_DENY_LOST);
 		return 0;
@@ -75,7 +75,7 @@ static __always_inline struct bd_deny *deny_begin(__u32 hook, __u32 mode)
 	struct bd_deny *d = bpf_ringbuf_reserve(&bd_events, sizeof(*d), 0);
 	__u64 id, ug;
 
-	bd_count(BD_STAT_DENIED);
+	bd_count_denied(hook);
 	if (!d) {
 		bd_count(BD_STAT_DENY_LOST);
 		return 0;

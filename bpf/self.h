@@ -111,7 +111,7 @@ static __always_inline int deny_at(__u32 hook, __u32 audit, __u32 accessor, __u3
 	struct bd_deny *e;
 	__u64 ug = bpf_get_current_uid_gid();
 
-	bd_count(BD_STAT_DENIED);
+	bd_count_denied(hook);
 	e = bpf_ringbuf_reserve(&bd_events, sizeof(*e), 0);
 	if (!e) {
 		bd_count(BD_STAT_DENY_LOST);

@@ -33,6 +33,8 @@ pub const BD_STAT_DENY: u32 = 2;
 pub const BD_STAT_DENY_LOST: u32 = 3;
 pub const BD_STAT_DENIED: u32 = 4;
 pub const BD_STAT_MAX: u32 = 16;
+/// Slots of the per-CPU `bd_deny_hooks` array (denials by `enum bd_hook`).
+pub const BD_HOOK_SLOTS: u32 = 128;
 
 /// `struct bd_exec.flags`.
 pub const BD_EXEC_ARGS_TRUNC: u32 = 1 << 0;
@@ -134,6 +136,7 @@ pub struct BdExec {
     pub flags: u32,
     pub cgroup_id: u64,
     pub args_len: u32,
+    /// Reserved (0): the kernel no longer counts strings; see [`BdExec::argv`].
     pub argc: u32,
     pub comm: [u8; BD_COMM_LEN],
     pub filename: [u8; BD_PATH_LEN],
@@ -847,6 +850,7 @@ mod tests {
         ("BD_STAT_DENY_LOST", BD_STAT_DENY_LOST as usize),
         ("BD_STAT_DENIED", BD_STAT_DENIED as usize),
         ("BD_STAT_MAX", BD_STAT_MAX as usize),
+        ("BD_HOOK_SLOTS", BD_HOOK_SLOTS as usize),
         ("BD_EXEC_ARGS_TRUNC", BD_EXEC_ARGS_TRUNC as usize),
         ("BD_EXEC_FILENAME_TRUNC", BD_EXEC_FILENAME_TRUNC as usize),
         ("BD_EXEC_PROTECTED", BD_EXEC_PROTECTED as usize),

@@ -13,3 +13,4 @@ pub mod policy;
 pub mod protect;
 pub mod safefile;
 pub mod time;
+pub mod usb;

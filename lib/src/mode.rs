@@ -189,10 +189,22 @@ impl ModeMap {
         Ok(MapState::from_bytes(&raw))
     }
 
+    /// Write the slot, then USB's `authorized_default` for the new mode
+    /// (crate::usb) when this boundary governs USB: every path that changes the kernel's mode changes which
+    /// new USB devices the kernel binds. A USB failure is reported on stderr,
+    /// never fails the mode change itself (tightening must not be refused).
     pub fn write(&mut self, s: MapState) -> Result<()> {
         self.array
             .set(0, s.to_bytes(), 0)
-            .with_context(|| format!("writing {}", self.path.display()))
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        let pin_dir = self.path.parent().and_then(Path::parent);
+        if !pin_dir.is_some_and(crate::usb::controls) {
+            return Ok(());
+        }
+        if let Err(e) = crate::usb::apply_default(crate::usb::effective(&s)) {
+            eprintln!("boundary: warning: USB authorized_default not set: {e}");
+        }
+        Ok(())
     }
 }
 

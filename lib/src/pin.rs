@@ -237,6 +237,30 @@ pub fn read_stats(pin: &Path) -> Result<[u64; BD_STAT_MAX as usize], PinError> {
     })
 }
 
+/// Denials counted in the kernel by hook (`bd_deny_hooks`, summed over
+/// CPUs): `(hook, count)` for every hook that denied at least once.
+pub fn read_deny_hooks(pin: &Path) -> Result<Vec<(u32, u64)>, PinError> {
+    let path = map_path(pin, "bd_deny_hooks");
+    let data = open_map(pin, "bd_deny_hooks")?;
+    let arr =
+        PerCpuArray::<_, u64>::try_from(Map::PerCpuArray(data)).map_err(|err| PinError::Map {
+            path: path.clone(),
+            err,
+        })?;
+    let mut out = Vec::new();
+    for hook in 0..crate::event::BD_HOOK_SLOTS {
+        let v = arr.get(&hook, 0).map_err(|err| PinError::Map {
+            path: path.clone(),
+            err,
+        })?;
+        let n = v.iter().fold(0u64, |a, b| a.wrapping_add(*b));
+        if n != 0 {
+            out.push((hook, n));
+        }
+    }
+    Ok(out)
+}
+
 /// A `bd_stats` reader to keep open and poll (bd-watch reads it every 100 ms).
 pub struct Stats(PerCpuArray<MapData, u64>);
 

@@ -36,7 +36,7 @@ use toml::Spanned;
 
 /// Event types the tools emit (docs/EVENTS.md); any other type is denied
 /// unless a rule names it explicitly.
-pub const KNOWN_TYPES: &[&str] = &["exec", "deny", "lost", "decision", "mode"];
+pub const KNOWN_TYPES: &[&str] = &["exec", "deny", "lost", "decision", "mode", "usb"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

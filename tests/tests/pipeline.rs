@@ -398,6 +398,30 @@ fn tightening_reaches_the_kernel_and_loosening_needs_a_token() {
     let dead = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
     assert!(dead.contains("Operation not permitted"), "LOCKDOWN: {dead}");
 
+    // The kernel counts that denial by hook (issue 14 item 6): in status and
+    // in the metrics, and the by-hook counts add up to the total.
+    let o = rig
+        .tool("bd-load")
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let by = st["counters"]["denied_by_hook"].as_object().unwrap();
+    assert!(by["connect4"].as_u64().unwrap() >= 1, "{st}");
+    let sum: u64 = by.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(sum, st["counters"]["denied"].as_u64().unwrap(), "{st}");
+    let o = rig
+        .tool("bd-load")
+        .args(["status", "--prometheus"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("boundary_denied_by_hook_total{hook=\"connect4\"} "))
+        .unwrap_or_else(|| panic!("no connect4 denials in the metrics:\n{text}"));
+    assert!(line.rsplit(' ').next().unwrap().parse::<u64>().unwrap() >= 1);
+
     let keys = rig.dir.path().join("ops");
     std::fs::create_dir(&keys).unwrap();
     let key = rig.dir.path().join("op");

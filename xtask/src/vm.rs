@@ -22,7 +22,8 @@ use crate::{root, run};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct VmArgs {
-    /// Which kernel to boot: 6.1, 6.12 or all.
+    /// Which kernel to boot: 6.1, 6.12, usb (6.12 generic with USB, runs the
+    /// vmusb_* tests) or all.
     #[arg(long, default_value = "all")]
     pub kernel: String,
     /// Run the benchmarks of bench/inject instead of the tests.
@@ -47,8 +48,22 @@ impl VmArgs {
     }
 }
 
-/// The kernels we test on: Debian bookworm's own and bookworm-backports'.
-const KERNELS: &[&str] = &["6.1", "6.12"];
+/// The kernels we test on: Debian bookworm's own and bookworm-backports'
+/// cloud kernels (vm_* tests), and backports' generic 6.12 for the USB tests
+/// (vmusb_*): the cloud kernels are built without USB.
+const KERNELS: &[&str] = &["6.1", "6.12", USB_KERNEL];
+const USB_KERNEL: &str = "usb";
+
+/// Modules the USB boot loads (with what they depend on, from modules.dep).
+const USB_MODULES: &[&str] = &["xhci-pci", "usb-storage", "sd_mod", "usbhid", "hid-generic"];
+
+/// Raw images the USB boot offers as drives stick0..stick{N-1}: a drive is
+/// gone once its device is unplugged, so each plug uses the next one.
+const USB_STICKS: usize = 6;
+
+/// The first bytes of the stick image: a test that reads them from the
+/// guest's /dev/sdX has read the stick.
+pub const USB_STICK_MARK: &[u8] = b"BOUNDARY-USB-STICK-0123456789";
 
 /// Modules the tests may need that the cloud kernels build as modules
 /// (network tests create veth pairs and dummy links inside their own netns;
@@ -68,7 +83,7 @@ pub fn vm_test(args: &VmArgs) -> Result<()> {
     let kernels: Vec<&str> = match args.kernel.as_str() {
         "all" => KERNELS.to_vec(),
         k if KERNELS.contains(&k) => vec![k],
-        k => bail!("--kernel {k}: expected one of 6.1, 6.12, all"),
+        k => bail!("--kernel {k}: expected one of 6.1, 6.12, usb, all"),
     };
     ensure_host_tools()?;
     let vm_dir = target_dir()?.join("vm");
@@ -79,9 +94,14 @@ pub fn vm_test(args: &VmArgs) -> Result<()> {
     for k in &kernels {
         let kdir = fetch_kernel(&vm_dir, k)?;
         let initrd = build_initramfs(&vm_dir, k, &kdir, &payload, args)?;
+        if *k == USB_KERNEL && !args.bench && !has_usb_tests(&payload, args) {
+            eprintln!("vm-test {k}: no vmusb_* test matches; not booted");
+            continue;
+        }
         let vmlinuz = find_one(&kdir.join("boot"), "vmlinuz-")?;
         eprintln!("vm-test: booting {} ({})", k, vmlinuz.display());
-        let mut result = boot(&vmlinuz, &initrd, args);
+        let usb = (*k == USB_KERNEL).then(|| vm_dir.clone());
+        let mut result = boot(&vmlinuz, &initrd, args, usb.as_deref());
         // qemu 7.2's TCG has faulted in early boot of 6.12 (see the -cpu
         // note in boot()). A VM that died before /init ran none of our code,
         // so boot it again; a crash once the tests run is a failure.
@@ -89,7 +109,7 @@ pub fn vm_test(args: &VmArgs) -> Result<()> {
             match &result {
                 Err(e) if e.to_string().contains(NO_INIT) => {
                     eprintln!("vm-test {k}: {e}; boot attempt {attempt}");
-                    result = boot(&vmlinuz, &initrd, args);
+                    result = boot(&vmlinuz, &initrd, args, usb.as_deref());
                 }
                 _ => break,
             }
@@ -204,10 +224,14 @@ fn fetch_kernel(vm_dir: &Path, series: &str) -> Result<PathBuf> {
         run(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
         (
             opts,
-            format!(
-                r"^linux-image-{}\.[0-9]+\+deb[0-9]+-cloud-amd64-unsigned$",
-                regex_escape(series)
-            ),
+            if series == USB_KERNEL {
+                r"^linux-image-6\.12\.[0-9]+\+deb[0-9]+-amd64-unsigned$".to_string()
+            } else {
+                format!(
+                    r"^linux-image-{}\.[0-9]+\+deb[0-9]+-cloud-amd64-unsigned$",
+                    regex_escape(series)
+                )
+            },
         )
     };
     let out = Command::new("apt-cache")
@@ -253,6 +277,142 @@ fn fetch_kernel(vm_dir: &Path, series: &str) -> Result<PathBuf> {
     find_one(&kdir.join("boot"), "vmlinuz-")?;
     fs::write(kdir.join(".complete"), newest)?;
     Ok(kdir)
+}
+
+/// The modules `wanted` need, dependencies first, from the kernel's
+/// modules.dep (paths relative to `mods_root`).
+fn module_closure(mods_root: &Path, wanted: &[&str]) -> Result<Vec<PathBuf>> {
+    if !mods_root.join("modules.dep").exists() {
+        // The package ships no modules.dep (its postinst runs depmod).
+        let base = mods_root
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .context("module dir has no lib/modules parent")?;
+        let version = mods_root.file_name().unwrap_or_default();
+        run(Command::new("depmod").arg("-b").arg(base).arg(version))?;
+    }
+    let dep = fs::read_to_string(mods_root.join("modules.dep"))
+        .with_context(|| format!("reading {}/modules.dep", mods_root.display()))?;
+    let norm = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .split(".ko")
+            .next()
+            .unwrap_or_default()
+            .replace('-', "_")
+    };
+    let mut deps = std::collections::HashMap::new();
+    for line in dep.lines() {
+        if let Some((m, d)) = line.split_once(':') {
+            deps.insert(
+                norm(m),
+                (
+                    m.to_string(),
+                    d.split_whitespace().map(str::to_string).collect::<Vec<_>>(),
+                ),
+            );
+        }
+    }
+    let mut out: Vec<PathBuf> = Vec::new();
+    for w in wanted {
+        let (path, d) = deps
+            .get(&w.replace('-', "_"))
+            .with_context(|| format!("module {w} is not in {}/modules.dep", mods_root.display()))?;
+        // modules.dep lists the whole closure; modprobe loads it last to first.
+        for p in d.iter().rev().chain(std::iter::once(path)) {
+            let full = mods_root.join(p);
+            if !out.contains(&full) {
+                out.push(full);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Does any vmusb_* test (under the filter) exist in the payload?
+fn has_usb_tests(p: &Payload, args: &VmArgs) -> bool {
+    let filter = args.filter.clone().unwrap_or_default();
+    p.tests.iter().any(|(_, exe)| {
+        Command::new(exe)
+            .args(["--ignored", "--list", "--format", "terse"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                    let n = l.trim_end_matches(": test");
+                    n.rsplit("::").next().unwrap_or(n).starts_with("vmusb_") && n.contains(&filter)
+                })
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// USB boot extras: the stick image and two unix sockets (qemu's monitor, and
+/// the chardev behind the guest's second serial port), joined by a relay so
+/// the test inside the guest can hot-plug devices with monitor commands on
+/// /dev/ttyS1.
+fn usb_qemu_args(vm_dir: &Path) -> Result<(Vec<String>, PathBuf, PathBuf)> {
+    let img = vm_dir.join("usb-stick.img");
+    let mut data = USB_STICK_MARK.to_vec();
+    data.resize(1 << 20, 0);
+    fs::write(&img, data)?;
+    let mon = vm_dir.join("usb-mon.sock");
+    let relay = vm_dir.join("usb-relay.sock");
+    let _ = fs::remove_file(&mon);
+    let _ = fs::remove_file(&relay);
+    let mut a: Vec<String> = vec![
+        "-device".into(),
+        "qemu-xhci,id=xhci".into(),
+        "-chardev".into(),
+        format!("socket,id=bdmon,path={},server=on,wait=off", mon.display()),
+        "-mon".into(),
+        "chardev=bdmon,mode=readline".into(),
+        "-chardev".into(),
+        format!(
+            "socket,id=bdrelay,path={},server=on,wait=off",
+            relay.display()
+        ),
+        "-serial".into(),
+        "chardev:bdrelay".into(),
+    ];
+    for i in 0..USB_STICKS {
+        a.push("-drive".into());
+        a.push(format!(
+            "if=none,id=stick{i},file={},format=raw,readonly=on,file.locking=off",
+            img.display()
+        ));
+    }
+    Ok((a, mon, relay))
+}
+
+/// Copy bytes both ways between the monitor socket and the relay socket
+/// until either closes (qemu exits).
+fn start_relay(mon: PathBuf, relay: PathBuf) {
+    std::thread::spawn(move || {
+        let connect = |p: &Path| {
+            for _ in 0..100 {
+                if let Ok(s) = std::os::unix::net::UnixStream::connect(p) {
+                    return Some(s);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprintln!("vm-test usb: cannot connect to {}", p.display());
+            None
+        };
+        let (Some(m), Some(r)) = (connect(&mon), connect(&relay)) else {
+            return;
+        };
+        let (Ok(mut m2), Ok(mut r2)) = (m.try_clone(), r.try_clone()) else {
+            return;
+        };
+        let (mut m, mut r) = (m, r);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut r2, &mut m2);
+        });
+        let _ = std::io::copy(&mut m, &mut r);
+    });
 }
 
 fn regex_escape(s: &str) -> String {
@@ -492,6 +652,24 @@ fn build_initramfs(
         }
     }
 
+    if series == USB_KERNEL {
+        for (i, m) in module_closure(&mods_root, USB_MODULES)?.iter().enumerate() {
+            let name = m.file_name().unwrap_or_default().to_string_lossy();
+            let base = name.trim_end_matches(".xz").trim_end_matches(".ko");
+            // Numbered: /init loads /lib/modules/*.ko in glob order, dependencies first.
+            let dst = stage.join("lib/modules").join(format!("u{i:02}-{base}.ko"));
+            if name.ends_with(".xz") {
+                let out = Command::new("xz").arg("-dc").arg(m).output()?;
+                if !out.status.success() {
+                    bail!("xz -d {} failed", m.display());
+                }
+                fs::write(&dst, out.stdout)?;
+            } else {
+                fs::copy(m, &dst)?;
+            }
+        }
+    }
+
     fs::write(
         stage.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
@@ -503,7 +681,7 @@ fn build_initramfs(
         "b0a1dafe0000000000000000000000aa\n",
     )?;
     let init = stage.join("init");
-    fs::write(&init, init_script(args))?;
+    fs::write(&init, init_script(args, series == USB_KERNEL))?;
     fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
 
     // Uncompressed newc: the kernel unpacks it faster under TCG than gzip.
@@ -560,7 +738,8 @@ fn copy_libs(stage: &Path, elves: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn init_script(args: &VmArgs) -> String {
+fn init_script(args: &VmArgs, usb: bool) -> String {
+    let prefix = if usb { "vmusb_" } else { "vm_" };
     let filter = args.filter.clone().unwrap_or_default().replace('\'', "");
     let body = if args.bench {
         r#"
@@ -577,7 +756,7 @@ for t in /tests/*; do
         echo "FAIL $(basename "$t") (lists no ignored tests)"; fail=$((fail+1)); continue
     fi
     for n in $names; do
-        case "${{n##*::}}" in vm_*) ;; *) continue ;; esac
+        case "${{n##*::}}" in {prefix}*) ;; *) continue ;; esac
         case "$n" in *"$filter"*) ;; *) continue ;; esac
         start=$(date +%s)
         if timeout 600 "$t" --ignored --exact "$n" --test-threads=1 >/tmp/out 2>&1; then
@@ -622,7 +801,14 @@ const BOOT_ATTEMPTS: u32 = 5;
 
 const NO_INIT: &str = "the kernel died before /init ran";
 
-fn boot(vmlinuz: &Path, initrd: &Path, args: &VmArgs) -> Result<String> {
+fn boot(vmlinuz: &Path, initrd: &Path, args: &VmArgs, usb: Option<&Path>) -> Result<String> {
+    let (extra, sockets) = match usb {
+        Some(dir) => {
+            let (a, m, r) = usb_qemu_args(dir)?;
+            (a, Some((m, r)))
+        }
+        None => (Vec::new(), None),
+    };
     // -cx16: qemu 7.2's TCG mis-emulates the SLUB fast path's cmpxchg16b
     // (6.12 double-faults in kmem_cache_alloc, about one boot in five);
     // without CX16 the kernel takes its plain locked path.
@@ -639,6 +825,7 @@ fn boot(vmlinuz: &Path, initrd: &Path, args: &VmArgs) -> Result<String> {
         ])
         .args(["-nodefaults", "-no-reboot", "-display", "none"])
         .args(["-monitor", "none", "-serial", "stdio"])
+        .args(&extra)
         .arg("-kernel")
         .arg(vmlinuz)
         .arg("-initrd")
@@ -652,6 +839,9 @@ fn boot(vmlinuz: &Path, initrd: &Path, args: &VmArgs) -> Result<String> {
         .stderr(Stdio::inherit())
         .spawn()
         .context("spawning qemu-system-x86_64")?;
+    if let Some((m, r)) = sockets {
+        start_relay(m, r);
+    }
     let stdout = child.stdout.take().context("qemu stdout")?;
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {

@@ -136,7 +136,9 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              boundary_events_total{kind}\tcounter: exec and deny events put in the ring buffer\n\
              boundary_events_lost_total{kind}\tcounter: events dropped on a full ring buffer\n\
              boundary_denied_total\tcounter: operations denied (or, in audit mode, that would have \
-             been), all hooks together; per hook: open (the denying programs count one total)\n\
+             been), all hooks together\n\
+             boundary_denied_by_hook_total{hook}\tcounter: the same denials by hook (names as in \
+             deny events), counted in the kernel, so they include denials whose event was lost\n\
              boundary_map_entries{map}\tgauge: keys in each pinned hash map\n\
              boundary_mode{mode}\tgauge: 1 for the mode in force, read like bd-lock reads it \
              (--state, BD_STATE); an unreadable or inconsistent state reads as LOCKDOWN\n\

@@ -131,6 +131,16 @@ pub fn render(s: &Status, pin_dir: &Path, state: &Path) -> String {
             "Operations the kernel programs denied (or would have, in audit mode), all hooks.",
         );
         o.sample("boundary_denied_total", &[], c.denied);
+        if let Some(by) = &c.denied_by_hook {
+            o.family(
+                "boundary_denied_by_hook_total",
+                "counter",
+                "Operations denied (or that would have been, in audit mode), by the hook that denied them.",
+            );
+            for (hook, n) in by {
+                o.sample("boundary_denied_by_hook_total", &[("hook", hook)], n);
+            }
+        }
     }
     o.family(
         "boundary_map_entries",

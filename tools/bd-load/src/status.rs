@@ -53,6 +53,11 @@ pub struct Counters {
     pub deny: u64,
     pub deny_lost: u64,
     pub denied: u64,
+    /// Denials by hook name (`hook_<n>` for a number this build does not
+    /// name), from the kernel's per-hook counters; absent when the pinned
+    /// maps predate them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_by_hook: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -290,6 +295,15 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
         deny: s[BD_STAT_DENY as usize],
         deny_lost: s[BD_STAT_DENY_LOST as usize],
         denied: s[BD_STAT_DENIED as usize],
+        denied_by_hook: pin::read_deny_hooks(pin_dir).ok().map(|v| {
+            v.into_iter()
+                .map(|(h, n)| {
+                    let name = boundary::event::hook_name(h)
+                        .map_or_else(|| format!("hook_{h}"), str::to_owned);
+                    (name, n)
+                })
+                .collect()
+        }),
     });
     Ok(Status {
         v: 1,

@@ -13,6 +13,13 @@ use std::path::PathBuf;
         docs/EVENTS.md describes: `exec` and `deny` events from the kernel, and `lost` \
         whenever a loss counter in bd_stats moves (checked every 100 ms and at exit), so \
         loss is always visible. Each line is flushed as it is written.\n\n\
+        USB: for the system's pin dir (or with BD_USB_CONTROL=1) bd-watch also reads the \
+        kernel's USB uevents, prints a `usb` event per device plugged or removed, and \
+        authorises each new device the kernel's mode allows (AIRGAP: no storage or \
+        network devices; COLDROOM: HID keyboards only; LOCKDOWN: none). From AIRGAP up the \
+        kernel leaves new devices unauthorised by itself (bd-lock sets authorized_default \
+        with the mode), so a refused device is never bound; each refusal is a `deny` event \
+        with hook `usb`.\n\n\
         A ring buffer has exactly one consumer: a second bd-watch on the same pin dir is \
         refused (exit 5) while the first runs. To feed several readers, pipe one \
         bd-watch into tee(1).\n\n\
@@ -61,6 +68,11 @@ pub struct Cli {
     #[arg(short = 'n', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
+    /// Do not watch USB hot-plug: no `usb` events, and new USB devices the mode
+    /// allows stay unauthorised from AIRGAP up (see USB in bd-lock(1)).
+    #[arg(long)]
+    pub no_usb: bool,
+
     /// Stop after this long (e.g. 500ms, 10s, 2m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<std::time::Duration>,
@@ -71,4 +83,6 @@ pub enum EventType {
     Exec,
     Deny,
     Lost,
+    /// USB devices plugged or removed (from kernel uevents).
+    Usb,
 }

@@ -5,6 +5,7 @@
 
 pub mod ancestry;
 pub mod cli;
+pub mod usb;
 pub mod watch;
 
 /// Exit codes (documented in the man page's EXIT STATUS).

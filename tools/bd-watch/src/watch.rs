@@ -86,6 +86,21 @@ impl Filter {
         ok(&self.types, &t)
     }
 
+    /// USB lines come from no task: any task filter leaves them out.
+    pub fn wants_usb_line(&self, line: &str) -> bool {
+        let t = if line.contains("\"type\":\"deny\"") {
+            EventType::Deny
+        } else {
+            EventType::Usb
+        };
+        self.wants_type(t)
+            && self.uids.is_empty()
+            && self.comms.is_empty()
+            && self.cgroups.is_empty()
+            && self.pids.is_empty()
+            && self.ppids.is_empty()
+    }
+
     pub fn matches(&self, r: &Record) -> bool {
         match r {
             Record::Exec(e) => {
@@ -268,6 +283,19 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut ring = RingBuf::try_from(Map::RingBuf(data))
         .map_err(|e| Failure(exit::FAILED, format!("{}: {e}", ring_path.display())))?;
     let mut losses = Losses::open(&pin_dir)?;
+    let mut usb = if cli.no_usb {
+        None
+    } else {
+        // Fail closed without killing the pipeline: unwatched, no new device
+        // is authorised from AIRGAP up; exec and deny events still flow.
+        crate::usb::UsbWatch::open(&pin_dir).unwrap_or_else(|e| {
+            eprintln!(
+                "bd-watch: warning: no USB uevents ({e}): new USB devices stay unauthorised \
+                 from AIRGAP up and no usb events are printed"
+            );
+            None
+        })
+    };
     install_signals().map_err(|e| Failure(exit::FAILED, format!("signals: {e}")))?;
 
     let mut clock = KtimeClock::new();
@@ -332,6 +360,20 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 break 'outer;
             }
         }
+        if let Some(u) = usb.as_mut() {
+            for l in u.drain() {
+                if !filter.wants_usb_line(&l) {
+                    continue;
+                }
+                if !emit(&mut out, &l).map_err(io_fail)? {
+                    return Ok(());
+                }
+                seen += 1;
+                if cli.count.is_some_and(|n| seen >= n) {
+                    break 'outer;
+                }
+            }
+        }
         let now = Instant::now();
         if now.duration_since(last_stats) >= STATS_EVERY {
             last_stats = now;
@@ -381,10 +423,13 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         // reports POLLERR, so `bd-watch | head -3` ends even when no further
         // event would have been written to notice EPIPE.
         let stdout_fd = io::stdout();
-        let mut fds = [
+        let mut fds = vec![
             PollFd::new(ring.as_fd(), PollFlags::POLLIN),
             PollFd::new(stdout_fd.as_fd(), PollFlags::empty()),
         ];
+        if let Some(u) = usb.as_ref() {
+            fds.push(PollFd::new(u.fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => return Err(Failure(exit::FAILED, format!("poll: {e}"))),
