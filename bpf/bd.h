@@ -25,6 +25,7 @@
 enum bd_event_type {
 	BD_EV_EXEC = 1,
 	BD_EV_DENY = 2,
+	BD_EV_LIVENESS = 3,
 };
 
 /* Index into the per-CPU bd_stats array: counters the loader and bd-watch read. */
@@ -91,6 +92,21 @@ struct bd_exec {
 	struct bd_ancestor anc[BD_ANC_MAX];
 };
 
+/*
+ * A liveness marker: a thread renamed itself to BD_LIVE_MAGIC followed by a
+ * nonce (bd-lock on-tripwire --heartbeat does, every interval/3). The kernel
+ * stamps who did it; the nonce travels bd-watch | bd-policy | bd-lock and
+ * only its return renews the dead-man deadline.
+ */
+#define BD_LIVE_MAGIC "bdlv:"
+#define BD_LIVE_MAGIC_LEN 5
+struct bd_liveness {
+	struct bd_hdr hdr;
+	__u32 pid; /* tgid */
+	__u32 tid;
+	char comm[BD_COMM_LEN]; /* the new name: magic + nonce */
+};
+
 /* struct bd_deny.hook: which check fired */
 enum bd_hook {
 	BD_HOOK_PTRACE = 1,    /* LSM ptrace_access_check: attach, /proc/pid/mem|environ, process_vm_readv */
@@ -115,12 +131,20 @@ enum bd_hook {
 	BD_HOOK_PERF = 30,        /* LSM perf_event_alloc: sampling a protected process */
 	BD_HOOK_LOCKDOWN = 31,    /* LSM locked_down: /proc/kcore, /dev/mem */
 	BD_HOOK_BLOCK_DEV = 32,   /* LSM file_open of a block device holding a protected file */
-	/* 40..=59: mode enforcement beyond connect/sendmsg (issue 9) */
+	/* 40..=44: AIRGAP beyond connect/sendmsg (issue 9) */
 	BD_HOOK_SOCK_CREATE = 40,  /* cgroup/sock_create: raw, packet or ICMP socket */
 	BD_HOOK_POST_BIND4 = 41,   /* cgroup/post_bind4: bind beyond loopback */
 	BD_HOOK_POST_BIND6 = 42,   /* cgroup/post_bind6 */
 	BD_HOOK_SKB_INGRESS = 43,  /* cgroup_skb/ingress: packet from beyond loopback */
 	BD_HOOK_SKB_EGRESS = 44,   /* cgroup_skb/egress: packet to beyond loopback */
+	/* 50..=69: LOCKDOWN file and liveness hooks (issue 9, helper B) */
+	BD_HOOK_MMAP_EXEC = 50,     /* LSM mmap_file with PROT_EXEC (LOCKDOWN allow list) */
+	BD_HOOK_MPROTECT_EXEC = 51, /* LSM file_mprotect to PROT_EXEC (LOCKDOWN allow list) */
+	BD_HOOK_ALLOWED_WRITE = 52,    /* LSM file_open for writing of an allowed file */
+	BD_HOOK_ALLOWED_TRUNCATE = 53, /* LSM path_truncate of an allowed file */
+	BD_HOOK_ALLOWED_RENAME = 54,   /* LSM inode_rename over an allowed file (LOCKDOWN) */
+	BD_HOOK_PACKET_SOCKET = 55,    /* LSM socket_create AF_PACKET in the governed cgroup */
+	BD_HOOK_CGROUP_MOVE = 56,      /* LSM file_open of cgroup.procs/threads for writing, governed */
 };
 
 /* struct bd_deny.action */
@@ -175,6 +199,20 @@ struct bd_mode_state {
 struct bd_file_key {
 	__u64 dev; /* kernel dev_t as in sb->s_dev: major << 20 | minor, not st_dev */
 	__u64 ino;
+};
+
+/*
+ * bd_exec_allow value. bd-lock inserts it unsealed; mode_enforce's file_open
+ * seals it at the next open of that inode (bd-lock opens the file right
+ * away) with the inode's generation and ctime as the kernel has them. An
+ * entry is trusted only sealed and while both still match: a reused inode
+ * number has another generation, a file changed in place another ctime.
+ */
+#define BD_ALLOW_SEALED (1u << 0)
+struct bd_allow_val {
+	__u32 flags;
+	__u32 gen;      /* inode->i_generation when sealed */
+	__u64 ctime_ns; /* inode ctime when sealed */
 };
 
 /* bd_lsm_cfg.flags */

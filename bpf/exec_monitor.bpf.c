@@ -8,6 +8,10 @@
  * be reserved is counted in bd_stats[BD_STAT_EXEC_LOST]: loss is never silent.
  * Records are submitted without waking the reader until an eighth of the
  * ring is pending (see below), so a reader must also poll with a timeout.
+ *
+ * liveness_marker: one struct bd_liveness when a thread renames itself to
+ * BD_LIVE_MAGIC + nonce (task/task_rename), for the end-to-end dead-man
+ * heartbeat; every other rename costs a 5-byte compare.
  */
 #include "kernel.h"
 #include "maps.h"
@@ -174,5 +178,35 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 	bd_wake_at = now;
 	bpf_ringbuf_submit(e, flags);
 	bd_count(BD_STAT_EXEC);
+	return 0;
+}
+
+SEC("tracepoint/task/task_rename")
+int liveness_marker(struct trace_event_raw_task_rename *ctx)
+{
+	static const char magic[BD_LIVE_MAGIC_LEN] = BD_LIVE_MAGIC;
+	char name[BD_COMM_LEN];
+	struct bd_liveness *l;
+	__u64 id;
+
+	if (bpf_core_read(name, sizeof(name), &ctx->newcomm))
+		return 0;
+	for (int i = 0; i < BD_LIVE_MAGIC_LEN; i++)
+		if (name[i] != magic[i])
+			return 0;
+	l = bpf_ringbuf_reserve(&bd_events, sizeof(*l), 0);
+	if (!l) {
+		bd_count(BD_STAT_EXEC_LOST);
+		return 0;
+	}
+	id = bpf_get_current_pid_tgid();
+	l->hdr.type = BD_EV_LIVENESS;
+	l->hdr.size = sizeof(*l);
+	l->hdr.ktime_ns = bpf_ktime_get_ns();
+	l->pid = id >> 32;
+	l->tid = (__u32)id;
+	__builtin_memcpy(l->comm, name, sizeof(l->comm));
+	/* Rare and awaited: wake the reader now. */
+	bpf_ringbuf_submit(l, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

@@ -54,12 +54,32 @@ struct task_struct {
 
 struct super_block {
 	__u32 s_dev;
+	unsigned long s_flags;
+	unsigned long s_magic;
 };
 
 struct inode {
 	unsigned long i_ino;
 	struct super_block *i_sb;
 	unsigned short i_mode;
+	__u32 i_generation;
+};
+
+/* inode ctime, three layouts (read with bpf_core_field_exists):
+ * up to 6.5 i_ctime, 6.6-6.10 __i_ctime, from 6.11 i_ctime_sec/_nsec. */
+struct timespec64 {
+	__s64 tv_sec;
+	long tv_nsec;
+};
+struct inode___ctime_old {
+	struct timespec64 i_ctime;
+};
+struct inode___ctime_dunder {
+	struct timespec64 __i_ctime;
+};
+struct inode___ctime_split {
+	__s64 i_ctime_sec;
+	__u32 i_ctime_nsec;
 };
 
 struct qstr {
@@ -86,6 +106,10 @@ struct file {
 	unsigned int f_mode;
 };
 
+struct vm_area_struct {
+	struct file *vm_file;
+};
+
 struct linux_binprm {
 	struct file *file;
 	const char *filename;
@@ -106,6 +130,13 @@ struct trace_event_raw_sched_process_exec {
 	int pid;
 	int old_pid;
 	char __data[0];
+};
+
+/* task/task_rename tracepoint context: a comm change (prctl PR_SET_NAME,
+ * /proc/PID/comm). Only newcomm is read. */
+struct trace_event_raw_task_rename {
+	struct trace_entry ent;
+	char newcomm[16];
 };
 
 #pragma clang attribute pop

@@ -15,7 +15,11 @@
  *                        /proc/<pid>/mem, process_vm_readv/writev) of any
  *                        process is refused, system-wide (BPF-LSM).
  *   LOCKDOWN             exec of any file not in bd_exec_allow (by device and
- *                        inode) is refused, system-wide (BPF-LSM).
+ *                        inode) is refused, and so is mapping one executable
+ *                        (mmap/mprotect with PROT_EXEC: shared libraries,
+ *                        LD_PRELOAD, dlopen, ld.so running a file, and the
+ *                        ELF interpreter the kernel maps at exec), system-wide
+ *                        (BPF-LSM). Anonymous executable memory is left alone.
  *
  * The mode is bd_effective_mode(): a missing slot, an unknown value or a
  * passed dead-man deadline all act as LOCKDOWN. Every refusal is a struct
@@ -37,16 +41,91 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IPPROTO_ICMPV6 58
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define PROT_EXEC 0x4
+#define FMODE_WRITE 0x2
+#define O_TRUNC 01000
+#define SB_RDONLY 1
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define BD_DENY_STALE 1 /* bd_deny.access: entry found, inode changed or reused */
 
-/* LOCKDOWN exec allow list: struct bd_file_key (kernel dev_t, inode) -> 1.
- * Written by `bd-lock allow PATH`. */
+/* LOCKDOWN exec allow list: struct bd_file_key (kernel dev_t, inode) ->
+ * struct bd_allow_val. Written by `bd-lock allow PATH`. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct bd_file_key);
-	__type(value, __u32);
+	__type(value, struct bd_allow_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bd_exec_allow SEC(".maps");
+
+/* Newer kernels keep flag bits above the nanoseconds (multigrain
+ * timestamps: I_CTIME_QUERIED, set by a mere stat), so only the low 30 bits
+ * (nanoseconds are below 2^30) take part. */
+#define NSEC_MASK 0x3fffffffull
+
+static __always_inline __u64 inode_ctime_ns(struct inode *inode)
+{
+	if (bpf_core_field_exists(struct inode___ctime_split, i_ctime_sec)) {
+		struct inode___ctime_split *i = (void *)inode;
+		return BPF_CORE_READ(i, i_ctime_sec) * 1000000000ull +
+		       (BPF_CORE_READ(i, i_ctime_nsec) & NSEC_MASK);
+	}
+	if (bpf_core_field_exists(struct inode___ctime_dunder, __i_ctime)) {
+		struct inode___ctime_dunder *i = (void *)inode;
+		return BPF_CORE_READ(i, __i_ctime.tv_sec) * 1000000000ull +
+		       (BPF_CORE_READ(i, __i_ctime.tv_nsec) & NSEC_MASK);
+	}
+	struct inode___ctime_old *i = (void *)inode;
+	return BPF_CORE_READ(i, i_ctime.tv_sec) * 1000000000ull +
+	       (BPF_CORE_READ(i, i_ctime.tv_nsec) & NSEC_MASK);
+}
+
+static __always_inline void file_key(struct inode *inode, struct bd_file_key *key)
+{
+	key->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key->ino = BPF_CORE_READ(inode, i_ino);
+}
+
+/*
+ * Is the inode trusted by the allow list? 1 yes; 0 not listed; -1 listed but
+ * unsealed, or its generation or ctime moved since (changed in place, or the
+ * number reused by another file): not trusted, fail closed.
+ */
+static __always_inline int allow_check(struct inode *inode, struct bd_file_key *key)
+{
+	struct bd_allow_val *v = bpf_map_lookup_elem(&bd_exec_allow, key);
+	struct bd_file_key whole = { .dev = key->dev, .ino = 0 };
+
+	if (!v) {
+		/* A whole filesystem trusted by device (inode 0, never a real
+		 * one): only while it is mounted read-only. */
+		if (!bpf_map_lookup_elem(&bd_exec_allow, &whole))
+			return 0;
+		return BPF_CORE_READ(inode, i_sb, s_flags) & SB_RDONLY ? 1 : -1;
+	}
+	if (!(v->flags & BD_ALLOW_SEALED) || v->gen != BPF_CORE_READ(inode, i_generation) ||
+	    v->ctime_ns != inode_ctime_ns(inode))
+		return -1;
+	return 1;
+}
+
+/*
+ * The governed cgroup, for BPF-LSM programs that must scope themselves like
+ * the cgroup programs do: slot 0 holds the cgroup bd-load --cgroup attached
+ * to (set by bd-load). Empty: no task is governed.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_governed SEC(".maps");
+
+static __always_inline int governed(void)
+{
+	return bpf_current_task_under_cgroup(&bd_governed, 0) == 1;
+}
 
 /* A deny record without the task fields: for packets, which arrive in
  * softirq context where "current" is whoever the CPU was running. */
@@ -319,6 +398,7 @@ int BPF_PROG(mode_exec, struct linux_binprm *bprm, int ret)
 	struct inode *inode;
 	struct bd_deny *d;
 	__u32 mode;
+	int ok;
 
 	if (ret)
 		return ret;
@@ -326,15 +406,250 @@ int BPF_PROG(mode_exec, struct linux_binprm *bprm, int ret)
 	if (mode < BD_MODE_LOCKDOWN)
 		return 0;
 	inode = BPF_CORE_READ(bprm, file, f_inode);
-	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	key.ino = BPF_CORE_READ(inode, i_ino);
-	if (bpf_map_lookup_elem(&bd_exec_allow, &key))
+	file_key(inode, &key);
+	ok = allow_check(inode, &key);
+	if (ok > 0)
 		return 0;
 	d = deny_begin(BD_HOOK_EXEC, mode);
 	if (d) {
+		d->access = ok < 0 ? BD_DENY_STALE : 0;
 		d->target_dev = key.dev;
 		d->target_ino = key.ino;
 		bpf_probe_read_kernel_str(d->path, sizeof(d->path), BPF_CORE_READ(bprm, filename));
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/* An executable mapping of `file` in LOCKDOWN: 0 if allowed, else a deny
+ * event and -EPERM. */
+static __always_inline int map_exec(struct file *file, __u32 hook)
+{
+	struct bd_file_key key = {};
+	struct inode *inode;
+	struct bd_deny *d;
+	__u32 mode;
+	int ok;
+
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_LOCKDOWN)
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	file_key(inode, &key);
+	ok = allow_check(inode, &key);
+	if (ok > 0)
+		return 0;
+	d = deny_begin(hook, mode);
+	if (d) {
+		d->access = ok < 0 ? BD_DENY_STALE : 0;
+		d->target_dev = key.dev;
+		d->target_ino = key.ino;
+		bpf_probe_read_kernel_str(d->path, sizeof(d->path),
+					  BPF_CORE_READ(file, f_path.dentry, d_name.name));
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/* Same signature at v6.1 and v6.12 (include/linux/lsm_hook_defs.h). */
+SEC("lsm/mmap_file")
+int BPF_PROG(mode_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	if (ret)
+		return ret;
+	/* prot, not reqprot: what the kernel will map (READ_IMPLIES_EXEC). */
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	return map_exec(file, BD_HOOK_MMAP_EXEC);
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(mode_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	struct file *file;
+
+	if (ret)
+		return ret;
+	if (!(prot & PROT_EXEC))
+		return 0;
+	file = BPF_CORE_READ(vma, vm_file);
+	if (!file)
+		return 0;
+	return map_exec(file, BD_HOOK_MPROTECT_EXEC);
+}
+
+/* A write-side refusal on an allowed inode: deny event and -EPERM. */
+static __always_inline int deny_allowed(__u32 hook, __u32 mode, struct bd_file_key *key,
+					struct dentry *dentry)
+{
+	struct bd_deny *d = deny_begin(hook, mode);
+
+	if (d) {
+		d->target_dev = key->dev;
+		d->target_ino = key->ino;
+		bpf_probe_read_kernel_str(d->path, sizeof(d->path),
+					  BPF_CORE_READ(dentry, d_name.name));
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/*
+ * Integrity of allowed files, in every mode (the list is prepared before
+ * LOCKDOWN, and what is written then runs in LOCKDOWN): no open for writing.
+ * Any open of an unsealed entry's inode seals it first.
+ */
+static const char cg_procs[16] = "cgroup.procs";
+static const char cg_threads[16] = "cgroup.threads";
+
+static __always_inline int name_is(const char *a, const char *b)
+{
+	for (int i = 0; i < 16; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!a[i])
+			return 1;
+	}
+	return 1;
+}
+
+/*
+ * AIRGAP and above: a governed task may not move any task to another cgroup
+ * (cgroup.procs / cgroup.threads opened for writing), or it would leave the
+ * cgroup the network programs govern.
+ */
+static __always_inline int cgroup_move(struct file *file, struct inode *inode)
+{
+	struct dentry *dentry;
+	struct bd_deny *d;
+	char name[16] = {};
+	__u32 mode;
+
+	if (BPF_CORE_READ(inode, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
+		return 0;
+	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return 0;
+	dentry = BPF_CORE_READ(file, f_path.dentry);
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dentry, d_name.name));
+	if (!name_is(name, cg_procs) && !name_is(name, cg_threads))
+		return 0;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_AIRGAP || !governed())
+		return 0;
+	d = deny_begin(BD_HOOK_CGROUP_MOVE, mode);
+	if (d) {
+		d->target_ino = BPF_CORE_READ(inode, i_ino);
+		__builtin_memcpy(d->path, name, sizeof(name));
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(mode_file_open, struct file *file, int ret)
+{
+	struct bd_file_key key = {};
+	struct bd_allow_val *v;
+	struct inode *inode;
+
+	if (ret)
+		return ret;
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode)
+		return 0;
+	if (cgroup_move(file, inode))
+		return -EPERM;
+	file_key(inode, &key);
+	v = bpf_map_lookup_elem(&bd_exec_allow, &key);
+	if (!v)
+		return 0;
+	if (!(v->flags & BD_ALLOW_SEALED)) {
+		v->gen = BPF_CORE_READ(inode, i_generation);
+		v->ctime_ns = inode_ctime_ns(inode);
+		v->flags |= BD_ALLOW_SEALED;
+	}
+	/* O_TRUNC is still in f_flags here (do_dentry_open drops it later):
+	 * open(O_RDONLY|O_TRUNC) truncates, and from 6.2 through
+	 * security_file_truncate, which path_truncate does not see. */
+	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE) &&
+	    !(BPF_CORE_READ(file, f_flags) & O_TRUNC))
+		return 0;
+	return deny_allowed(BD_HOOK_ALLOWED_WRITE, bd_effective_mode(), &key,
+			    BPF_CORE_READ(file, f_path.dentry));
+}
+
+/* truncate(2) by path (open(O_TRUNC) is refused in file_open above). */
+SEC("lsm/path_truncate")
+int BPF_PROG(mode_truncate, const struct path *path, int ret)
+{
+	struct bd_file_key key = {};
+	struct dentry *dentry;
+	struct inode *inode;
+
+	if (ret)
+		return ret;
+	dentry = BPF_CORE_READ(path, dentry);
+	inode = BPF_CORE_READ(dentry, d_inode);
+	if (!inode)
+		return 0;
+	file_key(inode, &key);
+	if (!bpf_map_lookup_elem(&bd_exec_allow, &key))
+		return 0;
+	return deny_allowed(BD_HOOK_ALLOWED_TRUNCATE, bd_effective_mode(), &key, dentry);
+}
+
+/*
+ * Renaming a file over an allowed one, in LOCKDOWN only: outside it, package
+ * upgrades replace files that way, and the new inode is not on the list
+ * while the old number, if reused, no longer matches its generation.
+ */
+SEC("lsm/inode_rename")
+int BPF_PROG(mode_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	struct bd_file_key key = {};
+	struct inode *inode;
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_LOCKDOWN)
+		return 0;
+	inode = BPF_CORE_READ(new_dentry, d_inode);
+	if (!inode)
+		return 0;
+	file_key(inode, &key);
+	if (!bpf_map_lookup_elem(&bd_exec_allow, &key))
+		return 0;
+	return deny_allowed(BD_HOOK_ALLOWED_RENAME, mode, &key, new_dentry);
+}
+
+/*
+ * AF_PACKET sockets of the governed cgroup: cgroup/sock_create never sees
+ * them and their frames bypass the cgroup skb hooks, so BPF-LSM refuses
+ * them in AIRGAP and above. Sockets the kernel makes for itself pass.
+ */
+SEC("lsm/socket_create")
+int BPF_PROG(mode_socket_create, int family, int type, int protocol, int kern, int ret)
+{
+	struct bd_deny *d;
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	if (kern || family != AF_PACKET)
+		return 0;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_AIRGAP || !governed())
+		return 0;
+	d = deny_begin(BD_HOOK_PACKET_SOCKET, mode);
+	if (d) {
+		d->family = family;
+		d->access = type;
+		d->port = (__u16)protocol;
 		deny_submit(d);
 	}
 	return -EPERM;

@@ -26,7 +26,7 @@ function __fish_bd_load_using_subcommand
 end
 
 complete -c bd-load -n "__fish_bd_load_needs_command" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
-complete -c bd-load -n "__fish_bd_load_needs_command" -l cgroup -d 'Cgroup (v2 directory) to attach the cgroup programs to' -r -F
+complete -c bd-load -n "__fish_bd_load_needs_command" -l cgroup -d 'Cgroup (v2 directory) to attach the cgroup programs to; `/` means the root of the cgroup2 mount: every process of the host (of the cgroup namespace), so none can leave the governed cgroup' -r -F
 complete -c bd-load -n "__fish_bd_load_needs_command" -l ring-size -d 'Size of the event ring buffer in bytes: a power of two, at least 4096. Applies when the buffer is created (first load); unload to resize' -r
 complete -c bd-load -n "__fish_bd_load_needs_command" -l require -d 'Fail (exit 4) unless this kind of program can load and attach here' -r -f -a "lsm\t'BPF-LSM programs must load and attach'"
 complete -c bd-load -n "__fish_bd_load_needs_command" -l replace -d 'Replace programs that are already attached with this binary\'s'
@@ -43,7 +43,7 @@ complete -c bd-load -n "__fish_bd_load_needs_command" -f -a "allow" -d 'Let proc
 complete -c bd-load -n "__fish_bd_load_needs_command" -f -a "lsm-config" -d 'Set which accesses to protected processes are refused, and enforce or audit. With no option, print the current setting'
 complete -c bd-load -n "__fish_bd_load_needs_command" -f -a "lsm-list" -d 'Print the protected pids, allowed pids, protected files and policy (JSON)'
 complete -c bd-load -n "__fish_bd_load_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l cgroup -d 'Cgroup (v2 directory) to attach the cgroup programs to' -r -F
+complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l cgroup -d 'Cgroup (v2 directory) to attach the cgroup programs to; `/` means the root of the cgroup2 mount: every process of the host (of the cgroup namespace), so none can leave the governed cgroup' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l ring-size -d 'Size of the event ring buffer in bytes: a power of two, at least 4096. Applies when the buffer is created (first load); unload to resize' -r
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l require -d 'Fail (exit 4) unless this kind of program can load and attach here' -r -f -a "lsm\t'BPF-LSM programs must load and attach'"
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F

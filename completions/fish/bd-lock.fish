@@ -141,7 +141,7 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l operator-keys
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand cosign" -s h -l help -d 'Print help'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l heartbeat -d 'Arm the dead-man switch and keep it alive while running' -r
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l heartbeat -d 'Arm the dead-man switch and keep it alive while the whole pipeline moves' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand on-tripwire" -l operator-keys -d 'Trusted operator public keys: a file (one base64 key per line, # comments) or a directory of *.pub files' -r -F
@@ -204,6 +204,8 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l operator-keys 
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l remove -d 'Remove instead of add'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l libs -d 'Also allow what each binary maps executable at start: its ELF interpreter and DT_NEEDED closure, as the interpreter resolves them (`INTERP --list PATH`, what ldd runs). dlopen\'ed libraries are not seen: allow them by name'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -l device -d 'Trust the whole filesystem each PATH is on, by device, while it is mounted read-only (e.g. a dm-verity or squashfs /usr): the kernel checks the read-only flag at every exec and mapping. Refused for a read-write mount'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand allow" -s h -l help -d 'Print help'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "status" -d 'Show the current mode, its reason, the kernel map and the dead-man switch'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand help; and not __fish_seen_subcommand_from status init sync set engage release keygen token cosign on-tripwire arm heartbeat disarm allow help" -f -a "init" -d 'Create the state file on a fresh system (refused if any state exists)'

@@ -33,6 +33,10 @@ complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "verify" -d 'Check eve
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "tail" -d 'Print the last entries as JSON lines'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "note" -d 'Print a C2SP tlog-checkpoint (signed note) over the log\'s Merkle tree'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "prove" -d 'Export entries with RFC 6962 inclusion proofs against a signed note'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "verify-excerpt" -d 'Check an excerpt from `bd-log prove` with only the public key'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "rotate" -d 'Close the log with a checkpoint and continue its chain in a new file'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand keygen" -s o -l output -d 'Secret key file to create (the public key goes to FILE.pub)' -r -F
@@ -48,10 +52,11 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l skip-invalid -d
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l append-only -d 'Set the file\'s append-only attribute (chattr +a; needs root)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l ack -d 'After each write, print {"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s l -l log -d 'The log file' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s l -l log -d 'The log file; repeat for a rotated set, oldest first (LOG.2.gz, LOG.1, LOG). `-` reads stdin; a pattern with * ? or [ is expanded and the files ordered by where they sit in the chain; gzip and zstd members are read decompressed' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`)' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s a -l anchor -d 'A checkpoint line exported earlier: the log must still contain it' -r -F
-complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l json -d 'Print the result as one JSON object'
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l json -d 'Print the result as one JSON object (also an error object when it cannot decide)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s q -l quiet -d 'Print nothing when the log is valid (failures are still reported)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`) the log must verify under' -r -F
@@ -59,20 +64,43 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s h -l help -
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s s -l seq -d 'One seq (N) or a range (A..B, end exclusive; A.. or ..B)' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -l since -d 'Only entries with ts at or after this: RFC 3339 time, or a duration ago (e.g. 1h)' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand show" -l until -d 'Only entries with ts before this: RFC 3339 time, or a duration ago (e.g. 10m)' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s r -l records -d 'Print only the records (skip checkpoints)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s f -l follow -d 'After the end of the log, keep printing lines as they are appended (follows a rotation)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s h -l help -d 'Print help'
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s n -l lines -d 'How many lines' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -l since -d 'Only entries with ts at or after this: RFC 3339 time, or a duration ago (e.g. 1h)' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s r -l records -d 'Print only the records (skip checkpoints)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand tail" -s h -l help -d 'Print help'
+complete -c bd-log -n "__fish_bd_log_using_subcommand note" -s l -l log -d 'The log file(s), oldest first, or a quoted pattern (as verify)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand note" -s k -l key -d 'Secret key the log is signed with' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand note" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s l -l log -d 'The log file(s), oldest first, or a quoted pattern (as verify)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s p -l pubkey -d 'Public key of the log' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -l note -d 'The signed note (from `bd-log note`) the proofs are against' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s s -l seq -d 'One seq (N) or a range (A..B, end exclusive)' -r
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s a -l anchor -d 'An earlier note: add the consistency proof from it to NOTE' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand prove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s p -l pubkey -d 'Public key of the log' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s e -l excerpt -d 'The excerpt (`-` for stdin)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s a -l anchor -d 'An earlier note the excerpt\'s note must be consistent with' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify-excerpt" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -s l -l log -d 'The log file the running appender writes' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -s k -l key -d 'Secret key the log is signed with (the closing and the continuation checkpoint need it)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -l to -d 'Name for the closed file (default LOG.1); refused if it exists' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand rotate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand repair" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand repair" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "tail" -d 'Print the last entries as JSON lines'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail repair help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "tail" -d 'Print the last entries as JSON lines'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "note" -d 'Print a C2SP tlog-checkpoint (signed note) over the log\'s Merkle tree'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "prove" -d 'Export entries with RFC 6962 inclusion proofs against a signed note'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "verify-excerpt" -d 'Check an excerpt from `bd-log prove` with only the public key'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "rotate" -d 'Close the log with a checkpoint and continue its chain in a new file'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt rotate repair help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -25,6 +25,10 @@ pub const BD_ANC_NAME_LEN: usize = 40;
 /// `enum bd_event_type`.
 pub const BD_EV_EXEC: u32 = 1;
 pub const BD_EV_DENY: u32 = 2;
+pub const BD_EV_LIVENESS: u32 = 3;
+/// `BD_LIVE_MAGIC`: a thread renamed to this prefix plus a nonce makes
+/// exec_monitor emit a liveness record (the end-to-end dead-man heartbeat).
+pub const BD_LIVE_MAGIC: &str = "bdlv:";
 
 /// `enum bd_stat`: indices into the per-CPU `bd_stats` array.
 pub const BD_STAT_EXEC: u32 = 0;
@@ -75,6 +79,16 @@ pub const BD_HOOK_POST_BIND4: u32 = 41;
 pub const BD_HOOK_POST_BIND6: u32 = 42;
 pub const BD_HOOK_SKB_INGRESS: u32 = 43;
 pub const BD_HOOK_SKB_EGRESS: u32 = 44;
+pub const BD_HOOK_MMAP_EXEC: u32 = 50;
+pub const BD_HOOK_MPROTECT_EXEC: u32 = 51;
+pub const BD_HOOK_ALLOWED_WRITE: u32 = 52;
+pub const BD_HOOK_ALLOWED_TRUNCATE: u32 = 53;
+pub const BD_HOOK_ALLOWED_RENAME: u32 = 54;
+pub const BD_HOOK_PACKET_SOCKET: u32 = 55;
+pub const BD_HOOK_CGROUP_MOVE: u32 = 56;
+
+/// `bd_allow_val.flags`: the kernel recorded generation and ctime.
+pub const BD_ALLOW_SEALED: u32 = 1 << 0;
 
 /// `enum bd_action`.
 pub const BD_ACT_DENY: u32 = 1;
@@ -171,6 +185,25 @@ pub struct BdDeny {
     pub path: [u8; BD_PATH_LEN],
 }
 
+/// `struct bd_allow_val`: a value of the exec allow list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BdAllowVal {
+    pub flags: u32,
+    pub gen: u32,
+    pub ctime_ns: u64,
+}
+
+/// `struct bd_liveness`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BdLiveness {
+    pub hdr: BdHdr,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: [u8; BD_COMM_LEN],
+}
+
 /// `struct bd_mode_state`: the one slot of the pinned `bd_mode` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -206,6 +239,8 @@ unsafe impl aya::Pod for BdHdr {}
 unsafe impl aya::Pod for BdExec {}
 unsafe impl aya::Pod for BdAncestor {}
 unsafe impl aya::Pod for BdDeny {}
+unsafe impl aya::Pod for BdLiveness {}
+unsafe impl aya::Pod for BdAllowVal {}
 unsafe impl aya::Pod for BdModeState {}
 unsafe impl aya::Pod for BdFileKey {}
 unsafe impl aya::Pod for BdLsmCfg {}
@@ -215,6 +250,7 @@ unsafe impl aya::Pod for BdLsmCfg {}
 pub enum Record {
     Exec(Box<BdExec>),
     Deny(Box<BdDeny>),
+    Liveness(BdLiveness),
 }
 
 /// Why a ring-buffer record could not be decoded.
@@ -263,6 +299,10 @@ impl Record {
                 need(size_of::<BdDeny>())?;
                 Ok(Record::Deny(Box::new(read_pod(bytes))))
             }
+            BD_EV_LIVENESS => {
+                need(size_of::<BdLiveness>())?;
+                Ok(Record::Liveness(read_pod(bytes)))
+            }
             t => Err(RecordError::UnknownType(t)),
         }
     }
@@ -271,6 +311,7 @@ impl Record {
         match self {
             Record::Exec(e) => &e.hdr,
             Record::Deny(d) => &d.hdr,
+            Record::Liveness(l) => &l.hdr,
         }
     }
 }
@@ -331,6 +372,13 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_PTRACE_ME => "ptrace_traceme",
         BD_HOOK_FILE_OPEN => "file_open",
         BD_HOOK_EXEC => "exec",
+        BD_HOOK_MMAP_EXEC => "mmap_exec",
+        BD_HOOK_MPROTECT_EXEC => "mprotect_exec",
+        BD_HOOK_ALLOWED_WRITE => "allowed_write",
+        BD_HOOK_ALLOWED_TRUNCATE => "allowed_truncate",
+        BD_HOOK_ALLOWED_RENAME => "allowed_rename",
+        BD_HOOK_PACKET_SOCKET => "packet_socket",
+        BD_HOOK_CGROUP_MOVE => "cgroup_move",
         BD_HOOK_CONNECT4 => "connect4",
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
@@ -428,6 +476,39 @@ impl KtimeClock {
 impl Default for KtimeClock {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The `liveness` line of docs/EVENTS.md. `type` comes first: bd-policy
+/// recognises the line by its prefix and passes it through unjudged.
+#[derive(Debug, Serialize)]
+pub struct LivenessLine {
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub v: u32,
+    pub time: String,
+    pub ktime_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub nonce: String,
+}
+
+/// The exact start of every `liveness` line bd-watch prints.
+pub const LIVENESS_PREFIX: &str = "{\"type\":\"liveness\",";
+
+pub fn liveness_line(l: &BdLiveness, clock: &KtimeClock) -> LivenessLine {
+    let comm = c_str(&l.comm);
+    LivenessLine {
+        type_: "liveness",
+        v: 1,
+        time: clock.rfc3339(l.hdr.ktime_ns),
+        ktime_ns: l.hdr.ktime_ns,
+        pid: l.pid,
+        tid: l.tid,
+        nonce: comm
+            .strip_prefix(BD_LIVE_MAGIC)
+            .unwrap_or(&comm)
+            .to_string(),
     }
 }
 
@@ -546,6 +627,12 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_PIN_REMOVE
             | BD_HOOK_SELF_WRITE
             | BD_HOOK_BLOCK_DEV
+            | BD_HOOK_MMAP_EXEC
+            | BD_HOOK_MPROTECT_EXEC
+            | BD_HOOK_ALLOWED_WRITE
+            | BD_HOOK_ALLOWED_TRUNCATE
+            | BD_HOOK_ALLOWED_RENAME
+            | BD_HOOK_CGROUP_MOVE
     );
     let net_hook = matches!(
         d.hook,
@@ -558,6 +645,7 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_POST_BIND6
             | BD_HOOK_SKB_INGRESS
             | BD_HOOK_SKB_EGRESS
+            | BD_HOOK_PACKET_SOCKET
     );
     let action = match d.action {
         BD_ACT_DENY => Some("deny"),
@@ -726,6 +814,18 @@ mod tests {
         rust_layout!(m, "bd_file_key", BdFileKey, [dev = "dev", ino = "ino"]);
         rust_layout!(
             m,
+            "bd_allow_val",
+            BdAllowVal,
+            [flags = "flags", gen = "gen", ctime_ns = "ctime_ns"]
+        );
+        rust_layout!(
+            m,
+            "bd_liveness",
+            BdLiveness,
+            [hdr = "hdr", pid = "pid", tid = "tid", comm = "comm"]
+        );
+        rust_layout!(
+            m,
             "bd_lsm_cfg",
             BdLsmCfg,
             [
@@ -792,6 +892,8 @@ mod tests {
             &["mode", "flags", "heartbeat_deadline_ns", "seq"],
         ),
         ("bd_file_key", &["dev", "ino"]),
+        ("bd_liveness", &["hdr", "pid", "tid", "comm"]),
+        ("bd_allow_val", &["flags", "gen", "ctime_ns"]),
         ("bd_lsm_cfg", &["flags", "audit", "configured", "_pad0"]),
     ];
 
@@ -844,6 +946,8 @@ mod tests {
         ("BD_ANC_NAME_LEN", BD_ANC_NAME_LEN),
         ("BD_EV_EXEC", BD_EV_EXEC as usize),
         ("BD_EV_DENY", BD_EV_DENY as usize),
+        ("BD_EV_LIVENESS", BD_EV_LIVENESS as usize),
+        ("BD_LIVE_MAGIC_LEN", BD_LIVE_MAGIC.len()),
         ("BD_STAT_EXEC", BD_STAT_EXEC as usize),
         ("BD_STAT_EXEC_LOST", BD_STAT_EXEC_LOST as usize),
         ("BD_STAT_DENY", BD_STAT_DENY as usize),
@@ -883,6 +987,17 @@ mod tests {
         ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),
         ("BD_HOOK_SKB_INGRESS", BD_HOOK_SKB_INGRESS as usize),
         ("BD_HOOK_SKB_EGRESS", BD_HOOK_SKB_EGRESS as usize),
+        ("BD_HOOK_MMAP_EXEC", BD_HOOK_MMAP_EXEC as usize),
+        ("BD_HOOK_MPROTECT_EXEC", BD_HOOK_MPROTECT_EXEC as usize),
+        ("BD_HOOK_ALLOWED_WRITE", BD_HOOK_ALLOWED_WRITE as usize),
+        (
+            "BD_HOOK_ALLOWED_TRUNCATE",
+            BD_HOOK_ALLOWED_TRUNCATE as usize,
+        ),
+        ("BD_HOOK_ALLOWED_RENAME", BD_HOOK_ALLOWED_RENAME as usize),
+        ("BD_HOOK_PACKET_SOCKET", BD_HOOK_PACKET_SOCKET as usize),
+        ("BD_HOOK_CGROUP_MOVE", BD_HOOK_CGROUP_MOVE as usize),
+        ("BD_ALLOW_SEALED", BD_ALLOW_SEALED as usize),
         ("BD_ACT_DENY", BD_ACT_DENY as usize),
         ("BD_ACT_AUDIT", BD_ACT_AUDIT as usize),
         ("BD_MODE_OPEN", BD_MODE_OPEN as usize),

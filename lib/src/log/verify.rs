@@ -58,6 +58,7 @@ pub enum Kind {
     Torn(u64),
     Anchor(String),
     Empty,
+    WrongKey(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +82,30 @@ pub struct Report {
     pub bad: Option<(u64, String)>,
     /// The anchor's seq, when one was given and the log extends it.
     pub anchored: Option<u64>,
+    /// The seq of the first line read: 0 for a log that starts with its
+    /// genesis, more for a file that continues a rotated one.
+    pub first_seq: u64,
+    /// The first line's `prev`: for a continuation file, the SHA-256 of the
+    /// last line of the file before it.
+    pub first_prev: Option<Hash>,
+    /// SHA-256 of the last complete line, and whether it is a checkpoint.
+    pub last_hash: Option<Hash>,
+    pub last_is_checkpoint: bool,
+    /// The first checkpoint names this key, not the given one, and carries a
+    /// valid signature by it: the log was written under another key. A
+    /// verifier cannot decide anything with the wrong key (exit 2, not 1).
+    pub wrong_key: Option<String>,
+    /// In a set of files: the file the first problem is in.
+    pub bad_file: Option<String>,
+    /// In a set of files: how many were read.
+    pub files: u64,
+    /// Could not decide (an anchor older than every file given): the reason.
+    pub undecided: Option<String>,
 }
 
 impl Report {
     pub fn ok(&self) -> bool {
-        self.bad.is_none()
+        self.bad.is_none() && self.undecided.is_none() && self.wrong_key.is_none()
     }
 }
 
@@ -100,6 +120,7 @@ struct PieceOut {
     problems: Vec<Problem>,
     checkpoints: Vec<(u64, String)>,
     cut_short: bool,
+    last_is_checkpoint: bool,
 }
 
 fn ts_arr(ts: &[u8]) -> Option<[u8; super::TS_LEN]> {
@@ -112,6 +133,7 @@ fn check_piece(
     key: &VerifyingKey,
     opts: &Options,
     anchor_seq: Option<u64>,
+    file_first: u64,
 ) -> PieceOut {
     let mut out = PieceOut::default();
     let mut start = 0usize;
@@ -123,6 +145,7 @@ fn check_piece(
         start = nl + 1;
         let h = hash_line(line);
         let mut ts_here = None;
+        out.last_is_checkpoint = false;
         match parse_line(line) {
             Err(e) => push(&mut out, idx, Kind::Format(e.to_string())),
             Ok(p) => {
@@ -141,10 +164,14 @@ fn check_piece(
                     _ => {}
                 }
                 match p.body {
-                    Body::Record(_) if idx == 0 => push(
+                    Body::Record(_) if idx == file_first => push(
                         &mut out,
                         idx,
-                        Kind::Format("line 0 must be the genesis checkpoint".into()),
+                        Kind::Format(if idx == 0 {
+                            "line 0 must be the genesis checkpoint".into()
+                        } else {
+                            "a file must start with a checkpoint (the genesis or a rotation's continuation)".into()
+                        }),
                     ),
                     Body::Record(r) => {
                         // Always: the chain only authenticates lines up to the
@@ -156,9 +183,20 @@ fn check_piece(
                         }
                     }
                     Body::Checkpoint => {
-                        match Checkpoint::parse_line(line).and_then(|c| c.verify(key).map(|_| c)) {
+                        out.last_is_checkpoint = true;
+                        match Checkpoint::parse_line(line) {
                             Err(e) => push(&mut out, idx, Kind::Checkpoint(e)),
-                            Ok(c) => out.checkpoints.push((idx, c.origin)),
+                            Ok(c)
+                                if idx == file_first
+                                    && c.key != key.to_bytes()
+                                    && c.self_signed() =>
+                            {
+                                push(&mut out, idx, Kind::WrongKey(hex::encode(c.key)))
+                            }
+                            Ok(c) => match c.verify(key) {
+                                Err(e) => push(&mut out, idx, Kind::Checkpoint(e)),
+                                Ok(()) => out.checkpoints.push((idx, c.origin)),
+                            },
                         }
                     }
                 }
@@ -287,17 +325,204 @@ fn count_lines(piece: &[u8]) -> u64 {
 
 /// Verifies a whole log read from `r` against the trusted public key.
 /// I/O errors are returned; everything wrong with the content is in the
-/// report.
+/// report. A log that starts with a continuation checkpoint (a file after a
+/// rotation) is verified from its first seq on; [`verify_set`] checks the
+/// links between files.
 pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::Result<Report> {
+    let mut rep = verify_one(r, key, opts)?;
+    finish_anchor(&mut rep, opts);
+    Ok(rep)
+}
+
+/// One file of a set: a display name and its (decompressed) bytes.
+pub struct Input<'a> {
+    pub name: String,
+    pub reader: Box<dyn Read + Send + 'a>,
+}
+
+/// Verifies a rotated set of files, oldest first: each file on its own, then
+/// every link between two files (the next file's first checkpoint continues
+/// the previous file's chain: same origin, the next seq, `prev` = the SHA-256
+/// of its last line). A gap, a file out of order, a new or foreign origin and
+/// a rewritten or rolled-back file are each reported as what they are; the
+/// anchor, if any, is checked across the whole set.
+pub fn verify_set(
+    inputs: Vec<Input<'_>>,
+    key: &VerifyingKey,
+    opts: &Options,
+) -> io::Result<Report> {
+    let mut total = Report::default();
+    let mut prev: Option<(String, Report)> = None;
+    for (i, input) in inputs.into_iter().enumerate() {
+        let name = input.name;
+        let rep = verify_one(input.reader, key, opts)
+            .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
+        total.files += 1;
+        if i == 0 {
+            total.first_seq = rep.first_seq;
+            total.first_prev = rep.first_prev;
+            total.origin = rep.origin.clone();
+        }
+        if rep.wrong_key.is_some() {
+            total.wrong_key = rep.wrong_key.clone();
+            total.bad_file = Some(name);
+            return Ok(total);
+        }
+        if let Some((pname, p)) = &prev {
+            if let Some(why) = link_problem(pname, p, &name, &rep) {
+                total.bad = Some((rep.first_seq, why));
+                total.bad_file = Some(name);
+                return Ok(total);
+            }
+        }
+        total.lines += rep.lines;
+        total.checkpoints += rep.checkpoints;
+        if rep.last_checkpoint.is_some() {
+            total.last_checkpoint = rep.last_checkpoint;
+        }
+        total.last_hash = rep.last_hash;
+        total.last_is_checkpoint = rep.last_is_checkpoint;
+        total.uncovered = rep.uncovered;
+        total.anchored = rep.anchored;
+        if rep.bad.is_some() {
+            total.bad = rep.bad.clone();
+            total.bad_file = Some(name);
+            return Ok(total);
+        }
+        prev = Some((name, rep));
+    }
+    if total.files == 0 {
+        total.bad = Some((0, "no files given".into()));
+        return Ok(total);
+    }
+    // The in-file check already compared the anchor's line where its seq was
+    // read; what is left is an anchor before or after the whole set.
+    if let Some(a) = &opts.anchor {
+        let aseq = a.checkpoint.seq;
+        let end = total.first_seq + total.lines;
+        if aseq < total.first_seq {
+            total.undecided = Some(format!(
+                "the anchor checkpoint is at seq {aseq}, before the first file given (which starts at seq {}): \
+                 give the rotated files that hold it (several -l, oldest first, or a glob)",
+                total.first_seq
+            ));
+        } else if aseq >= end {
+            let name = prev.map(|(n, _)| n).unwrap_or_default();
+            total.bad = Some((
+                end,
+                format!(
+                    "truncated or rolled back: the last file ends at seq {} before seq {aseq} of the anchor checkpoint",
+                    end.saturating_sub(1)
+                ),
+            ));
+            total.bad_file = Some(name);
+        } else {
+            total.anchored = Some(aseq);
+        }
+    }
+    Ok(total)
+}
+
+/// What is wrong with the link from file `p` to the file `n` after it.
+fn link_problem(pname: &str, p: &Report, nname: &str, n: &Report) -> Option<String> {
+    let p_first = p.first_seq;
+    let p_last = p.first_seq + p.lines.saturating_sub(1);
+    let n_first = n.first_seq;
+    if n.origin != p.origin {
+        if n_first == 0 {
+            return Some(format!(
+                "new origin: {nname} starts a new log (genesis, origin {}) instead of continuing {pname} (origin {}); \
+                 the appender lost the chain (a copytruncate, or a restart with the previous file moved away)",
+                n.origin.as_deref().unwrap_or("?"),
+                p.origin.as_deref().unwrap_or("?")
+            ));
+        }
+        return Some(format!(
+            "spliced from another log: {nname} has origin {}, {pname} has origin {}",
+            n.origin.as_deref().unwrap_or("?"),
+            p.origin.as_deref().unwrap_or("?")
+        ));
+    }
+    if n_first <= p_first {
+        return Some(format!(
+            "reordered set: {nname} (seq {n_first}..) comes before {pname} (seq {p_first}..{p_last}) in the chain, \
+             or is a duplicate; give the files oldest first"
+        ));
+    }
+    if n_first <= p_last {
+        return Some(format!(
+            "rolled back: {nname} continues the chain from seq {} but {pname} goes on to seq {p_last}: \
+             the log was cut back and rewritten after seq {}",
+            n_first - 1,
+            n_first - 1
+        ));
+    }
+    if n_first > p_last + 1 {
+        if !p.last_is_checkpoint {
+            return Some(format!(
+                "truncated file: {pname} ends at seq {p_last} without the checkpoint that closes a rotated file, \
+                 and {nname} continues from seq {}: seqs {}..{} are missing",
+                n_first - 1,
+                p_last + 1,
+                n_first - 1
+            ));
+        }
+        return Some(format!(
+            "missing file: seqs {}..{} are absent between {pname} (ends at seq {p_last}) and {nname} (starts at seq {n_first}); \
+             a rotated file was removed from the middle of the set (or {pname} was cut back to a checkpoint)",
+            p_last + 1,
+            n_first - 1
+        ));
+    }
+    if n.first_prev != p.last_hash {
+        return Some(format!(
+            "broken link between files: the first checkpoint of {nname} commits to a last line of {pname} \
+             (seq {p_last}) with other bytes: {pname} was rewritten, or {nname} continues a different copy of it"
+        ));
+    }
+    None
+}
+
+/// The end-of-log anchor check for one file read on its own.
+fn finish_anchor(rep: &mut Report, opts: &Options) {
+    let Some(a) = &opts.anchor else { return };
+    if rep.bad.is_some() || rep.wrong_key.is_some() || rep.lines == 0 {
+        return;
+    }
+    let aseq = a.checkpoint.seq;
+    let end = rep.first_seq + rep.lines;
+    if aseq < rep.first_seq {
+        rep.anchored = None;
+        rep.undecided = Some(format!(
+            "the anchor checkpoint is at seq {aseq}, before this file's first line (seq {}): \
+             give the rotated files that hold it (several -l, oldest first, or a glob)",
+            rep.first_seq
+        ));
+    } else if aseq >= end {
+        rep.anchored = None;
+        rep.bad = Some((
+            end,
+            format!(
+                "log ends before seq {aseq} of the anchor checkpoint: truncated or rolled back"
+            ),
+        ));
+    } else {
+        rep.anchored = Some(aseq);
+    }
+}
+
+fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::Result<Report> {
     let chunk = if opts.chunk == 0 { 8 << 20 } else { opts.chunk };
     let npieces = rayon::current_num_threads() * 4;
     let anchor_seq = opts.anchor.as_ref().map(|a| a.checkpoint.seq);
     let mut problems: Vec<Problem> = Vec::new();
     let mut rep = Report::default();
-    let mut last_hash: Option<Hash> = Some(ZERO);
+    let mut last_hash: Option<Hash> = None;
     let mut last_ts: Option<[u8; super::TS_LEN]> = None;
     let mut extra_chunks_left: Option<u32> = None;
     let mut torn = 0u64;
+    let mut first: Option<u64> = None;
+    let mut wrong_key = None;
 
     std::thread::scope(|s| -> io::Result<()> {
         let (tx, rx) = sync_channel::<io::Result<Chunk>>(1);
@@ -306,10 +531,22 @@ pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
         for msg in rx.iter() {
             let c = msg?;
             let data = &c.buf[..c.len];
+            // The first line says where this file sits in the chain: seq 0
+            // (the genesis, whose prev must be zeros) or a continuation.
+            let file_first = *first.get_or_insert_with(|| {
+                let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+                match parse_line(&data[..end]) {
+                    Ok(p) if p.body == Body::Checkpoint && p.seq > 0 => p.seq,
+                    _ => 0,
+                }
+            });
+            if file_first == 0 && rep.lines == 0 {
+                last_hash = Some(ZERO);
+            }
             let pieces = split_pieces(data, npieces);
             let counts: Vec<u64> = pieces.par_iter().map(|p| count_lines(p)).collect();
             let mut bases = Vec::with_capacity(pieces.len());
-            let mut b = rep.lines;
+            let mut b = file_first + rep.lines;
             for n in &counts {
                 bases.push(b);
                 b += n;
@@ -317,9 +554,12 @@ pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
             let outs: Vec<PieceOut> = pieces
                 .par_iter()
                 .zip(bases.par_iter())
-                .map(|(p, &base)| check_piece(p, base, key, opts, anchor_seq))
+                .map(|(p, &base)| check_piece(p, base, key, opts, anchor_seq, file_first))
                 .collect();
             for ((out, &base), n) in outs.into_iter().zip(&bases).zip(&counts) {
+                if base == file_first {
+                    rep.first_prev = out.first_prev;
+                }
                 if let (Some(lh), Some(fp)) = (last_hash, out.first_prev) {
                     if lh != fp {
                         problems.push(Problem {
@@ -336,10 +576,15 @@ pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
                         });
                     }
                 }
+                for p in &out.problems {
+                    if let Kind::WrongKey(k) = &p.kind {
+                        wrong_key = Some(k.clone());
+                    }
+                }
                 problems.extend(out.problems);
                 for (seq, origin) in out.checkpoints {
                     match &rep.origin {
-                        None if seq == 0 => rep.origin = Some(origin),
+                        None if seq == file_first => rep.origin = Some(origin),
                         Some(o) if *o == origin => {}
                         _ => problems.push(Problem {
                             seq,
@@ -350,13 +595,16 @@ pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
                     rep.last_checkpoint = Some(seq);
                 }
                 last_hash = if out.cut_short { None } else { out.last_hash };
+                if *n > 0 {
+                    rep.last_is_checkpoint = out.last_is_checkpoint;
+                }
                 last_ts = out.last_ts;
-                rep.lines = base + n;
+                rep.lines = base + n - file_first;
             }
             torn = c.torn;
             if c.overlong {
                 problems.push(Problem {
-                    seq: rep.lines,
+                    seq: file_first + rep.lines,
                     kind: Kind::Format(format!(
                         "line longer than {} bytes, more than any bd-log line; verification stops here",
                         super::MAX_LINE
@@ -379,6 +627,13 @@ pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
         Ok(())
     })?;
 
+    let file_first = first.unwrap_or(0);
+    rep.first_seq = file_first;
+    rep.last_hash = last_hash;
+    if let Some(k) = wrong_key {
+        rep.wrong_key = Some(k);
+        return Ok(rep);
+    }
     let complete = extra_chunks_left.is_none();
     if complete {
         if rep.lines == 0 && torn == 0 {
@@ -389,27 +644,19 @@ pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
         }
         if torn > 0 {
             problems.push(Problem {
-                seq: rep.lines,
+                seq: file_first + rep.lines,
                 kind: Kind::Torn(torn),
             });
         }
-        if let Some(a) = anchor_seq {
-            if a >= rep.lines {
-                problems.push(Problem {
-                    seq: rep.lines,
-                    kind: Kind::Anchor(format!(
-                        "log ends before seq {a} of the anchor checkpoint: truncated or rolled back"
-                    )),
-                });
-            } else {
-                rep.anchored = Some(a);
-            }
-        }
     }
-    rep.uncovered = rep.lines - rep.last_checkpoint.map_or(0, |c| c + 1);
+    rep.uncovered = (file_first + rep.lines) - rep.last_checkpoint.map_or(file_first, |c| c + 1);
     if !problems.is_empty() {
         rep.anchored = None;
-        rep.bad = Some(attribute(&mut problems, rep.lines, rep.last_checkpoint));
+        rep.bad = Some(attribute(
+            &mut problems,
+            file_first + rep.lines,
+            rep.last_checkpoint,
+        ));
     }
     Ok(rep)
 }
@@ -464,6 +711,7 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
         ),
         Kind::Anchor(e) => e.clone(),
         Kind::Empty => "log is empty: no genesis checkpoint".into(),
+        Kind::WrongKey(k) => format!("the log is signed by key {k}, not the given public key"),
     };
     (i, why)
 }

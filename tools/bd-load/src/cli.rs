@@ -70,7 +70,9 @@ pub enum Require {
 
 #[derive(Debug, Default, Args)]
 pub struct LoadArgs {
-    /// Cgroup (v2 directory) to attach the cgroup programs to.
+    /// Cgroup (v2 directory) to attach the cgroup programs to; `/` means the
+    /// root of the cgroup2 mount: every process of the host (of the cgroup
+    /// namespace), so none can leave the governed cgroup.
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<PathBuf>,
 

@@ -195,6 +195,14 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
                 continue;
             }
         };
+        // LSM programs scoped to the governed cgroup find it here.
+        if let (Some(cg), Some(m)) = (cgroup.as_ref(), ebpf.map_mut("bd_governed")) {
+            let set =
+                aya::maps::CgroupArray::try_from(m).and_then(|mut a| a.set(0, cg.as_raw_fd(), 0));
+            if let Err(e) = set {
+                eprintln!("bd-load: {obj_name}: recording the governed cgroup in bd_governed: {e}");
+            }
+        }
         for (p, old_link) in to_load {
             let link_path = pin::link_path(pin_dir, obj_name, &p.name);
             let Some(prog) = ebpf.program_mut(&p.name) else {
@@ -244,8 +252,34 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
     Ok(out)
 }
 
+/// Where cgroup2 is mounted (the first cgroup2 line of /proc/self/mounts):
+/// `--cgroup /` means its root, the whole host (or the whole cgroup
+/// namespace bd-load runs in).
+fn cgroup2_mount() -> anyhow::Result<PathBuf> {
+    let m = std::fs::read_to_string("/proc/self/mounts")
+        .map_err(|e| fail(exit::USAGE, format!("--cgroup /: /proc/self/mounts: {e}")))?;
+    // A mount hidden by a later one is still listed: take the first whose
+    // path is a cgroup2 filesystem now.
+    m.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 2 && f[2] == "cgroup2")
+        .map(|f| PathBuf::from(f[1].replace("\\040", " ")))
+        .find(|p| {
+            nix::sys::statfs::statfs(p.as_path())
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        })
+        .ok_or_else(|| fail(exit::USAGE, "--cgroup /: no cgroup2 filesystem is mounted"))
+}
+
 fn open_cgroup2(p: &Path) -> anyhow::Result<File> {
     use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+    let root;
+    let p = if p == Path::new("/") {
+        root = cgroup2_mount()?;
+        root.as_path()
+    } else {
+        p
+    };
     let f =
         File::open(p).map_err(|e| fail(exit::USAGE, format!("--cgroup {}: {e}", p.display())))?;
     match statfs(p) {

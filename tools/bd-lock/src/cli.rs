@@ -149,7 +149,15 @@ pub enum Cmd {
     /// Also spelled `bd-lock --on-tripwire`, as runbooks write it.
     #[command(long_flag = "on-tripwire")]
     OnTripwire {
-        /// Arm the dead-man switch and keep it alive while running.
+        /// Arm the dead-man switch and keep it alive while the whole pipeline moves.
+        ///
+        /// Every DURATION/3 a thread of bd-lock renames itself to a fresh
+        /// random nonce; exec_monitor turns that into a `liveness` event that
+        /// bd-watch prints and bd-policy passes through. The deadline is
+        /// renewed only when that line, with a nonce still pending, reaches
+        /// bd-lock's standard input (and, with --tee, was written on). A
+        /// stopped, stalled or dead bd-watch, bd-policy or bd-lock lets the
+        /// kernel act as LOCKDOWN within DURATION.
         #[arg(long, value_name = "DURATION")]
         heartbeat: Option<humantime::Duration>,
         /// Copy every input line to standard output (before any mode event).
@@ -178,6 +186,18 @@ pub enum Cmd {
         /// Remove instead of add.
         #[arg(long)]
         remove: bool,
+        /// Also allow what each binary maps executable at start: its ELF
+        /// interpreter and DT_NEEDED closure, as the interpreter resolves them
+        /// (`INTERP --list PATH`, what ldd runs). dlopen'ed libraries are not
+        /// seen: allow them by name.
+        #[arg(long, conflicts_with = "device")]
+        libs: bool,
+        /// Trust the whole filesystem each PATH is on, by device, while it is
+        /// mounted read-only (e.g. a dm-verity or squashfs /usr): the kernel
+        /// checks the read-only flag at every exec and mapping. Refused for a
+        /// read-write mount.
+        #[arg(long)]
+        device: bool,
         /// Files to allow.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,

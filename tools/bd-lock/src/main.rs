@@ -145,7 +145,26 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Disarm(c) => disarm(&ctx, &c),
-        Cmd::Allow { remove, paths } => allow(&ctx, remove, &paths),
+        Cmd::Allow {
+            remove,
+            libs,
+            device,
+            paths,
+        } => {
+            if device {
+                allow_device(&ctx, remove, &paths)
+            } else if libs {
+                let mut all = paths.clone();
+                for p in &paths {
+                    all.extend(needed_libs(p)?);
+                }
+                all.sort();
+                all.dedup();
+                allow(&ctx, remove, &all)
+            } else {
+                allow(&ctx, remove, &paths)
+            }
+        }
     }
 }
 
@@ -173,7 +192,17 @@ fn enforcing_programs(m: Mode) -> Vec<&'static str> {
         v.extend(["mode_ptrace", "mode_traceme"]);
     }
     if m >= Mode::Lockdown {
-        v.push("mode_exec");
+        // Without the mapping hooks an allowed dynamic binary runs any
+        // LD_PRELOAD library or ld.so runs any file: exec alone is a hole;
+        // without the file hooks an allowed file can be rewritten.
+        v.extend([
+            "mode_exec",
+            "mode_mmap",
+            "mode_mprotect",
+            "mode_file_open",
+            "mode_truncate",
+            "mode_rename",
+        ]);
     }
     v
 }
@@ -783,38 +812,75 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
     Ok(0)
 }
 
-fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
-    if let Some(iv) = hb {
-        arm(ctx, iv, None)?;
-        let state = ctx.state.clone();
-        let pin = ctx.pin.clone();
-        let okeys = ctx.operator_keys.clone();
-        let (ocfg, mid) = (ctx.operators_config.clone(), ctx.machine_id.clone());
-        std::thread::spawn(move || {
-            let c = Ctx {
-                state,
-                pin,
-                operator_keys: okeys,
-                operators_config: ocfg,
-                machine_id: mid,
-            };
-            let every = (iv / 3).max(Duration::from_millis(200));
-            let mut failing = false;
-            loop {
-                std::thread::sleep(every);
-                // After expiry this refuses (no ceremony here): the kernel
-                // stays in LOCKDOWN until an operator renews by ceremony.
-                match heartbeat(&c, None) {
-                    Err(e) if !failing => {
-                        eprintln!("bd-lock: heartbeat failed: {e:#}");
-                        failing = true;
-                    }
-                    Err(_) => {}
-                    Ok(()) => failing = false,
-                }
+/// Nonces a liveness marker thread has sent and not yet seen return.
+type Pending = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>;
+
+/// How many unreturned nonces are still honoured: a slow but moving pipeline
+/// may deliver one a little after the next was sent.
+const LIVE_PENDING: usize = 3;
+
+fn new_nonce() -> String {
+    use rand_core::RngCore;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // comm holds 15 bytes: the 5-byte magic leaves 10 for the nonce (60 bits).
+    let mut b = [0u8; 10];
+    rand_core::OsRng.fill_bytes(&mut b);
+    b.iter()
+        .map(|x| ALPHABET[(x & 63) as usize] as char)
+        .collect()
+}
+
+/// The marker thread: every `every`, a fresh nonce into `pending`, then this
+/// thread's name set to magic + nonce, which exec_monitor reports. It proves
+/// nothing by itself; only the nonce coming back on stdin renews.
+fn liveness_marker(pending: Pending, every: Duration) {
+    loop {
+        let n = new_nonce();
+        {
+            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.push_back(n.clone());
+            while p.len() > LIVE_PENDING {
+                p.pop_front();
             }
-        });
+        }
+        let name = std::ffi::CString::new(format!("{}{n}", boundary::event::BD_LIVE_MAGIC))
+            .expect("nonce has no NUL");
+        if let Err(e) = nix::sys::prctl::set_name(&name) {
+            // Nothing will come back, so the switch expires: fail closed.
+            eprintln!("bd-lock: liveness marker: prctl(PR_SET_NAME): {e}");
+        }
+        std::thread::sleep(every);
     }
+}
+
+/// A nonce that came back: honoured once, with every older one dropped.
+fn take_nonce(pending: &Pending, nonce: &str) -> bool {
+    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+    match p.iter().position(|n| n == nonce) {
+        Some(i) => {
+            p.drain(..=i);
+            true
+        }
+        None => false,
+    }
+}
+
+fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
+    let pending: Option<Pending> = match hb {
+        Some(iv) => {
+            arm(ctx, iv, None)?;
+            let p = Pending::default();
+            let every = (iv / 3).max(Duration::from_millis(200));
+            let pt = p.clone();
+            std::thread::Builder::new()
+                .name("liveness".into())
+                .spawn(move || liveness_marker(pt, every))
+                .context("starting the liveness marker thread")?;
+            Some(p)
+        }
+        None => None,
+    };
+    let mut hb_failing = false;
     #[derive(serde::Deserialize)]
     struct D<'a> {
         #[serde(rename = "type", borrow)]
@@ -827,6 +893,8 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
         rule: Option<std::borrow::Cow<'a, str>>,
         #[serde(borrow)]
         reason: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        nonce: Option<std::borrow::Cow<'a, str>>,
     }
     let stdin = std::io::stdin();
     let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
@@ -857,6 +925,28 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
                 continue;
             }
         };
+        if d.kind.as_deref() == Some("liveness") {
+            let (Some(p), Some(n)) = (&pending, d.nonce.as_deref()) else {
+                continue;
+            };
+            if !take_nonce(p, n) {
+                continue;
+            }
+            // Renew only once the line is written on: a stalled bd-log
+            // behind --tee stalls the renewal too (up to the pipe's buffer).
+            out.flush().context("writing standard output")?;
+            // After expiry this refuses (no ceremony here): the kernel stays
+            // in LOCKDOWN until an operator renews by ceremony.
+            match heartbeat(ctx, None) {
+                Err(e) if !hb_failing => {
+                    eprintln!("bd-lock: heartbeat failed: {e:#}");
+                    hb_failing = true;
+                }
+                Err(_) => {}
+                Ok(()) => hb_failing = false,
+            }
+            continue;
+        }
         if d.kind.as_deref() != Some("decision") || d.decision.as_deref() != Some("tripwire") {
             continue;
         }
@@ -886,6 +976,166 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// PT_INTERP of a 64-bit little-endian ELF file, None for a static binary
+/// or a file that is not ELF (a script: its interpreter is exec-checked).
+fn elf_interp(bin: &Path) -> Result<Option<PathBuf>> {
+    let b = std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?;
+    if b.len() < 64 || &b[..4] != b"\x7fELF" {
+        return Ok(None);
+    }
+    if b[4] != 2 || b[5] != 1 {
+        bail!(
+            "{}: only 64-bit little-endian ELF is supported by --libs",
+            bin.display()
+        );
+    }
+    let u16_at = |o: usize| {
+        b.get(o..o + 2)
+            .map(|x| u16::from_le_bytes([x[0], x[1]]) as usize)
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8)
+            .map(|x| u64::from_le_bytes(x.try_into().unwrap_or_default()) as usize)
+    };
+    let bad = || anyhow::anyhow!("{}: truncated ELF program headers", bin.display());
+    let (phoff, phentsize, phnum) = (
+        u64_at(0x20).ok_or_else(bad)?,
+        u16_at(0x36).ok_or_else(bad)?,
+        u16_at(0x38).ok_or_else(bad)?,
+    );
+    for i in 0..phnum {
+        let ph = phoff.saturating_add(i.saturating_mul(phentsize));
+        let ty = b.get(ph..ph + 4).ok_or_else(bad)?;
+        if u32::from_le_bytes([ty[0], ty[1], ty[2], ty[3]]) != 3 {
+            continue; // not PT_INTERP
+        }
+        let (off, len) = (
+            u64_at(ph + 8).ok_or_else(bad)?,
+            u64_at(ph + 0x20).ok_or_else(bad)?,
+        );
+        let raw = b.get(off..off.saturating_add(len)).ok_or_else(bad)?;
+        let raw = raw.split(|&c| c == 0).next().unwrap_or_default();
+        return Ok(Some(PathBuf::from(
+            String::from_utf8_lossy(raw).into_owned(),
+        )));
+    }
+    Ok(None)
+}
+
+/// The ELF interpreter and DT_NEEDED closure of `bin`, as its dynamic
+/// linker resolves them (`INTERP --list BIN`, what ldd runs): the files
+/// LOCKDOWN must let it map. A static binary or a script has none.
+fn needed_libs(bin: &Path) -> Result<Vec<PathBuf>> {
+    let Some(interp) = elf_interp(bin)? else {
+        return Ok(Vec::new());
+    };
+    let o = std::process::Command::new(&interp)
+        .arg("--list")
+        .arg(bin)
+        .output()
+        .with_context(|| format!("running {} --list {}", interp.display(), bin.display()))?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    if !o.status.success() {
+        bail!(
+            "{} --list {}: {}",
+            interp.display(),
+            bin.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    let mut v = vec![std::fs::canonicalize(&interp)
+        .with_context(|| format!("resolving {}", interp.display()))?];
+    for l in text.lines() {
+        // "libc.so.6 => /lib/.../libc.so.6 (0x...)", "/lib64/ld-linux... (0x...)",
+        // "linux-vdso.so.1 (0x...)" (no file), "libfoo.so => not found".
+        let l = l.trim();
+        if l.contains("not found") {
+            bail!(
+                "{}: {l}: cannot allow a library that is not there",
+                bin.display()
+            );
+        }
+        let path = match l.split_once("=>") {
+            Some((_, r)) => r.trim(),
+            None => l,
+        };
+        let path = path.split(" (").next().unwrap_or("").trim();
+        if path.starts_with('/') {
+            v.push(std::fs::canonicalize(path).with_context(|| format!("resolving {path}"))?);
+        }
+    }
+    Ok(v)
+}
+
+/// `allow --device`: trust every file on PATH's filesystem, while read-only.
+fn allow_device(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
+    let cur = ctx.current();
+    let unsynced = cur.map.is_some_and(|m| m.seq == 0);
+    if !remove && cur.mode >= Mode::Lockdown && !unsynced {
+        return refuse(
+            "the mode is LOCKDOWN: widening the exec allow list now would loosen it; release first",
+        );
+    }
+    let p = boundary::pin::map_path(&ctx.pin, "bd_exec_allow");
+    let data = aya::maps::MapData::from_pin(&p)
+        .with_context(|| format!("opening {} (is mode_enforce loaded?)", p.display()))?;
+    let map = aya::maps::Map::from_map_data(data)?;
+    let mut h: aya::maps::HashMap<_, boundary::event::BdFileKey, boundary::event::BdAllowVal> =
+        aya::maps::HashMap::try_from(map)
+            .with_context(|| format!("{}: not the exec allow list", p.display()))?;
+    for path in paths {
+        let mut key = boundary::protect::file_key(path)?;
+        key.ino = 0;
+        if remove {
+            match h.remove(&key) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+            }
+            println!(
+                "removed the filesystem of {} (dev {})",
+                path.display(),
+                key.dev
+            );
+            continue;
+        }
+        let st = nix::sys::statvfs::statvfs(path.as_path())
+            .with_context(|| format!("statvfs {}", path.display()))?;
+        if !st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+            return refuse(format!(
+                "{}: its filesystem is mounted read-write: a device entry is trusted only read-only",
+                path.display()
+            ));
+        }
+        let v = boundary::event::BdAllowVal {
+            flags: boundary::event::BD_ALLOW_SEALED,
+            ..Default::default()
+        };
+        h.insert(key, v, 0)
+            .with_context(|| format!("adding {} to {}", path.display(), p.display()))?;
+        println!(
+            "allowed the filesystem of {} (dev {}, while read-only)",
+            path.display(),
+            key.dev
+        );
+    }
+    Ok(0)
+}
+
+/// Is the file a known interpreter? Allowing one in LOCKDOWN allows every
+/// script it reads (and `ld.so` runs any ELF file it is given as data).
+fn interpreter(path: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = real.file_name()?.to_string_lossy().into_owned();
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    const SHELLS: &[&str] = &[
+        "sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "yash", "fish", "csh", "tcsh",
+        "busybox", "python", "perl", "ruby", "php", "node", "nodejs", "lua", "luajit", "tclsh",
+        "wish", "awk", "gawk", "mawk", "nawk", "guile", "Rscript", "pwsh", "expect", "rc",
+    ];
+    (SHELLS.contains(&base) || name.starts_with("ld-linux") || name.starts_with("ld.so"))
+        .then_some(name)
+}
+
 fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
     let cur = ctx.current();
     // A map bd-load just created (seq 0, never synced) enforces OPEN whatever
@@ -901,9 +1151,10 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
     let data = aya::maps::MapData::from_pin(&p)
         .with_context(|| format!("opening {} (is mode_enforce loaded?)", p.display()))?;
     let map = aya::maps::Map::from_map_data(data)?;
-    let mut h: aya::maps::HashMap<_, boundary::event::BdFileKey, u32> =
+    let mut h: aya::maps::HashMap<_, boundary::event::BdFileKey, boundary::event::BdAllowVal> =
         aya::maps::HashMap::try_from(map)
             .with_context(|| format!("{}: not the exec allow list", p.display()))?;
+    let mut unsealed = 0;
     for path in paths {
         // Same (kernel dev_t, inode) key as the LSM file maps use.
         let key = boundary::protect::file_key(path)?;
@@ -913,16 +1164,52 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
                 Err(aya::maps::MapError::KeyNotFound) => {}
                 Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
             }
-        } else {
-            h.insert(key, 1, 0)
-                .with_context(|| format!("adding {} to {}", path.display(), p.display()))?;
+            println!(
+                "removed {} (dev {}, ino {})",
+                path.display(),
+                key.dev,
+                key.ino
+            );
+            continue;
         }
-        println!(
-            "{} {} (dev {}, ino {})",
-            if remove { "removed" } else { "allowed" },
-            path.display(),
-            key.dev,
-            key.ino
+        if let Some(name) = interpreter(path) {
+            eprintln!(
+                "bd-lock: warning: {} is an interpreter ({name}): in LOCKDOWN it still runs any script or file it is given, allowed or not (SECURITY.md, interpreters)",
+                path.display()
+            );
+        }
+        // Unsealed: the kernel (mode_file_open) records the inode's
+        // generation and ctime at the next open of it, which is ours just
+        // below; only a sealed entry is trusted.
+        h.insert(key, boundary::event::BdAllowVal::default(), 0)
+            .with_context(|| format!("adding {} to {}", path.display(), p.display()))?;
+        drop(
+            std::fs::File::open(path)
+                .with_context(|| format!("opening {} to seal its entry", path.display()))?,
+        );
+        let v = h.get(&key, 0).unwrap_or_default();
+        if v.flags & boundary::event::BD_ALLOW_SEALED != 0 {
+            println!(
+                "allowed {} (dev {}, ino {}, generation {}, ctime_ns {})",
+                path.display(),
+                key.dev,
+                key.ino,
+                v.gen,
+                v.ctime_ns
+            );
+        } else {
+            unsealed += 1;
+            println!(
+                "allowed {} (dev {}, ino {}, not sealed)",
+                path.display(),
+                key.dev,
+                key.ino
+            );
+        }
+    }
+    if unsealed > 0 {
+        eprintln!(
+            "bd-lock: WARNING: {unsealed} entries not sealed: mode_enforce's file_open (BPF-LSM) is not attached, so the kernel recorded no generation and ctime; LOCKDOWN trusts an entry only once an open of the file seals it while mode_file_open is attached"
         );
     }
     Ok(0)

@@ -7,7 +7,7 @@
 //! with a single O_APPEND write. Only after that write (and the fsync the
 //! policy asks for) does a line count as acknowledged.
 
-use crate::cli::{AppendArgs, Fsync};
+use crate::cli::{AppendArgs, Fsync, RotateArgs};
 use crate::fsutil::{self, Lock};
 use boundary::log::{self, Checkpoint, Hash, Tail};
 use ed25519_dalek::SigningKey;
@@ -90,6 +90,12 @@ struct State {
 struct Writer<'a> {
     file: File,
     path: &'a str,
+    log_path: &'a std::path::Path,
+    append_only: bool,
+    /// The chain to continue in an empty file: (origin, next seq, hash of the
+    /// previous file's last line), set when this appender follows a rotation
+    /// or finds the file truncated to nothing under it (copytruncate).
+    continue_from: Option<(String, u64, Hash)>,
     sk: SigningKey,
     st: Option<State>,
     buf: Vec<u8>,
@@ -167,7 +173,20 @@ impl Writer<'_> {
             if s.size == size {
                 return Ok(());
             }
-            if size < s.size {
+            if size == 0 {
+                // copytruncate: the bytes were copied elsewhere and the file
+                // emptied under this appender. Continue the chain in it;
+                // lines written between the copy and the truncation are lost
+                // and verify reports them as missing.
+                crate::diag!(
+                    "bd-log: {}: truncated to 0 bytes under this appender (copytruncate?); \
+                     continuing the chain at seq {} in the same file",
+                    self.path,
+                    s.next_seq
+                );
+                self.continue_from = Some((s.origin.clone(), s.next_seq, s.last_hash));
+                self.st = None;
+            } else if size < s.size {
                 return Err(fail(
                     EXIT_ERROR,
                     format!(
@@ -202,10 +221,23 @@ impl Writer<'_> {
         };
         match tail {
             Tail::Empty => {
-                // A new log: the genesis checkpoint fixes origin and key.
-                let origin = log::new_origin();
-                let ts = boundary::time::now_rfc3339();
-                let line = Checkpoint::sign(&self.sk, &origin, 0, log::ZERO, &ts).to_line();
+                // A new log: the genesis checkpoint fixes origin and key. A
+                // file that continues a rotated one starts with a checkpoint
+                // at the next seq whose head is the previous file's last line.
+                let (origin, seq, head) = match self.continue_from.take() {
+                    Some(c) => c,
+                    None => match previous_file(self.log_path, &self.sk) {
+                        Some(c) => c,
+                        None => (log::new_origin(), 0, log::ZERO),
+                    },
+                };
+                let mut ts = boundary::time::now_rfc3339();
+                if let Some(own) = &self.own_ts {
+                    if ts < *own {
+                        ts = own.clone();
+                    }
+                }
+                let line = Checkpoint::sign(&self.sk, &origin, seq, head, &ts).to_line();
                 let mut bytes = line.clone().into_bytes();
                 bytes.push(b'\n');
                 self.file
@@ -217,7 +249,7 @@ impl Writer<'_> {
                 self.own_ts = Some(ts);
                 self.st = Some(State {
                     size: bytes.len() as u64,
-                    next_seq: 1,
+                    next_seq: seq + 1,
                     last_hash: log::hash_line(line.as_bytes()),
                     last_is_checkpoint: true,
                     origin,
@@ -282,9 +314,108 @@ impl Writer<'_> {
     /// `final_cp` adds a checkpoint at the end if the log does not end in one.
     /// Returns the seq of the last line written.
     fn write_batch(&mut self, records: &[&[u8]], final_cp: bool) -> Result<u64, Failure> {
+        self.follow_rotation(false)?;
         let _lock = Lock::exclusive(&self.file)
             .map_err(|e| fail(EXIT_ERROR, format!("{}: lock: {e}", self.path)))?;
         self.sync()?;
+        self.write_locked(records, final_cp)
+    }
+
+    /// Whether the log's path still names the file this appender writes.
+    /// A rename (logrotate, `bd-log rotate`) or a removal says no.
+    fn path_is_ours(&self) -> Result<bool, Failure> {
+        use std::os::unix::fs::MetadataExt;
+        let mine = self
+            .file
+            .metadata()
+            .map_err(|e| fail(EXIT_ERROR, format!("{}: {e}", self.path)))?;
+        match std::fs::metadata(self.log_path) {
+            Ok(m) => Ok(m.dev() == mine.dev() && m.ino() == mine.ino()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(fail(EXIT_ERROR, format!("{}: {e}", self.path))),
+        }
+    }
+
+    /// Follows a rotation: if the path now names another file (or none), the
+    /// current file is closed with a checkpoint covering its tail, and the
+    /// chain goes on in the file at the path (created if missing), whose
+    /// first line is a checkpoint at the next seq with the previous file's
+    /// last line as head: same origin, continuing seq. With `hup` (SIGHUP)
+    /// the tail is covered even if nothing moved. Never stops the appender.
+    fn follow_rotation(&mut self, hup: bool) -> Result<(), Failure> {
+        let moved = !self.path_is_ours()?;
+        if !moved && !hup {
+            return Ok(());
+        }
+        {
+            let _lock = Lock::exclusive(&self.file)
+                .map_err(|e| fail(EXIT_ERROR, format!("{}: lock: {e}", self.path)))?;
+            self.sync()?;
+            self.write_locked(&[], true)?;
+        }
+        if !moved {
+            return Ok(());
+        }
+        // The closing checkpoint is on disk before the chain moves on.
+        if let Some(s) = self.syncer.as_mut() {
+            s.finish()
+                .map_err(|e| fail(EXIT_ERROR, format!("{}: fdatasync: {e}", self.path)))?;
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| fail(EXIT_ERROR, format!("{}: fdatasync: {e}", self.path)))?;
+        let new = fsutil::open_regular(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o640),
+            self.log_path,
+        )
+        .map_err(|e| {
+            fail(
+                EXIT_ERROR,
+                format!("{}: reopening after rotation: {e}", self.path),
+            )
+        })?;
+        let closed = self.st.take();
+        let old_seq = closed.as_ref().map_or(0, |s| s.next_seq);
+        self.continue_from = closed.map(|s| (s.origin, s.next_seq, s.last_hash));
+        self.file = new;
+        if self.append_only {
+            fsutil::set_append_only(&self.file, true).map_err(|e| {
+                fail(
+                    EXIT_ERROR,
+                    format!("{}: cannot set the append-only attribute: {e}", self.path),
+                )
+            })?;
+        }
+        if self.syncer.is_some() {
+            let dup = self
+                .file
+                .try_clone()
+                .map_err(|e| fail(EXIT_ERROR, format!("{}: {e}", self.path)))?;
+            self.syncer = Some(Syncer::new(dup));
+        }
+        announce(&self.file)
+            .map_err(|e| fail(EXIT_ERROR, format!("{}: presence lock: {e}", self.path)))?;
+        {
+            let _lock = Lock::exclusive(&self.file)
+                .map_err(|e| fail(EXIT_ERROR, format!("{}: lock: {e}", self.path)))?;
+            self.sync()?;
+        }
+        // A file someone else had already started: its own chain rules.
+        self.continue_from = None;
+        self.since_cp = 0;
+        crate::diag!(
+            "bd-log: {}: rotated: the previous file is closed with a checkpoint; continuing at seq {old_seq} in a new file",
+            self.path
+        );
+        Ok(())
+    }
+
+    /// The body of [`Writer::write_batch`], with the lock held and `sync` done.
+    fn write_locked(&mut self, records: &[&[u8]], final_cp: bool) -> Result<u64, Failure> {
         self.buf.clear();
         if self.st.is_none() {
             return Err(fail(EXIT_ERROR, "internal: no log state"));
@@ -353,8 +484,10 @@ enum Msg {
     /// End of input (the signal thread keeps the channel open, so EOF
     /// must be said, not inferred from a disconnect).
     Eof,
-    /// SIGINT, SIGTERM or SIGHUP: finish what was read, checkpoint, exit.
+    /// SIGINT or SIGTERM: finish what was read, checkpoint, exit.
     Signal(Signal),
+    /// SIGHUP: close the file with a checkpoint and follow a rotation.
+    Reopen,
     /// An input line longer than any record (`log::MAX_LINE`), with its length:
     /// its bytes were discarded as they came, never held.
     Overlong(u64),
@@ -381,9 +514,18 @@ fn block_stop_signals() -> Result<(), Failure> {
 
 fn spawn_signal_thread(tx: SyncSender<Msg>) -> Result<(), Failure> {
     let set = stop_signals();
-    std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
-            let _ = tx.send(Msg::Signal(sig));
+    std::thread::spawn(move || loop {
+        match set.wait() {
+            Ok(Signal::SIGHUP) => {
+                if tx.send(Msg::Reopen).is_err() {
+                    return;
+                }
+            }
+            Ok(sig) => {
+                let _ = tx.send(Msg::Signal(sig));
+                return;
+            }
+            Err(_) => return,
         }
     });
     Ok(())
@@ -488,6 +630,9 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
     let mut w = Writer {
         file,
         path: &path,
+        log_path: &a.log,
+        append_only: a.append_only,
+        continue_from: None,
         sk,
         st: None,
         buf: Vec::with_capacity(2 * BLOCK),
@@ -553,6 +698,11 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
                 invalid = Some(msg);
                 w.write_batch(&[], true)?;
                 break;
+            }
+            Ok(Msg::Reopen) => {
+                w.follow_rotation(true)?;
+                uncovered_since = None;
+                continue;
             }
             Ok(Msg::Signal(sig)) => {
                 crate::diag!("bd-log: {sig}: finishing: what was read is written and covered by a checkpoint");
@@ -644,4 +794,215 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
 /// One record: the same rule verify applies.
 fn validate(rec: &[u8]) -> Result<(), String> {
     log::check_record(rec)
+}
+
+/// The chain a fresh, empty log continues: `LOG.1`, the name logrotate gives
+/// the file it just rotated, when it ends in a checkpoint signed with this
+/// key that vouches for every byte before it. An appender that was not
+/// running when the file was rotated then still keeps the chain.
+fn previous_file(log_path: &std::path::Path, sk: &SigningKey) -> Option<(String, u64, Hash)> {
+    let mut p = log_path.as_os_str().to_owned();
+    p.push(".1");
+    let path = std::path::PathBuf::from(p);
+    let f = fsutil::open_read(&path).ok()?;
+    let size = f.metadata().ok()?.len();
+    let g = log::read_genesis(&f).ok()?;
+    let vk = sk.verifying_key();
+    if g.key != vk.to_bytes() {
+        return None;
+    }
+    match log::read_tail(&f, size).ok()? {
+        Tail::Line {
+            seq,
+            hash,
+            checkpoint: true,
+            ..
+        } if log::vouched_end(&f, size, &vk, &g.origin).ok()? == size => {
+            crate::diag!(
+                "bd-log: continuing the chain of {} (origin {}) at seq {}",
+                path.display(),
+                g.origin,
+                seq + 1
+            );
+            Some((g.origin, seq + 1, hash))
+        }
+        _ => {
+            crate::diag!(
+                "bd-log: {} does not end in a checkpoint signed with this key: starting a new origin",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// rename(2) that never replaces an existing file (RENAME_NOREPLACE).
+fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: two valid NUL-terminated paths relative to the cwd.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `bd-log rotate`: close LOG with a checkpoint, rename it, and start a new
+/// LOG that continues its chain, all under LOG's lock so no appender writes
+/// in between. A running appender follows at its next write.
+pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    block_stop_signals()?;
+    let path = a.log.display().to_string();
+    let sk = log::load_signing_key(&a.key).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
+    let file = fsutil::open_regular(std::fs::OpenOptions::new().read(true).append(true), &a.log)
+        .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
+    let mode = file
+        .metadata()
+        .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?
+        .permissions()
+        .mode()
+        & 0o777;
+    let dest = a.to.clone().unwrap_or_else(|| {
+        let mut p = a.log.as_os_str().to_owned();
+        p.push(".1");
+        std::path::PathBuf::from(p)
+    });
+    if dest.symlink_metadata().is_ok() {
+        return Err(fail(
+            EXIT_ERROR,
+            format!(
+                "{}: already exists; refusing to overwrite a rotated file (use --to)",
+                dest.display()
+            ),
+        ));
+    }
+    let mut w = Writer {
+        file,
+        path: &path,
+        log_path: &a.log,
+        append_only: false,
+        continue_from: None,
+        sk,
+        st: None,
+        buf: Vec::new(),
+        every: u64::MAX,
+        since_cp: 0,
+        fsync: Fsync::Always,
+        syncer: None,
+        own_ts: None,
+    };
+    announce(&w.file).map_err(|e| fail(EXIT_ERROR, format!("{path}: presence lock: {e}")))?;
+    // A running appender covers its tail within its checkpoint interval
+    // (default 10s) once it sees this process present.
+    let deadline = Instant::now() + std::time::Duration::from_secs(12);
+    let _lock = loop {
+        let lock =
+            Lock::exclusive(&w.file).map_err(|e| fail(EXIT_ERROR, format!("{path}: lock: {e}")))?;
+        match w.sync() {
+            Ok(()) => break lock,
+            Err(f) if f.uncovered && others_present(&w.file) && Instant::now() < deadline => {
+                drop(lock);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(f) => return Err(f),
+        }
+    };
+    if !w.path_is_ours()? {
+        return Err(fail(
+            EXIT_ERROR,
+            format!("{path}: was rotated or replaced meanwhile; nothing done"),
+        ));
+    }
+    w.write_locked(&[], true)?;
+    w.file
+        .sync_data()
+        .map_err(|e| fail(EXIT_ERROR, format!("{path}: fdatasync: {e}")))?;
+    let st =
+        w.st.as_ref()
+            .ok_or_else(|| fail(EXIT_ERROR, "internal: no log state"))?;
+    let mut ts = boundary::time::now_rfc3339();
+    if let Some(own) = &w.own_ts {
+        if ts < *own {
+            ts = own.clone();
+        }
+    }
+    let line = Checkpoint::sign(&w.sk, &st.origin, st.next_seq, st.last_hash, &ts).to_line();
+    let dir = match a.log.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = a
+        .log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.rotate-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(line.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(
+            EXIT_ERROR,
+            format!("{}: {e}; nothing rotated", tmp.display()),
+        ));
+    }
+    if let Err(e) = rename_noreplace(&a.log, &dest) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(
+            EXIT_ERROR,
+            format!(
+                "renaming {path} to {}: {e}; nothing rotated",
+                dest.display()
+            ),
+        ));
+    }
+    if let Err(e) = rename_noreplace(&tmp, &a.log) {
+        return Err(fail(
+            EXIT_ERROR,
+            format!(
+                "{path} is now {} (closed with a checkpoint), but the new file could not take its name: {e}; \
+                 the next appender starts from {}",
+                dest.display(),
+                dest.display()
+            ),
+        ));
+    }
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    crate::diag!(
+        "bd-log: {path}: closed at seq {} and renamed to {}; the new {path} continues at seq {}",
+        st.next_seq - 1,
+        dest.display(),
+        st.next_seq
+    );
+    let mut out = io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::json!({"rotated": path, "to": dest.display().to_string(), "seq": st.next_seq, "origin": st.origin})
+    );
+    Ok(())
 }

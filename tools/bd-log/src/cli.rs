@@ -11,7 +11,7 @@ Examples:
   bd-log verify -l /var/log/boundary.log -p log.key.pub --anchor anchor.json
   bd-log show -l /var/log/boundary.log --since 1h
 
-Exit status (verify): 0 valid, 1 tampered or truncated, 2 could not decide.
+Exit status (verify): 0 valid, 1 tampered or truncated, 2 could not decide (also: wrong key).
 See bd-log(1) for the line format, the other exit codes and the crash rules.";
 
 /// Append to, verify and read a SHA-256 hash-chained, Ed25519-signed log.
@@ -67,10 +67,16 @@ echo '{\"note\":\"maintenance\"}' \\\n      | bd-log append -l /var/log/boundary
 the given public key), seq numbering and non-decreasing ts. Prints PASS or FAIL, the first bad seq \
 and why, and how many trailing entries are not yet covered by a checkpoint (those are only \
 chained, not signed). With --anchor, the log must still contain that exact checkpoint line, which \
-catches truncation and rollback to an earlier, still consistent, state.",
-        after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, bad key or anchor).\n\n\
+catches truncation and rollback to an earlier, still consistent, state. Several -l (oldest first), \
+a quoted pattern, -l - or gzip or zstd members are verified as one rotated set: each link between two \
+files is checked, and a missing file, a reordered set, a new or foreign origin and a rollback are \
+each named. A log signed by another key is exit 2 (could not decide), naming that key.",
+        after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, \
+the log is signed by another key, bad or unusable anchor).\n\n\
 Examples:\n  bd-log verify -l /var/log/boundary.log -p log.key.pub\n  \
-bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.json --json"
+bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.json --json\n  \
+bd-log verify -l 'boundary.log*' -p log.key.pub -q\n  \
+bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log \\\n      -p log.key.pub"
     )]
     Verify(VerifyArgs),
     /// Print the latest checkpoint line (to keep elsewhere as an anchor).
@@ -100,6 +106,82 @@ bd-log show -l boundary.log --since 2026-11-25T00:00:00Z --records"
     /// Print the last entries as JSON lines.
     #[command(after_help = "Example:\n  bd-log tail -l boundary.log -n 5")]
     Tail(TailArgs),
+    /// Print a C2SP tlog-checkpoint (signed note) over the log's Merkle tree.
+    #[command(
+        long_about = "Verify the log (or a rotated set from seq 0) with the key's public half, build \
+the RFC 6962 Merkle tree whose leaf i is the line with seq i (its exact bytes), up to and \
+including the last checkpoint, and print a C2SP tlog-checkpoint signed note: the log's origin, \
+the tree size and the base64 root hash, signed with the log key (Ed25519, key name = origin). \
+Other tools that speak signed notes can read it; `bd-log prove` and `bd-log verify-excerpt` use it.",
+        after_help = "Example:\n  bd-log note -l 'boundary.log*' -k log.key > note.txt"
+    )]
+    Note {
+        /// The log file(s), oldest first, or a quoted pattern (as verify).
+        #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
+        log: Vec<PathBuf>,
+        /// Secret key the log is signed with.
+        #[arg(short, long, value_name = "KEY", env = "BD_LOG_KEY")]
+        key: PathBuf,
+    },
+    /// Export entries with RFC 6962 inclusion proofs against a signed note.
+    #[command(
+        long_about = "Print an excerpt: the signed note (from `bd-log note`) on the first line, then \
+one JSON line per requested seq with the log line and its inclusion proof (base64 hashes) in the \
+note's tree. With --anchor OLD (an earlier note) the excerpt also carries the consistency proof \
+from OLD's tree to the note's, which proves the log was only appended to in between. The log \
+must match the note (same root), or nothing is printed (exit 1). Memory: one 32-byte hash per \
+line up to the note's size.",
+        after_help = "Example:\n  bd-log prove -l boundary.log -p log.key.pub --note note.txt --seq 100..120 \\\n      > excerpt.jsonl"
+    )]
+    Prove {
+        /// The log file(s), oldest first, or a quoted pattern (as verify).
+        #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
+        log: Vec<PathBuf>,
+        /// Public key of the log.
+        #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
+        pubkey: PathBuf,
+        /// The signed note (from `bd-log note`) the proofs are against.
+        #[arg(long, value_name = "NOTE")]
+        note: PathBuf,
+        /// One seq (N) or a range (A..B, end exclusive).
+        #[arg(short, long, value_name = "SEQ")]
+        seq: String,
+        /// An earlier note: add the consistency proof from it to NOTE.
+        #[arg(short, long, value_name = "OLD")]
+        anchor: Option<PathBuf>,
+    },
+    /// Check an excerpt from `bd-log prove` with only the public key.
+    #[command(
+        long_about = "Verify an excerpt without the log: the note's signature under the public key, \
+each line's inclusion proof against the note's root at the seq the line states, and, with \
+--anchor OLD, the consistency proof from that earlier note (a rollback or rewrite since OLD fails). \
+Prints PASS or FAIL. Exit status: 0 valid, 1 a proof or the note fails, 2 could not decide.",
+        after_help = "Example:\n  bd-log verify-excerpt -p log.key.pub -e excerpt.jsonl --anchor old-note.txt"
+    )]
+    VerifyExcerpt {
+        /// Public key of the log.
+        #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
+        pubkey: PathBuf,
+        /// The excerpt (`-` for stdin).
+        #[arg(short, long, value_name = "EXCERPT")]
+        excerpt: PathBuf,
+        /// An earlier note the excerpt's note must be consistent with.
+        #[arg(short, long, value_name = "OLD")]
+        anchor: Option<PathBuf>,
+    },
+    /// Close the log with a checkpoint and continue its chain in a new file.
+    #[command(
+        long_about = "Rotate the log without breaking its chain: under the log's lock, write a \
+checkpoint covering every entry (waiting, as append does, for a running appender to cover its \
+own), rename LOG to LOG.1 (or --to), and start a new LOG whose first line is a checkpoint at the \
+next seq whose head is the SHA-256 of the closed file's last line: same origin, same key, \
+continuing seq. A running `bd-log append` notices the rename at its next write and goes on in \
+the new file. logrotate does the same through SIGHUP: the appender closes the renamed file with \
+a checkpoint and continues in a new LOG (dist/logrotate/boundary). `bd-log verify -l LOG.1 -l \
+LOG` checks the link between the two.",
+        after_help = "Example:\n  bd-log rotate -l /var/log/boundary/boundary.log -k /etc/boundary/keys/log.key"
+    )]
+    Rotate(RotateArgs),
     /// Move a torn last line aside so appends can continue.
     #[command(
         long_about = "After a crash the log may end in a torn line (bytes without a newline). \
@@ -158,18 +240,23 @@ pub struct AppendArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The log file.
-    #[arg(short, long, value_name = "LOG", env = "BD_LOG")]
-    pub log: PathBuf,
+    /// The log file; repeat for a rotated set, oldest first (LOG.2.gz, LOG.1, LOG). `-` reads
+    /// stdin; a pattern with * ? or [ is expanded and the files ordered by where they sit in the
+    /// chain; gzip and zstd members are read decompressed.
+    #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
+    pub log: Vec<PathBuf>,
     /// Public key (KEY.pub from `bd-log keygen`).
     #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
     pub pubkey: PathBuf,
     /// A checkpoint line exported earlier: the log must still contain it.
     #[arg(short, long, value_name = "CHECKPOINT")]
     pub anchor: Option<PathBuf>,
-    /// Print the result as one JSON object.
+    /// Print the result as one JSON object (also an error object when it cannot decide).
     #[arg(long)]
     pub json: bool,
+    /// Print nothing when the log is valid (failures are still reported).
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,9 +270,28 @@ pub struct ShowArgs {
     /// Only entries with ts at or after this: RFC 3339 time, or a duration ago (e.g. 1h).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Only entries with ts before this: RFC 3339 time, or a duration ago (e.g. 10m).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     /// Print only the records (skip checkpoints).
     #[arg(short, long)]
     pub records: bool,
+    /// After the end of the log, keep printing lines as they are appended (follows a rotation).
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The log file the running appender writes.
+    #[arg(short, long, value_name = "LOG", env = "BD_LOG")]
+    pub log: PathBuf,
+    /// Secret key the log is signed with (the closing and the continuation checkpoint need it).
+    #[arg(short, long, value_name = "KEY", env = "BD_LOG_KEY")]
+    pub key: PathBuf,
+    /// Name for the closed file (default LOG.1); refused if it exists.
+    #[arg(long, value_name = "PATH")]
+    pub to: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

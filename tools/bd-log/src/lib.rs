@@ -17,6 +17,7 @@ pub mod append;
 pub mod cli;
 pub mod fsutil;
 pub mod ops;
+pub mod proof;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
@@ -46,6 +47,8 @@ size is the number of lines before the checkpoint (its own seq) and head is the 
 
 Line 0 is the genesis checkpoint (size 0, head all zeros). It fixes the log's origin, bdlog- followed by 128 random bits in hex, chosen when the log is created, and the key: every later checkpoint must carry the same origin and key, and append refuses a different key.
 
+A file that continues a rotated one has no genesis: its first line is a continuation checkpoint at the next seq (size = that seq) whose prev and head are the SHA-256 of the previous file's last line, with the same origin and key. Concatenated oldest first, the files are one chain. The file a rotation closes ends in a checkpoint.
+
 Checkpoints are written after every --checkpoint-every entries, when entries have been uncovered for --checkpoint-interval, and when input ends. Entries after the last checkpoint are chained but not yet signed: someone who can write the file can rewrite them undetected, and verify reports how many there are.";
 
 const VERIFY: &str = "\
@@ -53,12 +56,18 @@ verify reads the log in large blocks with constant memory, hashing lines in para
 
 On failure it names the first bad seq. A changed line breaks the link to the next line only, so a broken link at seq i with an intact link at i+1 is reported as seq i-1 (altered); a changed prev breaks both links and is reported at its own seq. A deleted, inserted, duplicated or moved line shows as the first seq out of place. Editing a record and recomputing the chain without the key is reported at the next checkpoint, whose signature no longer matches. A torn last line is reported at the seq it would have had.
 
-Cutting the log back to an earlier checkpoint leaves a valid, shorter log: only --anchor catches that. Export a checkpoint regularly (bd-log checkpoint) to somewhere the host cannot write; verify --anchor then requires that exact line at its seq.";
+Cutting the log back to an earlier checkpoint leaves a valid, shorter log: only --anchor catches that. Export a checkpoint regularly (bd-log checkpoint) to somewhere the host cannot write; verify --anchor then requires that exact line at its seq.
+
+A rotated set is verified as one chain: give the files oldest first (-l LOG.2.gz -l LOG.1 -l LOG), or a pattern (-l 'LOG*', quoted so that bd-log expands it: the matches, without the LOG.torn-* and LOG.unverified-* files repair makes, are ordered by the seq each starts at), or the concatenation on stdin (-l -). gzip and zstd members are read decompressed whatever their name. Each file is verified on its own, then each link between two files, and a broken link is named: missing file (a gap in seq between a file that ends in its closing checkpoint and the next), truncated file (a gap after a file that does not end in a checkpoint), reordered set (a file that starts at or before the start of the one given before it, or a duplicate), new origin (a genesis where a continuation belongs: the appender lost the chain), spliced from another log (a continuation with another origin), rolled back (a file that continues from inside the previous one), broken link (the continuation commits to other bytes than the previous file's last line). With --anchor, a set that ends before the anchor's seq is truncated or rolled back (exit 1); an anchor older than the first file given cannot be checked (exit 2: give the older files). The set may start after seq 0 (older files deleted by logrotate): verify says so. A file cut back exactly to one of its own checkpoints is reported as a missing file after it; with no file after it, only --anchor catches it.
+
+If the first checkpoint names another key and its signature verifies under that key, the log was written under another key: verify exits 2 and names that key, instead of reporting tampering. A checkpoint that names another key without a valid signature by it is tampering (exit 1).";
 
 const CRASHES: &str = "\
 append holds an exclusive flock(2) on the log while it reads the log's tail and writes one batch of whole lines with a single O_APPEND write, so concurrent appenders interleave whole batches, each continuing the chain of the one before. A new appender continues an existing log's chain; it does not re-verify the log (run verify for that).
 
-A line counts as acknowledged once the write(2) holding it has returned (and, with --fsync always, once fdatasync has returned; with --fsync checkpoint the data is synced after each checkpoint, by a background thread so appending does not wait for the disk, and at the end, which append waits for). --ack prints an acknowledgement line after each write. A crash (or kill -9) can lose only input that was not yet acknowledged: lines still in the pipe or in the batch being formatted. SIGINT, SIGTERM and SIGHUP are not crashes: append stops reading, writes every line it has read, adds a final checkpoint and exits with status 0.
+A line counts as acknowledged once the write(2) holding it has returned (and, with --fsync always, once fdatasync has returned; with --fsync checkpoint the data is synced after each checkpoint, by a background thread so appending does not wait for the disk, and at the end, which append waits for). --ack prints an acknowledgement line after each write. A crash (or kill -9) can lose only input that was not yet acknowledged: lines still in the pipe or in the batch being formatted. SIGINT and SIGTERM are not crashes: append stops reading, writes every line it has read, adds a final checkpoint and exits with status 0.
+
+SIGHUP never stops append (logrotate's postrotate sends it, via systemctl reload boundary): it covers the tail with a checkpoint and, if the log's path now names another file or none (a rename by logrotate or bd-log rotate), fsyncs the old file closed and continues the chain in the file at the path, created if missing, starting with a continuation checkpoint. Without a signal append notices the rename at its next write (one stat(2) per write) and does the same. A log truncated to 0 bytes under a running appender (copytruncate) gets a continuation checkpoint in place; lines written between the copy and the truncation are lost, and verify of the set reports them as missing. An appender that starts on a missing or empty log continues LOG.1 when that ends in a checkpoint vouched by the same key, else it starts a new origin (which verify of the set reports). The shipped logrotate snippet (/etc/logrotate.d/boundary) uses nocreate, delaycompress and never copytruncate. A file with the append-only attribute cannot be renamed: do not combine --append-only with logrotate.
 
 If a write was cut short, the log ends in a torn line (bytes without a newline). verify reports it, and append refuses (exit status 3) until bd-log repair copies the torn bytes to LOG.torn-<unix-nanoseconds> next to the log, syncs that file, and truncates the log to its last complete line. Nothing is deleted. The entries after the last checkpoint before the crash stay uncovered until the next append writes a checkpoint.
 
@@ -81,7 +90,11 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             "verify:\n\
 0\tthe log is valid (and extends the anchor, if one was given)\n\
 1\tthe log is tampered, truncated, torn or does not extend the anchor\n\
-2\tcould not decide: usage error, I/O error, unreadable or bad key, unusable anchor\n\n\
+2\tcould not decide: usage error, I/O error, unreadable or bad key, the log is signed by another key (named on stderr), unusable anchor or one older than every file given; with --json an object with result ERROR and error\n\n\
+rotate:\n\
+0\tthe log was closed, renamed and continued in a new file\n\
+2\tusage, key, lock or I/O error, or the destination exists (nothing rotated)\n\
+3\tthe log ends in a torn line or bytes no checkpoint vouches for: run bd-log repair first\n\n\
 append:\n\
 0\tevery input line was appended and covered by a checkpoint\n\
 1\tan input line was not JSON: append stopped there (or skipped it with --skip-invalid); the lines before it are in the log\n\
@@ -104,6 +117,8 @@ BD_LOG_PUBKEY\tdefault for verify --pubkey",
 KEY.pub\tpublic key, 64 hex digits; give it to verifiers\n\
 LOG\tthe log, created mode 0640 by the first append\n\
 LOG.torn-NANOS\ttorn bytes moved aside by repair\n\
+LOG.1, LOG.2.gz, ...\tfiles closed by a rotation (logrotate or bd-log rotate); each later one continues the chain of the one before\n\
+/etc/logrotate.d/boundary\tthe shipped logrotate snippet\n\
 /var/log/boundary.log\ta conventional place for the log (nothing defaults to it)",
         ),
         (
@@ -117,6 +132,14 @@ Verify every night and ship the latest checkpoint off the host (crontab):
 
   15 3 * * * bd-log verify -l /var/log/boundary.log -p /etc/boundary/log.key.pub && bd-log checkpoint -l /var/log/boundary.log -p /etc/boundary/log.key.pub | ssh vault 'cat > anchors/boundary.json'
 
+Check the rotated set, oldest first, quietly (cron mails only failures):
+
+  bd-log verify -q -l '/var/log/boundary/boundary.log*' -p /etc/boundary/keys/log.key.pub
+
+Rotate by hand (logrotate does it through SIGHUP):
+
+  bd-log rotate -l /var/log/boundary/boundary.log -k /etc/boundary/keys/log.key
+
 Later, prove the log was not cut back since that anchor:
 
   bd-log verify -l /var/log/boundary.log -p log.key.pub --anchor anchors/boundary.json
@@ -129,11 +152,13 @@ After a crash:
 Read entries:
 
   bd-log show -l /var/log/boundary.log --since 1h --records | jq .
-  bd-log tail -l /var/log/boundary.log -n 20",
+  bd-log tail -l /var/log/boundary.log -n 20
+  bd-log show -l /var/log/boundary.log --since 2h --until 1h
+  bd-log show -l /var/log/boundary.log --follow --records",
         ),
         (
             "SEE ALSO",
-            "bd-watch(1), bd-policy(1), chattr(1), sha256sum(1)",
+            "bd-watch(1), bd-policy(1), chattr(1), sha256sum(1), logrotate(8)",
         ),
     ]
 }

@@ -12,6 +12,26 @@ fn main() {
                 f.code
             }
         },
+        Cmd::Rotate(a) => match bd_log::append::rotate(a) {
+            Ok(()) => 0,
+            Err(f) => {
+                bd_log::diag!("bd-log: {}", f.msg);
+                f.code
+            }
+        },
+        Cmd::Note { log, key } => bd_log::proof::note(log, key),
+        Cmd::Prove {
+            log,
+            pubkey,
+            note,
+            seq,
+            anchor,
+        } => bd_log::proof::prove(log, pubkey, note, seq, anchor.as_deref()),
+        Cmd::VerifyExcerpt {
+            pubkey,
+            excerpt,
+            anchor,
+        } => bd_log::proof::verify_excerpt(pubkey, excerpt, anchor.as_deref()),
         Cmd::Verify(a) => bd_log::ops::verify(a),
         Cmd::Checkpoint { log, pubkey } => bd_log::ops::checkpoint(log, pubkey),
         Cmd::Show(a) => bd_log::ops::show(a),

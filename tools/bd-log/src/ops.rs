@@ -38,6 +38,21 @@ fn print_line(line: &str) -> i32 {
 }
 
 pub fn keygen(out: &Path) -> i32 {
+    // `keygen -o /etc/boundary/keys/log.key` on a fresh host: the directory
+    // is made, root-only (0700), like the one the package ships.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            if let Err(e) = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+            {
+                return err(format!("{}: creating the directory: {e}", dir.display()));
+            }
+            crate::diag!("bd-log: created {} (mode 0700)", dir.display());
+        }
+    }
     match log::write_keypair(out) {
         Ok(vk) => {
             crate::diag!(
@@ -51,45 +66,204 @@ pub fn keygen(out: &Path) -> i32 {
     }
 }
 
+/// Says why verify could not decide: one line on stderr and, with --json,
+/// an error object on stdout, then exit status 2.
+fn undecided(a: &VerifyArgs, msg: impl std::fmt::Display) -> i32 {
+    let msg = msg.to_string();
+    crate::diag!("bd-log: {msg}");
+    if a.json {
+        let v = serde_json::json!({
+            "result": "ERROR",
+            "log": a.log.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "error": msg,
+        });
+        if let Err(e) = writeln!(io::stdout(), "{v}") {
+            return out_err(e).max(UNDECIDED);
+        }
+    }
+    UNDECIDED
+}
+
+/// A reader for one member of the set, decompressing gzip or zstd (by its magic
+/// bytes, whatever the name). A plain file is read up to the size it had
+/// under a moment's shared lock, so the end is on a whole write.
+pub(crate) fn open_member(p: &Path) -> Result<Box<dyn Read + Send>, String> {
+    let shown = p.display();
+    let raw: Box<dyn Read + Send> = if p.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        let file = fsutil::open_read(p).map_err(|e| format!("{shown}: {e}"))?;
+        let size = {
+            let _l = Lock::shared(&file).map_err(|e| format!("{shown}: lock: {e}"))?;
+            file.metadata().map_err(|e| format!("{shown}: {e}"))?.len()
+        };
+        Box::new(file.take(size))
+    };
+    let mut br = BufReader::with_capacity(1 << 16, raw);
+    let magic = br.fill_buf().map_err(|e| format!("{shown}: {e}"))?;
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(br)))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(ZstdFrames {
+            cur: None,
+            src: Some(br),
+        }))
+    } else {
+        Ok(Box::new(br))
+    }
+}
+
+type Member = BufReader<Box<dyn Read + Send>>;
+
+/// Every zstd frame of a member, one after the other (`zstd` writes one per
+/// file; concatenated files are several).
+struct ZstdFrames {
+    cur: Option<ruzstd::decoding::StreamingDecoder<Member, ruzstd::decoding::FrameDecoder>>,
+    src: Option<Member>,
+}
+
+impl Read for ZstdFrames {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(d) = self.cur.as_mut() {
+                let n = d.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.src = self.cur.take().map(|d| d.into_inner());
+            }
+            let Some(mut r) = self.src.take() else {
+                return Ok(0);
+            };
+            if r.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.cur =
+                Some(ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+                })?);
+        }
+    }
+}
+
+/// The seq of a member's first line (where it sits in the chain).
+fn first_seq(p: &Path) -> Result<u64, String> {
+    let mut r = open_member(p)?;
+    let mut buf = Vec::with_capacity(1024);
+    (&mut r)
+        .take(8192)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    let end = memchr::memchr(b'\n', &buf).unwrap_or(buf.len());
+    log::parse_line(&buf[..end])
+        .map(|l| l.seq)
+        .map_err(|e| format!("{}: first line: {e}", p.display()))
+}
+
+/// The files to verify: as given, in order, unless a pattern was used; then
+/// every match (never the LOG.torn-* or LOG.unverified-* files repair moves
+/// aside), ordered by the seq each file starts at.
+pub(crate) fn members(logs: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut globbed = false;
+    for p in logs {
+        let s = p.to_string_lossy();
+        if p.as_os_str() != "-" && s.contains(['*', '?', '[']) {
+            globbed = true;
+            let paths = glob::glob(&s).map_err(|e| format!("{s}: bad pattern: {e}"))?;
+            let mut n = 0;
+            for m in paths {
+                let m = m.map_err(|e| format!("{s}: {e}"))?;
+                let name = m.to_string_lossy();
+                if name.contains(".torn-") || name.contains(".unverified-") {
+                    continue;
+                }
+                if !out.contains(&m) {
+                    out.push(m);
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                return Err(format!("{s}: no file matches"));
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    if globbed {
+        let mut keyed = Vec::with_capacity(out.len());
+        for p in out {
+            keyed.push((first_seq(&p)?, p));
+        }
+        keyed.sort();
+        out = keyed.into_iter().map(|(_, p)| p).collect();
+    }
+    if out.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err("-l - (stdin) can be given only once".into());
+    }
+    Ok(out)
+}
+
 pub fn verify(a: &VerifyArgs) -> i32 {
-    let path = a.log.display().to_string();
     let key = match log::load_verifying_key(&a.pubkey) {
         Ok(k) => k,
-        Err(e) => return err(e),
+        Err(e) => return undecided(a, e),
     };
     let anchor = match &a.anchor {
         None => None,
         Some(p) => {
             let text = match std::fs::read(p) {
                 Ok(t) => t,
-                Err(e) => return err(format!("{}: {e}", p.display())),
+                Err(e) => return undecided(a, format!("{}: {e}", p.display())),
             };
             match verify::Anchor::parse(&text, &key) {
                 Ok(an) => Some(an),
-                Err(e) => return err(format!("{}: not a usable anchor: {e}", p.display())),
+                Err(e) => {
+                    return undecided(a, format!("{}: not a usable anchor: {e}", p.display()))
+                }
             }
         }
     };
-    let file = match fsutil::open_read(&a.log) {
+    let files = match members(&a.log) {
         Ok(f) => f,
-        Err(e) => return err(format!("{path}: {e}")),
+        Err(e) => return undecided(a, e),
     };
-    // A shared lock for a moment gives a size that ends on a whole write.
-    let size = {
-        let _l = match Lock::shared(&file) {
-            Ok(l) => l,
-            Err(e) => return err(format!("{path}: lock: {e}")),
-        };
-        match file.metadata() {
-            Ok(m) => m.len(),
-            Err(e) => return err(format!("{path}: {e}")),
+    let mut inputs = Vec::with_capacity(files.len());
+    for p in &files {
+        match open_member(p) {
+            Ok(r) => inputs.push(verify::Input {
+                name: if p.as_os_str() == "-" {
+                    "(stdin)".into()
+                } else {
+                    p.display().to_string()
+                },
+                reader: r,
+            }),
+            Err(e) => return undecided(a, e),
         }
-    };
+    }
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let path = names.join(" ");
     let opts = verify::Options { anchor, chunk: 0 };
-    let rep = match verify::verify((&file).take(size), &key, &opts) {
+    let rep = match verify::verify_set(inputs, &key, &opts) {
         Ok(r) => r,
-        Err(e) => return err(format!("{path}: {e}")),
+        Err(e) => return undecided(a, e),
     };
+    if let Some(k) = &rep.wrong_key {
+        return undecided(
+            a,
+            format!(
+                "{}: wrong key: the log is signed by key {k}, not by the given public key {} ({}); \
+                 verify with the key the log names, if you trust it",
+                rep.bad_file.as_deref().unwrap_or(&path),
+                hex::encode(key.to_bytes()),
+                a.pubkey.display()
+            ),
+        );
+    }
+    if let Some(why) = &rep.undecided {
+        return undecided(a, format!("{path}: {why}"));
+    }
     let res = if a.json {
         let (bad_seq, reason) = match &rep.bad {
             Some((s, r)) => (Some(*s), Some(r.clone())),
@@ -97,9 +271,12 @@ pub fn verify(a: &VerifyArgs) -> i32 {
         };
         let v = serde_json::json!({
             "result": if rep.ok() { "PASS" } else { "FAIL" },
-            "log": path,
+            "log": if names.len() == 1 { serde_json::json!(names[0]) } else { serde_json::json!(names) },
+            "bad_file": rep.bad_file,
             "bad_seq": bad_seq,
             "reason": reason,
+            "files": rep.files,
+            "first_seq": rep.first_seq,
             "lines": rep.lines,
             "checkpoints": rep.checkpoints,
             "last_checkpoint": rep.last_checkpoint,
@@ -109,7 +286,13 @@ pub fn verify(a: &VerifyArgs) -> i32 {
         });
         writeln!(io::stdout(), "{v}")
     } else if let Some((seq, why)) = &rep.bad {
-        writeln!(io::stdout(), "FAIL {path}: seq {seq}: {why}")
+        writeln!(
+            io::stdout(),
+            "FAIL {}: seq {seq}: {why}",
+            rep.bad_file.as_deref().unwrap_or(&path)
+        )
+    } else if a.quiet {
+        Ok(())
     } else {
         let mut s = format!(
             "PASS {path}: {} lines, {} checkpoints (last at seq {}); {} trailing entries not yet covered by a checkpoint",
@@ -118,6 +301,15 @@ pub fn verify(a: &VerifyArgs) -> i32 {
             rep.last_checkpoint.map_or("-".into(), |c| c.to_string()),
             rep.uncovered
         );
+        if rep.files > 1 {
+            s.push_str(&format!("; {} files linked", rep.files));
+        }
+        if rep.first_seq > 0 {
+            s.push_str(&format!(
+                "; starts at seq {} (the files before it were not given)",
+                rep.first_seq
+            ));
+        }
         if let Some(a) = rep.anchored {
             s.push_str(&format!("; extends the anchor checkpoint at seq {a}"));
         }
@@ -198,7 +390,7 @@ fn since_ts(s: &str) -> Result<String, String> {
     Ok(boundary::time::rfc3339_nanos(t))
 }
 
-fn seq_range(s: &str) -> Result<(u64, u64), String> {
+pub(crate) fn seq_range(s: &str) -> Result<(u64, u64), String> {
     let bad = || format!("--seq {s:?}: expected N, A..B, A.. or ..B");
     let num = |x: &str, dflt: u64| -> Result<u64, String> {
         if x.is_empty() {
@@ -219,6 +411,7 @@ fn seq_range(s: &str) -> Result<(u64, u64), String> {
 struct Filter {
     seq: (u64, u64),
     since: Option<String>,
+    until: Option<String>,
     records: bool,
 }
 
@@ -232,6 +425,9 @@ fn emit(out: &mut impl Write, line: &[u8], f: &Filter) -> io::Result<Result<(), 
         return Ok(Ok(()));
     }
     if f.since.as_ref().is_some_and(|s| p.ts < s.as_bytes()) {
+        return Ok(Ok(()));
+    }
+    if f.until.as_ref().is_some_and(|u| p.ts >= u.as_bytes()) {
         return Ok(Ok(()));
     }
     match p.body {
@@ -259,23 +455,63 @@ pub fn show(a: &ShowArgs) -> i32 {
             Ok(s) => s,
             Err(e) => return err(e),
         },
+        until: match a
+            .until
+            .as_deref()
+            .map(|u| since_ts(u).map_err(|e| e.replace("--since", "--until")))
+            .transpose()
+        {
+            Ok(s) => s,
+            Err(e) => return err(e),
+        },
         records: a.records,
     };
     let file = match fsutil::open_read(&a.log) {
         Ok(f) => f,
         Err(e) => return err(format!("{shown}: {e}")),
     };
+    let mut ident = file_ident(&file);
     let mut rd = BufReader::with_capacity(1 << 20, file);
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut line = Vec::new();
     let mut n = 0u64;
     let mut code = OK;
+    let mut partial = false;
     loop {
-        line.clear();
+        // In follow mode a partial line stays in `line` until its newline.
+        if !partial {
+            line.clear();
+        }
+        partial = false;
         match rd.read_until(b'\n', &mut line) {
+            Ok(0) if a.follow => {
+                partial = !line.is_empty();
+                if let Err(e) = out.flush() {
+                    return out_err(e);
+                }
+                // A rotation: the path names a new file. Finish the old one
+                // (read to its end above), then read the new one from its start.
+                if line.is_empty() {
+                    if let Ok(f) = fsutil::open_read(&a.log) {
+                        let id = file_ident(&f);
+                        if id.is_some() && id != ident {
+                            ident = id;
+                            rd = BufReader::with_capacity(1 << 20, f);
+                            n = 0;
+                            continue;
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                continue;
+            }
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => return err(format!("{shown}: {e}")),
+        }
+        if a.follow && line.last() != Some(&b'\n') {
+            partial = true;
+            continue;
         }
         if line.last() != Some(&b'\n') {
             crate::diag!(
@@ -295,7 +531,7 @@ pub fn show(a: &ShowArgs) -> i32 {
             Ok(Ok(())) => {}
         }
         n += 1;
-        if n > filter.seq.1 {
+        if log::parse_line(&line).is_ok_and(|p| p.seq.saturating_add(1) >= filter.seq.1) {
             break;
         }
     }
@@ -303,6 +539,12 @@ pub fn show(a: &ShowArgs) -> i32 {
         Ok(()) => code,
         Err(e) => out_err(e),
     }
+}
+
+/// Which file an open descriptor is (device, inode), to notice a rotation.
+fn file_ident(f: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 pub fn tail(a: &TailArgs) -> i32 {
@@ -313,6 +555,7 @@ pub fn tail(a: &TailArgs) -> i32 {
             Ok(s) => s,
             Err(e) => return err(e),
         },
+        until: None,
         records: a.records,
     };
     let file = match fsutil::open_read(&a.log) {

@@ -242,8 +242,12 @@ fn a_log_under_another_key_fails() {
     let env = fixture();
     let other = Env::new();
     let out = other.verify(&env.log, &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("seq 0"), "{}", stdout(&out));
+    // Wrong key is "could not decide" (2), naming the key the log names;
+    // tampering stays 1 (issue 11 item 3).
+    assert_eq!(out.status.code(), Some(2));
+    let logs_key = std::fs::read_to_string(&env.pubkey).unwrap();
+    assert!(stderr(&out).contains("wrong key"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(logs_key.trim()), "{}", stderr(&out));
     // And append refuses to continue it with the wrong key.
     let out = run_stdin(
         std::process::Command::new(BIN)

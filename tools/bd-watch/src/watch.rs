@@ -121,6 +121,9 @@ impl Filter {
                     && (self.comms.is_empty()
                         || self.comms.contains(&boundary::event::c_str(&d.comm)))
             }
+            // Never filtered: the dead-man heartbeat of a pipeline depends
+            // on them, and only bd-lock's marker thread produces them.
+            Record::Liveness(_) => true,
         }
     }
 }
@@ -350,10 +353,16 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     }
                     serde_json::to_string(&l)
                 }
+                Record::Liveness(l) => {
+                    serde_json::to_string(&boundary::event::liveness_line(l, &clock))
+                }
             }
             .map_err(|e| Failure(exit::FAILED, format!("json: {e}")))?;
             if !emit(&mut out, &line).map_err(io_fail)? {
                 return Ok(());
+            }
+            if matches!(rec, Record::Liveness(_)) {
+                continue;
             }
             seen += 1;
             if cli.count.is_some_and(|n| seen >= n) {

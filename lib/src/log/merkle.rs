@@ -1,0 +1,329 @@
+//! RFC 6962 / RFC 9162 Merkle tree hashing over log lines (leaf `i` is the
+//! line with seq `i`, its exact bytes without the `\n`), and the C2SP
+//! `tlog-checkpoint` signed note that commits to a tree head.
+//!
+//! Appending keeps only a [`Frontier`] (one hash per set bit of the size), so
+//! memory is O(log n). Proofs are built from the leaf hashes, which the
+//! caller re-reads from the log; verification needs only the proof.
+
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+pub type Hash = [u8; 32];
+
+/// MTH of the empty tree: SHA-256 of nothing.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// Leaf hash: SHA-256(0x00 || data).
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// Interior node: SHA-256(0x01 || left || right).
+pub fn node_hash(l: &Hash, r: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(l);
+    h.update(r);
+    h.finalize().into()
+}
+
+/// The right edge of a tree being appended to: the roots of its perfect
+/// subtrees, largest first (one per set bit of `size`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    stack: Vec<Hash>,
+}
+
+impl Frontier {
+    pub fn new() -> Frontier {
+        Frontier::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends one leaf (its data; hashed here).
+    pub fn push(&mut self, data: &[u8]) {
+        self.push_hash(leaf_hash(data));
+    }
+
+    /// Appends one leaf by its leaf hash.
+    pub fn push_hash(&mut self, mut h: Hash) {
+        // Each trailing 1 bit of the old size is a perfect subtree the new
+        // leaf completes, like a carry in binary addition.
+        let mut s = self.size;
+        while s & 1 == 1 {
+            let l = self.stack.pop().unwrap_or_default();
+            h = node_hash(&l, &h);
+            s >>= 1;
+        }
+        self.stack.push(h);
+        self.size += 1;
+    }
+
+    /// MTH of the leaves so far.
+    pub fn root(&self) -> Hash {
+        let mut it = self.stack.iter().rev();
+        let Some(last) = it.next() else {
+            return empty_root();
+        };
+        it.fold(*last, |acc, l| node_hash(l, &acc))
+    }
+}
+
+/// Largest power of two strictly less than `n` (n > 1).
+fn split(n: usize) -> usize {
+    let mut k = 1;
+    while k << 1 < n {
+        k <<= 1;
+    }
+    k
+}
+
+/// MTH over leaf hashes.
+pub fn root_of(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node_hash(&root_of(&leaves[..k]), &root_of(&leaves[k..]))
+        }
+    }
+}
+
+/// RFC 9162 2.1.3.1 PATH(m, D[n]): the inclusion proof of leaf `m`.
+pub fn inclusion_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+    let n = leaves.len();
+    if n <= 1 || m >= n {
+        return Vec::new();
+    }
+    let k = split(n);
+    if m < k {
+        let mut p = inclusion_proof(m, &leaves[..k]);
+        p.push(root_of(&leaves[k..]));
+        p
+    } else {
+        let mut p = inclusion_proof(m - k, &leaves[k..]);
+        p.push(root_of(&leaves[..k]));
+        p
+    }
+}
+
+/// RFC 9162 2.1.4.1 PROOF(m, D[n]): the consistency proof from the tree of
+/// the first `m` leaves to the tree of all of them.
+pub fn consistency_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+    fn sub(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
+        let n = d.len();
+        if m == n {
+            return if b { Vec::new() } else { vec![root_of(d)] };
+        }
+        let k = split(n);
+        if m <= k {
+            let mut p = sub(m, &d[..k], b);
+            p.push(root_of(&d[k..]));
+            p
+        } else {
+            let mut p = sub(m - k, &d[k..], false);
+            p.push(root_of(&d[..k]));
+            p
+        }
+    }
+    if m == 0 || m > leaves.len() {
+        return Vec::new();
+    }
+    sub(m, leaves, true)
+}
+
+/// RFC 9162 2.1.3.2: checks that `leaf` is leaf `index` of the tree of
+/// `size` leaves with root `root`.
+pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut f, mut s) = (index, size - 1);
+    let mut r = *leaf;
+    for p in proof {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            r = node_hash(p, &r);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    s == 0 && r == *root
+}
+
+/// RFC 9162 2.1.4.2: checks that the tree (`size1`, `root1`) is a prefix of
+/// the tree (`size2`, `root2`).
+pub fn verify_consistency(
+    size1: u64,
+    size2: u64,
+    root1: &Hash,
+    root2: &Hash,
+    proof: &[Hash],
+) -> bool {
+    if size1 > size2 {
+        return false;
+    }
+    if size1 == size2 {
+        return proof.is_empty() && root1 == root2;
+    }
+    if size1 == 0 {
+        return proof.is_empty();
+    }
+    if proof.is_empty() {
+        return false;
+    }
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if size1.is_power_of_two() {
+        path.push(*root1);
+    }
+    path.extend_from_slice(proof);
+    let (mut f, mut s) = (size1 - 1, size2 - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (path[0], path[0]);
+    for c in &path[1..] {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    fr == *root1 && sr == *root2 && s == 0
+}
+
+/// Signed-note key ID for an Ed25519 key (c2sp.org/signed-note):
+/// SHA-256(name || 0x0A || 0x01 || key)[:4].
+pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([0x0a, 0x01]);
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// A C2SP tlog-checkpoint: origin line, tree size, base64 root hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeHead {
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+}
+
+impl TreeHead {
+    /// The note text (each line ends in a newline).
+    pub fn text(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            base64::engine::general_purpose::STANDARD.encode(self.root)
+        )
+    }
+
+    /// The signed note: text, blank line, one Ed25519 signature line whose
+    /// key name is the origin.
+    pub fn sign(&self, sk: &SigningKey) -> String {
+        let text = self.text();
+        let sig = sk.sign(text.as_bytes());
+        let mut blob = key_id(&self.origin, &sk.verifying_key()).to_vec();
+        blob.extend_from_slice(&sig.to_bytes());
+        format!(
+            "{text}\n\u{2014} {} {}\n",
+            self.origin,
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        )
+    }
+
+    /// Parses a signed checkpoint note and verifies it: a signature line by
+    /// `key` under the note's origin as key name must verify; signature lines
+    /// from other keys (witness cosignatures) are ignored, as the spec asks.
+    pub fn open(note: &str, key: &VerifyingKey) -> Result<TreeHead, String> {
+        let (text, sigs) = note
+            .split_once("\n\n")
+            .ok_or("not a signed note: no blank line before the signatures")?;
+        let text = format!("{text}\n");
+        if note.bytes().any(|b| b < 0x20 && b != b'\n') {
+            return Err("note contains control characters".into());
+        }
+        let mut lines = text.lines();
+        let origin = lines
+            .next()
+            .filter(|o| !o.is_empty())
+            .ok_or("no origin line")?;
+        let size: u64 = lines
+            .next()
+            .and_then(|s| {
+                (s == "0" || !s.starts_with('0'))
+                    .then(|| s.parse().ok())
+                    .flatten()
+            })
+            .ok_or("tree size is not a canonical decimal")?;
+        let root: Hash = lines
+            .next()
+            .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or("root hash is not 32 bytes of base64")?;
+        let id = key_id(origin, key);
+        let mut verified = false;
+        for line in sigs.lines() {
+            let rest = line
+                .strip_prefix("\u{2014} ")
+                .ok_or("signature line does not start with an em dash")?;
+            let (name, b64) = rest.split_once(' ').ok_or("malformed signature line")?;
+            let blob = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| "signature is not base64")?;
+            if name != origin || blob.len() != 68 || blob[..4] != id {
+                continue;
+            }
+            let sig = Signature::from_slice(&blob[4..]).map_err(|_| "bad signature bytes")?;
+            key.verify_strict(text.as_bytes(), &sig)
+                .map_err(|_| "the log key's signature on the checkpoint does not verify")?;
+            verified = true;
+        }
+        if !verified {
+            return Err(format!(
+                "no signature by the given key (name {origin}, key ID {})",
+                hex::encode(id)
+            ));
+        }
+        Ok(TreeHead {
+            origin: origin.to_string(),
+            size,
+            root,
+        })
+    }
+}
