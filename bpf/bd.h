@@ -117,6 +117,20 @@ enum bd_hook {
 	BD_HOOK_SENDMSG4 = 6,  /* cgroup/sendmsg4 */
 	BD_HOOK_SENDMSG6 = 7,  /* cgroup/sendmsg6 */
 	BD_HOOK_PTRACE_ME = 8, /* LSM ptrace_traceme */
+	/* 20..39: shields against root and self-protection (lsm_file_protect, self_protect) */
+	BD_HOOK_BPF_MAP = 20,     /* LSM bpf_map: an fd on one of boundary's maps */
+	BD_HOOK_BPF_PROG = 21,    /* LSM bpf_prog: an fd on one of boundary's programs */
+	BD_HOOK_BPF_LINK = 22,    /* LSM bpf: get/detach/update one of boundary's links */
+	BD_HOOK_BPF_LOAD = 23,    /* LSM bpf: BPF_PROG_LOAD at COLDROOM and above */
+	BD_HOOK_PIN_REMOVE = 24,  /* LSM inode_unlink/rmdir/rename in boundary's pin dir */
+	BD_HOOK_PIN_UMOUNT = 25,  /* LSM sb_umount of the bpffs holding the pins */
+	BD_HOOK_KERNEL_READ = 26, /* LSM kernel_read_file/kernel_load_data: modules, kexec at COLDROOM+ */
+	BD_HOOK_SELF_WRITE = 27,  /* LSM file_open for write of one of boundary's executables */
+	BD_HOOK_RLIMIT = 28,      /* LSM task_setrlimit: RLIMIT_CORE of a protected process */
+	BD_HOOK_KILL = 29,        /* LSM task_kill: a core-dumping signal to a protected process */
+	BD_HOOK_PERF = 30,        /* LSM perf_event_alloc: sampling a protected process */
+	BD_HOOK_LOCKDOWN = 31,    /* LSM locked_down: /proc/kcore, /dev/mem */
+	BD_HOOK_BLOCK_DEV = 32,   /* LSM file_open of a block device holding a protected file */
 	/* 40..=44: AIRGAP beyond connect/sendmsg (issue 9) */
 	BD_HOOK_SOCK_CREATE = 40,  /* cgroup/sock_create: raw, packet or ICMP socket */
 	BD_HOOK_POST_BIND4 = 41,   /* cgroup/post_bind4: bind beyond loopback */

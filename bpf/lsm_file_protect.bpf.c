@@ -25,7 +25,8 @@
  * is refused under block_ptrace too.
  *
  * Files: a (dev, ino) in bd_prot_files cannot be opened by anyone not in
- * bd_allow_pids. dev is the kernel's internal dev_t (sb->s_dev, MKDEV form:
+ * bd_allow_pids, and neither can a block device in bd_prot_devs (the
+ * devices that hold a protected file's filesystem: hook BLOCK_DEV). dev is the kernel's internal dev_t (sb->s_dev, MKDEV form:
  * major << 20 | minor); userspace converts st_dev (lib/src/protect.rs).
  *
  * Every denial, or would-be denial in audit mode, is one struct bd_deny in
@@ -33,11 +34,10 @@
  * bd_stats[BD_STAT_DENY_LOST]. bd_stats[BD_STAT_DENIED] counts denials.
  */
 #include "kernel.h"
-#include "maps.h"
+#include "self.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EPERM 1
 
 #define PTRACE_MODE_READ 0x01
 #define PTRACE_MODE_ATTACH 0x02
@@ -64,6 +64,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bd_prot_files SEC(".maps");
 
+/* Block devices under a protected file's filesystem: kernel dev_t (as
+ * inode->i_rdev, MKDEV form) -> 1. bd-load fills it with the device the
+ * filesystem is on and every device below it (partition -> disk, dm/md ->
+ * slaves, loop -> the device holding its backing file); the backing file of
+ * a loop device goes into bd_prot_files. Empty while no file is protected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_prot_devs SEC(".maps");
+
 /* Policy flags and audit mode: one slot, written by bd-load lsm-config. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -89,24 +102,6 @@ struct task_struct___bd {
 
 #define BD_LSM_ALL (BD_LSM_BLOCK_ENVIRON | BD_LSM_BLOCK_MEM | BD_LSM_BLOCK_PTRACE)
 
-/* The hook's verdict as a constant the verifier can see on each path:
- * kernels since 6.7 refuse LSM programs unless every return is provably in
- * [-4095, 0], and clang would otherwise fold `audit ? 0 : -EPERM` into
- * arithmetic the verifier cannot bound. */
-static __always_inline int verdict(__u32 audit)
-{
-	int v;
-
-	if (audit) {
-		v = 0;
-		barrier_var(v);
-	} else {
-		v = -EPERM;
-		barrier_var(v);
-	}
-	return v;
-}
-
 /* Fail closed: a slot never written (or unreadable) means everything
  * blocked, enforcing. */
 static __always_inline void lsm_cfg(__u32 *flags, __u32 *audit)
@@ -131,49 +126,6 @@ static __always_inline int current_allowed(__u32 *tgid_out)
 	return bpf_map_lookup_elem(&bd_allow_pids, &tgid) != 0;
 }
 
-/* Emit one deny record; returns the value the hook returns. */
-static __always_inline int deny(__u32 hook, __u32 audit, __u32 accessor, __u32 access,
-				struct task_struct *target, struct file *file)
-{
-	struct bd_deny *e;
-	__u64 ug = bpf_get_current_uid_gid();
-
-	bd_count_denied(hook);
-	e = bpf_ringbuf_reserve(&bd_events, sizeof(*e), 0);
-	if (!e) {
-		bd_count(BD_STAT_DENY_LOST);
-		return verdict(audit);
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->hdr.type = BD_EV_DENY;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ktime_ns = bpf_ktime_get_ns();
-	e->hook = hook;
-	e->action = audit ? BD_ACT_AUDIT : BD_ACT_DENY;
-	e->err = audit ? 0 : EPERM;
-	e->mode = bd_effective_mode();
-	e->pid = accessor;
-	e->uid = (__u32)ug;
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->access = access;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	if (target) {
-		e->target_pid = BPF_CORE_READ(target, tgid);
-		BPF_CORE_READ_STR_INTO(&e->target_comm, target, comm);
-	}
-	if (file) {
-		struct inode *ino = BPF_CORE_READ(file, f_inode);
-		const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-
-		e->target_dev = BPF_CORE_READ(ino, i_sb, s_dev);
-		e->target_ino = BPF_CORE_READ(ino, i_ino);
-		bpf_probe_read_kernel_str(e->path, sizeof(e->path), name);
-	}
-	bpf_ringbuf_submit(e, 0);
-	bd_count(BD_STAT_DENY);
-	return verdict(audit);
-}
-
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
@@ -182,6 +134,11 @@ int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode, 
 	if (ret)
 		return ret; /* an earlier LSM refused: keep its errno */
 	tgid = BPF_CORE_READ(child, tgid);
+	/* Boundary's own processes hold fds on its maps and links: reaching
+	 * into one (pidfd_getfd, /proc/PID/mem, ptrace) is self-protection's
+	 * business, whatever the LSM config says. */
+	if ((mode & PTRACE_MODE_ATTACH) && task_is_boundary(child) && !current_is_boundary())
+		return deny(BD_HOOK_PTRACE, 0, bpf_get_current_pid_tgid() >> 32, mode, child, 0);
 	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
 		return 0;
 	if (current_allowed(&accessor))
@@ -222,24 +179,45 @@ int BPF_PROG(ptrace_traceme, struct task_struct *parent, int ret)
 	return deny(BD_HOOK_PTRACE_ME, audit, tgid, PTRACE_MODE_ATTACH, parent, 0);
 }
 
+struct inode___blk {
+	unsigned short i_mode;
+	__u32 i_rdev;
+} __attribute__((preserve_access_index));
+
+#define S_IFMT 00170000
+#define S_IFBLK 0060000
+
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file, int ret)
 {
 	struct bd_file_key key = {};
 	struct inode *inode;
-	__u32 accessor, flags, audit;
+	__u32 accessor, flags, audit, rdev;
 
 	if (ret)
 		return ret; /* an earlier LSM refused: keep its errno */
 	inode = BPF_CORE_READ(file, f_inode);
 	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	key.ino = BPF_CORE_READ(inode, i_ino);
-	if (!bpf_map_lookup_elem(&bd_prot_files, &key))
+	if (bpf_map_lookup_elem(&bd_prot_files, &key)) {
+		if (current_allowed(&accessor))
+			return 0;
+		lsm_cfg(&flags, &audit);
+		return deny(BD_HOOK_FILE_OPEN, audit, accessor, BPF_CORE_READ(file, f_flags), 0,
+			    file);
+	}
+	/* The raw device under a protected file's filesystem holds its
+	 * blocks: refused by device number, whatever node (a fresh mknod
+	 * included) it is opened through. */
+	if ((BPF_CORE_READ((struct inode___blk *)inode, i_mode) & S_IFMT) != S_IFBLK)
+		return 0;
+	rdev = BPF_CORE_READ((struct inode___blk *)inode, i_rdev);
+	if (!bpf_map_lookup_elem(&bd_prot_devs, &rdev))
 		return 0;
 	if (current_allowed(&accessor))
 		return 0;
 	lsm_cfg(&flags, &audit);
-	return deny(BD_HOOK_FILE_OPEN, audit, accessor, BPF_CORE_READ(file, f_flags), 0, file);
+	return deny(BD_HOOK_BLOCK_DEV, audit, accessor, rdev, 0, file);
 }
 
 /* A protected process's children are protected from birth: this fires in
@@ -276,4 +254,133 @@ int prot_exit(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_delete_elem(&bd_prot_pids, &tgid);
 	bpf_map_delete_elem(&bd_allow_pids, &tgid);
 	return 0;
+}
+
+/* ---- side doors to a protected process (issue 8) ---- */
+
+#define RLIMIT_CORE 4
+
+struct rlimit___bd {
+	__u64 rlim_cur;
+	__u64 rlim_max;
+} __attribute__((preserve_access_index));
+
+/*
+ * Core dumps. A dump of a protected process would write its memory to a
+ * file or to a core_pattern pipe helper. The kernel aborts every dump of a
+ * process whose soft RLIMIT_CORE is exactly 1: file dumps because 1 is less
+ * than a page, pipe dumps explicitly (fs/coredump.c, the guard against
+ * recursive pipe helpers). bd-inject and bd-load protect set it to 1; this
+ * keeps it there, against root and against the process itself.
+ */
+SEC("lsm/task_setrlimit")
+int BPF_PROG(task_setrlimit, struct task_struct *p, unsigned int resource,
+	     struct rlimit___bd *new_rlim)
+{
+	__u32 tgid, accessor;
+
+	if (resource != RLIMIT_CORE)
+		return 0;
+	tgid = BPF_CORE_READ(p, tgid);
+	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
+		return 0;
+	if (BPF_CORE_READ(new_rlim, rlim_cur) == 1)
+		return 0;
+	if (current_allowed(&accessor))
+		return 0;
+	return deny(BD_HOOK_RLIMIT, 0, accessor, RLIMIT_CORE, p, 0);
+}
+
+/* Signals whose default action dumps core. */
+#define DUMP_SIGNALS                                                                   \
+	((1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) |       \
+	 (1u << 11) | (1u << 24) | (1u << 25) | (1u << 31))
+
+/* A core-dumping signal sent by someone else: refused even though
+ * RLIMIT_CORE=1 already stops the dump, so the attempt is reported. Faults
+ * the kernel raises itself do not pass through this hook. */
+SEC("lsm/task_kill")
+int BPF_PROG(task_kill, struct task_struct *p, void *info, int sig, const struct cred *cred)
+{
+	__u32 tgid, accessor;
+
+	if (sig <= 0 || sig > 31 || !((1u << sig) & DUMP_SIGNALS))
+		return 0;
+	tgid = BPF_CORE_READ(p, tgid);
+	if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid))
+		return 0;
+	if (current_allowed(&accessor) || accessor == tgid)
+		return 0;
+	return deny(BD_HOOK_KILL, 0, accessor, sig, p, 0);
+}
+
+struct perf_event_attr___bd {
+	__u64 sample_type;
+} __attribute__((preserve_access_index));
+
+struct hw_perf_event___bd {
+	struct task_struct *target;
+} __attribute__((preserve_access_index));
+
+struct perf_event___bd {
+	struct perf_event_attr___bd attr;
+	struct hw_perf_event___bd hw;
+	struct perf_event___bd *parent;
+} __attribute__((preserve_access_index));
+
+#define PERF_SAMPLE_REGS_USER (1u << 12)
+#define PERF_SAMPLE_STACK_USER (1u << 13)
+#define PERF_SAMPLE_REGS_INTR (1u << 18)
+#define PERF_SAMPLE_MEMORY (PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER | PERF_SAMPLE_REGS_INTR)
+
+/*
+ * perf: with CAP_PERFMON the kernel skips ptrace_access_check, so the event
+ * itself is checked. Refused: any event on a protected task (counting
+ * included: it leaks timing), a CPU-wide event that samples registers or
+ * user stacks (it would sample the protected task too), and the copy of an
+ * inherited event made when a protected task forks.
+ */
+SEC("lsm/perf_event_alloc")
+int BPF_PROG(perf_event_alloc, struct perf_event___bd *event)
+{
+	struct task_struct *target = BPF_CORE_READ(event, hw.target);
+	__u32 tgid, accessor;
+
+	if (current_allowed(&accessor))
+		return 0;
+	if (target) {
+		tgid = BPF_CORE_READ(target, tgid);
+		if (BPF_CORE_READ(event, parent)) {
+			/* inherit_event() runs in the forking parent */
+			if (!bpf_map_lookup_elem(&bd_prot_pids, &accessor))
+				return 0;
+		} else if (!bpf_map_lookup_elem(&bd_prot_pids, &tgid) || accessor == tgid) {
+			return 0;
+		}
+		return deny(BD_HOOK_PERF, 0, accessor, 1, target, 0);
+	}
+	if (!(BPF_CORE_READ(event, attr.sample_type) & PERF_SAMPLE_MEMORY))
+		return 0;
+	return deny(BD_HOOK_PERF, 0, accessor, 2, 0, 0);
+}
+
+enum lockdown_reason {
+	LOCKDOWN_DEV_MEM = 2,
+	LOCKDOWN_KCORE = 22,
+};
+
+/* /proc/kcore and /dev/mem read kernel memory, and through the direct map
+ * every process's pages; the kernel asks the LSMs before opening either,
+ * whatever the lockdown LSM's own setting. */
+SEC("lsm/locked_down")
+int BPF_PROG(locked_down, enum lockdown_reason what)
+{
+	__u32 accessor;
+
+	if (what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_KCORE) &&
+	    what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_DEV_MEM))
+		return 0;
+	if (current_allowed(&accessor))
+		return 0;
+	return deny(BD_HOOK_LOCKDOWN, 0, accessor, what, 0, 0);
 }

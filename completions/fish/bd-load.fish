@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_bd_load_global_optspecs
-    string join \n pin-dir= cgroup= ring-size= require= replace json h/help V/version
+    string join \n pin-dir= cgroup= ring-size= require= replace json without-self-protection h/help V/version
 end
 
 function __fish_bd_load_needs_command
@@ -31,6 +31,7 @@ complete -c bd-load -n "__fish_bd_load_needs_command" -l ring-size -d 'Size of t
 complete -c bd-load -n "__fish_bd_load_needs_command" -l require -d 'Fail (exit 6, kernel lacks a feature) unless this kind of program can load and attach here' -r -f -a "lsm\t'BPF-LSM programs must load and attach'"
 complete -c bd-load -n "__fish_bd_load_needs_command" -l replace -d 'Replace programs that are already attached with this binary\'s'
 complete -c bd-load -n "__fish_bd_load_needs_command" -l json -d 'Print one JSON line per program on stdout (the default prints a table)'
+complete -c bd-load -n "__fish_bd_load_needs_command" -l without-self-protection -d 'Do not load the self_protect programs nor record boundary\'s own executables and objects: anyone root can then edit the maps, unpin and detach. For tests that must show an attack working; never in production'
 complete -c bd-load -n "__fish_bd_load_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-load -n "__fish_bd_load_needs_command" -s V -l version -d 'Print version'
 complete -c bd-load -n "__fish_bd_load_needs_command" -f -a "load" -d 'Load, attach and pin the programs (the default)'
@@ -48,6 +49,7 @@ complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l require -d 'Fai
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l replace -d 'Replace programs that are already attached with this binary\'s'
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l json -d 'Print one JSON line per program on stdout (the default prints a table)'
+complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l without-self-protection -d 'Do not load the self_protect programs nor record boundary\'s own executables and objects: anyone root can then edit the maps, unpin and detach. For tests that must show an attack working; never in production'
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l textfile -d 'Write the Prometheus text to FILE atomically instead (for node_exporter\'s textfile collector, e.g. from a timer)' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l state -d 'bd-lock state file the mode is read from (Prometheus output only)' -r -F
@@ -56,10 +58,11 @@ complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l json -d 'One 
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l prometheus -d 'Prometheus text exposition format on stdout: events, losses, denials, programs, mode and dead-man deadline (metric names in bd-load(1))'
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -s h -l help -d 'Print help'
 complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
-complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -s h -l help -d 'Print help'
+complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l pid -d 'Process id (tgid) to act on; repeatable' -r
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l path -d 'File to act on (by device and inode); repeatable' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
+complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l require-clean -d 'Exit with status 1 if a protected process already has a tracer or open /proc/PID/mem fds (it stays protected; those accesses do not end until their holders let go)'
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-load -n "__fish_bd_load_using_subcommand unprotect" -l pid -d 'Process id (tgid) to act on; repeatable' -r
 complete -c bd-load -n "__fish_bd_load_using_subcommand unprotect" -l path -d 'File to act on (by device and inode); repeatable' -r -F

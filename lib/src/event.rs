@@ -59,6 +59,21 @@ pub const BD_HOOK_CONNECT6: u32 = 5;
 pub const BD_HOOK_SENDMSG4: u32 = 6;
 pub const BD_HOOK_SENDMSG6: u32 = 7;
 pub const BD_HOOK_PTRACE_ME: u32 = 8;
+// 20..=39: shields against root and self-protection (bpf/self_protect.bpf.c,
+// bpf/lsm_file_protect.bpf.c).
+pub const BD_HOOK_BPF_MAP: u32 = 20;
+pub const BD_HOOK_BPF_PROG: u32 = 21;
+pub const BD_HOOK_BPF_LINK: u32 = 22;
+pub const BD_HOOK_BPF_LOAD: u32 = 23;
+pub const BD_HOOK_PIN_REMOVE: u32 = 24;
+pub const BD_HOOK_PIN_UMOUNT: u32 = 25;
+pub const BD_HOOK_KERNEL_READ: u32 = 26;
+pub const BD_HOOK_SELF_WRITE: u32 = 27;
+pub const BD_HOOK_RLIMIT: u32 = 28;
+pub const BD_HOOK_KILL: u32 = 29;
+pub const BD_HOOK_PERF: u32 = 30;
+pub const BD_HOOK_LOCKDOWN: u32 = 31;
+pub const BD_HOOK_BLOCK_DEV: u32 = 32;
 pub const BD_HOOK_SOCK_CREATE: u32 = 40;
 pub const BD_HOOK_POST_BIND4: u32 = 41;
 pub const BD_HOOK_POST_BIND6: u32 = 42;
@@ -368,6 +383,19 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
         BD_HOOK_SENDMSG6 => "sendmsg6",
+        BD_HOOK_BPF_MAP => "bpf_map",
+        BD_HOOK_BPF_PROG => "bpf_prog",
+        BD_HOOK_BPF_LINK => "bpf_link",
+        BD_HOOK_BPF_LOAD => "bpf_prog_load",
+        BD_HOOK_PIN_REMOVE => "pin_remove",
+        BD_HOOK_PIN_UMOUNT => "pin_umount",
+        BD_HOOK_KERNEL_READ => "kernel_read",
+        BD_HOOK_SELF_WRITE => "self_write",
+        BD_HOOK_RLIMIT => "task_setrlimit",
+        BD_HOOK_KILL => "task_kill",
+        BD_HOOK_PERF => "perf_event",
+        BD_HOOK_LOCKDOWN => "locked_down",
+        BD_HOOK_BLOCK_DEV => "block_dev",
         BD_HOOK_SOCK_CREATE => "sock_create",
         BD_HOOK_POST_BIND4 => "post_bind4",
         BD_HOOK_POST_BIND6 => "post_bind6",
@@ -596,6 +624,9 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
         d.hook,
         BD_HOOK_FILE_OPEN
             | BD_HOOK_EXEC
+            | BD_HOOK_PIN_REMOVE
+            | BD_HOOK_SELF_WRITE
+            | BD_HOOK_BLOCK_DEV
             | BD_HOOK_MMAP_EXEC
             | BD_HOOK_MPROTECT_EXEC
             | BD_HOOK_ALLOWED_WRITE
@@ -938,6 +969,19 @@ mod tests {
         ("BD_HOOK_SENDMSG4", BD_HOOK_SENDMSG4 as usize),
         ("BD_HOOK_SENDMSG6", BD_HOOK_SENDMSG6 as usize),
         ("BD_HOOK_PTRACE_ME", BD_HOOK_PTRACE_ME as usize),
+        ("BD_HOOK_BPF_MAP", BD_HOOK_BPF_MAP as usize),
+        ("BD_HOOK_BPF_PROG", BD_HOOK_BPF_PROG as usize),
+        ("BD_HOOK_BPF_LINK", BD_HOOK_BPF_LINK as usize),
+        ("BD_HOOK_BPF_LOAD", BD_HOOK_BPF_LOAD as usize),
+        ("BD_HOOK_PIN_REMOVE", BD_HOOK_PIN_REMOVE as usize),
+        ("BD_HOOK_PIN_UMOUNT", BD_HOOK_PIN_UMOUNT as usize),
+        ("BD_HOOK_KERNEL_READ", BD_HOOK_KERNEL_READ as usize),
+        ("BD_HOOK_SELF_WRITE", BD_HOOK_SELF_WRITE as usize),
+        ("BD_HOOK_RLIMIT", BD_HOOK_RLIMIT as usize),
+        ("BD_HOOK_KILL", BD_HOOK_KILL as usize),
+        ("BD_HOOK_PERF", BD_HOOK_PERF as usize),
+        ("BD_HOOK_LOCKDOWN", BD_HOOK_LOCKDOWN as usize),
+        ("BD_HOOK_BLOCK_DEV", BD_HOOK_BLOCK_DEV as usize),
         ("BD_HOOK_SOCK_CREATE", BD_HOOK_SOCK_CREATE as usize),
         ("BD_HOOK_POST_BIND4", BD_HOOK_POST_BIND4 as usize),
         ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),

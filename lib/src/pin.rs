@@ -349,6 +349,96 @@ pub fn count_keys(map: &MapData) -> io::Result<u64> {
     }
 }
 
+/// bpf(BPF_OBJ_GET) on a pinned object: an fd, or None when it cannot be
+/// had (not a BPF pin, or refused).
+fn obj_get(path: &Path) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    const BPF_OBJ_GET: libc::c_long = 7;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut attr = [0u64; 16];
+    attr[0] = c.as_ptr() as u64; // pathname
+                                 // SAFETY: attr is a zeroed bpf_attr, large enough for BPF_OBJ_GET, and
+                                 // the path outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    // SAFETY: a new fd the kernel just gave us.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The program id behind a link fd (bpf_link_info: type, id, prog_id).
+fn link_prog_id(fd: &std::os::fd::OwnedFd) -> Option<u32> {
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    let mut info = [0u32; 16];
+    let mut attr = [0u64; 16];
+    attr[0] = fd.as_raw_fd() as u64 | ((std::mem::size_of_val(&info) as u64) << 32);
+    attr[1] = info.as_mut_ptr() as u64;
+    // SAFETY: info_len and info describe our buffer; the kernel writes at
+    // most info_len bytes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    (r == 0 && info[2] != 0).then_some(info[2])
+}
+
+/// Every loaded program's id (BPF_PROG_GET_NEXT_ID takes no reference).
+fn loaded_prog_ids() -> Vec<u32> {
+    const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+    let mut ids = Vec::new();
+    let mut id = 0u32;
+    loop {
+        let mut attr = [0u64; 16];
+        attr[0] = id as u64; // start_id; next_id is the upper half
+                             // SAFETY: a zeroed bpf_attr of the size passed.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_GET_NEXT_ID,
+                attr.as_mut_ptr(),
+                std::mem::size_of_val(&attr),
+            )
+        };
+        if r != 0 {
+            return ids;
+        }
+        id = (attr[0] >> 32) as u32;
+        ids.push(id);
+    }
+}
+
+/// Wait until none of `progs` is loaded: a program's id goes in the same
+/// kernel call that detaches its last link.
+fn wait_progs_gone(progs: &[u32], limit: std::time::Duration) -> io::Result<()> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let left: Vec<u32> = loaded_prog_ids()
+            .into_iter()
+            .filter(|id| progs.contains(id))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > end {
+            return Err(io::Error::other(format!(
+                "pins removed, but program id(s) {left:?} still loaded after {} s",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Remove every pin under `pin` and the directories themselves. Links are
 /// detached when their last pin (and fd) goes; maps are freed when no
 /// program or fd uses them. Returns the paths removed.
@@ -358,17 +448,26 @@ pub fn remove_pins(pin: &Path) -> io::Result<Vec<PathBuf>> {
         return Ok(removed);
     }
     // Links first, so programs stop before their maps disappear from view.
+    // The programs behind the links are noted first: on 6.4 and later the
+    // last reference of a pin is dropped from an RCU callback and the
+    // detach then runs in a kernel worker, so the programs keep running
+    // for a while after their pins are gone (under TCG, seconds).
+    let mut progs = Vec::new();
     for sub in ["links", "maps"] {
         let d = pin.join(sub);
         if let Ok(rd) = std::fs::read_dir(&d) {
             for ent in rd {
                 let p = ent?.path();
+                if sub == "links" {
+                    progs.extend(obj_get(&p).and_then(|fd| link_prog_id(&fd)));
+                }
                 std::fs::remove_file(&p)?;
                 removed.push(p);
             }
             std::fs::remove_dir(&d)?;
         }
     }
+    wait_progs_gone(&progs, std::time::Duration::from_secs(30))?;
     for ent in std::fs::read_dir(pin)? {
         let p = ent?.path();
         if p.is_dir() {

@@ -21,6 +21,13 @@ pub const PROT_PIDS: &str = "bd_prot_pids";
 pub const ALLOW_PIDS: &str = "bd_allow_pids";
 pub const PROT_FILES: &str = "bd_prot_files";
 pub const LSM_CFG: &str = "bd_lsm_cfg";
+pub const PROT_DEVS: &str = "bd_prot_devs";
+
+/// `bd_prot_files` values: a file protected by name, and a file protected
+/// because it holds a protected file's filesystem (a loop device's backing
+/// image), rebuilt from the first kind on every change.
+const FILE_EXPLICIT: u32 = 1;
+const FILE_DERIVED: u32 = 2;
 
 /// Every policy flag: what an unconfigured slot means.
 pub const ALL_FLAGS: u32 = BD_LSM_BLOCK_ENVIRON | BD_LSM_BLOCK_MEM | BD_LSM_BLOCK_PTRACE;
@@ -35,6 +42,49 @@ pub enum ProtectError {
     Stat { path: PathBuf, err: std::io::Error },
     #[error("pid {pid}: no such process")]
     NoProcess { pid: u32 },
+    #[error("pid {pid}: setting RLIMIT_CORE to 1 (no core dumps): {err}")]
+    CoreLimit { pid: u32, err: std::io::Error },
+}
+
+/// The `TracerPid` of `pid` from /proc/PID/status: 0 when nobody traces it,
+/// `None` when it cannot be read (the process is gone).
+pub fn tracer_pid(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Processes holding an fd on `/proc/<pid>/mem` (or `/proc/<pid>/task/*/mem`)
+/// of `pid`: access granted before protection that the shield cannot revoke,
+/// as (holder pid, fd). Processes whose fd table cannot be read are skipped,
+/// which for root means ones that exited meanwhile.
+pub fn mem_fd_holders(pid: u32) -> Vec<(u32, u32)> {
+    let want = format!("/proc/{pid}/");
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let Some(holder) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(t) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = t.to_string_lossy();
+            if t.starts_with(&want) && t.ends_with("/mem") {
+                if let Some(n) = fd.file_name().to_str().and_then(|n| n.parse().ok()) {
+                    out.push((holder, n));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Convert a userspace `st_dev` (as `stat()` returns it) to the kernel's
@@ -109,8 +159,50 @@ fn remove_pid(pin: &Path, name: &str, pid: u32) -> Result<bool, ProtectError> {
 }
 
 /// Protect process `pid` (a tgid) and every child it forks from now on.
+///
+/// Also sets its soft RLIMIT_CORE to exactly 1, which the kernel treats as
+/// "never dump" for file and pipe core patterns alike; the LSM keeps it
+/// there (bpf/lsm_file_protect.bpf.c, task_setrlimit).
 pub fn protect_pid(pin: &Path, pid: u32) -> Result<(), ProtectError> {
-    insert_pid(pin, PROT_PIDS, pid)
+    insert_pid(pin, PROT_PIDS, pid)?;
+    no_core_dumps(pid).map_err(|err| ProtectError::CoreLimit { pid, err })
+}
+
+/// Soft RLIMIT_CORE = 1 for `pid` (the hard limit raised to 1 if it was 0).
+pub fn no_core_dumps(pid: u32) -> std::io::Result<()> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit reads the current limits into `old`.
+    if unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_CORE,
+            std::ptr::null(),
+            &mut old,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let new = libc::rlimit {
+        rlim_cur: 1,
+        rlim_max: old.rlim_max.max(1),
+    };
+    // SAFETY: valid pointer to `new`; no old value requested.
+    if unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_CORE,
+            &new,
+            std::ptr::null_mut(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn unprotect_pid(pin: &Path, pid: u32) -> Result<bool, ProtectError> {
@@ -126,22 +218,130 @@ pub fn disallow_pid(pin: &Path, pid: u32) -> Result<bool, ProtectError> {
     remove_pid(pin, ALLOW_PIDS, pid)
 }
 
-/// Deny open() of `path` (by device and inode) to every non-allowed process.
+/// Deny open() of `path` (by device and inode) to every non-allowed
+/// process, and of the block devices holding its filesystem.
 pub fn protect_file(pin: &Path, path: &Path) -> Result<BdFileKey, ProtectError> {
     let key = file_key(path)?;
     let mut m = file_map(pin)?;
-    m.insert(key, 1, 0).map_err(map_err(pin, PROT_FILES))?;
+    m.insert(key, FILE_EXPLICIT, 0)
+        .map_err(map_err(pin, PROT_FILES))?;
+    rebuild_devices(pin)?;
     Ok(key)
 }
 
 pub fn unprotect_file(pin: &Path, path: &Path) -> Result<bool, ProtectError> {
     let key = file_key(path)?;
     let mut m = file_map(pin)?;
-    match m.remove(&key) {
-        Ok(()) => Ok(true),
-        Err(MapError::KeyNotFound) => Ok(false),
-        Err(e) => Err(map_err(pin, PROT_FILES)(e)),
+    let removed = match m.get(&key, 0) {
+        Ok(FILE_EXPLICIT) => {
+            m.remove(&key).map_err(map_err(pin, PROT_FILES))?;
+            true
+        }
+        // A derived entry goes with the last file that needs it.
+        Ok(_) | Err(MapError::KeyNotFound) => false,
+        Err(e) => return Err(map_err(pin, PROT_FILES)(e)),
+    };
+    rebuild_devices(pin)?;
+    Ok(removed)
+}
+
+/// The kernel dev_t of a "major:minor" line (sysfs `dev` files).
+fn sysfs_dev(p: &Path) -> Option<u32> {
+    let s = std::fs::read_to_string(p).ok()?;
+    let (ma, mi) = s.trim().split_once(':')?;
+    let (ma, mi): (u32, u32) = (ma.parse().ok()?, mi.parse().ok()?);
+    Some((ma << 20) | (mi & 0xfffff))
+}
+
+/// The block devices (kernel dev_t) and files that hold the filesystem of
+/// kernel device `dev`: the device itself, the disk of a partition, the
+/// slaves of a dm/md device, and for a loop device its backing file and
+/// whatever holds that file's filesystem. `dev` with major 0 (tmpfs,
+/// overlay, btrfs, NFS: an anonymous device) has none that sysfs can name.
+pub fn holders_of(dev: u64, devs: &mut Vec<u32>, files: &mut Vec<BdFileKey>) {
+    let mut todo = vec![dev as u32];
+    while let Some(d) = todo.pop() {
+        if d >> 20 == 0 || devs.contains(&d) || devs.len() >= 64 {
+            continue;
+        }
+        devs.push(d);
+        let Ok(sys) = std::fs::canonicalize(format!("/sys/dev/block/{}:{}", d >> 20, d & 0xfffff))
+        else {
+            continue;
+        };
+        if sys.join("partition").exists() {
+            if let Some(disk) = sys.parent().and_then(|p| sysfs_dev(&p.join("dev"))) {
+                todo.push(disk);
+            }
+        }
+        if let Ok(slaves) = std::fs::read_dir(sys.join("slaves")) {
+            for s in slaves.flatten() {
+                if let Some(sd) = sysfs_dev(&s.path().join("dev")) {
+                    todo.push(sd);
+                }
+            }
+        }
+        if let Ok(b) = std::fs::read_to_string(sys.join("loop/backing_file")) {
+            if let Ok(md) = std::fs::metadata(b.trim_end_matches('\n')) {
+                let k = BdFileKey {
+                    dev: kernel_dev(md.dev()),
+                    ino: md.ino(),
+                };
+                if !files.contains(&k) {
+                    files.push(k);
+                }
+                todo.push(kernel_dev(md.dev()) as u32);
+            }
+        }
     }
+}
+
+/// Recompute `bd_prot_devs` and the derived `bd_prot_files` entries from
+/// the files protected by name: added before stale ones are dropped, so a
+/// device that stays protected is never open in between.
+fn rebuild_devices(pin: &Path) -> Result<(), ProtectError> {
+    let mut files = file_map(pin)?;
+    let data = open_map(pin, PROT_DEVS)?;
+    let mut devmap: HashMap<MapData, u32, u32> =
+        HashMap::try_from(Map::HashMap(data)).map_err(map_err(pin, PROT_DEVS))?;
+    let entries = files
+        .iter()
+        .collect::<Result<Vec<(BdFileKey, u32)>, _>>()
+        .map_err(map_err(pin, PROT_FILES))?;
+    let (mut devs, mut derived) = (Vec::new(), Vec::new());
+    for (k, _) in entries.iter().filter(|(_, v)| *v == FILE_EXPLICIT) {
+        holders_of(k.dev, &mut devs, &mut derived);
+    }
+    for d in &devs {
+        devmap.insert(d, 1, 0).map_err(map_err(pin, PROT_DEVS))?;
+    }
+    for k in &derived {
+        if !entries.iter().any(|(e, _)| e == k) {
+            files
+                .insert(k, FILE_DERIVED, 0)
+                .map_err(map_err(pin, PROT_FILES))?;
+        }
+    }
+    let stale_devs = devmap
+        .keys()
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(map_err(pin, PROT_DEVS))?;
+    for d in stale_devs.iter().filter(|d| !devs.contains(d)) {
+        match devmap.remove(d) {
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(e) => return Err(map_err(pin, PROT_DEVS)(e)),
+        }
+    }
+    for (k, _) in entries
+        .iter()
+        .filter(|(k, v)| *v == FILE_DERIVED && !derived.contains(k))
+    {
+        match files.remove(k) {
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(e) => return Err(map_err(pin, PROT_FILES)(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Everything in the protection maps.
@@ -165,8 +365,12 @@ pub fn list(pin: &Path) -> Result<Listing, ProtectError> {
     };
     let files = file_map(pin)?;
     let mut protected_files = files
-        .keys()
-        .map(|k| k.map(|k| (k.dev, k.ino)))
+        .iter()
+        .filter_map(|e| match e {
+            Ok((k, v)) if v == FILE_EXPLICIT => Some(Ok((k.dev, k.ino))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err(pin, PROT_FILES))?;
     protected_files.sort_unstable();

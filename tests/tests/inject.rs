@@ -274,3 +274,143 @@ fn inject_clear_errors() {
         "--require-protection",
     );
 }
+
+/// Issue 15 item 15: an executable file with no #! line and no known binary
+/// format is "cannot execute" (126), never handed to /bin/sh (whose own
+/// failure on the garbage was 127).
+#[test]
+fn inject_executable_without_shebang_exits_126() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let prog = dir.path().join("no-shebang");
+    // Text /bin/sh would run (and exit 0 with "ran"): a fallback would show.
+    std::fs::write(&prog, b"echo ran\nexit 0\n").unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = inject(
+        &["--name", "S", "--from-file", &f],
+        &[prog.to_str().unwrap()],
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("ran"),
+        "handed to a shell: {out:?}"
+    );
+    fails(&out, 126, "cannot execute");
+    // Found through PATH, the same.
+    let out = Command::new(bin("bd-inject"))
+        .args(["--name", "S", "--from-file", &f, "--", "no-shebang"])
+        .env("PATH", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    fails(&out, 126, "cannot execute");
+}
+
+/// Issue 15 item 15: a --from-env value is not left in bd-inject's own
+/// environment block (/proc/PID/environ, its stack) while CMD runs.
+#[test]
+fn inject_scrubs_from_env_value_from_its_own_environment() {
+    let var = format!("BD_T_SCRUB_{}", std::process::id());
+    let secret = format!("scrub-me-{}-{}", std::process::id(), "x".repeat(40));
+    let mut child = Command::new(bin("bd-inject"))
+        .args(["--name", "S", "--from-env", &var, "--", "sleep", "30"])
+        .env(&var, &secret)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the child (sleep) exists: bd-inject is then waiting.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let kids =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if !kids.trim().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "CMD never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !env.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the --from-env value is still in bd-inject's environment block"
+    );
+    // The twin: the same read of a process that did not scrub shows it,
+    // so the read above is able to see a value.
+    let mut plain = Command::new("sleep")
+        .arg("30")
+        .env(&var, &secret)
+        .spawn()
+        .unwrap();
+    // spawn() returns once exec has closed the CLOEXEC pipe, before the
+    // kernel has laid out the new stack: environ reads empty until then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let env = loop {
+        let env = std::fs::read(format!("/proc/{}/environ", plain.id())).unwrap();
+        if !env.is_empty() || std::time::Instant::now() > deadline {
+            break env;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let _ = plain.kill();
+    let _ = plain.wait();
+    assert!(env.windows(secret.len()).any(|w| w == secret.as_bytes()));
+}
+
+/// Issue 8: bd-inject refuses (124) to hand a secret over while traced, and
+/// runs nothing. The tracer here is the test itself (PTRACE_TRACEME).
+#[test]
+fn inject_refuses_when_traced() {
+    use std::os::unix::process::CommandExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let marker = dir.path().join("ran");
+    let mut cmd = Command::new(bin("bd-inject"));
+    cmd.args(["--name", "S", "--from-file", &f, "--", "touch"])
+        .arg(&marker)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: ptrace(PTRACE_TRACEME) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    // Act as a minimal tracer: resume every stop until it exits.
+    let code = loop {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+        assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+        if libc::WIFEXITED(st) {
+            break Some(libc::WEXITSTATUS(st));
+        }
+        if libc::WIFSIGNALED(st) {
+            break None;
+        }
+        let sig = libc::WSTOPSIG(st);
+        let deliver = if sig == libc::SIGTRAP { 0 } else { sig };
+        // SAFETY: resuming our stopped tracee.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, deliver) };
+    };
+    let mut err = String::new();
+    use std::io::Read as _;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    // Already reaped by waitpid above; this only satisfies the Child API.
+    let _ = child.wait();
+    assert_eq!(code, Some(124), "{err}");
+    assert!(err.contains("is being traced (TracerPid"), "{err}");
+    assert!(!marker.exists(), "CMD ran although bd-inject was traced");
+}

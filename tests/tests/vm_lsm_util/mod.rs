@@ -188,12 +188,22 @@ impl Target {
             .env(k, v)
             .spawn()
             .expect("spawn sleep");
-        // Let it exec, so /proc/<pid>/environ is sleep's, not ours.
+        // Let it exec, so /proc/<pid>/environ is sleep's, not ours, and
+        // finish it: exe changes before the new mappings exist, and a
+        // mapping read in between (first_mapping) is gone by the time it
+        // is used. Asleep ('S') means sleep is in nanosleep.
         let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(10);
+        let asleep = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('S')))
+                .unwrap_or(false)
+        };
         while std::fs::read_link(format!("/proc/{pid}/exe"))
             .map(|p| !p.to_string_lossy().contains("busybox"))
             .unwrap_or(true)
+            || !asleep()
         {
             assert!(Instant::now() < deadline, "sleep never exec'd");
             std::thread::sleep(Duration::from_millis(10));

@@ -274,6 +274,9 @@ pub fn read_secret(spec: &Spec, allow_empty: bool) -> Result<Zeroizing<Vec<u8>>,
             lock(&buf);
             buf.copy_from_slice(bytes);
             drop(Zeroizing::new(v.into_encoded_bytes()));
+            // The value also sits in the environment block on our stack
+            // (what /proc/PID/environ shows) for as long as we wait on CMD.
+            scrub_environ(var);
             // The source variable must not reach the child.
             std::env::remove_var(var);
             buf
@@ -340,30 +343,98 @@ pub fn sealed_memfd(name: &str, secret: &[u8]) -> Result<OwnedFd, Error> {
 }
 
 /// No core dumps and no ptrace by unprivileged users while we hold secrets.
+///
+/// RLIMIT_CORE is set to exactly 1, not 0: the kernel skips a core_pattern
+/// pipe for a process whose limit is 1 (and a file dump is smaller than a
+/// page), while 0 stops only file dumps. CMD inherits it; with the shield
+/// loaded, the LSM keeps it there.
 fn harden_self() -> Result<(), Error> {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls with valid pointers.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_CORE, &mut rl) == 0 {
-            rl.rlim_cur = 0;
-            if libc::setrlimit(libc::RLIMIT_CORE, &rl) != 0 {
-                return Err(err(format!(
-                    "setrlimit(RLIMIT_CORE, 0): {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
-        }
-        if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
-            return Err(err(format!(
-                "prctl(PR_SET_DUMPABLE, 0): {}",
-                std::io::Error::last_os_error()
-            )));
-        }
+    boundary::protect::no_core_dumps(std::process::id())
+        .map_err(|e| err(format!("setrlimit(RLIMIT_CORE, 1): {e}")))?;
+    // SAFETY: plain prctl.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(err(format!(
+            "prctl(PR_SET_DUMPABLE, 0): {}",
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
+}
+
+unsafe extern "C" {
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// Overwrite the value of `var` in the process's environment block in place.
+fn scrub_environ(var: &str) {
+    // SAFETY: single-threaded at this point; environ is a NULL-terminated
+    // array of NUL-terminated strings, and we write only within each one.
+    unsafe {
+        let mut p = environ;
+        if p.is_null() {
+            return;
+        }
+        while !(*p).is_null() {
+            let e = *p;
+            let bytes = std::ffi::CStr::from_ptr(e).to_bytes();
+            if bytes.len() > var.len()
+                && bytes.starts_with(var.as_bytes())
+                && bytes[var.len()] == b'='
+            {
+                let start = var.len() + 1;
+                std::ptr::write_bytes(e.add(start), 0, bytes.len() - start);
+            }
+            p = p.add(1);
+        }
+    }
+}
+
+fn traced(who: &str, tracer: u32) -> Error {
+    Error {
+        code: exit::TRACED,
+        msg: format!(
+            "{who} is being traced (TracerPid {tracer}): refusing to hand it a secret; \
+             a tracer attached before protection keeps its access"
+        ),
+    }
+}
+
+/// Where execve(2) will find CMD: as given when it holds a '/', else the
+/// first executable match on PATH (else the first match, so exec reports
+/// EACCES); `None` when nothing matches.
+fn resolve(cmd: &OsStr) -> Option<PathBuf> {
+    if cmd.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(cmd));
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut first = None;
+    for dir in std::env::split_paths(&path) {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let c = dir.join(cmd);
+        let Ok(md) = std::fs::metadata(&c) else {
+            continue;
+        };
+        if !md.is_file() {
+            continue;
+        }
+        if md.permissions().mode() & 0o111 != 0 {
+            return Some(c);
+        }
+        first.get_or_insert(c);
+    }
+    first
+}
+
+fn nul_terminated(b: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(Vec::with_capacity(b.len() + 1));
+    v.extend_from_slice(b);
+    v.push(0);
+    v
 }
 
 /// True when the BPF-LSM shield is loaded under `pin`: its maps are pinned
@@ -390,6 +461,35 @@ fn sigset(sigs: &[libc::c_int]) -> libc::sigset_t {
 pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
     harden_self()?;
     let specs = specs(cli, m)?;
+    let me = std::process::id();
+    match boundary::protect::tracer_pid(me) {
+        Some(0) => {}
+        Some(t) => return Err(traced("bd-inject", t)),
+        None => return Err(err("reading /proc/self/status: TracerPid unknown")),
+    }
+
+    // Protect ourselves before any secret exists in our memory or in a
+    // memfd: /proc/PID/fd/N of a memfd is as readable as the memfd. The
+    // child inherits the entry when it is forked, so there is no moment
+    // when its memory is readable either.
+    let pin = boundary::pin::pin_dir(cli.pin_dir.as_deref());
+    if shield_active(&pin) {
+        boundary::protect::protect_pid(&pin, me)
+            .map_err(|e| err(format!("protecting the child under {}: {e}", pin.display())))?;
+        // A tracer that attached before the line above keeps its access.
+        match boundary::protect::tracer_pid(me) {
+            Some(0) => {}
+            Some(t) => return Err(traced("bd-inject", t)),
+            None => return Err(err("reading /proc/self/status: TracerPid unknown")),
+        }
+    } else if cli.require_protection {
+        return Err(err(format!(
+            "--require-protection: the BPF-LSM shield is not loaded under {} (run `bd-load` on \
+             a kernel with `bpf` in /sys/kernel/security/lsm)",
+            pin.display()
+        )));
+    }
+
     let mut fds = Vec::new();
     let mut env_values: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
     for s in &specs {
@@ -401,34 +501,69 @@ pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
         // Otherwise `secret` is wiped here: the memfd holds the only copy.
     }
 
-    let pin = boundary::pin::pin_dir(cli.pin_dir.as_deref());
-    if shield_active(&pin) {
-        // Protect ourselves: the child inherits the entry when it is forked,
-        // so there is no moment when its memory is readable.
-        boundary::protect::protect_pid(&pin, std::process::id())
-            .map_err(|e| err(format!("protecting the child under {}: {e}", pin.display())))?;
-    } else if cli.require_protection {
-        return Err(err(format!(
-            "--require-protection: the BPF-LSM shield is not loaded under {} (run `bd-load` on \
-             a kernel with `bpf` in /sys/kernel/security/lsm)",
-            pin.display()
-        )));
-    }
-
-    let mut cmd = Command::new(&cli.cmd[0]);
-    cmd.args(&cli.cmd[1..]);
+    let shown = cli.cmd[0].to_string_lossy().into_owned();
+    let Some(prog) = resolve(&cli.cmd[0]) else {
+        return Err(Error {
+            code: exit::NOT_FOUND,
+            msg: format!("{shown}: command not found"),
+        });
+    };
+    // CMD is started with execve(2) from pre_exec, never execvp(3): on
+    // ENOEXEC (an executable file with no #! line) execvp would hand the
+    // file to /bin/sh, and CMD's failure would look like sh's 127.
+    let prog_c = nul_terminated(prog.as_os_str().as_bytes());
+    let argv_c: Vec<Zeroizing<Vec<u8>>> = cli
+        .cmd
+        .iter()
+        .map(|a| nul_terminated(a.as_bytes()))
+        .collect();
+    let mut ours: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for (i, s) in specs.iter().enumerate() {
-        cmd.env(
-            format!("{}_FILE", s.name),
-            format!("/proc/self/fd/{}", 3 + i),
-        );
+        ours.push((
+            format!("{}_FILE", s.name).into_bytes(),
+            format!("/proc/self/fd/{}", 3 + i).into_bytes(),
+        ));
+    }
+    let mut envp_c: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let k = k.as_bytes();
+        if ours.iter().any(|(n, _)| n.as_slice() == k)
+            || env_values.iter().any(|(n, _)| n.as_bytes() == k)
+        {
+            continue;
+        }
+        envp_c.push(nul_terminated(&[k, b"=", v.as_bytes()].concat()));
+    }
+    for (k, v) in &ours {
+        envp_c.push(nul_terminated(&[k.as_slice(), b"=", v.as_slice()].concat()));
     }
     for (name, v) in &env_values {
-        cmd.env(name, OsStr::from_bytes(v));
+        let mut e = Zeroizing::new(Vec::with_capacity(name.len() + v.len() + 2));
+        e.extend_from_slice(name.as_bytes());
+        e.push(b'=');
+        e.extend_from_slice(v);
+        e.push(0);
+        envp_c.push(e);
     }
+    let argv_p: Vec<*const libc::c_char> = argv_c
+        .iter()
+        .map(|a| a.as_ptr().cast())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp_p: Vec<*const libc::c_char> = envp_c
+        .iter()
+        .map(|a| a.as_ptr().cast())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let prog_p = prog_c.as_ptr() as usize;
+    let argv_addr = argv_p.as_ptr() as usize;
+    let envp_addr = envp_p.as_ptr() as usize;
+
+    let mut cmd = Command::new(&prog);
     let high: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
     let n = high.len() as libc::c_uint;
-    // SAFETY: the closure only makes async-signal-safe syscalls.
+    // SAFETY: the closure only makes async-signal-safe syscalls, and the
+    // pointers it passes to execve stay alive until spawn returns.
     unsafe {
         cmd.pre_exec(move || {
             for (i, &fd) in high.iter().enumerate() {
@@ -443,7 +578,12 @@ pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
             }
             let empty = sigset(&[]);
             libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            Ok(())
+            libc::execve(
+                prog_p as *const libc::c_char,
+                argv_addr as *const *const libc::c_char,
+                envp_addr as *const *const libc::c_char,
+            );
+            Err(std::io::Error::last_os_error())
         });
     }
 
@@ -455,9 +595,11 @@ pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
     // SAFETY: valid set pointer.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 
-    let shown = cli.cmd[0].to_string_lossy().into_owned();
     let spawned = cmd.spawn();
     drop(cmd);
+    drop(envp_p);
+    drop(envp_c);
+    drop(argv_p);
     drop(env_values);
     drop(fds);
     let mut child = match spawned {
@@ -482,6 +624,17 @@ pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
         }
     };
     let pid = child.id() as libc::pid_t;
+    // Traced from birth (a tracer following our forks): kill it before it
+    // reads anything. With the shield loaded, no tracer can attach later.
+    match boundary::protect::tracer_pid(pid as u32) {
+        Some(0) | None => {}
+        Some(t) => {
+            // SAFETY: plain kill of our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(traced(&shown, t));
+        }
+    }
 
     let status = loop {
         // SAFETY: zeroed siginfo_t is a valid out-buffer.

@@ -13,6 +13,8 @@ pub fn command() -> clap::Command {
 
 /// Exit codes of bd-inject itself; any other status is CMD's own.
 pub mod exit {
+    /// bd-inject or CMD is traced (TracerPid not 0): no secret was handed over.
+    pub const TRACED: u8 = 124;
     /// bd-inject failed before running CMD (usage, source, secret, protection).
     pub const FAILED: u8 = 125;
     /// CMD was found but could not be executed.
@@ -31,11 +33,15 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              128+N\tnever from bd-inject itself: when CMD is killed by signal N, bd-inject \
              kills itself with the same signal, so a shell sees 128+N\n\
              0\t--help or --version\n\
+             124\tbd-inject, or CMD right after it started, is traced (TracerPid not 0, \
+             e.g. a debugger following forks): nothing was handed over and CMD was killed\n\
              125\tbd-inject failed before running CMD: usage error, missing or unreadable \
              source, empty secret (without --allow-empty), secret larger than 1 MiB, bad or repeated NAME, more than one \
              secret from stdin, or --require-protection without the BPF-LSM programs loaded, \
              or protecting the child failed\n\
-             126\tCMD was found but is not executable\n\
+             126\tCMD was found but is not executable (no execute permission, or an \
+             executable file with neither a known binary format nor a #! line: it is never \
+             handed to /bin/sh)\n\
              127\tCMD was not found",
             ),
         ),
@@ -58,8 +64,12 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             "The memfd is created with MFD_CLOEXEC, MFD_ALLOW_SEALING and, where the kernel \
              has it, MFD_NOEXEC_SEAL, and sealed F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE|\
              F_SEAL_SEAL: CMD can read it, not change it. Every other fd is closed in CMD. \
-             bd-inject sets RLIMIT_CORE to 0 and PR_SET_DUMPABLE to 0, mlocks its copy of \
-             each secret and zeroises it after CMD starts. With --env the value is also in \
+             bd-inject sets RLIMIT_CORE to 1 (the kernel then dumps no core, to a file or to a \
+             core_pattern pipe; CMD inherits it and the shield holds it there) and \
+             PR_SET_DUMPABLE to 0, refuses to run when traced (exit 124), protects itself \
+             before it reads any secret, overwrites a --from-env value in its own \
+             environment block, mlocks its copy of each secret and zeroises it after CMD \
+             starts. With --env the value is also in \
              CMD's environment (readable by CMD's own children and, without the BPF-LSM \
              shield, by root), and the copy the standard library makes for exec is not \
              zeroised.",

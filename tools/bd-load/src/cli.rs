@@ -54,6 +54,9 @@ pub enum Cmd {
     /// Show attached programs, maps, event and loss counters, kernel features.
     Status(StatusArgs),
     /// Detach every program and remove every pin and the pin dir.
+    ///
+    /// Only in mode OPEN: a tighter mode is left through bd-lock's release
+    /// ceremony first; otherwise unload refuses with exit status 1.
     Unload,
     #[command(flatten)]
     Lsm(crate::protect::LsmCmd),
@@ -89,6 +92,13 @@ pub struct LoadArgs {
     /// Print one JSON line per program on stdout (the default prints a table).
     #[arg(long)]
     pub json: bool,
+
+    /// Do not load the self_protect programs nor record boundary's own
+    /// executables and objects: anyone root can then edit the maps, unpin
+    /// and detach. For tests that must show an attack working; never in
+    /// production.
+    #[arg(long)]
+    pub without_self_protection: bool,
 }
 
 impl LoadArgs {
@@ -99,6 +109,7 @@ impl LoadArgs {
             || !self.require.is_empty()
             || self.replace
             || self.json
+            || self.without_self_protection
     }
 }
 

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod objects;
 pub mod probe;
 pub mod protect;
+pub mod selfprot;
 pub mod status;
 
 /// Exit codes: the shared table of boundary::exit (man page EXIT STATUS).
@@ -25,6 +26,12 @@ pub mod exit {
     pub const MISSING: u8 = x::KERNEL_MISSING as u8;
     /// `status`: nothing is loaded under the pin dir.
     pub const NOT_LOADED: u8 = x::NOT_LOADED as u8;
+    /// `unload` and other loosening commands: the boundary mode is not OPEN
+    /// (or cannot be read): refused, a verdict.
+    pub const MODE: u8 = x::VERDICT as u8;
+    /// `protect --require-clean`: a process was traced or had /proc/PID/mem
+    /// open before protection: a verdict (it is protected all the same).
+    pub const UNCLEAN: u8 = x::VERDICT as u8;
 }
 
 /// An error that carries its exit code.
@@ -91,10 +98,11 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             boundary::exit::man(
                 &[
                     (0, "success; for load, every program this kernel supports is attached (or was already)"),
+                    (1, "refused: unload, unprotect, allow or a looser lsm-config while the boundary mode is not OPEN, cannot be read, or the dead-man switch has lapsed (leave the mode through bd-lock's ceremony first); protect --require-clean: a process already had a tracer or open /proc/PID/mem fds (it is protected all the same)"),
                     (2, "usage error, a program failed to load or attach (the verifier log is printed), or another runtime error"),
                     (3, "not root and lacking CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN), or the pins are not accessible"),
                     (5, "status: nothing is loaded under the pin dir"),
-                    (6, "BTF (/sys/kernel/btf/vmlinux), ring-buffer maps, bpffs or tracefs (not mounted and not mountable), a pin dir off bpffs, or BPF-LSM under --require lsm"),
+                    (6, "BTF (/sys/kernel/btf/vmlinux), ring-buffer maps, bpffs or tracefs (not mounted and not mountable), a pin dir off bpffs, or BPF-LSM under --require lsm; protect: the BPF-LSM shield is not attached, so nothing was protected (the pids are recorded so their execs are flagged)"),
                 ],
                 "",
             ),
@@ -106,6 +114,10 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              bd_events (ring buffer), bd_stats (per-CPU counters), bd_mode, bd_prot_pids, ...\n\
              <pin-dir>/links/<object>-<program>\tone pinned link per attached program; \
              removing it detaches the program\n\
+             <pin-dir>/maps/bd_self_exes, bd_self_ids, bd_self_dirs\tself-protection: \
+             the (dev, ino) of boundary's executables, the ids of its maps, programs and \
+             links, and its pin directories, recorded after every load; while the \
+             self_protect programs run only those executables may open, detach or unpin them\n\
              /sys/kernel/btf/vmlinux\tkernel BTF, needed for CO-RE\n\
              /sys/kernel/security/lsm\tthe active LSMs; BPF-LSM needs `bpf` in it",
         ),

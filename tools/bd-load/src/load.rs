@@ -116,6 +116,9 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
 
     let mut out = Vec::new();
     for (obj_name, bytes) in OBJECTS {
+        if args.without_self_protection && *obj_name == "self_protect" {
+            continue;
+        }
         let specs = programs(bytes).with_context(|| format!("{obj_name}.bpf.o"))?;
         let mut to_load: Vec<(ProgSpec, Option<PathBuf>)> = Vec::new();
         for p in &specs {

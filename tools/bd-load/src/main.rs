@@ -7,6 +7,27 @@ use std::process::ExitCode;
 
 fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
     let outcomes = load::load(pin_dir, args)?;
+    // Recorded after every load, --replace included: new programs, new ids.
+    let recorded = if args.without_self_protection {
+        Ok(None)
+    } else {
+        bd_load::selfprot::record(pin_dir)
+    };
+    match recorded {
+        Ok(Some(r)) => eprintln!(
+            "bd-load: self-protection: {} executables, {} maps, {} programs, {} links, {} pin dirs recorded",
+            r.exes.len(),
+            r.maps,
+            r.progs,
+            r.links,
+            r.dirs
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("bd-load: self-protection: recording failed: {e:#}");
+            return Ok(exit::FAILED);
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     let mut failed = false;
     for o in &outcomes {
@@ -57,6 +78,9 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             Ok(if s.loaded { exit::OK } else { exit::NOT_LOADED })
         }
         Some(Cmd::Unload) => {
+            // Permission first: a non-root caller learns that, not the mode.
+            bd_load::probe::require_privilege("unloading BPF programs")?;
+            bd_load::selfprot::require_open(&pin_dir, "unload")?;
             let removed = load::unload(&pin_dir)?;
             if removed.is_empty() {
                 eprintln!("bd-load: nothing loaded under {}", pin_dir.display());

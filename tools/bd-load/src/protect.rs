@@ -21,12 +21,17 @@ pub enum LsmCmd {
     /// environment (/proc/PID/environ and the other ptrace-read files) and
     /// ptrace attach are refused to everyone but itself and the allow list,
     /// root included. A protected file (by device and inode) cannot be opened
-    /// by any process not on the allow list. Needs the LSM programs loaded
-    /// (`bd-load` on a kernel with BPF-LSM active).
+    /// by any process not on the allow list, and neither can the block
+    /// devices holding its filesystem (the device, a partition's disk, dm/md
+    /// slaves, a loop device's backing image and its device), by device
+    /// number through any node; `block_devices` and `backing_files` in the
+    /// output name them. Needs the LSM programs loaded (`bd-load` on a
+    /// kernel with BPF-LSM active).
     #[command(after_help = "Examples:\n  \
         bd-load protect --pid 4242\n  \
-        bd-load protect --path /etc/app/secret.key")]
-    Protect(Target),
+        bd-load protect --path /etc/app/secret.key\n  \
+        bd-load protect --require-clean --pid 4242")]
+    Protect(ProtectArgs),
     /// Remove processes or files from protection.
     #[command(after_help = "Examples:\n  bd-load unprotect --pid 4242 --path /etc/app/secret.key")]
     Unprotect(Target),
@@ -61,6 +66,20 @@ pub struct Target {
     /// File to act on (by device and inode); repeatable.
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+/// What protection cannot undo for a running process is reported: a tracer
+/// already attached and /proc/PID/mem fds opened before it (both keep
+/// working). Its RLIMIT_CORE is set to 1 (no core dumps) and held there.
+#[derive(Debug, clap::Args)]
+pub struct ProtectArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Exit with status 1 if a protected process already has a tracer or
+    /// open /proc/PID/mem fds (it stays protected; those accesses do not
+    /// end until their holders let go).
+    #[arg(long)]
+    pub require_clean: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,19 +151,99 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
         return Err(not_loaded(pin_dir));
     }
     match cmd {
-        LsmCmd::Protect(t) => {
+        LsmCmd::Protect(a) => {
+            let t = &a.target;
+            // The maps can exist without the LSM programs (the fork and
+            // exit tracepoints load anywhere): never say "protected" then.
+            let missing: Vec<&str> = ["ptrace_access_check", "file_open"]
+                .into_iter()
+                .filter(|p| !boundary::pin::link_path(pin_dir, "lsm_file_protect", p).exists())
+                .collect();
+            if !missing.is_empty() {
+                // The pids are still recorded: exec_monitor flags their
+                // execs (`protected`) and the fork tracepoint follows their
+                // children, neither of which needs BPF-LSM. That is
+                // detection, not protection, so the exit is still 4.
+                for &pid in &t.pids {
+                    protect::protect_pid(pin_dir, pid).map_err(map_err)?;
+                }
+                return Err(fail(
+                    exit::MISSING,
+                    format!(
+                        "{}: nothing protected: the BPF-LSM shield is not attached \
+                         (missing lsm_file_protect-{}); this kernel needs `bpf` in \
+                         /sys/kernel/security/lsm and must accept BPF-LSM programs{}",
+                        pin_dir.display(),
+                        missing.join(", lsm_file_protect-"),
+                        if t.pids.is_empty() {
+                            ""
+                        } else {
+                            "; the pid(s) are recorded only so that bd-watch flags their \
+                             execs as `protected`"
+                        }
+                    ),
+                ));
+            }
+            let mut unclean = Vec::new();
             for &pid in &t.pids {
                 protect::protect_pid(pin_dir, pid).map_err(map_err)?;
-                emit(json!({"v":1,"type":"protect","pid":pid,"state":"protected"}));
+                // Checked after protecting, so nothing new can slip in
+                // between the check and the protection.
+                let tracer = protect::tracer_pid(pid).unwrap_or(0);
+                let mem: Vec<_> = protect::mem_fd_holders(pid)
+                    .into_iter()
+                    .map(|(holder, fd)| json!({"pid": holder, "fd": fd}))
+                    .collect();
+                if tracer != 0 || !mem.is_empty() {
+                    unclean.push(pid);
+                    eprintln!(
+                        "bd-load: pid {pid}: protected, but access from before cannot be revoked: \
+                         tracer pid {tracer}, {} open /proc/{pid}/mem fd(s)",
+                        mem.len()
+                    );
+                }
+                emit(json!({"v":1,"type":"protect","pid":pid,"state":"protected",
+                    "tracer_pid":tracer,"mem_fds":mem}));
+            }
+            if a.require_clean && !unclean.is_empty() {
+                return Err(fail(
+                    exit::UNCLEAN,
+                    format!(
+                        "--require-clean: pid(s) {unclean:?} were already traced or had \
+                         /proc/PID/mem open before protection"
+                    ),
+                ));
             }
             for p in &t.paths {
                 let k = protect::protect_file(pin_dir, p).map_err(map_err)?;
+                let (mut devs, mut images) = (Vec::new(), Vec::new());
+                protect::holders_of(k.dev, &mut devs, &mut images);
+                if devs.is_empty() {
+                    eprintln!(
+                        "bd-load: {}: its filesystem has no block device the kernel names \
+                         (tmpfs, overlay, btrfs, NFS: device {}:{}); only opens of the file \
+                         itself are refused (SECURITY.md, raw block devices)",
+                        p.display(),
+                        k.dev >> 20,
+                        k.dev & 0xfffff
+                    );
+                }
+                let devs: Vec<String> = devs
+                    .iter()
+                    .map(|d| format!("{}:{}", d >> 20, d & 0xfffff))
+                    .collect();
+                let images: Vec<_> = images
+                    .iter()
+                    .map(|i| json!({"dev": i.dev, "ino": i.ino}))
+                    .collect();
                 emit(
-                    json!({"v":1,"type":"protect","path":p,"dev":k.dev,"ino":k.ino,"state":"protected"}),
+                    json!({"v":1,"type":"protect","path":p,"dev":k.dev,"ino":k.ino,
+                    "state":"protected","block_devices":devs,"backing_files":images}),
                 );
             }
         }
         LsmCmd::Unprotect(t) => {
+            crate::selfprot::require_open(pin_dir, "unprotect")?;
             for &pid in &t.pids {
                 let was = protect::unprotect_pid(pin_dir, pid).map_err(map_err)?;
                 emit(json!({"v":1,"type":"protect","pid":pid,
@@ -157,6 +256,9 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
             }
         }
         LsmCmd::Allow(a) => {
+            if !a.remove {
+                crate::selfprot::require_open(pin_dir, "add to the allow list")?;
+            }
             for &pid in &a.pids {
                 if a.remove {
                     let was = protect::disallow_pid(pin_dir, pid).map_err(map_err)?;
@@ -169,6 +271,9 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
             }
         }
         LsmCmd::LsmConfig(c) => {
+            if c.audit || c.allow_environ_read || c.allow_mem_read || c.allow_ptrace {
+                crate::selfprot::require_open(pin_dir, "loosen the LSM policy")?;
+            }
             if c.any() {
                 let cfg = Config {
                     block_environ_read: !c.allow_environ_read,

@@ -73,6 +73,79 @@ pub struct Status {
     pub maps: Vec<MapStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counters: Option<Counters>,
+    /// Each shield against root and whether all its programs are attached.
+    pub shields: Vec<Shield>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Shield {
+    pub name: &'static str,
+    pub active: bool,
+    /// `<object>-<program>` not attached.
+    pub missing: Vec<String>,
+}
+
+/// The shields (SECURITY.md, channel table) and the programs each needs.
+pub const SHIELDS: &[(&str, &str, &[&str])] = &[
+    (
+        "process memory, environment and ptrace",
+        "lsm_file_protect",
+        &[
+            "ptrace_access_check",
+            "ptrace_traceme",
+            "prot_fork",
+            "prot_exit",
+        ],
+    ),
+    ("protected files", "lsm_file_protect", &["file_open"]),
+    (
+        "core dumps",
+        "lsm_file_protect",
+        &["task_setrlimit", "task_kill"],
+    ),
+    ("perf sampling", "lsm_file_protect", &["perf_event_alloc"]),
+    ("kcore and /dev/mem", "lsm_file_protect", &["locked_down"]),
+    (
+        "self-protection",
+        "self_protect",
+        &[
+            "bd_self_map",
+            "bd_self_prog",
+            "bd_self_bpf",
+            "bd_self_unlink",
+            "bd_self_rmdir",
+            "bd_self_rename",
+            "bd_self_umount",
+            "bd_self_open",
+        ],
+    ),
+    (
+        "COLDROOM: no modules, kexec or foreign BPF",
+        "self_protect",
+        &["bd_kernel_read_file", "bd_kernel_load_data", "bd_self_bpf"],
+    ),
+];
+
+fn shields(progs: &[ProgStatus]) -> Vec<Shield> {
+    SHIELDS
+        .iter()
+        .map(|(name, obj, needs)| {
+            let missing: Vec<String> = needs
+                .iter()
+                .filter(|n| {
+                    !progs
+                        .iter()
+                        .any(|p| p.object == *obj && p.program == **n && p.attached)
+                })
+                .map(|n| format!("{obj}-{n}"))
+                .collect();
+            Shield {
+                name,
+                active: missing.is_empty(),
+                missing,
+            }
+        })
+        .collect()
 }
 
 fn link_status(path: &Path) -> Result<(u32, u32, String), String> {
@@ -239,6 +312,7 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
         pin_dir: pin_dir.display().to_string(),
         loaded: progs.iter().any(|p| p.attached),
         features,
+        shields: shields(&progs),
         programs: progs,
         maps,
         counters,
@@ -273,6 +347,14 @@ pub fn render_text(s: &Status) -> String {
             .map(|l| l.join(","))
             .unwrap_or_else(|| "unreadable".into())
     );
+    let _ = writeln!(o, "shields:");
+    for sh in &s.shields {
+        if sh.active {
+            let _ = writeln!(o, "  {:<44} active", sh.name);
+        } else {
+            let _ = writeln!(o, "  {:<44} MISSING: {}", sh.name, sh.missing.join(", "));
+        }
+    }
     let _ = writeln!(o, "programs:");
     for p in &s.programs {
         let state = if p.attached {

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * self_protect: boundary defends its own BPF objects, pins and binaries
+ * against root, and at COLDROOM and above refuses new kernel code.
+ *
+ * "Boundary" is a task whose executable's (dev, ino) is in bd_self_exes
+ * (recorded by bd-load after loading); "boundary's objects" are the map,
+ * program and link ids in bd_self_ids and the pin directories in
+ * bd_self_dirs. Until bd-load has recorded them nothing here refuses
+ * anything (the window is the load itself, run by root at boot).
+ *
+ *   bpf_map, bpf_prog        every new fd on one of our maps/programs
+ *                            (BPF_OBJ_GET, *_GET_FD_BY_ID) -> BPF_MAP/BPF_PROG
+ *   bpf (cmd)                BPF_LINK_GET_FD_BY_ID of our link, BPF_LINK_DETACH
+ *                            and BPF_LINK_UPDATE on an fd of our link -> BPF_LINK;
+ *                            BPF_PROG_LOAD at COLDROOM+ -> BPF_LOAD
+ *   inode_unlink/rmdir/rename  in a pin directory     -> PIN_REMOVE
+ *   sb_umount                the bpffs holding the pins -> PIN_UMOUNT
+ *   file_open (write)        one of boundary's executables -> SELF_WRITE
+ *   kernel_read_file/kernel_load_data  anything but firmware at
+ *                            COLDROOM+ (modules, kexec, policies) -> KERNEL_READ
+ *
+ * None of these honours audit mode or the allow list: the attacker the
+ * product exists for is root, and both are root's to change.
+ */
+#include "kernel.h"
+#include "self.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define FMODE_WRITE 0x2
+
+struct bpf_map___bd {
+	__u32 id;
+} __attribute__((preserve_access_index));
+
+struct bpf_prog_aux___bd {
+	__u32 id;
+} __attribute__((preserve_access_index));
+
+struct bpf_prog___bd {
+	struct bpf_prog_aux___bd *aux;
+} __attribute__((preserve_access_index));
+
+struct bpf_link___bd {
+	__u32 id;
+} __attribute__((preserve_access_index));
+
+struct fdtable___bd {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___bd {
+	struct fdtable___bd *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct___sp {
+	struct files_struct___bd *files;
+} __attribute__((preserve_access_index));
+
+struct file___sp {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct super_block___sp {
+	__u32 s_dev;
+} __attribute__((preserve_access_index));
+
+struct vfsmount___sp {
+	struct super_block___sp *mnt_sb;
+} __attribute__((preserve_access_index));
+
+enum kernel_read_file_id {
+	READING_FIRMWARE = 1,
+};
+
+enum kernel_load_data_id {
+	LOADING_FIRMWARE = 1,
+};
+
+static __always_inline int is_self(__u32 kind, __u32 id)
+{
+	struct bd_self_key k = { .kind = kind, .id = id };
+
+	return bpf_map_lookup_elem(&bd_self_ids, &k) != 0;
+}
+
+static __always_inline __u32 tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+/* The id of the bpf_link behind the caller's fd, 0 if there is none. A
+ * non-link fd yields whatever its private data holds; the syscall refuses
+ * such an fd itself, so a false match can only refuse a call that fails. */
+static __always_inline __u32 link_id_of_fd(__s32 fd)
+{
+	struct task_struct___sp *t = (void *)bpf_get_current_task();
+	struct fdtable___bd *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **arr;
+	struct file *f = 0;
+	void *priv;
+
+	if (fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	arr = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]) || !f)
+		return 0;
+	priv = BPF_CORE_READ((struct file___sp *)f, private_data);
+	if (!priv)
+		return 0;
+	return BPF_CORE_READ((struct bpf_link___bd *)priv, id);
+}
+
+SEC("lsm/bpf_map")
+int BPF_PROG(bd_self_map, struct bpf_map___bd *map, unsigned int fmode)
+{
+	__u32 id = BPF_CORE_READ(map, id);
+
+	if (!is_self(BD_SELF_MAP, id) || current_is_boundary())
+		return 0;
+	return deny(BD_HOOK_BPF_MAP, 0, tgid(), id, 0, 0);
+}
+
+SEC("lsm/bpf_prog")
+int BPF_PROG(bd_self_prog, struct bpf_prog___bd *prog)
+{
+	__u32 id = BPF_CORE_READ(prog, aux, id);
+
+	if (!is_self(BD_SELF_PROG, id) || current_is_boundary())
+		return 0;
+	return deny(BD_HOOK_BPF_PROG, 0, tgid(), id, 0, 0);
+}
+
+/* Only the first three arguments: 6.12 and later add more, and the hook's
+ * return-value slot moves with them. */
+SEC("lsm/bpf")
+int BPF_PROG(bd_self_bpf, int cmd, union bpf_attr *attr, unsigned int size)
+{
+	__u32 id = 0;
+
+	switch (cmd) {
+	case BPF_LINK_GET_FD_BY_ID:
+		id = BPF_CORE_READ(attr, link_id);
+		break;
+	case BPF_LINK_DETACH:
+		id = link_id_of_fd(BPF_CORE_READ(attr, link_detach.link_fd));
+		break;
+	case BPF_LINK_UPDATE:
+		id = link_id_of_fd(BPF_CORE_READ(attr, link_update.link_fd));
+		break;
+	case BPF_PROG_LOAD:
+		if (bd_effective_mode() < BD_MODE_COLDROOM || current_is_boundary())
+			return 0;
+		return deny(BD_HOOK_BPF_LOAD, 0, tgid(), cmd, 0, 0);
+	default:
+		return 0;
+	}
+	if (!id || !is_self(BD_SELF_LINK, id) || current_is_boundary())
+		return 0;
+	return deny(BD_HOOK_BPF_LINK, 0, tgid(), cmd, 0, 0);
+}
+
+static __always_inline int in_pin_dir(struct inode *dir)
+{
+	struct bd_file_key k = {};
+
+	k.dev = BPF_CORE_READ(dir, i_sb, s_dev);
+	k.ino = BPF_CORE_READ(dir, i_ino);
+	return bpf_map_lookup_elem(&bd_self_dirs, &k) != 0;
+}
+
+static __always_inline int pin_remove(struct inode *dir, struct dentry *d, __u32 access)
+{
+	if (!in_pin_dir(dir) || current_is_boundary())
+		return 0;
+	return deny_at(BD_HOOK_PIN_REMOVE, 0, tgid(), access, 0, dir, BPF_CORE_READ(d, d_name.name));
+}
+
+SEC("lsm/inode_unlink")
+int BPF_PROG(bd_self_unlink, struct inode *dir, struct dentry *dentry)
+{
+	return pin_remove(dir, dentry, 1);
+}
+
+SEC("lsm/inode_rmdir")
+int BPF_PROG(bd_self_rmdir, struct inode *dir, struct dentry *dentry)
+{
+	return pin_remove(dir, dentry, 2);
+}
+
+SEC("lsm/inode_rename")
+int BPF_PROG(bd_self_rename, struct inode *old_dir, struct dentry *old_dentry,
+	     struct inode *new_dir, struct dentry *new_dentry)
+{
+	int r = pin_remove(old_dir, old_dentry, 3);
+
+	if (r)
+		return r;
+	return pin_remove(new_dir, new_dentry, 3);
+}
+
+/* The filesystem itself is recorded as { s_dev, ino 0 }: unmounting the
+ * last mount of the bpffs would drop every pin, and with them the links. */
+SEC("lsm/sb_umount")
+int BPF_PROG(bd_self_umount, struct vfsmount___sp *mnt, int flags)
+{
+	struct bd_file_key k = {};
+
+	k.dev = BPF_CORE_READ(mnt, mnt_sb, s_dev);
+	if (!bpf_map_lookup_elem(&bd_self_dirs, &k) || current_is_boundary())
+		return 0;
+	return deny(BD_HOOK_PIN_UMOUNT, 0, tgid(), flags, 0, 0);
+}
+
+/* Overwriting a boundary binary in place keeps its inode, and with it the
+ * trust bd_self_exes gives it. */
+SEC("lsm/file_open")
+int BPF_PROG(bd_self_open, struct file *file)
+{
+	struct bd_file_key k = {};
+	struct inode *ino;
+
+	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return 0;
+	ino = BPF_CORE_READ(file, f_inode);
+	k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	k.ino = BPF_CORE_READ(ino, i_ino);
+	if (!bpf_map_lookup_elem(&bd_self_exes, &k) || current_is_boundary())
+		return 0;
+	return deny(BD_HOOK_SELF_WRITE, 0, tgid(), BPF_CORE_READ(file, f_flags), 0, file);
+}
+
+static __always_inline int kernel_read(__u32 id, __u32 firmware)
+{
+	/* Firmware is data for a driver already loaded; everything else
+	 * (modules, compressed modules, kexec images, policies, keys)
+	 * changes what the kernel runs. */
+	if (id == firmware || bd_effective_mode() < BD_MODE_COLDROOM)
+		return 0;
+	return deny(BD_HOOK_KERNEL_READ, 0, tgid(), id, 0, 0);
+}
+
+SEC("lsm/kernel_read_file")
+int BPF_PROG(bd_kernel_read_file, struct file *file, enum kernel_read_file_id id, _Bool contents)
+{
+	return kernel_read(id, bpf_core_enum_value(enum kernel_read_file_id, READING_FIRMWARE));
+}
+
+SEC("lsm/kernel_load_data")
+int BPF_PROG(bd_kernel_load_data, enum kernel_load_data_id id, _Bool contents)
+{
+	return kernel_read(id, bpf_core_enum_value(enum kernel_load_data_id, LOADING_FIRMWARE));
+}

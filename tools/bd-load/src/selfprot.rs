@@ -1,0 +1,244 @@
+//! Self-protection bookkeeping: after every load, record which executables
+//! are boundary's own and which kernel objects and pin directories belong to
+//! it (bpf/self.h), and gate `bd-load unload` on the mode.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use aya::maps::{HashMap, Map, MapData};
+use boundary::event::BdFileKey;
+use boundary::pin;
+use boundary::protect::kernel_dev;
+
+use crate::{exit, fail};
+
+/// The binaries that make up boundary, looked for beside the running bd-load.
+pub const BINARIES: &[&str] = &[
+    "bd-load",
+    "bd-lock",
+    "bd-watch",
+    "bd-policy",
+    "bd-inject",
+    "bd-log",
+];
+
+pub const SELF_EXES: &str = "bd_self_exes";
+pub const SELF_IDS: &str = "bd_self_ids";
+pub const SELF_DIRS: &str = "bd_self_dirs";
+
+const KIND_MAP: u32 = 1;
+const KIND_PROG: u32 = 2;
+const KIND_LINK: u32 = 3;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SelfKey {
+    kind: u32,
+    id: u32,
+}
+
+// SAFETY: two u32, no padding, every bit pattern valid.
+unsafe impl aya::Pod for SelfKey {}
+
+/// What was recorded, for the load report.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Recorded {
+    pub exes: Vec<PathBuf>,
+    pub maps: usize,
+    pub progs: usize,
+    pub links: usize,
+    pub dirs: usize,
+}
+
+/// True when the self-protection maps exist (self_protect loaded once).
+pub fn pinned(pin_dir: &Path) -> bool {
+    [SELF_EXES, SELF_IDS, SELF_DIRS]
+        .iter()
+        .all(|m| pin::map_path(pin_dir, m).exists())
+}
+
+fn hash<K: aya::Pod>(pin_dir: &Path, name: &str) -> anyhow::Result<HashMap<MapData, K, u32>> {
+    let data = pin::open_map(pin_dir, name)?;
+    HashMap::try_from(Map::HashMap(data))
+        .with_context(|| format!("{}", pin::map_path(pin_dir, name).display()))
+}
+
+fn file_key(md: &std::fs::Metadata) -> BdFileKey {
+    BdFileKey {
+        dev: kernel_dev(md.dev()),
+        ino: md.ino(),
+    }
+}
+
+/// bpf(2) BPF_OBJ_GET on a pin, then BPF_OBJ_GET_INFO_BY_FD: the first
+/// fields of bpf_map_info and bpf_link_info are (type, id), and
+/// bpf_link_info's third is prog_id.
+fn pinned_ids(path: &Path) -> anyhow::Result<(u32, u32)> {
+    const BPF_OBJ_GET: libc::c_long = 7;
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    let cpath = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .with_context(|| format!("{}: NUL in path", path.display()))?;
+    let mut attr = [0u64; 16];
+    attr[0] = cpath.as_ptr() as u64; // pathname
+                                     // SAFETY: attr is a zeroed bpf_attr large enough for BPF_OBJ_GET.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("BPF_OBJ_GET {}", path.display()));
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let mut info = [0u32; 64];
+    let mut attr = [0u64; 16];
+    attr[0] = fd.as_raw_fd() as u64 | ((std::mem::size_of_val(&info) as u64) << 32);
+    attr[1] = info.as_mut_ptr() as u64;
+    // SAFETY: info_len and info point at our buffer; the kernel writes at most info_len bytes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("BPF_OBJ_GET_INFO_BY_FD {}", path.display()));
+    }
+    Ok((info[1], info[2]))
+}
+
+fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    if !dir.exists() {
+        return Ok(v);
+    }
+    for e in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        v.push(e.with_context(|| format!("{}", dir.display()))?.path());
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Record boundary's executables, kernel objects and pin directories. The
+/// executables go first: once an id is recorded, only they may touch it.
+pub fn record(pin_dir: &Path) -> anyhow::Result<Option<Recorded>> {
+    if !pinned(pin_dir) {
+        return Ok(None);
+    }
+    let mut rec = Recorded::default();
+    let me = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
+    let bindir = me.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut exes: HashMap<MapData, BdFileKey, u32> = hash(pin_dir, SELF_EXES)?;
+    for name in BINARIES {
+        let p = bindir.join(name);
+        let Ok(md) = std::fs::metadata(&p) else {
+            continue;
+        };
+        exes.insert(file_key(&md), 1, 0)
+            .with_context(|| format!("recording {}", p.display()))?;
+        rec.exes.push(p);
+    }
+    // Running from somewhere that is not the install dir: still trust ourselves.
+    let md = std::fs::metadata("/proc/self/exe").context("stat /proc/self/exe")?;
+    exes.insert(file_key(&md), 1, 0)
+        .context("recording /proc/self/exe")?;
+
+    let mut ids: HashMap<MapData, SelfKey, u32> = hash(pin_dir, SELF_IDS)?;
+    for p in entries(&pin::maps_dir(pin_dir))? {
+        let (id, _) = pinned_ids(&p)?;
+        ids.insert(SelfKey { kind: KIND_MAP, id }, 1, 0)
+            .with_context(|| format!("recording {}", p.display()))?;
+        rec.maps += 1;
+    }
+    for p in entries(&pin::links_dir(pin_dir))? {
+        let (id, prog) = pinned_ids(&p)?;
+        ids.insert(
+            SelfKey {
+                kind: KIND_LINK,
+                id,
+            },
+            1,
+            0,
+        )
+        .with_context(|| format!("recording {}", p.display()))?;
+        ids.insert(
+            SelfKey {
+                kind: KIND_PROG,
+                id: prog,
+            },
+            1,
+            0,
+        )
+        .with_context(|| format!("recording {}", p.display()))?;
+        rec.links += 1;
+        rec.progs += 1;
+    }
+
+    let mut dirs: HashMap<MapData, BdFileKey, u32> = hash(pin_dir, SELF_DIRS)?;
+    for d in [
+        pin_dir.to_path_buf(),
+        pin::maps_dir(pin_dir),
+        pin::links_dir(pin_dir),
+    ] {
+        let md = std::fs::metadata(&d).with_context(|| format!("{}", d.display()))?;
+        dirs.insert(file_key(&md), 1, 0)
+            .with_context(|| format!("recording {}", d.display()))?;
+        // ino 0: the filesystem itself, for sb_umount.
+        let fs = BdFileKey {
+            dev: kernel_dev(md.dev()),
+            ino: 0,
+        };
+        dirs.insert(fs, 1, 0)
+            .with_context(|| format!("recording {}", d.display()))?;
+        rec.dirs += 1;
+    }
+    Ok(Some(rec))
+}
+
+/// Loosening changes (`unload`, `unprotect`, `allow`, a looser
+/// `lsm-config`) only in OPEN: every tighter mode is left through bd-lock's
+/// ceremony, and these would drop shields without one. bd-load is one of
+/// boundary's own binaries, so self-protection lets it through: this check
+/// is what keeps root from using it as the side door. An unreadable or
+/// unknown mode, or a lapsed dead-man switch, refuses.
+pub fn require_open(pin_dir: &Path, what: &str) -> anyhow::Result<()> {
+    let refuse = |why: String| {
+        fail(
+            exit::MODE,
+            format!(
+                "{}: refusing to {what}: {why}; this is allowed only in mode OPEN \
+                 (leave tighter modes with bd-lock's release token: `bd-lock release --token FILE`)",
+                pin_dir.display()
+            ),
+        )
+    };
+    let map = match boundary::mode::ModeMap::open(pin_dir) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(()), // no mode map: nothing of the mode machinery is loaded
+        Err(e) => return Err(refuse(format!("cannot open the mode map ({e:#})"))),
+    };
+    let st = map
+        .read()
+        .map_err(|e| refuse(format!("cannot read the mode map ({e:#})")))?;
+    if st.heartbeat_deadline_ns != 0 && boundary::mode::monotonic_ns() > st.heartbeat_deadline_ns {
+        return Err(refuse(
+            "the dead-man switch has lapsed (effective mode LOCKDOWN)".into(),
+        ));
+    }
+    match boundary::mode::Mode::from_u32(st.mode) {
+        Some(boundary::mode::Mode::Open) => Ok(()),
+        Some(m) => Err(refuse(format!("the mode is {}", m.as_str()))),
+        None => Err(refuse(format!("unknown mode value {}", st.mode))),
+    }
+}
