@@ -87,14 +87,18 @@ impl Host {
         let o = self.lock(&["status", "--json"]);
         serde_json::from_slice(&o.stdout).unwrap()
     }
-    fn unload(&self) {
-        let _ = self.tool("bd-load").arg("unload").output();
+    /// What a reboot does to the kernel side: every pin gone, whatever the
+    /// mode (bd-load unload refuses outside OPEN). No BPF-LSM here, so no
+    /// self-protection stands in the way of removing the pins directly.
+    fn reboot(&self) {
+        boundary::pin::remove_pins(&self.pin).expect("removing the pins");
     }
 }
 
 impl Drop for Host {
     fn drop(&mut self) {
-        self.unload();
+        // The tests end in LOCKDOWN, where unload refuses: clean up as a reboot would.
+        self.reboot();
     }
 }
 
@@ -130,7 +134,7 @@ fn boot_restores_lockdown_allow_list_and_dead_man_into_a_fresh_map() {
     let seq = h.status()["state"]["seq"].as_u64().unwrap();
 
     // The reboot: the kernel side is gone.
-    h.unload();
+    h.reboot();
     assert!(!h.pin.exists());
     // Twin: a fresh map with that state reads as faulted LOCKDOWN, and the
     // kernel map itself says OPEN, seq 0 until the boot script runs.
@@ -140,7 +144,7 @@ fn boot_restores_lockdown_allow_list_and_dead_man_into_a_fresh_map() {
     assert_eq!(st["map"]["mode"], "OPEN", "{st}");
     assert_eq!(st["map"]["seq"], 0, "{st}");
     assert!(st["fault"].is_string(), "{st}");
-    h.unload();
+    h.reboot();
 
     let o = h.boot();
     let out = text(&o);
@@ -194,7 +198,7 @@ fn boot_fails_loudly_without_state_or_without_bpf_lsm() {
     let o = h.boot();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("run 'bd-lock init'"), "{}", text(&o));
-    h.unload();
+    h.reboot();
 
     // --require lsm (the shipped default) on a kernel that refuses BPF-LSM
     // programs: the unit fails and says so. Where BPF-LSM works the same
@@ -205,7 +209,7 @@ fn boot_fails_loudly_without_state_or_without_bpf_lsm() {
     let o = h.boot();
     // Independent probe: a plain load reports the LSM programs `unsupported`
     // where the kernel refuses them.
-    h.unload();
+    h.reboot();
     let probe = h.tool("bd-load").arg("load").output().unwrap();
     let lsm_works = !text(&probe)
         .lines()

@@ -141,8 +141,52 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// bd-lock without asserting (for Drop: a panic there would abort).
+    fn lock_quiet(&self, args: &[&str]) -> bool {
+        Command::new(bin("bd-lock"))
+            .env("BD_PIN_DIR", &self.pin)
+            .env("BD_STATE", self.dir.path().join("state.json"))
+            .env("BD_OPERATOR_KEYS", self.dir.path().join("ops"))
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success() || o.status.code() == Some(4))
+    }
+
+    /// Any mode above OPEN -> OPEN by a release token: bd-load unloads only
+    /// in OPEN (self-protection), whatever mode a test ended in.
+    fn release_quietly(&self) {
+        let st = self.dir.path().join("state.json");
+        let Some(mode) = std::fs::read(&st)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["mode"].as_str().map(str::to_owned))
+        else {
+            return;
+        };
+        if mode == "OPEN" {
+            return;
+        }
+        let ops = self.dir.path().join("ops");
+        let _ = std::fs::create_dir_all(&ops);
+        let key = self.dir.path().join("drop-op");
+        let tok = self.dir.path().join("drop-tok");
+        let k = key.to_str().unwrap_or_default();
+        let t = tok.to_str().unwrap_or_default();
+        if !key.exists() && !self.lock_quiet(&["keygen", "-o", k]) {
+            return;
+        }
+        let _ = std::fs::copy(self.dir.path().join("drop-op.pub"), ops.join("drop-op.pub"));
+        let _ = std::fs::remove_file(&tok);
+        if self.lock_quiet(&["token", "-k", k, "--from", &mode, "--to", "OPEN", "-o", t]) {
+            self.lock_quiet(&["release", "--token", t]);
+        }
+    }
+}
+
 impl Drop for Rig {
     fn drop(&mut self) {
+        self.release_quietly();
         let _ = Command::new(bin("bd-load"))
             .env("BD_PIN_DIR", &self.pin)
             .arg("unload")

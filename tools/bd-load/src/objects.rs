@@ -51,10 +51,16 @@ mod tests {
         let progs = programs(bytes).unwrap();
         assert_eq!(
             progs,
-            [ProgSpec {
-                name: "exec_monitor".into(),
-                section: "tracepoint/sched/sched_process_exec".into()
-            }]
+            [
+                ProgSpec {
+                    name: "exec_monitor".into(),
+                    section: "tracepoint/sched/sched_process_exec".into()
+                },
+                ProgSpec {
+                    name: "liveness_marker".into(),
+                    section: "tracepoint/task/task_rename".into()
+                }
+            ]
         );
     }
 
