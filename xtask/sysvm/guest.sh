@@ -83,7 +83,7 @@ if [ "$phase" = 1 ]; then
     mkdir -p /etc/boundary/exec-allow.d
     # (type -P: the file, even for names bash also has as builtins.)
     for p in mkdir mount cat grep sed sleep seq stat sync head tail wc cp date dd chmod \
-             rm ls true jq bpftool dpkg dpkg-query sh printf id test tr cut sort uname; do
+             rm ls true jq bpftool dpkg dpkg-query sh printf id test tr cut sort uname systemctl; do
         type -P "$p" || echo "missing $p" >&2
     done > /etc/boundary/exec-allow.d/sysvm.list
 
