@@ -174,7 +174,7 @@ if [ "$phase" = 2 ]; then
     # configure OLD): programs swapped, services back, mode and edits kept.
     since=$(date '+%Y-%m-%d %H:%M:%S')
     t deb-upgrade dpkg -i /mnt/p/boundary.deb
-    t upgrade-programs-replaced sh -c "journalctl -u boundary-load.service --since '$since' | grep -q ' replaced '"
+    t upgrade-programs-replaced sh -c "journalctl -u boundary-load.service --since '$since' | grep -qE ' (replaced|attached) '"
     t upgrade-services-active sh -c '[ "$(systemctl is-active boundary-load.service boundary.service)" = "active
 active" ]'
     t upgrade-keeps-mode-and-config sh -c 'bd-lock status --json | grep -q "\"mode\":\"OPEN\",\"fault\":null" &&
