@@ -126,6 +126,22 @@ pub struct MapState {
 type RawSlot = [u8; 24];
 
 impl MapState {
+    /// The mode the programs enforce from this slot, as bd_effective_mode()
+    /// does in the kernel: an unknown value or a passed dead-man deadline
+    /// is LOCKDOWN.
+    pub fn effective(&self) -> Mode {
+        match Mode::from_u32(self.mode) {
+            Some(_)
+                if self.heartbeat_deadline_ns != 0
+                    && monotonic_ns() > self.heartbeat_deadline_ns =>
+            {
+                Mode::Lockdown
+            }
+            Some(m) => m,
+            None => Mode::Lockdown,
+        }
+    }
+
     fn to_bytes(self) -> RawSlot {
         let mut b = [0u8; 24];
         b[0..4].copy_from_slice(&self.mode.to_ne_bytes());
@@ -201,7 +217,7 @@ impl ModeMap {
         if !pin_dir.is_some_and(crate::usb::controls) {
             return Ok(());
         }
-        if let Err(e) = crate::usb::apply_default(crate::usb::effective(&s)) {
+        if let Err(e) = crate::usb::apply_default(s.effective()) {
             eprintln!("boundary: warning: USB authorized_default not set: {e}");
         }
         Ok(())

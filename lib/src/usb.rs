@@ -11,7 +11,7 @@
 //! which the kernel reads before authorisation, so an unauthorised device is
 //! judged by every interface it offers, not only the first one bound.
 
-use crate::mode::{MapState, Mode};
+use crate::mode::Mode;
 use serde::Serialize;
 use std::fs;
 use std::io;
@@ -180,21 +180,6 @@ pub fn decide(mode: Mode, d: &Device) -> Result<(), &'static str> {
         }
     }
     Ok(())
-}
-
-/// The mode the kernel enforces from a map slot: unknown values and a passed
-/// dead-man deadline read as LOCKDOWN.
-pub fn effective(m: &MapState) -> Mode {
-    match Mode::from_u32(m.mode) {
-        Some(_)
-            if m.heartbeat_deadline_ns != 0
-                && crate::mode::monotonic_ns() > m.heartbeat_deadline_ns =>
-        {
-            Mode::Lockdown
-        }
-        Some(x) => x,
-        None => Mode::Lockdown,
-    }
 }
 
 /// The `authorized_default` value for new devices under `mode`.

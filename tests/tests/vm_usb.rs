@@ -61,7 +61,7 @@ impl Monitor {
         while Instant::now() < end {
             if let Ok(s) = self.out.recv_timeout(Duration::from_millis(200)) {
                 got.push_str(&s);
-                if got.matches("(qemu)").count() >= 1 && got.trim_end().ends_with("(qemu)") {
+                if got.trim_end().ends_with("(qemu)") {
                     break;
                 }
             }

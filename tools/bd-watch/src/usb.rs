@@ -101,7 +101,7 @@ impl UsbWatch {
             .ok()
             .flatten()
             .and_then(|m| m.read().ok())
-            .map_or(Mode::Lockdown, |s| usb::effective(&s))
+            .map_or(Mode::Lockdown, |s| s.effective())
     }
 
     /// Handle every queued uevent; returns the JSON lines to print.
