@@ -18,6 +18,7 @@ pub mod cli;
 pub mod fsutil;
 pub mod ops;
 pub mod proof;
+pub mod witness;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {

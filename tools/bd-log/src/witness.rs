@@ -1,0 +1,512 @@
+//! `bd-log witness`: a C2SP tlog-witness client. It submits a checkpoint
+//! note (from `bd-log note`) to each witness's `add-checkpoint` with a
+//! consistency proof from the size that witness last cosigned, verifies
+//! every returned cosignature against the witness key before keeping it,
+//! and writes the note with the cosignature lines added (atomic replace).
+//! Also the quorum check `verify-excerpt --witness-key` applies.
+
+use crate::cli::WitnessArgs;
+use crate::ops::{members, open_member};
+use base64::Engine as _;
+use boundary::exit;
+use boundary::log::witness::{self as w, WitnessKey};
+use boundary::log::{self, merkle};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
+    crate::diag!("bd-log: {msg}");
+    code
+}
+
+/// A witness key from the command line: a vkey, or a file holding one.
+pub fn load_witness_key(arg: &str) -> Result<WitnessKey, String> {
+    let text = if arg.contains('+') {
+        arg.to_string()
+    } else {
+        std::fs::read_to_string(arg).map_err(|e| format!("--witness-key {arg}: {e}"))?
+    };
+    WitnessKey::parse(text.trim()).map_err(|e| format!("--witness-key {arg}: {e}"))
+}
+
+fn load_witness_keys(args: &[String]) -> Result<Vec<WitnessKey>, String> {
+    args.iter().map(|a| load_witness_key(a)).collect()
+}
+
+/// What one witness did with the note.
+enum Outcome {
+    /// Verified cosignature lines (with newlines).
+    Cosigned(Vec<String>),
+    /// The witness refused the note as inconsistent with what it cosigned
+    /// before, or answered with a cosignature that does not verify: evidence
+    /// against the log or the witness, never retried.
+    Refused(String),
+    /// Unreachable, misconfigured or broken: nothing learnt about the log.
+    Fault(String),
+}
+
+const MAX_RESPONSE: u64 = 64 << 10;
+
+/// Leaf hashes of the first `size` lines of the set.
+fn leaves(files: &[PathBuf], size: u64) -> Result<Vec<merkle::Hash>, String> {
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    'files: for p in files {
+        let mut r = BufReader::with_capacity(1 << 20, open_member(p)?);
+        while (out.len() as u64) < size {
+            line.clear();
+            let n = (&mut r)
+                .take(log::MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                continue 'files;
+            }
+            line.pop();
+            out.push(merkle::leaf_hash(&line));
+        }
+        break;
+    }
+    Ok(out)
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    use ureq::tls::{RootCerts, TlsConfig};
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        // 4xx carry the protocol's answers (409's size); read them ourselves.
+        .http_status_as_error(false)
+        // A POST that moved is a misconfigured URL, not something to follow.
+        .max_redirects(0)
+        // The system's trust store, so a fleet's own CA works over https.
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn endpoint(url: &str) -> String {
+    format!("{}/add-checkpoint", url.trim_end_matches('/'))
+}
+
+/// tlog-witness add-checkpoint with 409 handling: start from `old`, and on
+/// a conflict retry from the size the witness says it cosigned.
+fn submit(
+    agent: &ureq::Agent,
+    url: &str,
+    wk: &WitnessKey,
+    note: &str,
+    body: &str,
+    th: &merkle::TreeHead,
+    leaves: &[merkle::Hash],
+    mut old: u64,
+) -> Outcome {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let to = endpoint(url);
+    let mut tried: Vec<u64> = Vec::new();
+    loop {
+        if tried.contains(&old) || tried.len() >= 3 {
+            return Outcome::Fault(format!(
+                "{to}: still 409 Conflict after trying old sizes {tried:?}"
+            ));
+        }
+        tried.push(old);
+        let mut req = format!("old {old}\n");
+        for h in merkle::consistency_proof(old as usize, leaves) {
+            req.push_str(&b64.encode(h));
+            req.push('\n');
+        }
+        req.push('\n');
+        req.push_str(note);
+        let mut resp = match agent
+            .post(&to)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .send(req.as_bytes())
+        {
+            Ok(r) => r,
+            Err(e) => return Outcome::Fault(format!("{to}: {e}")),
+        };
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = match resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_string()
+        {
+            Ok(t) => t,
+            Err(e) => return Outcome::Fault(format!("{to}: reading the answer: {e}")),
+        };
+        let said = text.lines().next().unwrap_or("").trim();
+        match status {
+            200 => {
+                return match w::accept_response(wk, body, &text) {
+                    Ok(l) if l.is_empty() => Outcome::Fault(format!(
+                        "{to}: 200 without a cosignature by {} (key ID {}): is --witness-key the key of this URL?",
+                        wk.name,
+                        hex::encode(wk.id())
+                    )),
+                    Ok(l) => Outcome::Cosigned(l),
+                    Err(e) => Outcome::Refused(format!("{to}: witness {}: {e}", wk.name)),
+                }
+            }
+            409 => {
+                let size = (ctype.starts_with("text/x.tlog.size"))
+                    .then(|| text.strip_suffix('\n'))
+                    .flatten()
+                    .filter(|s| *s == "0" || !s.starts_with('0'))
+                    .and_then(|s| s.parse::<u64>().ok());
+                let Some(size) = size else {
+                    return Outcome::Fault(format!(
+                        "{to}: 409 Conflict without a text/x.tlog.size body (got {ctype:?}: {said:?})"
+                    ));
+                };
+                if size > th.size {
+                    return Outcome::Refused(format!(
+                        "{to}: witness {} has already cosigned size {size} of {}, larger than this note's {}: the log was rolled back, or this note is from an older view",
+                        wk.name, th.origin, th.size
+                    ));
+                }
+                old = size;
+            }
+            422 => {
+                return Outcome::Refused(format!(
+                    "{to}: witness {} refused the note (422 Unprocessable Entity: not consistent with the tree it cosigned at size {old}, a split view or a rewritten log){}",
+                    wk.name,
+                    if said.is_empty() { String::new() } else { format!(": {said}") }
+                ))
+            }
+            403 => {
+                return Outcome::Fault(format!(
+                    "{to}: 403 Forbidden: the witness does not accept the log's signature on this note (is the log key configured at the witness?)"
+                ))
+            }
+            404 => {
+                return Outcome::Fault(format!(
+                    "{to}: 404 Not Found: the witness does not know the origin {} (or the URL is not a witness)",
+                    th.origin
+                ))
+            }
+            400 => return Outcome::Fault(format!("{to}: 400 Bad Request: {said}")),
+            s => return Outcome::Fault(format!("{to}: HTTP {s}: {said}")),
+        }
+    }
+}
+
+/// Writes `text` to `out` atomically: a new file next to it, synced, then
+/// renamed over it, so a reader sees the old note or the new one, never half.
+fn replace(out: &Path, text: &str) -> Result<(), String> {
+    let shown = out.display();
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .ok_or_else(|| format!("{shown}: not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let res = (|| -> io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, out)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    res.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{shown}: {e}")
+    })
+}
+
+pub fn run(a: &WitnessArgs) -> i32 {
+    if a.url.len() != a.witness_key.len() {
+        return fail(
+            exit::USAGE,
+            format!(
+                "{} --url and {} --witness-key given: give one key per URL, in the same order",
+                a.url.len(),
+                a.witness_key.len()
+            ),
+        );
+    }
+    let keys = match load_witness_keys(&a.witness_key) {
+        Ok(k) => k,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    for (i, k) in keys.iter().enumerate() {
+        if keys[..i].iter().any(|o| o.key == k.key) {
+            return fail(
+                exit::USAGE,
+                format!("witness key {} is given twice", k.name),
+            );
+        }
+    }
+    let required = a.witnesses_required.map_or(keys.len(), |k| k as usize);
+    if required > keys.len() {
+        return fail(
+            exit::USAGE,
+            format!(
+                "--witnesses-required {required}: only {} witnesses given",
+                keys.len()
+            ),
+        );
+    }
+    let pk = match log::load_verifying_key(&a.pubkey) {
+        Ok(k) => k,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let note = match std::fs::read_to_string(&a.note) {
+        Ok(t) => t,
+        Err(e) => return fail(exit::USAGE, format!("{}: {e}", a.note.display())),
+    };
+    let th = match merkle::TreeHead::open(&note, &pk) {
+        Ok(t) => t,
+        Err(e) => return fail(exit::USAGE, format!("{}: {e}", a.note.display())),
+    };
+    let (body, sigs) = match w::split_note(&note) {
+        Ok((b, s)) => (b.to_string(), s),
+        Err(e) => return fail(exit::USAGE, format!("{}: {e}", a.note.display())),
+    };
+    let old = match &a.old {
+        None => 0,
+        Some(p) => {
+            let t = match std::fs::read_to_string(p) {
+                Ok(t) => t,
+                Err(e) => return fail(exit::USAGE, format!("{}: {e}", p.display())),
+            };
+            match merkle::TreeHead::open(&t, &pk) {
+                Ok(o) if o.origin == th.origin && o.size <= th.size => o.size,
+                Ok(o) => {
+                    return fail(
+                        exit::USAGE,
+                        format!(
+                            "{}: --old is {} at size {}, it cannot precede {} at size {}",
+                            p.display(),
+                            o.origin,
+                            o.size,
+                            th.origin,
+                            th.size
+                        ),
+                    )
+                }
+                Err(e) => return fail(exit::USAGE, format!("{}: {e}", p.display())),
+            }
+        }
+    };
+    let files = match members(&a.log) {
+        Ok(f) => f,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let leaves = match leaves(&files, th.size) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    // The proofs are only as good as the lines they come from: the log must
+    // be the tree the note signs, or the witnesses would be sent garbage.
+    if leaves.len() as u64 != th.size || merkle::root_of(&leaves) != th.root {
+        return fail(
+            exit::VERDICT,
+            format!(
+                "the log does not match {}: its first {} lines do not hash to the note's root; nothing sent",
+                a.note.display(),
+                th.size
+            ),
+        );
+    }
+    let agent = agent(a.timeout);
+    let mut new_lines: Vec<String> = Vec::new();
+    let mut got: Vec<&WitnessKey> = Vec::new();
+    let (mut refused, mut faults) = (0, 0);
+    for (url, wk) in a.url.iter().zip(&keys) {
+        match submit(&agent, url, wk, &note, &body, &th, &leaves, old) {
+            Outcome::Cosigned(l) => {
+                new_lines.extend(l);
+                got.push(wk);
+            }
+            Outcome::Refused(m) => {
+                refused += 1;
+                crate::diag!("bd-log: REFUSED {m}");
+            }
+            Outcome::Fault(m) => {
+                faults += 1;
+                crate::diag!("bd-log: {m}");
+            }
+        }
+    }
+    if !new_lines.is_empty() {
+        // Keep every signature line already there except an older
+        // cosignature by a witness that just cosigned again.
+        let mut out = format!("{body}\n");
+        for l in &sigs {
+            let stale = w::parse_sig_line(l).is_ok_and(|(name, blob)| {
+                got.iter().any(|k| k.name == name && blob[..4] == k.id())
+            });
+            if !stale {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        for l in &new_lines {
+            out.push_str(l);
+        }
+        let target = a.output.as_deref().unwrap_or(&a.note);
+        let written = if target.as_os_str() == "-" {
+            io::stdout()
+                .lock()
+                .write_all(out.as_bytes())
+                .map_err(|e| format!("stdout: {e}"))
+        } else {
+            replace(target, &out)
+        };
+        if let Err(e) = written {
+            return fail(exit::FAULT, format!("{e}; no cosignature kept"));
+        }
+    }
+    let names: Vec<&str> = got.iter().map(|k| k.name.as_str()).collect();
+    crate::diag!(
+        "bd-log: {} of {} witnesses cosigned {} at size {} ({} required){}{}",
+        got.len(),
+        keys.len(),
+        th.origin,
+        th.size,
+        required,
+        if names.is_empty() { "" } else { ": " },
+        names.join(", ")
+    );
+    if refused > 0 {
+        exit::VERDICT
+    } else if got.len() < required {
+        if faults > 0 {
+            exit::FAULT
+        } else {
+            exit::VERDICT
+        }
+    } else {
+        exit::OK
+    }
+}
+
+/// `verify-excerpt --witness-key`: the excerpt's note must carry at least K
+/// valid cosignatures by distinct given witnesses, on top of everything
+/// `verify-excerpt` checks without witnesses.
+pub fn verify_excerpt(
+    pubkey: &Path,
+    excerpt: &Path,
+    anchor: Option<&Path>,
+    keys: &[String],
+    required: Option<u64>,
+) -> i32 {
+    let (path, cosigned, _hold) = match excerpt_quorum(pubkey, excerpt, keys, required) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let code = crate::proof::verify_excerpt(pubkey, &path, anchor);
+    if code == exit::OK && cosigned.is_empty() {
+        // Unreachable unless the two checks disagree on the note: deny.
+        return fail(
+            exit::VERDICT,
+            "the excerpt's note was not checked for cosignatures",
+        );
+    }
+    if code == exit::OK {
+        let names: Vec<String> = cosigned
+            .iter()
+            .map(|c| format!("{} at {}", c.name, c.time))
+            .collect();
+        if writeln!(io::stdout(), "witnesses: cosigned by {}", names.join(", ")).is_err() {
+            return exit::USAGE;
+        }
+    }
+    code
+}
+
+/// The quorum check on the excerpt's note, made before the excerpt's own
+/// verification. Returns the excerpt path to verify (stdin is read here
+/// once and handed on through a memfd, held open by the returned file) and
+/// the cosigners found, or the exit code to stop with.
+fn excerpt_quorum(
+    pubkey: &Path,
+    excerpt: &Path,
+    keys: &[String],
+    required: Option<u64>,
+) -> Result<(PathBuf, Vec<w::Cosigned>, Option<std::fs::File>), i32> {
+    let keys = load_witness_keys(keys).map_err(|e| fail(exit::USAGE, e))?;
+    let required = required.map_or(keys.len(), |k| k as usize);
+    if required > keys.len() {
+        return Err(fail(
+            exit::USAGE,
+            format!(
+                "--witnesses-required {required}: only {} --witness-key given",
+                keys.len()
+            ),
+        ));
+    }
+    let shown = excerpt.display().to_string();
+    let mut text = Vec::new();
+    let (path, hold) = if excerpt.as_os_str() == "-" {
+        io::stdin()
+            .lock()
+            .read_to_end(&mut text)
+            .map_err(|e| fail(exit::USAGE, format!("stdin: {e}")))?;
+        let f = memfd(&text).map_err(|e| fail(exit::USAGE, format!("stdin: {e}")))?;
+        let p = PathBuf::from(format!("/proc/self/fd/{}", {
+            use std::os::fd::AsRawFd;
+            f.as_raw_fd()
+        }));
+        (p, Some(f))
+    } else {
+        text = std::fs::read(excerpt).map_err(|e| fail(exit::USAGE, format!("{shown}: {e}")))?;
+        (excerpt.to_path_buf(), None)
+    };
+    let first = text
+        .split(|&b| b == b'\n')
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let note = serde_json::from_slice::<serde_json::Value>(first)
+        .ok()
+        .and_then(|v| v["note"].as_str().map(str::to_string));
+    let pk = log::load_verifying_key(pubkey).map_err(|e| fail(exit::USAGE, e))?;
+    // Only a note the log key signed is judged on its cosignatures; anything
+    // else is left to the excerpt check, which names what is wrong with it.
+    let Some(note) = note.filter(|n| merkle::TreeHead::open(n, &pk).is_ok()) else {
+        return Ok((path, Vec::new(), hold));
+    };
+    match w::check_quorum(&note, &keys, required) {
+        Ok(c) => Ok((path, c, hold)),
+        Err(r) => {
+            let _ = writeln!(io::stdout(), "FAIL {shown}: line 1: witnesses: {r}");
+            Err(exit::VERDICT)
+        }
+    }
+}
+
+fn memfd(data: &[u8]) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create with a NUL-terminated name; the fd is owned below.
+    let fd = unsafe { libc::memfd_create(c"bd-log-excerpt".as_ptr(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    f.write_all(data)?;
+    Ok(f)
+}
