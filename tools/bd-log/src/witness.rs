@@ -94,18 +94,30 @@ fn endpoint(url: &str) -> String {
     format!("{}/add-checkpoint", url.trim_end_matches('/'))
 }
 
+/// What is sent: the note, its text (what cosignatures sign), its tree
+/// head and the leaves the consistency proofs come from.
+struct Submission<'a> {
+    note: &'a str,
+    body: &'a str,
+    th: &'a merkle::TreeHead,
+    leaves: &'a [merkle::Hash],
+}
+
 /// tlog-witness add-checkpoint with 409 handling: start from `old`, and on
 /// a conflict retry from the size the witness says it cosigned.
 fn submit(
     agent: &ureq::Agent,
     url: &str,
     wk: &WitnessKey,
-    note: &str,
-    body: &str,
-    th: &merkle::TreeHead,
-    leaves: &[merkle::Hash],
+    s: &Submission,
     mut old: u64,
 ) -> Outcome {
+    let Submission {
+        note,
+        body,
+        th,
+        leaves,
+    } = s;
     let b64 = base64::engine::general_purpose::STANDARD;
     let to = endpoint(url);
     let mut tried: Vec<u64> = Vec::new();
@@ -332,11 +344,17 @@ pub fn run(a: &WitnessArgs) -> i32 {
         );
     }
     let agent = agent(a.timeout);
+    let sub = Submission {
+        note: &note,
+        body: &body,
+        th: &th,
+        leaves: &leaves,
+    };
     let mut new_lines: Vec<String> = Vec::new();
     let mut got: Vec<&WitnessKey> = Vec::new();
     let (mut refused, mut faults) = (0, 0);
     for (url, wk) in a.url.iter().zip(&keys) {
-        match submit(&agent, url, wk, &note, &body, &th, &leaves, old) {
+        match submit(&agent, url, wk, &sub, old) {
             Outcome::Cosigned(l) => {
                 new_lines.extend(l);
                 got.push(wk);
