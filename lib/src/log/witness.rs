@@ -60,10 +60,9 @@ impl WitnessKey {
     /// implemented here; both are refused by name, never guessed at.
     pub fn parse(vkey: &str) -> Result<WitnessKey, String> {
         let vkey = vkey.trim();
-        let mut parts = vkey.split('+');
-        let (Some(name), Some(id), Some(b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // The key part is base64, which may itself contain '+'.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err("not a vkey: expected <name>+<hex key ID>+<base64 key>".into());
         };
         if !valid_key_name(name) {
@@ -352,6 +351,14 @@ mod tests {
         };
         let v = w.vkey();
         assert_eq!(WitnessKey::parse(&v).unwrap(), w);
+        // Base64 keys often contain '+': the key part is the rest.
+        for seed in 0..64u8 {
+            let w = WitnessKey {
+                name: "w.example/b".into(),
+                key: key(seed).verifying_key(),
+            };
+            assert_eq!(WitnessKey::parse(&w.vkey()).unwrap(), w);
+        }
         // Same key, note-signer type: refused by name.
         let mut raw = vec![0x01];
         raw.extend_from_slice(w.key.as_bytes());
