@@ -432,11 +432,11 @@ pub fn verify_excerpt(
     keys: &[String],
     required: Option<u64>,
 ) -> i32 {
-    let (path, cosigned, _hold) = match excerpt_quorum(pubkey, excerpt, keys, required) {
+    let (cosigned, _stdin) = match excerpt_quorum(pubkey, excerpt, keys, required) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let code = crate::proof::verify_excerpt(pubkey, &path, anchor);
+    let code = crate::proof::verify_excerpt(pubkey, excerpt, anchor);
     if code == exit::OK && cosigned.is_empty() {
         // Unreachable unless the two checks disagree on the note: deny.
         return fail(
@@ -457,15 +457,14 @@ pub fn verify_excerpt(
 }
 
 /// The quorum check on the excerpt's note, made before the excerpt's own
-/// verification. Returns the excerpt path to verify (stdin is read here
-/// once and handed on through a memfd, held open by the returned file) and
-/// the cosigners found, or the exit code to stop with.
+/// verification. Returns the cosigners found (and, for `-`, the memfd now
+/// behind stdin, to keep open), or the exit code to stop with.
 fn excerpt_quorum(
     pubkey: &Path,
     excerpt: &Path,
     keys: &[String],
     required: Option<u64>,
-) -> Result<(PathBuf, Vec<w::Cosigned>, Option<std::fs::File>), i32> {
+) -> Result<(Vec<w::Cosigned>, Option<std::fs::File>), i32> {
     let keys = load_witness_keys(keys).map_err(|e| fail(exit::USAGE, e))?;
     let required = required.map_or(keys.len(), |k| k as usize);
     if required > keys.len() {
@@ -479,20 +478,18 @@ fn excerpt_quorum(
     }
     let shown = excerpt.display().to_string();
     let mut text = Vec::new();
-    let (path, hold) = if excerpt.as_os_str() == "-" {
+    let hold = if excerpt.as_os_str() == "-" {
         io::stdin()
             .lock()
             .read_to_end(&mut text)
             .map_err(|e| fail(exit::USAGE, format!("stdin: {e}")))?;
-        let f = memfd(&text).map_err(|e| fail(exit::USAGE, format!("stdin: {e}")))?;
-        let p = PathBuf::from(format!("/proc/self/fd/{}", {
-            use std::os::fd::AsRawFd;
-            f.as_raw_fd()
-        }));
-        (p, Some(f))
+        // Stdin is read once here; the excerpt check reads it again from
+        // a memfd put in its place, and still names it `-`.
+        let f = refill_stdin(&text).map_err(|e| fail(exit::USAGE, format!("stdin: {e}")))?;
+        Some(f)
     } else {
         text = std::fs::read(excerpt).map_err(|e| fail(exit::USAGE, format!("{shown}: {e}")))?;
-        (excerpt.to_path_buf(), None)
+        None
     };
     let first = text
         .split(|&b| b == b'\n')
@@ -505,10 +502,10 @@ fn excerpt_quorum(
     // Only a note the log key signed is judged on its cosignatures; anything
     // else is left to the excerpt check, which names what is wrong with it.
     let Some(note) = note.filter(|n| merkle::TreeHead::open(n, &pk).is_ok()) else {
-        return Ok((path, Vec::new(), hold));
+        return Ok((Vec::new(), hold));
     };
     match w::check_quorum(&note, &keys, required) {
-        Ok(c) => Ok((path, c, hold)),
+        Ok(c) => Ok((c, hold)),
         Err(r) => {
             let _ = writeln!(io::stdout(), "FAIL {shown}: line 1: witnesses: {r}");
             Err(exit::VERDICT)
@@ -516,8 +513,9 @@ fn excerpt_quorum(
     }
 }
 
-fn memfd(data: &[u8]) -> io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
+fn refill_stdin(data: &[u8]) -> io::Result<std::fs::File> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::fd::{AsRawFd, FromRawFd};
     // SAFETY: memfd_create with a NUL-terminated name; the fd is owned below.
     let fd = unsafe { libc::memfd_create(c"bd-log-excerpt".as_ptr(), 0) };
     if fd < 0 {
@@ -526,5 +524,11 @@ fn memfd(data: &[u8]) -> io::Result<std::fs::File> {
     // SAFETY: fd is a fresh descriptor nobody else owns.
     let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
     f.write_all(data)?;
+    f.seek(SeekFrom::Start(0))?;
+    // SAFETY: dup2 onto fd 0, which std's Stdin reads; its buffer is empty
+    // after the read to EOF above.
+    if unsafe { libc::dup2(f.as_raw_fd(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(f)
 }

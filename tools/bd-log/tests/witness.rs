@@ -218,6 +218,7 @@ fn cosign_flow_end_to_end_with_two_witnesses_and_409_catch_up() {
         &std::fs::read(&ex).unwrap(),
     );
     assert_eq!(code(&o), 0, "stdin: {} {}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("PASS -: "), "{}", stdout(&o));
     let o = verify_excerpt(&env, &ex, &[], &[]);
     assert_eq!(code(&o), 0, "{} {}", stdout(&o), stderr(&o));
     // A vkey may also be given as a file.
