@@ -85,6 +85,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![
         ("LOG FORMAT", FORMAT),
         ("VERIFICATION", VERIFY),
+        ("WITNESSES", witness::MAN),
         ("LOCKING, CRASHES AND REPAIR", CRASHES),
         (
             "EXIT STATUS",

@@ -16,6 +16,16 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The man page's WITNESSES section.
+pub const MAN: &str = "\
+bd-log witness is a client of the C2SP tlog-witness protocol: it gets a note from bd-log note cosigned by independent witnesses, which keep, for each log origin, the latest tree they cosigned and cosign a new one only if a consistency proof shows it extends that tree. A host that rolls its log back, or shows two parties two different logs of the same origin (a split view), is refused by every witness that saw the other view. Configure each witness with the log's origin (the note's first line) and its public key (KEY.pub, as a vkey name+keyID+base64(0x01 || key)).
+
+For each --url (the witness's submission prefix) bd-log POSTs to URL/add-checkpoint the body: old M, the RFC 6962 consistency proof lines from size M to the note's size (base64), a blank line and the note. M is --old's size, else 0; a witness that has cosigned another size answers 409 Conflict with that size (text/x.tlog.size) and bd-log retries from it (a size above the note's is a rollback and refused). 200 carries the witness's cosignature lines: each is verified with the --witness-key given for that URL before it is kept; lines by other keys are ignored. 422 (the proof does not verify, or the same size has another root) is a refusal. 403 and 404 mean the witness does not accept this log's signature or origin. The note is then replaced atomically by the same note with the new cosignatures (an older cosignature by the same witness is dropped, all other lines are kept).
+
+A cosignature (C2SP tlog-cosignature, cosignature/v1) is a signed-note line by the witness's name: base64 of the key ID SHA-256(name || 0x0A || 0x04 || key)[:4], an 8-byte big-endian POSIX timestamp and an Ed25519 signature over the lines cosignature/v1 and time T followed by the note text. Witness keys are vkeys: name+8 hex key ID+base64(0x04 || 32-byte key), on the command line or in a file.
+
+verify-excerpt -w VKEY... [-k K] accepts an excerpt only if its note carries valid cosignatures from at least K distinct given witnesses (default: all given); a cosignature line by a given witness that does not verify (forged, or moved from another note) fails the excerpt, as signed-note asks. https uses the system's trust store (rustls).";
+
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
     crate::diag!("bd-log: {msg}");
     code
