@@ -45,6 +45,23 @@ fn load_witness_keys(args: &[String]) -> Result<Vec<WitnessKey>, String> {
     args.iter().map(|a| load_witness_key(a)).collect()
 }
 
+/// The log's public key as far as notes go: the one place that loads it and
+/// checks a note's log signature, so a change of key format touches only
+/// this.
+struct LogKey(ed25519_dalek::VerifyingKey);
+
+impl LogKey {
+    fn load(p: &Path) -> Result<LogKey, String> {
+        log::load_verifying_key(p)
+            .map(LogKey)
+            .map_err(|e| e.to_string())
+    }
+
+    fn open(&self, note: &str) -> Result<merkle::TreeHead, String> {
+        merkle::TreeHead::open(note, &self.0)
+    }
+}
+
 /// What one witness did with the note.
 enum Outcome {
     /// Verified cosignature lines (with newlines).
@@ -291,7 +308,7 @@ pub fn run(a: &WitnessArgs) -> i32 {
             ),
         );
     }
-    let pk = match log::load_verifying_key(&a.pubkey) {
+    let pk = match LogKey::load(&a.pubkey) {
         Ok(k) => k,
         Err(e) => return fail(exit::USAGE, e),
     };
@@ -299,7 +316,7 @@ pub fn run(a: &WitnessArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return fail(exit::USAGE, format!("{}: {e}", a.note.display())),
     };
-    let th = match merkle::TreeHead::open(&note, &pk) {
+    let th = match pk.open(&note) {
         Ok(t) => t,
         Err(e) => return fail(exit::USAGE, format!("{}: {e}", a.note.display())),
     };
@@ -314,7 +331,7 @@ pub fn run(a: &WitnessArgs) -> i32 {
                 Ok(t) => t,
                 Err(e) => return fail(exit::USAGE, format!("{}: {e}", p.display())),
             };
-            match merkle::TreeHead::open(&t, &pk) {
+            match pk.open(&t) {
                 Ok(o) if o.origin == th.origin && o.size <= th.size => o.size,
                 Ok(o) => {
                     return fail(
@@ -508,10 +525,10 @@ fn excerpt_quorum(
     let note = serde_json::from_slice::<serde_json::Value>(first)
         .ok()
         .and_then(|v| v["note"].as_str().map(str::to_string));
-    let pk = log::load_verifying_key(pubkey).map_err(|e| fail(exit::USAGE, e))?;
+    let pk = LogKey::load(pubkey).map_err(|e| fail(exit::USAGE, e))?;
     // Only a note the log key signed is judged on its cosignatures; anything
     // else is left to the excerpt check, which names what is wrong with it.
-    let Some(note) = note.filter(|n| merkle::TreeHead::open(n, &pk).is_ok()) else {
+    let Some(note) = note.filter(|n| pk.open(n).is_ok()) else {
         return Ok((Vec::new(), hold));
     };
     match w::check_quorum(&note, &keys, required) {

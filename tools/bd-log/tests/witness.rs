@@ -389,8 +389,23 @@ fn forged_or_misplaced_cosignatures_are_rejected() {
     let liar = start(&env, &n1, "w.test/forge");
     let before = std::fs::read(&n2).unwrap();
     let o = cosign(&env, &env.log, &n2, &[(&liar.url, &v)], &[]);
-    assert_ne!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
     assert_eq!(std::fs::read(&n2).unwrap(), before);
+    // A witness whose own cosignature does not verify over this note is
+    // refused (exit 1) and nothing is kept; twin: the same witness honest.
+    append_to(&env, &env.log, &records(17, 3));
+    let n3 = env.path("n3.note");
+    note(&env, &env.log, &n3);
+    let before = std::fs::read(&n3).unwrap();
+    w.lie.store(true, std::sync::atomic::Ordering::Relaxed);
+    let o = cosign(&env, &env.log, &n3, &[(&w.url, &v)], &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&n3).unwrap(), before, "nothing kept");
+    w.lie.store(false, std::sync::atomic::Ordering::Relaxed);
+    let o = cosign(&env, &env.log, &n3, &[(&w.url, &v)], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(split(&n3).1.len(), 2);
 }
 
 #[test]

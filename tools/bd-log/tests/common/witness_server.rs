@@ -199,6 +199,9 @@ pub struct Seen {
 
 pub struct Witness {
     pub id: Arc<WitnessId>,
+    /// When set, the witness answers 200 with a cosignature over another
+    /// body (a broken or lying witness), for the client's check.
+    pub lie: Arc<std::sync::atomic::AtomicBool>,
     pub url: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     server: Arc<tiny_http::Server>,
@@ -225,7 +228,8 @@ impl Witness {
         let id = Arc::new(id);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let st = Arc::new(Mutex::new(State::load(state)));
-        let (srv, id2, seen2) = (server.clone(), id.clone(), seen.clone());
+        let lie = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (srv, id2, seen2, lie2) = (server.clone(), id.clone(), seen.clone(), lie.clone());
         let thread = std::thread::spawn(move || {
             while let Ok(mut req) = srv.recv() {
                 let mut body = String::new();
@@ -237,7 +241,8 @@ impl Witness {
                     } else if !ok_read {
                         (400, "text/plain", "body is not UTF-8\n".to_string(), 0, 0)
                     } else {
-                        add_checkpoint(&id2, &logs, &st, &body)
+                        let lie = lie2.load(std::sync::atomic::Ordering::Relaxed);
+                        add_checkpoint(&id2, &logs, &st, &body, lie)
                     };
                 seen2.lock().unwrap().push(Seen {
                     old,
@@ -255,6 +260,7 @@ impl Witness {
         });
         Witness {
             id,
+            lie,
             url: format!("http://127.0.0.1:{port}/"),
             seen,
             server,
@@ -279,7 +285,7 @@ fn decimal(s: &str) -> Option<u64> {
 
 type Answer = (u16, &'static str, String, u64, usize);
 
-fn add_checkpoint(id: &WitnessId, logs: &Logs, st: &Mutex<State>, req: &str) -> Answer {
+fn add_checkpoint(id: &WitnessId, logs: &Logs, st: &Mutex<State>, req: &str, lie: bool) -> Answer {
     let bad = |why: &str| (400, "text/plain", format!("{why}\n"), 0, 0);
     let Some((head, note)) = req.split_once("\n\n") else {
         return bad("no blank line before the checkpoint");
@@ -380,5 +386,8 @@ fn add_checkpoint(id: &WitnessId, logs: &Logs, st: &Mutex<State>, req: &str) -> 
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    if lie {
+        return ans(200, id.cosign(&body.replacen('\n', "\nx", 1), time));
+    }
     ans(200, id.cosign(body, time))
 }
