@@ -343,6 +343,46 @@ mod tests {
         n
     }
 
+    /// A third-party vector: made with github.com/transparency-dev/formats
+    /// (note.NewSignerForCosignatureV1) and golang.org/x/mod/sumdb/note, as
+    /// published with its keys in a public test suite; used as data only.
+    /// Ed25519 is deterministic, so the line must come out byte for byte.
+    #[test]
+    fn third_party_cosignature_vector() {
+        let wit_vkey =
+            "witness.example.com/vector+416f103d+BK/QmJFVP3SKJOqAMhFxBQPtylo3sjwWibyFDAlZKK8B";
+        let wit_seed = "BJEX3xv88eoQIKT4E+GkxZcXaJCYlQfi/GJ3NDFmZIW8";
+        let log_vkey =
+            "example.com/vector-log+4516a1da+ARGkVJ4QEa2MOOLGBO6i7NVSJ1FQ97tIX+w+Ku0RZ6Em";
+        let text = "example.com/vector-log\n1234\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n";
+        let log_line = "\u{2014} example.com/vector-log RRah2qlLrSlk6J8DA1HmNewppUM15Quhs5cAIb1KjBsV3otVirJTW8AFVsQtJkTW1Zny7GuoAxZpI6bUPcpM68QOIgE=\n";
+        let wit_line = "\u{2014} witness.example.com/vector QW8QPQAAAABqwLUbDdj7sDNRIVjmjYgqFI6y4UJhPg/UAA8J8wAdqSd3q4PedRhkgXA4xFN/Jg5uWn7ZkBA+H/UHQs5d9hITdXmQAA==\n";
+        let note = format!("{text}\n{log_line}{wit_line}");
+        let w = WitnessKey::parse(wit_vkey).unwrap();
+        let got = check_quorum(&note, std::slice::from_ref(&w), 1).unwrap();
+        assert_eq!(got[0].time, 1_791_014_171);
+        // Same key and time: the same line.
+        let seed: [u8; 33] = B64.decode(wit_seed).unwrap().try_into().unwrap();
+        assert_eq!(seed[0], COSIG_ED25519);
+        let sk = SigningKey::from_bytes(seed[1..].try_into().unwrap());
+        assert_eq!(sk.verifying_key(), w.key);
+        assert_eq!(cosign(&sk, &w.name, text, 1_791_014_171), wit_line);
+        // The log's line verifies with the note-signer key ID (type 0x01).
+        let raw = B64.decode(log_vkey.splitn(3, '+').nth(2).unwrap()).unwrap();
+        let lk = VerifyingKey::from_bytes(raw[1..].try_into().unwrap()).unwrap();
+        assert_eq!(
+            hex::encode(super::super::merkle::key_id("example.com/vector-log", &lk)),
+            "4516a1da"
+        );
+        assert!(super::super::merkle::TreeHead::open(&note, &lk).is_ok());
+        // Another text under the same cosignature fails.
+        let other = note.replacen("1234", "1235", 1);
+        assert!(matches!(
+            check_quorum(&other, &[w], 1),
+            Err(Refusal::BadCosignature { .. })
+        ));
+    }
+
     #[test]
     fn vkey_round_trip_and_refusals() {
         let w = WitnessKey {
