@@ -194,8 +194,8 @@ lines. The log must match the note (same root), or nothing is sent. Give one --u
         after_help = "Exit status: 0 at least K witnesses cosigned (K = --witnesses-required, default \
 all); 1 a witness refused the note as inconsistent with a tree it cosigned before (a split view, \
 a rollback or a rewrite: 422, or a 409 naming a larger size), or returned a cosignature that does \
-not verify, or fewer than K cosigned and none was unreachable; 2 usage or input error (bad vkey, \
-a note not signed by the log key, the log does not match the note); 7 fewer than K cosigned \
+not verify, or fewer than K cosigned and none was unreachable, or the log does not match the note \
+(nothing sent); 2 usage or input error (bad vkey, a note not signed by the log key); 7 fewer than K cosigned \
 because a witness could not be reached or does not serve this log (network, timeout, 403, 404, \
 5xx). Whatever the exit status, the cosignatures obtained are written.\n\n\
 Example:\n  bd-log note -l 'boundary.log*' -k log.key > note.txt\n  \

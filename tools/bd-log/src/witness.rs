@@ -24,7 +24,9 @@ For each --url (the witness's submission prefix) bd-log POSTs to URL/add-checkpo
 
 A cosignature (C2SP tlog-cosignature, cosignature/v1) is a signed-note line by the witness's name: base64 of the key ID SHA-256(name || 0x0A || 0x04 || key)[:4], an 8-byte big-endian POSIX timestamp and an Ed25519 signature over the lines cosignature/v1 and time T followed by the note text. Witness keys are vkeys: name+8 hex key ID+base64(0x04 || 32-byte key), on the command line or in a file.
 
-verify-excerpt -w VKEY... [-k K] accepts an excerpt only if its note carries valid cosignatures from at least K distinct given witnesses (default: all given); a cosignature line by a given witness that does not verify (forged, or moved from another note) fails the excerpt, as signed-note asks. https uses the system's trust store (rustls).";
+verify-excerpt -w VKEY... [-k K] accepts an excerpt only if its note carries valid cosignatures from at least K distinct given witnesses (default: all given); a cosignature line by a given witness that does not verify (forged, or moved from another note) fails the excerpt, as signed-note asks. https uses the system's trust store (rustls).
+
+Exit status of bd-log witness: 0 at least K witnesses cosigned (K = --witnesses-required, default all given); 1 a witness refused the note as inconsistent with a tree it cosigned before (422, or a 409 naming a larger size: a split view, a rollback or a rewrite), or answered with a cosignature that does not verify, or fewer than K cosigned and none was unreachable, or the log does not match the note (as prove: nothing is sent); 2 usage or input error (a bad vkey, a note not signed by the log key); 7 fewer than K cosigned because a witness could not be reached or does not serve this log (network, timeout, 403, 404, 5xx). The cosignatures obtained are written whatever the status. verify-excerpt with -w: 1 also when fewer than K given witnesses cosigned or a given witness's cosignature does not verify; 2 also for a bad vkey or K above the number of keys given.";
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
     crate::diag!("bd-log: {msg}");

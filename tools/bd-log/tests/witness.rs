@@ -252,6 +252,11 @@ fn split_view_is_refused_by_the_witness_that_saw_the_other_view() {
 
     let w = start(&env, &na, "w.test/split");
     let v = w.vkey();
+    // A note that is not this log's tree: nothing is sent (exit 1, as prove).
+    let o = cosign(&env, &fork_b, &na, &[(&w.url, &v)], &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
+    assert!(w.statuses().is_empty());
     let o = cosign(&env, &env.log, &na, &[(&w.url, &v)], &[]);
     assert_eq!(code(&o), 0, "view A: {}", stderr(&o));
     // View B to the same witness: 409 tells the size, the same size with
