@@ -383,6 +383,29 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Hostile notes and responses are refused or ignored, never a
+        /// panic; a changed body never keeps a cosignature valid.
+        #[test]
+        fn arbitrary_input_never_panics(junk in ".{0,300}", at in 0usize..200, b in 0u8..128) {
+            let sk = key(3);
+            let wk = WitnessKey { name: "w/p".into(), key: sk.verifying_key() };
+            let _ = check_quorum(&junk, std::slice::from_ref(&wk), 1);
+            let _ = accept_response(&wk, BODY, &junk);
+            let _ = WitnessKey::parse(&junk);
+            let line = cosign(&sk, "w/p", BODY, 7);
+            let mut body = BODY.as_bytes().to_vec();
+            let i = at % body.len();
+            let changed = body[i] != b;
+            body[i] = b;
+            if let Ok(body) = String::from_utf8(body) {
+                let n = format!("{body}\n{line}");
+                let r = check_quorum(&n, std::slice::from_ref(&wk), 1);
+                proptest::prop_assert_eq!(r.is_ok(), !changed || body == BODY, "{:?}", r);
+            }
+        }
+    }
+
     #[test]
     fn vkey_round_trip_and_refusals() {
         let w = WitnessKey {
