@@ -141,8 +141,10 @@ fn map_err(e: ProtectError) -> anyhow::Error {
     }
 }
 
+/// Print one line in the output contract (`v`, `type`, `time` first).
 fn emit(v: serde_json::Value) {
-    println!("{v}");
+    let ty = v["type"].as_str().unwrap_or("unknown").to_string();
+    println!("{}", boundary::json::output_line(&ty, v));
 }
 
 /// Run one LSM subcommand against the maps pinned under `pin_dir`.

@@ -46,6 +46,11 @@ pub enum Cmd {
         /// Overlay files to check (as overlays: a rule that allows is an error).
         #[arg(long, value_name = "FILE")]
         overlay: Vec<PathBuf>,
+        /// One policy_check JSON line per file on stdout ({"file","ok","rules",
+        /// "warnings","errors":[{"line","col","message"}]}); an unreadable file is
+        /// an error object. The FILE:LINE:COLUMN lines still go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// Check expected decisions from a file of cases; report rules no case hits.
     ///
@@ -100,6 +105,11 @@ pub enum Cmd {
         /// The event (one JSON object); read from standard input if absent.
         #[arg(value_name = "EVENT")]
         event: Option<String>,
+        /// One explanation JSON line on stdout ({"mode","decision","rule",
+        /// "reason","tripwire","rules":[one line per rule]}); on failure an
+        /// error object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

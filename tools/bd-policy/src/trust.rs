@@ -54,12 +54,33 @@ fn read_checked(
     Ok((text, digest))
 }
 
+/// A policy or overlay that does not parse: every error, and where the
+/// first one is (for the `--json` error object's `file` and `line`).
+#[derive(Debug)]
+pub struct Invalid {
+    pub file: PathBuf,
+    pub line: usize,
+    text: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+impl std::error::Error for Invalid {}
+
 fn located(path: &Path, errs: Vec<boundary::policy::PolicyError>) -> anyhow::Error {
     let lines: Vec<String> = errs
         .iter()
         .map(|e| format!("{}: {e}", path.display()))
         .collect();
-    anyhow!("{}", lines.join("\n"))
+    Invalid {
+        file: path.to_path_buf(),
+        line: errs.first().map_or(0, |e| e.line),
+        text: lines.join("\n"),
+    }
+    .into()
 }
 
 /// Read the policy and its overlays; with --require-signed, refuse any
