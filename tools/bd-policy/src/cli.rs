@@ -73,6 +73,10 @@ pub enum Cmd {
         /// Exit 1 also when some rule is hit by no case.
         #[arg(long)]
         require_coverage: bool,
+        /// One policy_test JSON line on stdout instead of the report
+        /// ({"cases","passed","failed","malformed","rules","unhit","failures"}).
+        #[arg(long)]
+        json: bool,
     },
     /// Sign policy or overlay files with an operator key (writes FILE.sig).
     ///
@@ -89,6 +93,9 @@ pub enum Cmd {
         /// Files to sign.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// One policy_signed JSON line per file on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Show which rule an event hits and why each other rule does not.
     Explain {

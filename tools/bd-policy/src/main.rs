@@ -13,7 +13,10 @@ fn main() {
     let cli: Cli = boundary::json::parse_cli("bd-policy");
     let json = matches!(
         cli.cmd,
-        Some(Cmd::Check { json: true, .. }) | Some(Cmd::Explain { json: true, .. })
+        Some(Cmd::Check { json: true, .. })
+            | Some(Cmd::Explain { json: true, .. })
+            | Some(Cmd::Test { json: true, .. })
+            | Some(Cmd::Sign { json: true, .. })
     );
     let code = match run(cli) {
         Ok(c) => c,
@@ -57,9 +60,10 @@ fn run(cli: Cli) -> Result<i32> {
             cases,
             trust,
             require_coverage,
+            json,
         }) => {
             let (pol, _) = trust::load(&policy, &trust)?;
-            let o = cases::run(&pol, &cases)?;
+            let o = cases::run(&pol, &cases, json)?;
             Ok(if o.bad > 0 {
                 2
             } else if o.failed > 0 || (require_coverage && !o.unhit.is_empty()) {
@@ -72,7 +76,8 @@ fn run(cli: Cli) -> Result<i32> {
             key,
             overlay,
             files,
-        }) => trust::sign(&key, overlay, &files),
+            json,
+        }) => trust::sign(&key, overlay, &files, json),
         Some(Cmd::Explain {
             policy,
             trust,

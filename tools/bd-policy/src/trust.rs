@@ -205,7 +205,7 @@ fn hex(d: &[u8; 32]) -> String {
 }
 
 /// `bd-policy sign`.
-pub fn sign(key: &Path, overlay: bool, files: &[PathBuf]) -> Result<i32> {
+pub fn sign(key: &Path, overlay: bool, files: &[PathBuf], json: bool) -> Result<i32> {
     let sk = opkey::read_secret(key)?;
     let role = if overlay { Role::Overlay } else { Role::Policy };
     for f in files {
@@ -225,6 +225,17 @@ pub fn sign(key: &Path, overlay: bool, files: &[PathBuf]) -> Result<i32> {
         // Random O_EXCL temp name: a symlink planted at a guessable one
         // (the old POLICY.sig.tmp) is never written through as root.
         boundary::safefile::replace_file(&out, body.as_bytes(), 0o644)?;
+        if json {
+            println!(
+                "{}",
+                boundary::json::output_line(
+                    "policy_signed",
+                    serde_json::json!({"file":f,"signature_file":out,"role":role,
+                        "key":sig.key,"sha256":sig.sha256})
+                )
+            );
+            continue;
+        }
         println!(
             "{}: signed ({}, sha256 {})",
             out.display(),
