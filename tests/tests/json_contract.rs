@@ -34,6 +34,8 @@ struct Contract {
     seen: BTreeSet<String>,
     off_contract: Vec<String>,
     lines: usize,
+    /// The stdout of the last command checked.
+    last: String,
 }
 
 fn compile(dir: &Path) -> BTreeMap<String, jsonschema::Validator> {
@@ -84,6 +86,7 @@ impl Contract {
             seen: BTreeSet::new(),
             off_contract: Vec::new(),
             lines: 0,
+            last: String::new(),
         }
     }
 
@@ -112,6 +115,7 @@ impl Contract {
         let text = String::from_utf8(o.stdout.clone())
             .unwrap_or_else(|_| panic!("{what}: stdout not UTF-8"));
         let mut types = Vec::new();
+        self.last = text.clone();
         for line in text.lines() {
             self.lines += 1;
             let v = boundary::json::parse(line)
@@ -185,13 +189,16 @@ struct Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        // Best effort: OPEN first so unload is not refused.
-        let _ = std::fs::remove_dir(&self.cg);
         let _ = Command::new(bin("bd-load"))
             .arg("--pin-dir")
             .arg(&self.pin)
             .arg("unload")
             .output();
+        // A failed run can leave the mode above OPEN, where unload refuses:
+        // the pins are this test's own, so removing them detaches all.
+        if self.pin.exists() {
+            let _ = std::fs::remove_dir_all(&self.pin);
+        }
         let _ = std::fs::remove_dir(&self.cg);
     }
 }
@@ -372,6 +379,13 @@ fn every_subcommand_with_json_validates_against_its_schema() {
         &["mode"],
     );
     assert_eq!(t, ["mode"]);
+    // init is no transition: no mode before it (not "from":"OPEN","to":"OPEN").
+    let init: Value = serde_json::from_str(k.last.trim_end()).unwrap();
+    assert_eq!(
+        (&init["from"], init["to"].as_str(), init["via"].as_str()),
+        (&Value::Null, Some("OPEN"), Some("init")),
+        "{init}"
+    );
     let o = rig.lock(&["status"]).output().unwrap();
     k.check("bd-lock status", &o, None);
     k.run(
