@@ -729,3 +729,48 @@ fn every_subcommand_with_json_validates_against_its_schema() {
         eprintln!("json_contract: not on the contract yet (bd-log, open): {l}");
     }
 }
+
+/// The checks above are not vacuous: a type without a schema, a line its
+/// schema refuses, and a line off the contract each fail.
+#[test]
+fn schemas_refuse_what_they_must() {
+    let k = Contract::new();
+    let t = "2026-11-27T07:00:00.123456789Z";
+    let ok = format!(
+        r#"{{"v":1,"type":"mode","time":"{t}","from":null,"to":"OPEN","reason":"r","uid":0,"via":"init"}}"#
+    );
+    k.validate("ok", "mode", &serde_json::from_str(&ok).unwrap(), &ok);
+    for bad in [
+        ok.replace(r#""to":"OPEN""#, r#""to":"open""#),
+        ok.replace(r#","uid":0"#, ""),
+        ok.replace(r#""via":"init""#, r#""via":"init","extra":1"#),
+        ok.replace(t, "2026-11-27 07:00:00"),
+    ] {
+        let v: Value = serde_json::from_str(&bad).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            k.validate("bad", "mode", &v, &bad)
+        }));
+        assert!(r.is_err(), "the mode schema accepted {bad}");
+    }
+    let unknown = format!(r#"{{"v":1,"type":"no_such_type","time":"{t}"}}"#);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        k.validate(
+            "unknown",
+            "no_such_type",
+            &serde_json::from_str(&unknown).unwrap(),
+            &unknown,
+        )
+    }));
+    assert!(r.is_err(), "a type without a schema passed");
+    let e =
+        format!(r#"{{"v":1,"type":"error","time":"{t}","tool":"bd-lock","code":0,"message":"x"}}"#);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        k.validate(
+            "error code 0",
+            "error",
+            &serde_json::from_str(&e).unwrap(),
+            &e,
+        )
+    }));
+    assert!(r.is_err(), "an error object with exit status 0 passed");
+}
