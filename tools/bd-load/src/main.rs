@@ -127,7 +127,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit_code(&e);
             eprintln!("bd-load: {e:#}");
-            if wants_json(&cli) {
+            let reported = e
+                .downcast_ref::<bd_load::Failure>()
+                .is_some_and(|f| f.reported);
+            if wants_json(&cli) && !reported {
                 boundary::json::print_error(
                     "bd-load",
                     code.into(),

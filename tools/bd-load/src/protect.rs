@@ -208,7 +208,7 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
                     "tracer_pid":tracer,"mem_fds":mem}));
             }
             if a.require_clean && !unclean.is_empty() {
-                return Err(fail(
+                return Err(crate::fail_reported(
                     exit::UNCLEAN,
                     format!(
                         "--require-clean: pid(s) {unclean:?} were already traced or had \
