@@ -67,16 +67,19 @@ pub struct Global {
         default_value = crate::token::DEFAULT_MACHINE_ID
     )]
     pub machine_id: PathBuf,
+    /// JSON lines on stdout for every subcommand: `status` prints one
+    /// mode_status object, `keygen` an operator_key line, `allow` an
+    /// exec_allow line per file; on failure one error object
+    /// ({"v":1,"type":"error","code":N,...}) while the message still goes to
+    /// stderr. Transitions print their mode lines either way.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Show the current mode, its reason, the kernel map and the dead-man switch.
-    Status {
-        /// One JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Status,
     /// Create the state file on a fresh system (refused if any state exists).
     Init {
         /// Starting mode.

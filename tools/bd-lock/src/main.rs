@@ -2,7 +2,6 @@ use anyhow::{bail, Context, Result};
 use bd_lock::cli::{Ceremony, Cli, Cmd, Global};
 use bd_lock::token::{self, Token};
 use boundary::mode::{self, Current, MapState, Mode, ModeMap, State};
-use clap::Parser;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,16 +21,26 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli: Cli = boundary::json::parse_cli("bd-lock");
+    let json = cli.global.json;
     let code = match run(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bd-lock: {e:#}");
-            if e.downcast_ref::<Refused>().is_some() {
+            let code = if e.downcast_ref::<Refused>().is_some() {
                 boundary::exit::VERDICT
             } else {
                 boundary::exit::USAGE
+            };
+            if json {
+                boundary::json::print_error(
+                    "bd-lock",
+                    code,
+                    &format!("{e:#}"),
+                    boundary::json::ErrorAt::default(),
+                );
             }
+            code
         }
     };
     std::process::exit(code);
@@ -43,6 +52,7 @@ struct Ctx {
     operator_keys: PathBuf,
     operators_config: PathBuf,
     machine_id: PathBuf,
+    json: bool,
 }
 
 impl Ctx {
@@ -53,6 +63,7 @@ impl Ctx {
             operator_keys: g.operator_keys.clone(),
             operators_config: g.operators_config.clone(),
             machine_id: g.machine_id.clone(),
+            json: g.json,
         }
     }
     fn current(&self) -> Current {
@@ -70,7 +81,7 @@ impl Ctx {
 fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx::new(&cli.global);
     match cli.cmd {
-        Cmd::Status { json } => status(&ctx, json),
+        Cmd::Status => status(&ctx, ctx.json),
         Cmd::Init { mode, reason } => init(&ctx, mode, &reason),
         Cmd::Sync => sync(&ctx),
         Cmd::Set { mode, reason } => {
@@ -89,7 +100,18 @@ fn run(cli: Cli) -> Result<i32> {
                 output.display(),
                 output.display()
             );
-            println!("{pk}");
+            if ctx.json {
+                println!(
+                    "{}",
+                    boundary::json::output_line(
+                        "operator_key",
+                        serde_json::json!({
+                        "key":pk,"secret_file":output,"public_file":format!("{}.pub", output.display())})
+                    )
+                );
+            } else {
+                println!("{pk}");
+            }
             Ok(0)
         }
         Cmd::Token {
@@ -246,15 +268,17 @@ fn uid() -> u32 {
     nix::unistd::getuid().as_raw()
 }
 
-/// Print one mode event line and flush it.
-fn emit(from: Mode, to: Mode, reason: &str, via: &str) -> Result<()> {
+/// Print one mode event line and flush it. `from` is None only for `init`:
+/// there was no mode before it, and `"from":"OPEN","to":"OPEN"` would read
+/// as a transition that never happened (docs/EVENTS.md, `mode`).
+fn emit(from: impl Into<Option<Mode>>, to: Mode, reason: &str, via: &str) -> Result<()> {
     #[derive(serde::Serialize)]
     struct Ev<'a> {
         v: u32,
         #[serde(rename = "type")]
         kind: &'a str,
         time: String,
-        from: Mode,
+        from: Option<Mode>,
         to: Mode,
         reason: &'a str,
         uid: u32,
@@ -264,7 +288,7 @@ fn emit(from: Mode, to: Mode, reason: &str, via: &str) -> Result<()> {
         v: 1,
         kind: "mode",
         time: boundary::time::now_rfc3339(),
-        from,
+        from: from.into(),
         to,
         reason,
         uid: uid(),
@@ -393,7 +417,7 @@ fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
         })?;
     }
     mode::write_state(&ctx.state, &st)?;
-    emit(m, m, reason, "init")?;
+    emit(None, m, reason, "init")?;
     Ok(0)
 }
 
@@ -1101,6 +1125,30 @@ fn needed_libs(bin: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// One allow-list change: a text line, or with --json an `exec_allow` line.
+#[allow(clippy::too_many_arguments)]
+fn allow_line(
+    json: bool,
+    text: String,
+    path: &Path,
+    state: &str,
+    dev: u64,
+    ino: Option<u64>,
+    sealed: Option<bool>,
+) {
+    if json {
+        println!(
+            "{}",
+            boundary::json::output_line(
+                "exec_allow",
+                serde_json::json!({"path":path,"state":state,"dev":dev,"ino":ino,"sealed":sealed})
+            )
+        );
+    } else {
+        println!("{text}");
+    }
+}
+
 /// `allow --device`: trust every file on PATH's filesystem, while read-only.
 fn allow_device(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
     let cur = ctx.current();
@@ -1125,10 +1173,18 @@ fn allow_device(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
                 Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
                 Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
             }
-            println!(
-                "removed the filesystem of {} (dev {})",
-                path.display(),
-                key.dev
+            allow_line(
+                ctx.json,
+                format!(
+                    "removed the filesystem of {} (dev {})",
+                    path.display(),
+                    key.dev
+                ),
+                path,
+                "removed_device",
+                key.dev,
+                None,
+                None,
             );
             continue;
         }
@@ -1146,10 +1202,18 @@ fn allow_device(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
         };
         h.insert(key, v, 0)
             .with_context(|| format!("adding {} to {}", path.display(), p.display()))?;
-        println!(
-            "allowed the filesystem of {} (dev {}, while read-only)",
-            path.display(),
-            key.dev
+        allow_line(
+            ctx.json,
+            format!(
+                "allowed the filesystem of {} (dev {}, while read-only)",
+                path.display(),
+                key.dev
+            ),
+            path,
+            "allowed_device",
+            key.dev,
+            None,
+            Some(true),
         );
     }
     Ok(0)
@@ -1198,11 +1262,19 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
                 Err(aya::maps::MapError::KeyNotFound) => {}
                 Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
             }
-            println!(
-                "removed {} (dev {}, ino {})",
-                path.display(),
+            allow_line(
+                ctx.json,
+                format!(
+                    "removed {} (dev {}, ino {})",
+                    path.display(),
+                    key.dev,
+                    key.ino
+                ),
+                path,
+                "removed",
                 key.dev,
-                key.ino
+                Some(key.ino),
+                None,
             );
             continue;
         }
@@ -1223,21 +1295,37 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
         );
         let v = h.get(&key, 0).unwrap_or_default();
         if v.flags & boundary::event::BD_ALLOW_SEALED != 0 {
-            println!(
-                "allowed {} (dev {}, ino {}, generation {}, ctime_ns {})",
-                path.display(),
+            allow_line(
+                ctx.json,
+                format!(
+                    "allowed {} (dev {}, ino {}, generation {}, ctime_ns {})",
+                    path.display(),
+                    key.dev,
+                    key.ino,
+                    v.gen,
+                    v.ctime_ns
+                ),
+                path,
+                "allowed",
                 key.dev,
-                key.ino,
-                v.gen,
-                v.ctime_ns
+                Some(key.ino),
+                Some(true),
             );
         } else {
             unsealed += 1;
-            println!(
-                "allowed {} (dev {}, ino {}, not sealed)",
-                path.display(),
+            allow_line(
+                ctx.json,
+                format!(
+                    "allowed {} (dev {}, ino {}, not sealed)",
+                    path.display(),
+                    key.dev,
+                    key.ino
+                ),
+                path,
+                "allowed",
                 key.dev,
-                key.ino
+                Some(key.ino),
+                Some(false),
             );
         }
     }
