@@ -581,7 +581,12 @@ int BPF_PROG(mode_file_open, struct file *file, int ret)
 	file_key(inode, &key);
 	c = bd_canary_hit(&key);
 	if (c) {
-		hook = BPF_CORE_READ(file, f_mode) & FMODE_EXEC ? BD_TRIP_LSM_EXEC : BD_TRIP_LSM_OPEN;
+		/* The exec's open carries __FMODE_EXEC in f_flags (f_mode gets
+		 * FMODE_EXEC only on some kernels). */
+		hook = (BPF_CORE_READ(file, f_flags) & FMODE_EXEC) ||
+				       (BPF_CORE_READ(file, f_mode) & FMODE_EXEC) ?
+			       BD_TRIP_LSM_EXEC :
+			       BD_TRIP_LSM_OPEN;
 		bd_canary_event(hook, c->trip, &key,
 				(const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name), EPERM);
 		return -EPERM;
