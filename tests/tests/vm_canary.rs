@@ -173,7 +173,9 @@ fn exec_errno(p: &Path) -> Option<i32> {
 }
 
 fn open_errno(p: &Path) -> Option<i32> {
-    std::fs::File::open(p).err().map(|e| e.raw_os_error().unwrap_or(-1))
+    std::fs::File::open(p)
+        .err()
+        .map(|e| e.raw_os_error().unwrap_or(-1))
 }
 
 fn ptrace_errno(pid: u32) -> Option<i32> {
@@ -222,11 +224,21 @@ fn vm_canary_exec_is_refused_and_the_next_syscall_meets_the_mode() {
     assert_eq!(exec_errno(&canary), None, "OPEN, unregistered");
     assert_eq!(ptrace_errno(sleeper.id()), None, "OPEN allows ptrace");
 
-    let o = rig.lock(&["canary", "add", "--trip", "COLDROOM", canary.to_str().unwrap()]);
+    let o = rig.lock(&[
+        "canary",
+        "add",
+        "--trip",
+        "COLDROOM",
+        canary.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{o:?}");
     // The registered file is the one: an identical copy still runs.
     assert_eq!(exec_errno(&decoy), None, "decoy");
-    assert_eq!(rig.status().1["map"]["mode"], "OPEN", "the decoy moved the mode");
+    assert_eq!(
+        rig.status().1["map"]["mode"],
+        "OPEN",
+        "the decoy moved the mode"
+    );
 
     // The canary's exec is refused (EPERM) and, in that same execve, the
     // kernel is put in COLDROOM: our next system call is already refused.
@@ -241,7 +253,13 @@ fn vm_canary_exec_is_refused_and_the_next_syscall_meets_the_mode() {
     let t = next_tripwire(&rx);
     let (dev, ino) = kdev(&canary);
     assert_eq!(
-        (&t["hook"], &t["errno"], &t["tripwire"], &t["from"], &t["to"]),
+        (
+            &t["hook"],
+            &t["errno"],
+            &t["tripwire"],
+            &t["from"],
+            &t["to"]
+        ),
         (
             &"lsm_exec".into(),
             &"EPERM".into(),
@@ -251,7 +269,10 @@ fn vm_canary_exec_is_refused_and_the_next_syscall_meets_the_mode() {
         ),
         "{t}"
     );
-    assert_eq!((t["dev"].as_u64(), t["ino"].as_u64()), (Some(dev), Some(ino)));
+    assert_eq!(
+        (t["dev"].as_u64(), t["ino"].as_u64()),
+        (Some(dev), Some(ino))
+    );
 
     // The kernel alone changed the mode; sync records it (via canary).
     let (code, st) = rig.status();
@@ -259,7 +280,10 @@ fn vm_canary_exec_is_refused_and_the_next_syscall_meets_the_mode() {
     let o = rig.lock(&["sync"]);
     assert!(o.status.success(), "{o:?}");
     let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((&ev["to"], &ev["via"]), (&"COLDROOM".into(), &"canary".into()));
+    assert_eq!(
+        (&ev["to"], &ev["via"]),
+        (&"COLDROOM".into(), &"canary".into())
+    );
     assert_eq!(rig.status().1["mode"], "COLDROOM");
 
     // Removing it is a loosening: refused outside OPEN.
@@ -285,7 +309,13 @@ fn vm_canary_open_is_refused_and_raises_the_mode() {
     let (mut watch, rx) = rig.watch();
     assert_eq!(open_errno(&canary), None, "unregistered: opens");
 
-    let o = rig.lock(&["canary", "add", "--trip", "AIRGAP", canary.to_str().unwrap()]);
+    let o = rig.lock(&[
+        "canary",
+        "add",
+        "--trip",
+        "AIRGAP",
+        canary.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(open_errno(&decoy), None, "decoy opens");
     assert_eq!(rig.status().1["map"]["mode"], "OPEN");
@@ -295,7 +325,12 @@ fn vm_canary_open_is_refused_and_raises_the_mode() {
     let t = next_tripwire(&rx);
     assert_eq!(
         (&t["hook"], &t["errno"], &t["to"], &t["path"]),
-        (&"lsm_open".into(), &"EPERM".into(), &"AIRGAP".into(), &"true".into()),
+        (
+            &"lsm_open".into(),
+            &"EPERM".into(),
+            &"AIRGAP".into(),
+            &"true".into()
+        ),
         "{t}"
     );
     // stat is not an open: list and the key still work, nothing trips.
