@@ -210,6 +210,43 @@ pub enum Cmd {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// In-kernel canaries: files whose exec (or, with BPF-LSM, open) raises the mode in the kernel.
+    #[command(subcommand)]
+    Canary(CanaryCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CanaryCmd {
+    /// Register files (by device and inode) as canaries.
+    ///
+    /// Natively, the exec tracepoint raises bd_mode to at least --trip in
+    /// the canary's own execve, before it returns: the exec'ing process's
+    /// next system call already meets the stricter mode, with no userspace
+    /// involved. With BPF-LSM the exec, and any open, of the file is refused
+    /// (EPERM) and raises the mode in that same call. Either way a
+    /// `tripwire` event reports it, and `bd-lock on-tripwire` (or `bd-lock
+    /// sync`) records the transition in the state file. Tightening: allowed
+    /// in every mode.
+    Add {
+        /// The mode the canary raises to (never lowers).
+        #[arg(long, value_name = "MODE", default_value = "LOCKDOWN")]
+        trip: Mode,
+        /// Files to register.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List the registered canaries (device, inode, mode, hits).
+    List {
+        /// One JSON object per canary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unregister canaries (loosening: refused unless the mode is OPEN).
+    Remove {
+        /// Files to unregister.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

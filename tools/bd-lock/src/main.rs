@@ -6,6 +6,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod canary;
+
 /// A refusal (exit 1), as opposed to an error (exit 2).
 #[derive(Debug)]
 struct Refused(String);
@@ -187,6 +189,7 @@ fn run(cli: Cli) -> Result<i32> {
                 allow(&ctx, remove, &paths)
             }
         }
+        Cmd::Canary(c) => canary::run(&ctx, c),
     }
 }
 
@@ -307,6 +310,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
         serde_json::json!({
             "mode": Mode::from_u32(m.mode).map_or(serde_json::Value::from(m.mode), |x| x.as_str().into()),
             "seq": m.seq,
+            "flags": m.flags,
             "heartbeat_deadline_ns": m.heartbeat_deadline_ns,
             "heartbeat_left_ms": (m.heartbeat_deadline_ns != 0)
                 .then(|| (m.heartbeat_deadline_ns as i128 - now as i128) / 1_000_000),
@@ -364,6 +368,12 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
                     Mode::from_u32(m.mode).map_or(format!("unknown {}", m.mode), |x| x.to_string()),
                     m.seq
                 );
+                let behind = cur.state.as_ref().is_some_and(|s| s.seq < m.seq);
+                if m.flags & boundary::event::BD_MODE_F_CANARY != 0 && behind {
+                    println!(
+                        "kernel map: a canary raised the mode in the kernel; `bd-lock sync` records it in the state file"
+                    );
+                }
                 if m.heartbeat_deadline_ns != 0 {
                     let left = (m.heartbeat_deadline_ns as i128 - now as i128) / 1_000_000;
                     if cur.deadman_expired {
@@ -423,6 +433,10 @@ fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
 
 fn sync(ctx: &Ctx) -> Result<i32> {
     let _l = mode::lock_state(&ctx.state)?;
+    // A mode a canary raised in the kernel is recorded, not refused.
+    if canary::adopt_locked(ctx, "recorded by bd-lock sync")?.is_some() {
+        return Ok(0);
+    }
     let st = mode::read_state(&ctx.state)?;
     let Some(mut mm) = ctx.map()? else {
         bail!(
@@ -946,6 +960,21 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
         reason: Option<std::borrow::Cow<'a, str>>,
         #[serde(borrow)]
         nonce: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        event: Option<Ev<'a>>,
+        #[serde(borrow)]
+        path: Option<std::borrow::Cow<'a, str>>,
+        pid: Option<u64>,
+    }
+    /// The judged event inside a decision: only its type and what names a
+    /// kernel canary's trip.
+    #[derive(serde::Deserialize)]
+    struct Ev<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        path: Option<std::borrow::Cow<'a, str>>,
+        pid: Option<u64>,
     }
     let stdin = std::io::stdin();
     let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
@@ -1004,6 +1033,31 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
                 Ok(()) => hb_failing = false,
             }
             continue;
+        }
+        // A canary the kernel already acted on (bd-watch's `tripwire` line,
+        // or bd-policy's decision on it): record the kernel's mode first, so
+        // a tripwire decision on the same line finds it already engaged.
+        let kernel_trip = match (&d.kind, &d.event) {
+            (Some(k), _) if k == "tripwire" => Some((d.path.as_deref(), d.pid)),
+            (Some(k), Some(e)) if k == "decision" && e.kind.as_deref() == Some("tripwire") => {
+                Some((e.path.as_deref(), e.pid))
+            }
+            _ => None,
+        };
+        if let Some((path, pid)) = kernel_trip {
+            out.flush()?;
+            let what = format!(
+                "{} by pid {}",
+                path.unwrap_or("?"),
+                pid.map_or("?".into(), |p| p.to_string())
+            );
+            match canary::adopt(ctx, &what) {
+                Ok(Some((from, to))) => {
+                    eprintln!("bd-lock: canary at input line {lineno}: recorded {from} -> {to}")
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("bd-lock: input line {lineno}: recording the canary: {e:#}"),
+            }
         }
         if d.kind.as_deref() != Some("decision") || d.decision.as_deref() != Some("tripwire") {
             continue;
