@@ -38,7 +38,12 @@ mod index;
 
 /// Event types the tools emit (docs/EVENTS.md); any other type is denied
 /// unless a rule names it explicitly.
-pub const KNOWN_TYPES: &[&str] = &["exec", "deny", "lost", "decision", "mode", "usb"];
+pub const KNOWN_TYPES: &[&str] = &[
+    "exec", "deny", "lost", "decision", "mode", "usb", "tripwire",
+];
+
+/// Index of `tripwire` in [`KNOWN_TYPES`]: a canary the kernel saw hit.
+const TRIPWIRE_TYPE: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -534,7 +539,7 @@ impl Policy {
         }
         let mut p = Policy {
             rules: Vec::new(),
-            fields: vec!["type".into(), "v".into()],
+            fields: vec!["type".into(), "v".into(), "tripwire".into()],
             extra_types: Vec::new(),
             plans: Vec::new(),
             n_base: 0,
@@ -1459,9 +1464,32 @@ impl<'p> Engine<'p> {
             Some(i) => self.rule_decision(i),
             None => Decision::builtin("no rule matched (default deny)".into()),
         };
-        match over {
+        let d = match over {
             Some(o) if stricter(&p.rules[o], &d) => self.rule_decision(o),
             _ => d,
+        };
+        if ty != TRIPWIRE_TYPE {
+            return d;
+        }
+        // The kernel has already raised the mode (a canary was executed or
+        // opened): whatever the rules say, the decision is at least that
+        // tripwire, so bd-lock records it. A mode that does not read is
+        // LOCKDOWN (fail closed).
+        let kernel = match &slots[2] {
+            Some(Val::Str(m)) => m.parse::<Mode>().unwrap_or(Mode::Lockdown),
+            _ => Mode::Lockdown,
+        };
+        if d.verdict == Verdict::Tripwire && d.tripwire >= Some(kernel) {
+            return d;
+        }
+        Decision {
+            verdict: Verdict::Tripwire,
+            rule: None,
+            builtin_reason: Some(format!(
+                "a canary was hit: the kernel raised the mode to at least {kernel}"
+            )),
+            tripwire: Some(kernel),
+            rule_idx: None,
         }
     }
 
@@ -1540,7 +1568,11 @@ impl<'p> Engine<'p> {
         match (d.rule_idx, &d.builtin_reason) {
             (Some(i), _) => out.extend_from_slice(self.policy.rules[i].json.as_bytes()),
             (None, reason) => {
-                out.extend_from_slice(b"\"decision\":\"deny\",\"rule\":null,\"reason\":");
+                out.extend_from_slice(if d.verdict == Verdict::Tripwire {
+                    b"\"decision\":\"tripwire\",\"rule\":null,\"reason\":"
+                } else {
+                    b"\"decision\":\"deny\",\"rule\":null,\"reason\":"
+                });
                 let r = serde_json::Value::String(reason.clone().unwrap_or_default());
                 out.extend_from_slice(r.to_string().as_bytes());
             }
@@ -1548,9 +1580,10 @@ impl<'p> Engine<'p> {
         out.extend_from_slice(b",\"mode\":");
         out.extend_from_slice(mode_json(mode).as_bytes());
         out.extend_from_slice(b",\"tripwire\":");
-        let tw = d
-            .rule_idx
-            .map_or("null", |i| self.policy.rules[i].tripwire_json);
+        let tw = match d.rule_idx {
+            Some(i) => self.policy.rules[i].tripwire_json,
+            None => d.tripwire.map_or("null", mode_json),
+        };
         out.extend_from_slice(tw.as_bytes());
         out.extend_from_slice(b",\"event\":");
         let malformed = d
@@ -1722,6 +1755,44 @@ mod tests {
     }
 
     const EXEC: &str = r#"{"v":1,"type":"exec","pid":7,"uid":33,"comm":"sh","filename":"/usr/bin/dash","argv":["sh","-c","id"]}"#;
+
+    /// A kernel `tripwire` event (a canary hit) is decided as at least that
+    /// tripwire whatever the rules say: a default-allow policy cannot wave
+    /// it through; a stricter rule still wins; an unreadable mode is LOCKDOWN.
+    #[test]
+    fn kernel_tripwire_is_at_least_a_tripwire() {
+        let allow_all = "[[rule]]\nname = \"default\"\ndecision = \"allow\"\n";
+        let ev = |m: &str| {
+            format!(
+                r#"{{"v":1,"type":"tripwire","hook":"exec","tripwire":{m},"path":"/srv/canary"}}"#
+            )
+        };
+        let pol = Policy::parse(allow_all).unwrap();
+        let mut e = Engine::new(&pol, RateState::default());
+        let d = e.decide(&ev("\"AIRGAP\""), Mode::Open, 1);
+        assert_eq!(
+            (d.verdict, d.tripwire),
+            (Verdict::Tripwire, Some(Mode::Airgap))
+        );
+        let mut out = Vec::new();
+        e.render(&mut out, &d, "t", Mode::Open, &ev("\"AIRGAP\""));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["decision"], "tripwire");
+        assert_eq!(v["tripwire"], "AIRGAP");
+        for bad in ["\"NOPE\"", "3", "null"] {
+            let d = e.decide(&ev(bad), Mode::Open, 1);
+            assert_eq!(
+                (d.verdict, d.tripwire),
+                (Verdict::Tripwire, Some(Mode::Lockdown)),
+                "{bad}"
+            );
+        }
+        let strict = "[[rule]]\nname = \"lock\"\ndecision = \"tripwire\"\ntripwire = \"LOCKDOWN\"\n[rule.match]\ntype = \"tripwire\"\n";
+        let pol = Policy::parse(strict).unwrap();
+        let mut e = Engine::new(&pol, RateState::default());
+        let d = e.decide(&ev("\"AIRGAP\""), Mode::Open, 1);
+        assert_eq!((d.rule, d.tripwire), (Some("lock"), Some(Mode::Lockdown)));
+    }
 
     #[test]
     fn matchers() {
