@@ -47,6 +47,12 @@ the appender only; give KEY.pub to whoever verifies.",
         /// Secret key file to create (the public key goes to FILE.pub).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// Forward-secure epochs to make (append moves to the next one at most once per
+        /// --epoch-interval, default 1h: 8784 is a year and a day); KEY.pub lists each one's
+        /// public key (45 bytes an epoch).
+        #[arg(long, value_name = "N", default_value_t = boundary::log::keys::DEFAULT_EPOCHS,
+              value_parser = clap::value_parser!(u64).range(1..=boundary::log::keys::MAX_EPOCHS))]
+        epochs: u64,
     },
     /// Append JSON lines from stdin to the log, with signed checkpoints.
     #[command(
@@ -96,6 +102,9 @@ later proves the log still extends it.",
         /// Public key (KEY.pub from `bd-log keygen`) the log must verify under.
         #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
         pubkey: PathBuf,
+        /// Print the checkpoint as a C2SP tlog-checkpoint signed note instead of the log line.
+        #[arg(long)]
+        note: bool,
     },
     /// Print entries as JSON lines (all, by seq, or since a time).
     #[command(
@@ -208,6 +217,16 @@ pub enum Fsync {
     Never,
 }
 
+/// `never` is Duration::MAX: no epoch ever lasts that long.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match s {
+        "never" => Ok(std::time::Duration::MAX),
+        "0" => Ok(std::time::Duration::ZERO),
+        _ => humantime::parse_duration(s)
+            .map_err(|e| format!("{e} (a duration like 1h, 0s, or never)")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AppendArgs {
     /// The log file (created with a genesis checkpoint if missing or empty).
@@ -233,9 +252,14 @@ pub struct AppendArgs {
     /// Set the file's append-only attribute (chattr +a; needs root).
     #[arg(long)]
     pub append_only: bool,
-    /// After each write, print {"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S.
+    /// After each write, print {"v":1,"type":"log_ack","time":T,"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S.
     #[arg(long)]
     pub ack: bool,
+    /// Forward security: after a checkpoint, move the key to its next epoch once the current
+    /// epoch is this old (the old seed is erased); 0s evolves at every checkpoint. `never` keeps
+    /// one epoch.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
+    pub epoch_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,25 @@ macro_rules! diag {
     }};
 }
 
+/// One output line in the contract of docs/EVENTS.md: `v`, `type` (snake
+/// case) and `time` first, then `body`'s fields (an object) in its order.
+pub fn json_line(ty: &str, body: serde_json::Value) -> String {
+    let mut out = format!(
+        "{{\"v\":1,\"type\":\"{ty}\",\"time\":\"{}\"",
+        boundary::time::now_rfc3339()
+    );
+    if let serde_json::Value::Object(m) = body {
+        for (k, v) in m {
+            out.push(',');
+            out.push_str(&serde_json::Value::String(k).to_string());
+            out.push(':');
+            out.push_str(&v.to_string());
+        }
+    }
+    out.push('}');
+    out
+}
+
 pub mod append;
 pub mod cli;
 pub mod fsutil;
