@@ -103,4 +103,53 @@ fn every_json_line_holds_to_the_contract() {
     let l = lines("bd-lock token", &o);
     assert_eq!(l.len(), 1, "token on one line: {l:?}");
     boundary::json::parse(&l[0]).unwrap();
+
+    // bd-log: keygen, append --ack, verify --json (PASS and ERROR), rotate.
+    let bl = |args: &[&str], input: Option<&[u8]>| {
+        let mut c = Command::new(bin("bd-log"));
+        c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut ch = c.spawn().unwrap();
+        let mut stdin = ch.stdin.take().unwrap();
+        if let Some(i) = input {
+            stdin.write_all(i).unwrap();
+        }
+        drop(stdin);
+        ch.wait_with_output().unwrap()
+    };
+    let lk = d.path().join("log.key");
+    let lk = lk.to_str().unwrap();
+    let lp = format!("{lk}.pub");
+    let log = d.path().join("b.log");
+    let log = log.to_str().unwrap();
+    holds(
+        "bd-log keygen",
+        &bl(&["keygen", "--epochs", "4", "-o", lk], None),
+        "log_key",
+    );
+    holds(
+        "bd-log append --ack",
+        &bl(
+            &["append", "--ack", "-l", log, "-k", lk],
+            Some(b"{\"a\":1}\n"),
+        ),
+        "log_ack",
+    );
+    holds(
+        "bd-log verify --json",
+        &bl(&["verify", "--json", "-l", log, "-p", &lp], None),
+        "log_verify",
+    );
+    holds(
+        "bd-log verify --json (error)",
+        &bl(
+            &["verify", "--json", "-l", "/nonexistent-h13", "-p", &lp],
+            None,
+        ),
+        "log_verify",
+    );
+    holds(
+        "bd-log rotate",
+        &bl(&["rotate", "-l", log, "-k", lk], None),
+        "log_rotate",
+    );
 }
