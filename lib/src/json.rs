@@ -48,19 +48,68 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 }
 
 /// Remembers the keys of one object and refuses a repeat. Objects are small
-/// (tens of keys), so a linear scan beats hashing.
-#[derive(Default)]
+/// (tens of keys), so a linear scan beats hashing, and the first
+/// [`KeySet::INLINE`] keys live on the stack: no allocation per object in the
+/// common case (this runs for every object of every input line).
 pub struct KeySet<'de> {
-    seen: Vec<Cow<'de, str>>,
+    inline: [Cow<'de, str>; KeySet::INLINE],
+    n: usize,
+    more: Vec<Cow<'de, str>>,
+    /// One bit per fingerprint class of the keys seen: a key whose bit is
+    /// clear cannot be a repeat, so most keys skip the scan.
+    classes: u64,
+}
+
+impl Default for KeySet<'_> {
+    fn default() -> Self {
+        KeySet {
+            inline: [const { Cow::Borrowed("") }; KeySet::INLINE],
+            n: 0,
+            more: Vec::new(),
+            classes: 0,
+        }
+    }
+}
+
+/// Key equality without a libc call for the short keys events have: length
+/// first, then the bytes in line.
+#[inline]
+pub fn key_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
 }
 
 impl<'de> KeySet<'de> {
+    const INLINE: usize = 24;
+
     /// Record `k`; an error naming it if it was already there.
     pub fn insert<E: de::Error>(&mut self, k: Cow<'de, str>) -> Result<(), E> {
-        if self.seen.contains(&k) {
-            return Err(E::custom(format_args!("duplicate key {k:?}")));
+        let b = k.as_bytes();
+        let class = match b {
+            [] => 0,
+            [f, .., l] => (b.len() as u32 * 7) ^ (*f as u32 * 3) ^ (*l as u32 * 5),
+            [f] => *f as u32,
+        } % 64;
+        if self.classes & (1 << class) != 0 {
+            let seen = self.inline[..self.n].iter().chain(&self.more);
+            if seen.into_iter().any(|s| key_eq(s, &k)) {
+                return Err(E::custom(format_args!("duplicate key {k:?}")));
+            }
         }
-        self.seen.push(k);
+        self.classes |= 1 << class;
+        if self.n < Self::INLINE {
+            self.inline[self.n] = k;
+            self.n += 1;
+        } else {
+            self.more.push(k);
+        }
         Ok(())
     }
 }

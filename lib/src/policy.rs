@@ -34,6 +34,8 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 use toml::Spanned;
 
+mod index;
+
 /// Event types the tools emit (docs/EVENTS.md); any other type is denied
 /// unless a rule names it explicitly.
 pub const KNOWN_TYPES: &[&str] = &["exec", "deny", "lost", "decision", "mode", "usb"];
@@ -1095,7 +1097,7 @@ impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
         let inner = 1;
         while let Some(Key(k)) = a.next_key::<Key<'de>>()? {
             keys.insert(k.clone())?;
-            let Some(plan) = self.plans.iter().find(|p| p.key == k) else {
+            let Some(plan) = self.plans.iter().find(|p| crate::json::key_eq(&p.key, &k)) else {
                 a.next_value_seed(Checked { depth: inner })?;
                 continue;
             };
@@ -1313,6 +1315,9 @@ pub struct Engine<'p> {
     /// Per rule (in policy order): how often it was the first match of its
     /// layer (the policy's own rules, or the overlays'). For coverage.
     pub hits: Vec<u64>,
+    index: index::RuleIndex,
+    /// Scratch for the candidate set of the event being decided.
+    cand: Vec<u64>,
 }
 
 fn rank(v: Verdict) -> u8 {
@@ -1384,10 +1389,14 @@ fn rate_key(slots: &[Option<Val>], keys: &[usize]) -> String {
 
 impl<'p> Engine<'p> {
     pub fn new(policy: &'p Policy, rates: RateState) -> Self {
+        let index = index::RuleIndex::new(&policy.rules);
+        let cand = Vec::with_capacity(index.words());
         Engine {
             policy,
             rates,
             hits: vec![0; policy.rules.len()],
+            index,
+            cand,
         }
     }
 
@@ -1429,12 +1438,23 @@ impl<'p> Engine<'p> {
             None => return Decision::builtin("event has no \"v\"".into()),
         }
         let mbit = 1u8 << (mode as u32);
-        let base = self.first_match(false, 0..p.n_base, slots, ty, mbit, now_ns);
+        let mut cand = std::mem::take(&mut self.cand);
+        self.index.candidates(slots, &mut cand);
+        let base = self.first_match(&cand, false, 0..p.n_base, slots, ty, mbit, now_ns);
         let over = if p.rules.len() > p.n_base {
-            self.first_match(true, p.n_base..p.rules.len(), slots, ty, mbit, now_ns)
+            self.first_match(
+                &cand,
+                true,
+                p.n_base..p.rules.len(),
+                slots,
+                ty,
+                mbit,
+                now_ns,
+            )
         } else {
             None
         };
+        self.cand = cand;
         let d = match base {
             Some(i) => self.rule_decision(i),
             None => Decision::builtin("no rule matched (default deny)".into()),
@@ -1458,9 +1478,12 @@ impl<'p> Engine<'p> {
 
     /// The first rule in `range` that holds or, with `all` (overlays,
     /// where no rule may shadow another), the strictest; counts every rule
-    /// that holds in `hits`.
+    /// that holds in `hits`. Only rules in `cand` (see [`index`]) are
+    /// tested: the others cannot hold.
+    #[allow(clippy::too_many_arguments)]
     fn first_match(
         &mut self,
+        cand: &[u64],
         all: bool,
         range: std::ops::Range<usize>,
         slots: &[Option<Val>],
@@ -1470,7 +1493,7 @@ impl<'p> Engine<'p> {
     ) -> Option<usize> {
         let p = self.policy;
         let mut best: Option<usize> = None;
-        for i in range {
+        for i in index::ones(cand, range) {
             let r = &p.rules[i];
             if r.modes & mbit == 0 || r.only_type.is_some_and(|t| t != ty) {
                 continue;

@@ -164,6 +164,33 @@ fn inject_passes_exit_codes_and_signals_through() {
     assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{:?}", out.status);
 }
 
+/// Issue 12: CMD replaces bd-inject (exec in place, no fork and wait): it
+/// runs under bd-inject's pid, the one the shield protects, and nothing of
+/// bd-inject stays behind as its parent.
+#[test]
+fn inject_execs_cmd_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let child = Command::new(bin("bd-inject"))
+        .args(["--name", "S", "--from-file", &f, "--", "/bin/sh", "-c"])
+        .arg("echo $$; cat /proc/$PPID/comm; cat \"$S_FILE\"")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(pid.to_string().as_str()), "{text}");
+    assert_ne!(lines.next(), Some("bd-inject"), "{text}");
+    assert_eq!(
+        lines.next(),
+        Some(std::str::from_utf8(SECRET).unwrap()),
+        "{text}"
+    );
+}
+
 #[test]
 fn inject_forwards_sigterm_to_the_child() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,12 +346,13 @@ fn inject_scrubs_from_env_value_from_its_own_environment() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    // Wait until the child (sleep) exists: bd-inject is then waiting.
+    // bd-inject execs CMD in place: wait until this pid is sleep, and until
+    // the kernel has laid out its new stack (environ reads empty before).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let kids =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        if !kids.trim().is_empty() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if comm.trim() == "sleep" && !env.is_empty() {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "CMD never started");
@@ -335,7 +363,7 @@ fn inject_scrubs_from_env_value_from_its_own_environment() {
     let _ = child.wait();
     assert!(
         !env.windows(secret.len()).any(|w| w == secret.as_bytes()),
-        "the --from-env value is still in bd-inject's environment block"
+        "the --from-env value is in the environment block of bd-inject's pid"
     );
     // The twin: the same read of a process that did not scrub shows it,
     // so the read above is able to see a value.

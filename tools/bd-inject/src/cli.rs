@@ -11,8 +11,8 @@ use std::path::PathBuf;
     long_about = "Hand a secret to a program through a sealed memfd and shield it with BPF-LSM.\n\n\
         bd-inject reads each secret (from a file, an environment variable or stdin), puts it \
         in an anonymous memory file (memfd) that exists on no disk, seals it against writing, \
-        shrinking and growing, and runs CMD with that file inherited as fd 3, 4, ... and \
-        NAME_FILE=/proc/self/fd/N in its environment. The value itself is never in argv, never \
+        shrinking and growing, and executes CMD in its own place (same pid, no fork) with that \
+        file inherited as fd 3, 4, ... and NAME_FILE=/proc/self/fd/N in its environment. The value itself is never in argv, never \
         on disk, and in the environment only with --env.\n\n\
         When the boundary BPF-LSM programs are loaded (pins under --pin-dir), bd-inject \
         protects itself before it starts CMD, so CMD is protected from its first instruction: \
@@ -22,9 +22,9 @@ use std::path::PathBuf;
         they follow. A secret with no source is read from stdin (at most one); on a terminal bd-inject prompts on \
         stderr and turns echo off while it is typed. One trailing \
         newline is removed from file and stdin secrets. bd-inject itself cannot be core-dumped \
-        or ptraced by unprivileged users, keeps its copy of the secret locked in memory and \
-        wipes it once CMD has started. CMD's exit status is bd-inject's; if CMD dies of a \
-        signal, bd-inject dies of the same signal.",
+        or ptraced by unprivileged users, keeps its copy of the secret locked in memory \
+        until the exec replaces its address space (or wipes it if the exec fails). Because CMD \
+        replaces bd-inject, its exit status and signals reach the caller unchanged.",
     after_help = "Examples:\n  \
         bd-inject --name DB_PASSWORD --from-file /run/keys/db -- psql -h db\n  \
         printf %s \"$TOKEN\" | bd-inject --name API_TOKEN -- ./client\n  \

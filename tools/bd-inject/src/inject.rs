@@ -1,13 +1,11 @@
-//! The injector: read secrets, seal them into memfds, protect, run, wait.
+//! The injector: read secrets, seal them into memfds, protect, exec CMD in place.
 
 use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use clap::ArgMatches;
 use zeroize::Zeroizing;
@@ -444,21 +442,14 @@ pub fn shield_active(pin: &Path) -> bool {
         && boundary::pin::link_path(pin, "lsm_file_protect", "ptrace_access_check").exists()
 }
 
-const FORWARD: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
-
-fn sigset(sigs: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the set; sigaddset takes valid signals.
-    unsafe {
-        let mut s = std::mem::zeroed::<libc::sigset_t>();
-        libc::sigemptyset(&mut s);
-        for &g in sigs {
-            libc::sigaddset(&mut s, g);
-        }
-        s
+/// Runs CMD in place of this process; returns only when that fails.
+pub fn run(cli: &Cli, m: &ArgMatches) -> Error {
+    match exec(cli, m) {
+        Err(e) => e,
     }
 }
 
-pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
+fn exec(cli: &Cli, m: &ArgMatches) -> Result<std::convert::Infallible, Error> {
     harden_self()?;
     let specs = specs(cli, m)?;
     let me = std::process::id();
@@ -555,119 +546,58 @@ pub fn run(cli: &Cli, m: &ArgMatches) -> Result<u8, Error> {
         .map(|a| a.as_ptr().cast())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let prog_p = prog_c.as_ptr() as usize;
-    let argv_addr = argv_p.as_ptr() as usize;
-    let envp_addr = envp_p.as_ptr() as usize;
-
-    let mut cmd = Command::new(&prog);
+    // CMD replaces bd-inject in this process (no fork, no wait): the pid
+    // stays the one protected above, so the shield covers CMD from its first
+    // instruction; its exit status and signals are its caller's to see
+    // directly; and every copy of a secret in bd-inject's memory is gone
+    // with the old address space. The memfds move from HIGH_FD to 3, 4, ...
+    // (dup2 clears close-on-exec on the copies), everything else closes.
     let high: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    for (i, &fd) in high.iter().enumerate() {
+        // SAFETY: plain dup2 onto fds below HIGH_FD, which hold nothing we
+        // use from here on.
+        if unsafe { libc::dup2(fd, 3 + i as RawFd) } < 0 {
+            return Err(err(format!(
+                "moving the memfd of {} to fd {}: {}",
+                specs[i].name,
+                3 + i,
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
     let n = high.len() as libc::c_uint;
-    // SAFETY: the closure only makes async-signal-safe syscalls, and the
-    // pointers it passes to execve stay alive until spawn returns.
+    // SAFETY: marks our own fds close-on-exec.
+    if unsafe { libc::close_range(3 + n, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as _) } != 0 {
+        return Err(err(format!(
+            "close_range: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // A tracer attached since the checks above (possible only without the
+    // shield) would see CMD from its first instruction: look once more.
+    match boundary::protect::tracer_pid(me) {
+        Some(0) => {}
+        Some(t) => return Err(traced("bd-inject", t)),
+        None => return Err(err("reading /proc/self/status: TracerPid unknown")),
+    }
+    // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
+    // until execve returns (it returns only on failure).
     unsafe {
-        cmd.pre_exec(move || {
-            for (i, &fd) in high.iter().enumerate() {
-                if libc::dup2(fd, 3 + i as RawFd) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            // Everything else closes at exec (CLOEXEC rather than close, so
-            // the standard library's exec-error pipe still works).
-            if libc::close_range(3 + n, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as _) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let empty = sigset(&[]);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            libc::execve(
-                prog_p as *const libc::c_char,
-                argv_addr as *const *const libc::c_char,
-                envp_addr as *const *const libc::c_char,
-            );
-            Err(std::io::Error::last_os_error())
-        });
+        libc::execve(prog_c.as_ptr().cast(), argv_p.as_ptr(), envp_p.as_ptr());
     }
-
-    // Block the signals we forward (and SIGCHLD) before the child exists,
-    // so none is lost between spawn and sigwaitinfo.
-    let mut waitset = FORWARD.to_vec();
-    waitset.push(libc::SIGCHLD);
-    let set = sigset(&waitset);
-    // SAFETY: valid set pointer.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-
-    let spawned = cmd.spawn();
-    drop(cmd);
-    drop(envp_p);
-    drop(envp_c);
-    drop(argv_p);
-    drop(env_values);
-    drop(fds);
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            let code = match (e.kind(), e.raw_os_error()) {
-                (std::io::ErrorKind::NotFound, _) => exit::NOT_FOUND,
-                (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => {
-                    exit::NOT_EXECUTABLE
-                }
-                _ => exit::FAILED,
-            };
-            let what = match code {
-                exit::NOT_FOUND => "command not found".to_string(),
-                exit::NOT_EXECUTABLE => format!("cannot execute: {e}"),
-                _ => format!("starting it failed: {e}"),
-            };
-            return Err(Error {
-                code,
-                msg: format!("{shown}: {what}"),
-            });
-        }
+    let e = std::io::Error::last_os_error();
+    let code = match e.raw_os_error() {
+        Some(libc::ENOENT) => exit::NOT_FOUND,
+        Some(libc::EACCES | libc::ENOEXEC | libc::EPERM) => exit::NOT_EXECUTABLE,
+        _ => exit::FAILED,
     };
-    let pid = child.id() as libc::pid_t;
-    // Traced from birth (a tracer following our forks): kill it before it
-    // reads anything. With the shield loaded, no tracer can attach later.
-    match boundary::protect::tracer_pid(pid as u32) {
-        Some(0) | None => {}
-        Some(t) => {
-            // SAFETY: plain kill of our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = child.wait();
-            return Err(traced(&shown, t));
-        }
-    }
-
-    let status = loop {
-        // SAFETY: zeroed siginfo_t is a valid out-buffer.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: set and info are valid.
-        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
-        if sig == libc::SIGCHLD || sig < 0 {
-            match child.try_wait() {
-                Ok(Some(st)) => break st,
-                Ok(None) => continue,
-                Err(e) => return Err(err(format!("waiting for {shown}: {e}"))),
-            }
-        }
-        // A terminal's ^C or ^\ already reached the child through the
-        // process group; forward only signals sent to us alone.
-        let from_tty =
-            (sig == libc::SIGINT || sig == libc::SIGQUIT) && info.si_code == libc::SI_KERNEL;
-        if !from_tty {
-            // SAFETY: plain kill of our own child.
-            unsafe { libc::kill(pid, sig) };
-        }
+    let what = match code {
+        exit::NOT_FOUND => "command not found".to_string(),
+        exit::NOT_EXECUTABLE => format!("cannot execute: {e}"),
+        _ => format!("starting it failed: {e}"),
     };
-    if let Some(code) = status.code() {
-        return Ok(code as u8);
-    }
-    let sig = status.signal().unwrap_or(libc::SIGKILL);
-    // Die the same way, so our parent sees what the child saw.
-    // SAFETY: resetting a handler and signalling ourselves.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        let only = sigset(&[sig]);
-        libc::kill(libc::getpid(), sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
-    }
-    Ok(128 + sig as u8)
+    Err(Error {
+        code,
+        msg: format!("{shown}: {what}"),
+    })
 }

@@ -21,11 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(bd_inject::exit::FAILED);
         }
     };
-    match bd_inject::inject::run(&cli, &matches) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("bd-inject: {e:#}");
-            ExitCode::from(e.code)
-        }
-    }
+    let e = bd_inject::inject::run(&cli, &matches);
+    eprintln!("bd-inject: {e:#}");
+    ExitCode::from(e.code)
 }
