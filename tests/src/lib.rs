@@ -33,3 +33,16 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn in_vm() -> bool {
     std::env::var_os("BD_IN_VM").is_some()
 }
+
+/// Take a test's pins away for good: `bd-load unload`, and where that is
+/// refused (it is outside mode OPEN, which many tests end in) remove the pins
+/// directly, which detaches every pinned link once nothing else holds it. Without this, every suite run left its LOCKDOWN rigs' programs
+/// attached to the host (and its exec_monitor copies taxing every exec).
+pub fn remove_pins(pin: &std::path::Path) {
+    let _ = std::process::Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(pin)
+        .arg("unload")
+        .output();
+    let _ = boundary::pin::remove_pins(pin);
+}

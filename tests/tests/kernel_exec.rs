@@ -64,11 +64,7 @@ impl Pins {
 
 impl Drop for Pins {
     fn drop(&mut self) {
-        let _ = Command::new(bin("bd-load"))
-            .arg("--pin-dir")
-            .arg(&self.0)
-            .arg("unload")
-            .output();
+        bd_tests::remove_pins(&self.0);
     }
 }
 

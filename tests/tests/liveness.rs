@@ -178,10 +178,7 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        let _ = Command::new(bin("bd-load"))
-            .env("BD_PIN_DIR", &self.pin)
-            .arg("unload")
-            .output();
+        bd_tests::remove_pins(&self.pin);
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();

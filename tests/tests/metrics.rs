@@ -15,11 +15,7 @@ struct Pins(PathBuf);
 
 impl Drop for Pins {
     fn drop(&mut self) {
-        let _ = Command::new(bin("bd-load"))
-            .arg("--pin-dir")
-            .arg(&self.0)
-            .arg("unload")
-            .output();
+        bd_tests::remove_pins(&self.0);
     }
 }
 

@@ -172,10 +172,7 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        let _ = Command::new(bin("bd-load"))
-            .env("BD_PIN_DIR", &self.pin)
-            .arg("unload")
-            .output();
+        bd_tests::remove_pins(&self.pin);
         for ns in [&self.ns_client, &self.ns_server] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
