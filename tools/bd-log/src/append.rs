@@ -184,12 +184,19 @@ impl Keys {
 
     /// After a checkpoint of epoch `e` is durable: move to epoch e+1 when
     /// this epoch has lasted the interval.
-    fn maybe_evolve(&mut self, e: u64) {
-        let Some(iv) = self.interval else { return };
+    /// Whether the key should move on after a checkpoint of epoch `e`.
+    fn evolve_due(&self, e: u64) -> bool {
+        let Some(iv) = self.interval else {
+            return false;
+        };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        if now.saturating_sub(self.secret.started) < iv.as_secs() || self.secret.epoch() > e {
+        now.saturating_sub(self.secret.started) >= iv.as_secs() && self.secret.epoch() <= e
+    }
+
+    fn maybe_evolve(&mut self, e: u64) {
+        if !self.evolve_due(e) {
             return;
         }
         if e + 1 >= self.secret.epochs() {
@@ -643,7 +650,7 @@ impl Writer<'_> {
         // Forward security: the next epoch's key replaces this one only once
         // the checkpoint it signed is on disk, so a crash never leaves a log
         // whose next checkpoint needs a key already erased.
-        if wrote_cp && self.keys.interval.is_some() {
+        if wrote_cp && self.keys.evolve_due(epoch) {
             if self.fsync != Fsync::Always {
                 self.file
                     .sync_data()
