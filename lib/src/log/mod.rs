@@ -27,6 +27,7 @@
 pub mod keys;
 pub mod merkle;
 pub mod verify;
+pub mod witness;
 
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

@@ -185,7 +185,44 @@ Prints PASS or FAIL. Exit status: 0 valid, 1 a proof or the note fails, 2 could 
         /// An earlier note the excerpt's note must be consistent with.
         #[arg(short, long, value_name = "OLD")]
         anchor: Option<PathBuf>,
+        // --- witnesses (issue 13) ---
+        /// A witness whose cosignature counts: a C2SP vkey (name+id+key, type 0x04) or a file
+        /// holding one. Repeat for each witness.
+        #[arg(short = 'w', long, value_name = "VKEY")]
+        witness_key: Vec<String>,
+        /// How many distinct given witnesses must have cosigned the note (default: all given).
+        #[arg(short = 'k', long, value_name = "K", requires = "witness_key",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        witnesses_required: Option<u64>,
     },
+    // --- witnesses (issue 13) ---
+    /// Get a checkpoint note cosigned by C2SP tlog-witness witnesses.
+    #[command(
+        long_about = "Submit a signed note (from `bd-log note`) to each witness's add-checkpoint \
+endpoint (C2SP tlog-witness), with the RFC 6962 consistency proof from the tree size that witness \
+last cosigned for this log (from --old, else learnt from the witness's 409 Conflict answer and \
+retried), so a witness cosigns only a tree that extends every tree it cosigned before. Each \
+returned cosignature (C2SP tlog-cosignature, cosignature/v1, Ed25519) is verified against the \
+given witness key before it is kept; the note is then rewritten with the new cosignature lines \
+added (atomically: a reader sees the old note or the new one), keeping its other signature \
+lines. The log must match the note (same root), or nothing is sent. Give one --url and one \
+--witness-key per witness, in the same order. https uses the system's trust store. Memory: one \
+32-byte hash per line up to the note's size.",
+        after_help = "Exit status: 0 at least K witnesses cosigned (K = --witnesses-required, default \
+all); 1 a witness refused the note as inconsistent with a tree it cosigned before (a split view, \
+a rollback or a rewrite: 422, or a 409 naming a larger size), or returned a cosignature that does \
+not verify, or fewer than K cosigned and none was unreachable, or the log does not match the note \
+(nothing sent); 2 usage or input error (bad vkey, a note not signed by the log key); 7 fewer than K cosigned \
+because a witness could not be reached or does not serve this log (network, timeout, 403, 404, \
+5xx). Whatever the exit status, the cosignatures obtained are written.\n\n\
+Example:\n  bd-log note -l 'boundary.log*' -k log.key > note.txt\n  \
+bd-log witness -l 'boundary.log*' -p log.key.pub --note note.txt \\\n      \
+--url https://w1.example/ --witness-key w1.vkey \\\n      \
+--url https://w2.example/ --witness-key w2.vkey --witnesses-required 1\n  \
+bd-log prove -l 'boundary.log*' -p log.key.pub --note note.txt --seq 100 \\\n      \
+| bd-log verify-excerpt -p log.key.pub -e - -w w1.vkey -w w2.vkey -k 1"
+    )]
+    Witness(WitnessArgs),
     /// Close the log with a checkpoint and continue its chain in a new file.
     #[command(
         long_about = "Rotate the log without breaking its chain: under the log's lock, write a \
@@ -340,4 +377,37 @@ pub struct TailArgs {
     /// Print only the records (skip checkpoints).
     #[arg(short, long)]
     pub records: bool,
+}
+
+// --- witnesses (issue 13) ---
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// The log file(s), oldest first, or a quoted pattern (as verify); the proofs come from it.
+    #[arg(short, long, value_name = "LOG", env = "BD_LOG", required = true)]
+    pub log: Vec<PathBuf>,
+    /// Public key of the log (the note must be signed by it).
+    #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
+    pub pubkey: PathBuf,
+    /// The signed note to have cosigned (from `bd-log note`); rewritten with the cosignatures.
+    #[arg(long, value_name = "NOTE")]
+    pub note: PathBuf,
+    /// The note the witnesses last cosigned, if known: its size is the first old size sent.
+    #[arg(long, value_name = "OLD")]
+    pub old: Option<PathBuf>,
+    /// A witness's submission URL prefix (add-checkpoint is appended). Repeat per witness.
+    #[arg(short, long, value_name = "URL", required = true)]
+    pub url: Vec<String>,
+    /// The witness's key for the --url at the same position: a C2SP vkey or a file holding one.
+    #[arg(short = 'w', long, value_name = "VKEY", required = true)]
+    pub witness_key: Vec<String>,
+    /// How many witnesses must cosign for exit status 0 (default: all given).
+    #[arg(short = 'k', long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub witnesses_required: Option<u64>,
+    /// Write the cosigned note here instead of replacing NOTE (`-` for stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Give up on a witness after this long (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }

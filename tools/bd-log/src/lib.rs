@@ -37,6 +37,7 @@ pub mod cli;
 pub mod fsutil;
 pub mod ops;
 pub mod proof;
+pub mod witness;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
@@ -103,6 +104,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![
         ("LOG FORMAT", FORMAT),
         ("VERIFICATION", VERIFY),
+        ("WITNESSES", witness::MAN),
         ("LOCKING, CRASHES AND REPAIR", CRASHES),
         (
             "EXIT STATUS",

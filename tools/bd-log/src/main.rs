@@ -31,7 +31,22 @@ fn main() {
             pubkey,
             excerpt,
             anchor,
+            witness_key,
+            witnesses_required,
+        } if !witness_key.is_empty() => bd_log::witness::verify_excerpt(
+            pubkey,
+            excerpt,
+            anchor.as_deref(),
+            witness_key,
+            *witnesses_required,
+        ),
+        Cmd::VerifyExcerpt {
+            pubkey,
+            excerpt,
+            anchor,
+            ..
         } => bd_log::proof::verify_excerpt(pubkey, excerpt, anchor.as_deref()),
+        Cmd::Witness(a) => bd_log::witness::run(a),
         Cmd::Verify(a) => bd_log::ops::verify(a),
         Cmd::Checkpoint { log, pubkey, note } => bd_log::ops::checkpoint(log, pubkey, *note),
         Cmd::Show(a) => bd_log::ops::show(a),
