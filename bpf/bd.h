@@ -26,6 +26,7 @@ enum bd_event_type {
 	BD_EV_EXEC = 1,
 	BD_EV_DENY = 2,
 	BD_EV_LIVENESS = 3,
+	BD_EV_TRIPWIRE = 4,
 };
 
 /* Index into the per-CPU bd_stats array: counters the loader and bd-watch read. */
@@ -35,6 +36,8 @@ enum bd_stat {
 	BD_STAT_DENY = 2,      /* deny events submitted */
 	BD_STAT_DENY_LOST = 3, /* deny events dropped: reserve failed */
 	BD_STAT_DENIED = 4,    /* operations denied (or would be, in audit mode) */
+	BD_STAT_TRIP = 5,      /* canary tripwire events submitted */
+	BD_STAT_TRIP_LOST = 6, /* canary tripwire events dropped (the mode was raised) */
 	BD_STAT_MAX = 16,
 };
 
@@ -193,6 +196,49 @@ struct bd_mode_state {
 	 * programs act as LOCKDOWN until a heartbeat moves it forward. */
 	__u64 heartbeat_deadline_ns;
 	__u64 seq; /* bumped by every write, for status */
+};
+
+/* struct bd_mode_state.flags: the last transition was the kernel's own (a
+ * canary raised the mode); bd-lock adopts it into the state file. */
+#define BD_MODE_F_CANARY (1u << 0)
+
+/*
+ * In-kernel canaries (bd-lock canary add PATH --trip MODE): bd_canary maps a
+ * file by identity (struct bd_file_key) to this value. Its exec (natively,
+ * the exec tracepoint; with BPF-LSM, also any open, and the exec or open is
+ * refused) raises bd_mode to at least `trip` in the same system call.
+ */
+struct bd_canary_val {
+	__u32 trip;  /* enum bd_mode: the mode the canary raises to */
+	__u32 flags; /* reserved, 0 */
+	__u64 hits;  /* times it tripped (racy count, for list) */
+};
+
+/* struct bd_tripwire.hook: where the canary was seen */
+enum bd_trip_hook {
+	BD_TRIP_EXEC = 1,     /* tracepoint sched_process_exec: after the exec */
+	BD_TRIP_LSM_EXEC = 2, /* LSM bprm_check_security/file_open(FMODE_EXEC): exec refused */
+	BD_TRIP_LSM_OPEN = 3, /* LSM file_open: open refused */
+};
+
+/* A canary tripped: the kernel raised bd_mode from `from` to `to` (equal
+ * when it already was at least `trip`). */
+struct bd_tripwire {
+	struct bd_hdr hdr;
+	__u32 hook;   /* enum bd_trip_hook */
+	__u32 trip;   /* the canary's mode */
+	__u32 from;   /* bd_mode.mode before (raw) */
+	__u32 to;     /* bd_mode.mode after (raw) */
+	__u32 pid;    /* tgid */
+	__u32 tid;
+	__u32 uid;
+	__s32 err;    /* errno returned (EPERM) when refused, 0 if the exec went on */
+	__u64 cgroup_id;
+	__u64 dev;    /* kernel dev_t */
+	__u64 ino;
+	__u64 seq;    /* bd_mode.seq after */
+	char comm[BD_COMM_LEN];
+	char path[BD_PATH_LEN]; /* exec filename, or the dentry name for an open */
 };
 
 /* Key of bd_prot_files and bd_exec_allow: a file by identity, not by name. */

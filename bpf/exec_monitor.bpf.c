@@ -9,12 +9,18 @@
  * Records are submitted without waking the reader until an eighth of the
  * ring is pending (see below), so a reader must also poll with a timeout.
  *
+ * Canaries: an exec of a file in bd_canary raises bd_mode in this very
+ * tracepoint (before the record), so the exec'ing process's next system call
+ * already meets the stricter mode, with no userspace involved; a struct
+ * bd_tripwire reports it.
+ *
  * liveness_marker: one struct bd_liveness when a thread renames itself to
  * BD_LIVE_MAGIC + nonce (task/task_rename), for the end-to-end dead-man
  * heartbeat; every other rename costs a 5-byte compare.
  */
 #include "kernel.h"
 #include "maps.h"
+#include "canary.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -94,6 +100,24 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 loc, off, flen, tgid;
 	unsigned long arg_start, arg_end, len;
 	__u64 now, pending, flags, credit;
+	struct bd_file_key key;
+	struct bd_canary_val *c;
+	struct inode *inode;
+
+	task = (struct task_struct *)bpf_get_current_task();
+	/* __data_loc: low 16 bits offset from the record start, high 16 length
+	 * including the NUL. */
+	loc = BPF_CORE_READ(ctx, __data_loc_filename);
+	off = loc & 0xffff;
+	flen = loc >> 16;
+
+	/* The file the kernel is running now (after the exec), by identity. */
+	inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	c = bd_canary_hit(&key);
+	if (c)
+		bd_canary_event(BD_TRIP_EXEC, c->trip, &key, (void *)ctx + off, 0);
 
 	/* Before our record: is the reader idle (has it consumed everything)? */
 	pending = bpf_ringbuf_query(&bd_events, BPF_RB_AVAIL_DATA);
@@ -106,7 +130,6 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 	id = bpf_get_current_pid_tgid();
 	tgid = id >> 32;
 	ug = bpf_get_current_uid_gid();
-	task = (struct task_struct *)bpf_get_current_task();
 
 	e->hdr.type = BD_EV_EXEC;
 	e->hdr.size = sizeof(*e);
@@ -120,11 +143,6 @@ int exec_monitor(struct trace_event_raw_sched_process_exec *ctx)
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
-	/* __data_loc: low 16 bits offset from the record start, high 16 length
-	 * including the NUL. */
-	loc = BPF_CORE_READ(ctx, __data_loc_filename);
-	off = loc & 0xffff;
-	flen = loc >> 16;
 	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off) < 0)
 		e->filename[0] = 0;
 	if (flen > BD_PATH_LEN)

@@ -21,12 +21,16 @@
  *                        ELF interpreter the kernel maps at exec), system-wide
  *                        (BPF-LSM). Anonymous executable memory is left alone.
  *
+ * Canaries (bd_canary, any mode): an exec or open of a canary file is refused
+ * and raises bd_mode to the canary's mode in that same system call.
+ *
  * The mode is bd_effective_mode(): a missing slot, an unknown value or a
  * passed dead-man deadline all act as LOCKDOWN. Every refusal is a struct
  * bd_deny in bd_events; a record that cannot be reserved is counted.
  */
 #include "kernel.h"
 #include "maps.h"
+#include "canary.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -43,6 +47,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ETH_P_IPV6 0x86DD
 #define PROT_EXEC 0x4
 #define FMODE_WRITE 0x2
+#define FMODE_EXEC 0x20
 #define O_TRUNC 01000
 #define SB_RDONLY 1
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -400,13 +405,23 @@ int BPF_PROG(mode_exec, struct linux_binprm *bprm, int ret)
 	__u32 mode;
 	int ok;
 
+	struct bd_canary_val *c;
+
 	if (ret)
 		return ret;
+	inode = BPF_CORE_READ(bprm, file, f_inode);
+	file_key(inode, &key);
+	/* Normally file_open below already refused a canary's exec (the kernel
+	 * opens the file first); this catches an open that hook did not see. */
+	c = bd_canary_hit(&key);
+	if (c) {
+		bd_canary_event(BD_TRIP_LSM_EXEC, c->trip, &key, BPF_CORE_READ(bprm, filename),
+				EPERM);
+		return -EPERM;
+	}
 	mode = bd_effective_mode();
 	if (mode < BD_MODE_LOCKDOWN)
 		return 0;
-	inode = BPF_CORE_READ(bprm, file, f_inode);
-	file_key(inode, &key);
 	ok = allow_check(inode, &key);
 	if (ok > 0)
 		return 0;
@@ -551,8 +566,10 @@ SEC("lsm/file_open")
 int BPF_PROG(mode_file_open, struct file *file, int ret)
 {
 	struct bd_file_key key = {};
+	struct bd_canary_val *c;
 	struct bd_allow_val *v;
 	struct inode *inode;
+	__u32 hook;
 
 	if (ret)
 		return ret;
@@ -562,6 +579,18 @@ int BPF_PROG(mode_file_open, struct file *file, int ret)
 	if (cgroup_move(file, inode))
 		return -EPERM;
 	file_key(inode, &key);
+	c = bd_canary_hit(&key);
+	if (c) {
+		/* The exec's open carries __FMODE_EXEC in f_flags (f_mode gets
+		 * FMODE_EXEC only on some kernels). */
+		hook = (BPF_CORE_READ(file, f_flags) & FMODE_EXEC) ||
+				       (BPF_CORE_READ(file, f_mode) & FMODE_EXEC) ?
+			       BD_TRIP_LSM_EXEC :
+			       BD_TRIP_LSM_OPEN;
+		bd_canary_event(hook, c->trip, &key,
+				(const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name), EPERM);
+		return -EPERM;
+	}
 	v = bpf_map_lookup_elem(&bd_exec_allow, &key);
 	if (!v)
 		return 0;

@@ -58,6 +58,7 @@ complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l json -d 'One 
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l prometheus -d 'Prometheus text exposition format on stdout: events, losses, denials, programs, mode and dead-man deadline (metric names in bd-load(1))'
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -s h -l help -d 'Print help'
 complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
+complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -l json -d 'One JSON object on stdout: {"v":1,"type":"unload","pin_dir", "removed":[pins]} (on failure an error object)'
 complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l pid -d 'Process id (tgid) to act on; repeatable' -r
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l path -d 'File to act on (by device and inode); repeatable' -r -F

@@ -26,6 +26,7 @@ pub const BD_ANC_NAME_LEN: usize = 40;
 pub const BD_EV_EXEC: u32 = 1;
 pub const BD_EV_DENY: u32 = 2;
 pub const BD_EV_LIVENESS: u32 = 3;
+pub const BD_EV_TRIPWIRE: u32 = 4;
 /// `BD_LIVE_MAGIC`: a thread renamed to this prefix plus a nonce makes
 /// exec_monitor emit a liveness record (the end-to-end dead-man heartbeat).
 pub const BD_LIVE_MAGIC: &str = "bdlv:";
@@ -36,6 +37,8 @@ pub const BD_STAT_EXEC_LOST: u32 = 1;
 pub const BD_STAT_DENY: u32 = 2;
 pub const BD_STAT_DENY_LOST: u32 = 3;
 pub const BD_STAT_DENIED: u32 = 4;
+pub const BD_STAT_TRIP: u32 = 5;
+pub const BD_STAT_TRIP_LOST: u32 = 6;
 pub const BD_STAT_MAX: u32 = 16;
 /// Slots of the per-CPU `bd_deny_hooks` array (denials by `enum bd_hook`).
 pub const BD_HOOK_SLOTS: u32 = 128;
@@ -89,6 +92,14 @@ pub const BD_HOOK_CGROUP_MOVE: u32 = 56;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
+
+/// `bd_mode_state.flags`: the kernel made the last transition (a canary).
+pub const BD_MODE_F_CANARY: u32 = 1 << 0;
+
+/// `enum bd_trip_hook`.
+pub const BD_TRIP_EXEC: u32 = 1;
+pub const BD_TRIP_LSM_EXEC: u32 = 2;
+pub const BD_TRIP_LSM_OPEN: u32 = 3;
 
 /// `enum bd_action`.
 pub const BD_ACT_DENY: u32 = 1;
@@ -204,6 +215,36 @@ pub struct BdLiveness {
     pub comm: [u8; BD_COMM_LEN],
 }
 
+/// `struct bd_canary_val`: a `bd_canary` entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BdCanaryVal {
+    pub trip: u32,
+    pub flags: u32,
+    pub hits: u64,
+}
+
+/// `struct bd_tripwire`: a canary tripped in the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BdTripwire {
+    pub hdr: BdHdr,
+    pub hook: u32,
+    pub trip: u32,
+    pub from: u32,
+    pub to: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub err: i32,
+    pub cgroup_id: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub seq: u64,
+    pub comm: [u8; BD_COMM_LEN],
+    pub path: [u8; BD_PATH_LEN],
+}
+
 /// `struct bd_mode_state`: the one slot of the pinned `bd_mode` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -244,6 +285,8 @@ unsafe impl aya::Pod for BdAllowVal {}
 unsafe impl aya::Pod for BdModeState {}
 unsafe impl aya::Pod for BdFileKey {}
 unsafe impl aya::Pod for BdLsmCfg {}
+unsafe impl aya::Pod for BdCanaryVal {}
+unsafe impl aya::Pod for BdTripwire {}
 
 /// One record read from the ring buffer.
 #[derive(Clone, Debug)]
@@ -251,6 +294,7 @@ pub enum Record {
     Exec(Box<BdExec>),
     Deny(Box<BdDeny>),
     Liveness(BdLiveness),
+    Tripwire(Box<BdTripwire>),
 }
 
 /// Why a ring-buffer record could not be decoded.
@@ -303,6 +347,10 @@ impl Record {
                 need(size_of::<BdLiveness>())?;
                 Ok(Record::Liveness(read_pod(bytes)))
             }
+            BD_EV_TRIPWIRE => {
+                need(size_of::<BdTripwire>())?;
+                Ok(Record::Tripwire(Box::new(read_pod(bytes))))
+            }
             t => Err(RecordError::UnknownType(t)),
         }
     }
@@ -312,6 +360,7 @@ impl Record {
             Record::Exec(e) => &e.hdr,
             Record::Deny(d) => &d.hdr,
             Record::Liveness(l) => &l.hdr,
+            Record::Tripwire(t) => &t.hdr,
         }
     }
 }
@@ -509,6 +558,68 @@ pub fn liveness_line(l: &BdLiveness, clock: &KtimeClock) -> LivenessLine {
             .strip_prefix(BD_LIVE_MAGIC)
             .unwrap_or(&comm)
             .to_string(),
+    }
+}
+
+/// The `tripwire` line of docs/EVENTS.md: a canary tripped in the kernel,
+/// which already raised the mode from `from` to `to`.
+#[derive(Debug, Serialize)]
+pub struct TripwireLine {
+    pub v: u32,
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub time: String,
+    pub ktime_ns: u64,
+    /// `exec` (tracepoint, the exec went on), `lsm_exec` or `lsm_open` (refused).
+    pub hook: String,
+    /// The canary's mode.
+    pub tripwire: String,
+    pub from: String,
+    pub to: String,
+    /// bd_mode's seq after the raise.
+    pub seq: u64,
+    pub errno: Option<String>,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub comm: String,
+    pub cgroup_id: u64,
+    pub path: String,
+    pub dev: u64,
+    pub dev_name: String,
+    pub ino: u64,
+}
+
+pub fn trip_hook_name(h: u32) -> Option<&'static str> {
+    match h {
+        BD_TRIP_EXEC => Some("exec"),
+        BD_TRIP_LSM_EXEC => Some("lsm_exec"),
+        BD_TRIP_LSM_OPEN => Some("lsm_open"),
+        _ => None,
+    }
+}
+
+pub fn tripwire_line(t: &BdTripwire, clock: &KtimeClock) -> TripwireLine {
+    TripwireLine {
+        v: 1,
+        type_: "tripwire",
+        time: clock.rfc3339(t.hdr.ktime_ns),
+        ktime_ns: t.hdr.ktime_ns,
+        hook: or_unknown(trip_hook_name(t.hook), t.hook),
+        tripwire: or_unknown(mode_name(t.trip), t.trip),
+        from: or_unknown(mode_name(t.from), t.from),
+        to: or_unknown(mode_name(t.to), t.to),
+        seq: t.seq,
+        errno: (t.err != 0).then(|| errno_name(t.err)),
+        pid: t.pid,
+        tid: t.tid,
+        uid: t.uid,
+        comm: c_str(&t.comm),
+        cgroup_id: t.cgroup_id,
+        path: c_str(&t.path),
+        dev: t.dev,
+        dev_name: format!("{}:{}", t.dev >> 20, t.dev & 0xfffff),
+        ino: t.ino,
     }
 }
 
@@ -826,6 +937,34 @@ mod tests {
         );
         rust_layout!(
             m,
+            "bd_canary_val",
+            BdCanaryVal,
+            [trip = "trip", flags = "flags", hits = "hits"]
+        );
+        rust_layout!(
+            m,
+            "bd_tripwire",
+            BdTripwire,
+            [
+                hdr = "hdr",
+                hook = "hook",
+                trip = "trip",
+                from = "from",
+                to = "to",
+                pid = "pid",
+                tid = "tid",
+                uid = "uid",
+                err = "err",
+                cgroup_id = "cgroup_id",
+                dev = "dev",
+                ino = "ino",
+                seq = "seq",
+                comm = "comm",
+                path = "path",
+            ]
+        );
+        rust_layout!(
+            m,
             "bd_lsm_cfg",
             BdLsmCfg,
             [
@@ -895,6 +1034,27 @@ mod tests {
         ("bd_liveness", &["hdr", "pid", "tid", "comm"]),
         ("bd_allow_val", &["flags", "gen", "ctime_ns"]),
         ("bd_lsm_cfg", &["flags", "audit", "configured", "_pad0"]),
+        ("bd_canary_val", &["trip", "flags", "hits"]),
+        (
+            "bd_tripwire",
+            &[
+                "hdr",
+                "hook",
+                "trip",
+                "from",
+                "to",
+                "pid",
+                "tid",
+                "uid",
+                "err",
+                "cgroup_id",
+                "dev",
+                "ino",
+                "seq",
+                "comm",
+                "path",
+            ],
+        ),
     ];
 
     fn c_side() -> Layout {
@@ -947,6 +1107,13 @@ mod tests {
         ("BD_EV_EXEC", BD_EV_EXEC as usize),
         ("BD_EV_DENY", BD_EV_DENY as usize),
         ("BD_EV_LIVENESS", BD_EV_LIVENESS as usize),
+        ("BD_EV_TRIPWIRE", BD_EV_TRIPWIRE as usize),
+        ("BD_STAT_TRIP", BD_STAT_TRIP as usize),
+        ("BD_STAT_TRIP_LOST", BD_STAT_TRIP_LOST as usize),
+        ("BD_MODE_F_CANARY", BD_MODE_F_CANARY as usize),
+        ("BD_TRIP_EXEC", BD_TRIP_EXEC as usize),
+        ("BD_TRIP_LSM_EXEC", BD_TRIP_LSM_EXEC as usize),
+        ("BD_TRIP_LSM_OPEN", BD_TRIP_LSM_OPEN as usize),
         ("BD_LIVE_MAGIC_LEN", BD_LIVE_MAGIC.len()),
         ("BD_STAT_EXEC", BD_STAT_EXEC as usize),
         ("BD_STAT_EXEC_LOST", BD_STAT_EXEC_LOST as usize),

@@ -317,6 +317,125 @@ pub fn check_output_line(line: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where an error was found, for [`error_line`]: each part only when known.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ErrorAt<'a> {
+    /// The file the error is in (a policy, a token, a key, a log).
+    pub file: Option<&'a str>,
+    /// 1-based line in `file`.
+    pub line: Option<u64>,
+    /// The field (a TOML key, a JSON member) at fault.
+    pub field: Option<&'a str>,
+}
+
+/// The one error object every tool prints on stdout with `--json` when it
+/// exits non-zero without a verdict of its own (docs/EVENTS.md, `error`):
+///
+/// `{"v":1,"type":"error","time":…,"tool":…,"code":N,"message":…,"file"?,"line"?,"field"?}`
+///
+/// `code` is the process's exit status (lib::exit), `message` the same
+/// one-line diagnostic the tool writes on stderr, without the `tool:`
+/// prefix. A script reading stdout sees why it got nothing else, and never
+/// has to parse stderr.
+pub fn error_line(tool: &str, code: i32, message: &str, at: ErrorAt<'_>) -> String {
+    #[derive(serde::Serialize)]
+    struct E<'a> {
+        v: u32,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        time: String,
+        tool: &'a str,
+        code: i32,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<&'a str>,
+    }
+    // One line, whatever the message holds: newlines become "; ".
+    let flat;
+    let message = if message.contains('\n') {
+        flat = message.trim_end().replace('\n', "; ");
+        flat.as_str()
+    } else {
+        message
+    };
+    serde_json::to_string(&E {
+        v: 1,
+        kind: "error",
+        time: crate::time::now_rfc3339(),
+        tool,
+        code,
+        message,
+        file: at.file,
+        line: at.line,
+        field: at.field,
+    })
+    .unwrap_or_else(|_| {
+        // Serialising strings and integers cannot fail; keep the contract anyway.
+        format!(
+            "{{\"v\":1,\"type\":\"error\",\"time\":\"{}\",\"tool\":\"{tool}\",\"code\":{code},\"message\":\"(unprintable)\"}}",
+            crate::time::now_rfc3339()
+        )
+    })
+}
+
+/// Print [`error_line`] on stdout, ignoring a closed stdout (the tool is
+/// already exiting with `code`; stderr carries the diagnostic).
+pub fn print_error(tool: &str, code: i32, message: &str, at: ErrorAt<'_>) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{}", error_line(tool, code, message, at)).and_then(|_| o.flush());
+}
+
+/// One output line of type `ty`: `{"v":1,"type":ty,"time":now,…fields}`,
+/// `fields` (an object) after the three contract keys in the order given.
+/// serde_json's own map sorts keys (preserve_order is off), which would put
+/// `type` before `v`; this writes the head as text instead.
+pub fn output_line(ty: &str, fields: serde_json::Value) -> String {
+    let mut line = format!(
+        "{{\"v\":1,\"type\":{},\"time\":\"{}\"",
+        serde_json::Value::from(ty),
+        crate::time::now_rfc3339()
+    );
+    if let serde_json::Value::Object(m) = fields {
+        for (k, x) in m {
+            if k == "v" || k == "type" || k == "time" {
+                continue;
+            }
+            line.push(',');
+            line.push_str(&serde_json::Value::from(k).to_string());
+            line.push(':');
+            line.push_str(&x.to_string());
+        }
+    }
+    line.push('}');
+    line
+}
+
+/// Parse a tool's command line; a usage error (exit 2) on a command line
+/// that asked for `--json` also prints the [`error_line`] object on stdout.
+pub fn parse_cli<C: clap::Parser>(tool: &str) -> C {
+    match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            if e.use_stderr() && std::env::args_os().any(|a| a == "--json") {
+                let msg = e.kind().to_string();
+                let detail = e.to_string();
+                let first = detail
+                    .lines()
+                    .next()
+                    .unwrap_or(&msg)
+                    .trim_start_matches("error: ");
+                print_error(tool, e.exit_code(), first, ErrorAt::default());
+            }
+            e.exit()
+        }
+    }
+}
+
 /// The top-level keys of an object line, in the order written.
 fn first_keys(line: &str) -> Vec<String> {
     struct Keys(Vec<String>);
@@ -394,6 +513,40 @@ mod tests {
         ] {
             assert!(check_output_line(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn error_line_holds_to_the_contract() {
+        let l = error_line(
+            "bd-x",
+            2,
+            "p.toml:3:1: bad\nsecond \"line\"",
+            ErrorAt {
+                file: Some("p.toml"),
+                line: Some(3),
+                field: Some("decision"),
+            },
+        );
+        check_output_line(&l).unwrap();
+        let v = parse(&l).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["code"], 2);
+        assert_eq!(v["tool"], "bd-x");
+        assert_eq!(v["message"], "p.toml:3:1: bad; second \"line\"");
+        assert_eq!(v["file"], "p.toml");
+        assert_eq!(v["line"], 3);
+        assert_eq!(v["field"], "decision");
+        let l = output_line(
+            "x_y",
+            serde_json::json!({"v":9,"a":[1],"time":"no","b":null}),
+        );
+        check_output_line(&l).unwrap();
+        assert!(l.starts_with(r#"{"v":1,"type":"x_y","time":""#), "{l}");
+        assert!(l.ends_with(r#","a":[1],"b":null}"#), "{l}");
+        let l = error_line("bd-x", 5, "nothing loaded", ErrorAt::default());
+        check_output_line(&l).unwrap();
+        let v = parse(&l).unwrap();
+        assert!(v.get("file").is_none() && v.get("line").is_none() && v.get("field").is_none());
     }
 
     #[test]

@@ -124,6 +124,11 @@ impl PolicySig {
     }
 }
 
+/// A policy signature file's `type` (docs/EVENTS.md: snake_case names).
+pub const SIG_TYPE: &str = "policy_signature";
+/// The name signature files were written with before; still read.
+pub const SIG_TYPE_OLD: &str = "policy-signature";
+
 /// The signature file of `path`: `path` + `.sig`.
 pub fn sig_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
@@ -141,7 +146,7 @@ pub fn sign(sk: &SigningKey, role: Role, bytes: &[u8]) -> PolicySig {
     let sig = sk.sign(&PolicySig::message(role, &d));
     PolicySig {
         v: 1,
-        kind: "policy-signature".into(),
+        kind: SIG_TYPE.into(),
         role,
         sha256: hex::encode(d),
         key: B64.encode(sk.verifying_key().to_bytes()),
@@ -167,7 +172,9 @@ pub fn verify_file(
     let s: PolicySig = serde_json::from_str(&text)
         .map_err(|e| anyhow!("{}: not a policy signature: {e}", sig_file.display()))?;
     let what = sig_file.display();
-    if s.v != 1 || s.kind != "policy-signature" {
+    // The type is not signed (PolicySig::message): files signed before
+    // the rename keep verifying.
+    if s.v != 1 || (s.kind != SIG_TYPE && s.kind != SIG_TYPE_OLD) {
         bail!("{what}: not a version 1 policy signature");
     }
     if s.role != role {
@@ -231,5 +238,26 @@ mod tests {
         std::fs::remove_file(&sigf).unwrap();
         let e = verify_file(body, Role::Policy, &sigf, &keys).unwrap_err();
         assert!(e.to_string().contains("unsigned"), "{e}");
+    }
+
+    /// Signature files written before the type was renamed
+    /// (`policy-signature`) still verify; new ones say `policy_signature`;
+    /// any other type is refused.
+    #[test]
+    fn old_type_name_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        let keys = vec![sk.verifying_key()];
+        let body = b"[[rule]]\nname = \"all\"\ndecision = \"deny\"\n";
+        let sigf = dir.path().join("p.toml.sig");
+        let new = serde_json::to_string(&sign(&sk, Role::Policy, body)).unwrap();
+        assert!(new.contains(r#""type":"policy_signature""#), "{new}");
+        std::fs::write(&sigf, &new).unwrap();
+        verify_file(body, Role::Policy, &sigf, &keys).unwrap();
+        let old = new.replace("policy_signature", "policy-signature");
+        std::fs::write(&sigf, &old).unwrap();
+        verify_file(body, Role::Policy, &sigf, &keys).unwrap();
+        std::fs::write(&sigf, new.replace("policy_signature", "signature")).unwrap();
+        assert!(verify_file(body, Role::Policy, &sigf, &keys).is_err());
     }
 }

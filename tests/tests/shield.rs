@@ -96,7 +96,15 @@ fn without_bpf_lsm_every_shield_is_named_missing_and_protect_fails() {
             && err.contains("missing lsm_file_protect-ptrace_access_check"),
         "{err}"
     );
-    assert!(!out.stdout.contains(&b'{'), "claimed protection: {out:?}");
+    // Its stdout is JSON only: the one error object, never a protect line.
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.len() == 1 && lines[0]["type"] == "error" && lines[0]["code"] == 6,
+        "claimed protection: {out:?}"
+    );
     let out = Command::new(bin("bd-inject"))
         .arg("--pin-dir")
         .arg(&p.0)

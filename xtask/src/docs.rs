@@ -393,6 +393,52 @@ fn render_text(roff: &mut Roff, text: &str) {
 mod tests {
     use super::*;
 
+    /// `BD_*` names read with std::env::var(_os) in `tools/<tool>/src`, and in
+    /// each `lib/src/<m>.rs` the tool uses as `boundary::<m>::`.
+    fn env_reads(root: &std::path::Path, tool: &str) -> Vec<String> {
+        fn reads(text: &str, out: &mut Vec<String>) {
+            for (i, _) in text.match_indices("env::var") {
+                let rest = &text[i..];
+                let Some(q) = rest.find("(\"BD_") else {
+                    continue;
+                };
+                if q > 12 {
+                    continue;
+                }
+                let var: String = rest[q + 2..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if !out.contains(&var) {
+                    out.push(var);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let src = root.join("tools").join(tool).join("src");
+        let mut text = String::new();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "rs") {
+                text.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+        reads(&text, &mut out);
+        for e in std::fs::read_dir(root.join("lib/src")).unwrap() {
+            let p = e.unwrap().path();
+            let Some(m) = p.file_stem().map(|m| m.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if p.extension().is_some_and(|x| x == "rs")
+                && (text.contains(&format!("boundary::{m}::"))
+                    || text.contains(&format!("boundary::{m}:")))
+            {
+                reads(&std::fs::read_to_string(&p).unwrap(), &mut out);
+            }
+        }
+        out
+    }
+
     /// Every man page documents every BD_* variable its tool reads, has SEE ALSO,
     /// and every document it points to exists in the repository (the install
     /// copies docs/*.md, SECURITY.md and examples/ to /usr/share/doc/boundary).
@@ -404,8 +450,15 @@ mod tests {
             cmd.build();
             let page = render_page(&cmd, &sections()).unwrap();
             let name = cmd.get_name().to_string();
-            let vars = env_vars(&cmd);
+            let mut vars = env_vars(&cmd);
             assert!(!vars.is_empty(), "{name}: reads no BD_* variable?");
+            // Variables read outside clap: std::env::var in the tool's own
+            // source, or in a lib module the tool calls.
+            for var in env_reads(&root, &name) {
+                if !vars.iter().any(|(v, _)| *v == var) {
+                    vars.push((var, Vec::new()));
+                }
+            }
             let env = page
                 .split(".SH ENVIRONMENT")
                 .nth(1)

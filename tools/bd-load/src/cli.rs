@@ -57,7 +57,7 @@ pub enum Cmd {
     ///
     /// Only in mode OPEN: a tighter mode is left through bd-lock's release
     /// ceremony first; otherwise unload refuses with exit status 1.
-    Unload,
+    Unload(UnloadArgs),
     #[command(flatten)]
     Lsm(crate::protect::LsmCmd),
 }
@@ -111,6 +111,14 @@ impl LoadArgs {
             || self.json
             || self.without_self_protection
     }
+}
+
+#[derive(Debug, Args)]
+pub struct UnloadArgs {
+    /// One JSON object on stdout: {"v":1,"type":"unload","pin_dir",
+    /// "removed":[pins]} (on failure an error object).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

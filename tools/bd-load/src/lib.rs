@@ -39,6 +39,9 @@ pub mod exit {
 pub struct Failure {
     pub code: u8,
     pub msg: String,
+    /// The verdict is already on stdout as a line of its own (protect
+    /// --require-clean's `protect` line): no error object after it.
+    pub reported: bool,
 }
 
 impl std::fmt::Display for Failure {
@@ -53,6 +56,17 @@ pub fn fail(code: u8, msg: impl Into<String>) -> anyhow::Error {
     Failure {
         code,
         msg: msg.into(),
+        reported: false,
+    }
+    .into()
+}
+
+/// A verdict whose line is already printed (see [`Failure::reported`]).
+pub fn fail_reported(code: u8, msg: impl Into<String>) -> anyhow::Error {
+    Failure {
+        code,
+        msg: msg.into(),
+        reported: true,
     }
     .into()
 }

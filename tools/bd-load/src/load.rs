@@ -20,6 +20,7 @@ pub struct Outcome {
     pub v: u32,
     #[serde(rename = "type")]
     pub type_: &'static str,
+    pub time: String,
     pub object: String,
     pub program: String,
     pub section: String,
@@ -33,6 +34,7 @@ impl Outcome {
         Outcome {
             v: 1,
             type_: "program",
+            time: boundary::time::now_rfc3339(),
             object: obj.to_owned(),
             program: p.name.clone(),
             section: p.section.clone(),

@@ -1,6 +1,5 @@
 use bd_load::cli::{Cli, Cmd, LoadArgs};
 use bd_load::{exit, exit_code, load, status};
-use clap::Parser;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -77,11 +76,20 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             }
             Ok(if s.loaded { exit::OK } else { exit::NOT_LOADED })
         }
-        Some(Cmd::Unload) => {
+        Some(Cmd::Unload(args)) => {
             // Permission first: a non-root caller learns that, not the mode.
             bd_load::probe::require_privilege("unloading BPF programs")?;
             bd_load::selfprot::require_open(&pin_dir, "unload")?;
             let removed = load::unload(&pin_dir)?;
+            if args.json {
+                println!(
+                    "{}",
+                    boundary::json::output_line(
+                        "unload",
+                        serde_json::json!({"pin_dir":pin_dir,"removed":removed})
+                    )
+                );
+            }
             if removed.is_empty() {
                 eprintln!("bd-load: nothing loaded under {}", pin_dir.display());
             } else {
@@ -100,13 +108,36 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Does this command line print JSON on stdout? Then a failure prints the
+/// error object there too. The LSM subcommands print JSON only.
+fn wants_json(cli: &Cli) -> bool {
+    match &cli.cmd {
+        None => cli.load.json,
+        Some(Cmd::Load(a)) => a.json,
+        Some(Cmd::Status(a)) => a.json,
+        Some(Cmd::Unload(a)) => a.json,
+        Some(Cmd::Lsm(_)) => true,
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = boundary::json::parse_cli("bd-load");
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = exit_code(&e);
             eprintln!("bd-load: {e:#}");
+            let reported = e
+                .downcast_ref::<bd_load::Failure>()
+                .is_some_and(|f| f.reported);
+            if wants_json(&cli) && !reported {
+                boundary::json::print_error(
+                    "bd-load",
+                    code.into(),
+                    &format!("{e:#}"),
+                    boundary::json::ErrorAt::default(),
+                );
+            }
             ExitCode::from(code)
         }
     }

@@ -141,8 +141,10 @@ fn map_err(e: ProtectError) -> anyhow::Error {
     }
 }
 
+/// Print one line in the output contract (`v`, `type`, `time` first).
 fn emit(v: serde_json::Value) {
-    println!("{v}");
+    let ty = v["type"].as_str().unwrap_or("unknown").to_string();
+    println!("{}", boundary::json::output_line(&ty, v));
 }
 
 /// Run one LSM subcommand against the maps pinned under `pin_dir`.
@@ -206,7 +208,7 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
                     "tracer_pid":tracer,"mem_fds":mem}));
             }
             if a.require_clean && !unclean.is_empty() {
-                return Err(fail(
+                return Err(crate::fail_reported(
                     exit::UNCLEAN,
                     format!(
                         "--require-clean: pid(s) {unclean:?} were already traced or had \

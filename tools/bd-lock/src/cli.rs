@@ -67,16 +67,19 @@ pub struct Global {
         default_value = crate::token::DEFAULT_MACHINE_ID
     )]
     pub machine_id: PathBuf,
+    /// JSON lines on stdout for every subcommand: `status` prints one
+    /// mode_status object, `keygen` an operator_key line, `allow` an
+    /// exec_allow line per file; on failure one error object
+    /// ({"v":1,"type":"error","code":N,...}) while the message still goes to
+    /// stderr. Transitions print their mode lines either way.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Show the current mode, its reason, the kernel map and the dead-man switch.
-    Status {
-        /// One JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Status,
     /// Create the state file on a fresh system (refused if any state exists).
     Init {
         /// Starting mode.
@@ -204,6 +207,43 @@ pub enum Cmd {
         #[arg(long)]
         device: bool,
         /// Files to allow.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// In-kernel canaries: files whose exec (or, with BPF-LSM, open) raises the mode in the kernel.
+    #[command(subcommand)]
+    Canary(CanaryCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CanaryCmd {
+    /// Register files (by device and inode) as canaries.
+    ///
+    /// Natively, the exec tracepoint raises bd_mode to at least --trip in
+    /// the canary's own execve, before it returns: the exec'ing process's
+    /// next system call already meets the stricter mode, with no userspace
+    /// involved. With BPF-LSM the exec, and any open, of the file is refused
+    /// (EPERM) and raises the mode in that same call. Either way a
+    /// `tripwire` event reports it, and `bd-lock on-tripwire` (or `bd-lock
+    /// sync`) records the transition in the state file. Tightening: allowed
+    /// in every mode.
+    Add {
+        /// The mode the canary raises to (never lowers).
+        #[arg(long, value_name = "MODE", default_value = "LOCKDOWN")]
+        trip: Mode,
+        /// Files to register.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List the registered canaries (device, inode, mode, hits).
+    List {
+        /// One JSON object per canary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unregister canaries (loosening: refused unless the mode is OPEN).
+    Remove {
+        /// Files to unregister.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },

@@ -2,10 +2,11 @@ use anyhow::{bail, Context, Result};
 use bd_lock::cli::{Ceremony, Cli, Cmd, Global};
 use bd_lock::token::{self, Token};
 use boundary::mode::{self, Current, MapState, Mode, ModeMap, State};
-use clap::Parser;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod canary;
 
 /// A refusal (exit 1), as opposed to an error (exit 2).
 #[derive(Debug)]
@@ -22,16 +23,26 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli: Cli = boundary::json::parse_cli("bd-lock");
+    let json = cli.global.json;
     let code = match run(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bd-lock: {e:#}");
-            if e.downcast_ref::<Refused>().is_some() {
+            let code = if e.downcast_ref::<Refused>().is_some() {
                 boundary::exit::VERDICT
             } else {
                 boundary::exit::USAGE
+            };
+            if json {
+                boundary::json::print_error(
+                    "bd-lock",
+                    code,
+                    &format!("{e:#}"),
+                    boundary::json::ErrorAt::default(),
+                );
             }
+            code
         }
     };
     std::process::exit(code);
@@ -43,6 +54,7 @@ struct Ctx {
     operator_keys: PathBuf,
     operators_config: PathBuf,
     machine_id: PathBuf,
+    json: bool,
 }
 
 impl Ctx {
@@ -53,6 +65,7 @@ impl Ctx {
             operator_keys: g.operator_keys.clone(),
             operators_config: g.operators_config.clone(),
             machine_id: g.machine_id.clone(),
+            json: g.json,
         }
     }
     fn current(&self) -> Current {
@@ -70,7 +83,7 @@ impl Ctx {
 fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx::new(&cli.global);
     match cli.cmd {
-        Cmd::Status { json } => status(&ctx, json),
+        Cmd::Status => status(&ctx, ctx.json),
         Cmd::Init { mode, reason } => init(&ctx, mode, &reason),
         Cmd::Sync => sync(&ctx),
         Cmd::Set { mode, reason } => {
@@ -89,7 +102,18 @@ fn run(cli: Cli) -> Result<i32> {
                 output.display(),
                 output.display()
             );
-            println!("{pk}");
+            if ctx.json {
+                println!(
+                    "{}",
+                    boundary::json::output_line(
+                        "operator_key",
+                        serde_json::json!({
+                        "key":pk,"secret_file":output,"public_file":format!("{}.pub", output.display())})
+                    )
+                );
+            } else {
+                println!("{pk}");
+            }
             Ok(0)
         }
         Cmd::Token {
@@ -165,6 +189,7 @@ fn run(cli: Cli) -> Result<i32> {
                 allow(&ctx, remove, &paths)
             }
         }
+        Cmd::Canary(c) => canary::run(&ctx, c),
     }
 }
 
@@ -246,15 +271,17 @@ fn uid() -> u32 {
     nix::unistd::getuid().as_raw()
 }
 
-/// Print one mode event line and flush it.
-fn emit(from: Mode, to: Mode, reason: &str, via: &str) -> Result<()> {
+/// Print one mode event line and flush it. `from` is None only for `init`:
+/// there was no mode before it, and `"from":"OPEN","to":"OPEN"` would read
+/// as a transition that never happened (docs/EVENTS.md, `mode`).
+fn emit(from: impl Into<Option<Mode>>, to: Mode, reason: &str, via: &str) -> Result<()> {
     #[derive(serde::Serialize)]
     struct Ev<'a> {
         v: u32,
         #[serde(rename = "type")]
         kind: &'a str,
         time: String,
-        from: Mode,
+        from: Option<Mode>,
         to: Mode,
         reason: &'a str,
         uid: u32,
@@ -264,7 +291,7 @@ fn emit(from: Mode, to: Mode, reason: &str, via: &str) -> Result<()> {
         v: 1,
         kind: "mode",
         time: boundary::time::now_rfc3339(),
-        from,
+        from: from.into(),
         to,
         reason,
         uid: uid(),
@@ -283,6 +310,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
         serde_json::json!({
             "mode": Mode::from_u32(m.mode).map_or(serde_json::Value::from(m.mode), |x| x.as_str().into()),
             "seq": m.seq,
+            "flags": m.flags,
             "heartbeat_deadline_ns": m.heartbeat_deadline_ns,
             "heartbeat_left_ms": (m.heartbeat_deadline_ns != 0)
                 .then(|| (m.heartbeat_deadline_ns as i128 - now as i128) / 1_000_000),
@@ -340,6 +368,12 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
                     Mode::from_u32(m.mode).map_or(format!("unknown {}", m.mode), |x| x.to_string()),
                     m.seq
                 );
+                let behind = cur.state.as_ref().is_some_and(|s| s.seq < m.seq);
+                if m.flags & boundary::event::BD_MODE_F_CANARY != 0 && behind {
+                    println!(
+                        "kernel map: a canary raised the mode in the kernel; `bd-lock sync` records it in the state file"
+                    );
+                }
                 if m.heartbeat_deadline_ns != 0 {
                     let left = (m.heartbeat_deadline_ns as i128 - now as i128) / 1_000_000;
                     if cur.deadman_expired {
@@ -393,12 +427,16 @@ fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
         })?;
     }
     mode::write_state(&ctx.state, &st)?;
-    emit(m, m, reason, "init")?;
+    emit(None, m, reason, "init")?;
     Ok(0)
 }
 
 fn sync(ctx: &Ctx) -> Result<i32> {
     let _l = mode::lock_state(&ctx.state)?;
+    // A mode a canary raised in the kernel is recorded, not refused.
+    if canary::adopt_locked(ctx, "recorded by bd-lock sync")?.is_some() {
+        return Ok(0);
+    }
     let st = mode::read_state(&ctx.state)?;
     let Some(mut mm) = ctx.map()? else {
         bail!(
@@ -922,6 +960,21 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
         reason: Option<std::borrow::Cow<'a, str>>,
         #[serde(borrow)]
         nonce: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        event: Option<Ev<'a>>,
+        #[serde(borrow)]
+        path: Option<std::borrow::Cow<'a, str>>,
+        pid: Option<u64>,
+    }
+    /// The judged event inside a decision: only its type and what names a
+    /// kernel canary's trip.
+    #[derive(serde::Deserialize)]
+    struct Ev<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        path: Option<std::borrow::Cow<'a, str>>,
+        pid: Option<u64>,
     }
     let stdin = std::io::stdin();
     let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
@@ -980,6 +1033,31 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
                 Ok(()) => hb_failing = false,
             }
             continue;
+        }
+        // A canary the kernel already acted on (bd-watch's `tripwire` line,
+        // or bd-policy's decision on it): record the kernel's mode first, so
+        // a tripwire decision on the same line finds it already engaged.
+        let kernel_trip = match (&d.kind, &d.event) {
+            (Some(k), _) if k == "tripwire" => Some((d.path.as_deref(), d.pid)),
+            (Some(k), Some(e)) if k == "decision" && e.kind.as_deref() == Some("tripwire") => {
+                Some((e.path.as_deref(), e.pid))
+            }
+            _ => None,
+        };
+        if let Some((path, pid)) = kernel_trip {
+            out.flush()?;
+            let what = format!(
+                "{} by pid {}",
+                path.unwrap_or("?"),
+                pid.map_or("?".into(), |p| p.to_string())
+            );
+            match canary::adopt(ctx, &what) {
+                Ok(Some((from, to))) => {
+                    eprintln!("bd-lock: canary at input line {lineno}: recorded {from} -> {to}")
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("bd-lock: input line {lineno}: recording the canary: {e:#}"),
+            }
         }
         if d.kind.as_deref() != Some("decision") || d.decision.as_deref() != Some("tripwire") {
             continue;
@@ -1101,6 +1179,30 @@ fn needed_libs(bin: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// One allow-list change: a text line, or with --json an `exec_allow` line.
+#[allow(clippy::too_many_arguments)]
+fn allow_line(
+    json: bool,
+    text: String,
+    path: &Path,
+    state: &str,
+    dev: u64,
+    ino: Option<u64>,
+    sealed: Option<bool>,
+) {
+    if json {
+        println!(
+            "{}",
+            boundary::json::output_line(
+                "exec_allow",
+                serde_json::json!({"path":path,"state":state,"dev":dev,"ino":ino,"sealed":sealed})
+            )
+        );
+    } else {
+        println!("{text}");
+    }
+}
+
 /// `allow --device`: trust every file on PATH's filesystem, while read-only.
 fn allow_device(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
     let cur = ctx.current();
@@ -1125,10 +1227,18 @@ fn allow_device(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
                 Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
                 Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
             }
-            println!(
-                "removed the filesystem of {} (dev {})",
-                path.display(),
-                key.dev
+            allow_line(
+                ctx.json,
+                format!(
+                    "removed the filesystem of {} (dev {})",
+                    path.display(),
+                    key.dev
+                ),
+                path,
+                "removed_device",
+                key.dev,
+                None,
+                None,
             );
             continue;
         }
@@ -1146,10 +1256,18 @@ fn allow_device(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
         };
         h.insert(key, v, 0)
             .with_context(|| format!("adding {} to {}", path.display(), p.display()))?;
-        println!(
-            "allowed the filesystem of {} (dev {}, while read-only)",
-            path.display(),
-            key.dev
+        allow_line(
+            ctx.json,
+            format!(
+                "allowed the filesystem of {} (dev {}, while read-only)",
+                path.display(),
+                key.dev
+            ),
+            path,
+            "allowed_device",
+            key.dev,
+            None,
+            Some(true),
         );
     }
     Ok(0)
@@ -1198,11 +1316,19 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
                 Err(aya::maps::MapError::KeyNotFound) => {}
                 Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
             }
-            println!(
-                "removed {} (dev {}, ino {})",
-                path.display(),
+            allow_line(
+                ctx.json,
+                format!(
+                    "removed {} (dev {}, ino {})",
+                    path.display(),
+                    key.dev,
+                    key.ino
+                ),
+                path,
+                "removed",
                 key.dev,
-                key.ino
+                Some(key.ino),
+                None,
             );
             continue;
         }
@@ -1223,21 +1349,37 @@ fn allow(ctx: &Ctx, remove: bool, paths: &[PathBuf]) -> Result<i32> {
         );
         let v = h.get(&key, 0).unwrap_or_default();
         if v.flags & boundary::event::BD_ALLOW_SEALED != 0 {
-            println!(
-                "allowed {} (dev {}, ino {}, generation {}, ctime_ns {})",
-                path.display(),
+            allow_line(
+                ctx.json,
+                format!(
+                    "allowed {} (dev {}, ino {}, generation {}, ctime_ns {})",
+                    path.display(),
+                    key.dev,
+                    key.ino,
+                    v.gen,
+                    v.ctime_ns
+                ),
+                path,
+                "allowed",
                 key.dev,
-                key.ino,
-                v.gen,
-                v.ctime_ns
+                Some(key.ino),
+                Some(true),
             );
         } else {
             unsealed += 1;
-            println!(
-                "allowed {} (dev {}, ino {}, not sealed)",
-                path.display(),
+            allow_line(
+                ctx.json,
+                format!(
+                    "allowed {} (dev {}, ino {}, not sealed)",
+                    path.display(),
+                    key.dev,
+                    key.ino
+                ),
+                path,
+                "allowed",
                 key.dev,
-                key.ino
+                Some(key.ino),
+                Some(false),
             );
         }
     }

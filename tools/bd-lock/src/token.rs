@@ -27,6 +27,11 @@ use std::path::Path;
 /// for this host apply, and the seq binding still holds).
 pub const DEFAULT_MACHINE_ID: &str = "/etc/machine-id";
 
+/// A release token's `type` (docs/EVENTS.md: snake_case type names).
+pub const TOKEN_TYPE: &str = "release_token";
+/// The name tokens were written with before; still read, never written.
+pub const TOKEN_TYPE_OLD: &str = "release-token";
+
 /// One operator's signature over [`Token::message`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -121,7 +126,7 @@ impl Token {
             bail!("a version 1 token is bound to no host and no transition; make a new one with this bd-lock");
         }
         let tok: Token = serde_json::from_value(raw.clone()).context("not a release token")?;
-        if tok.v != 2 || tok.kind != "release-token" {
+        if tok.v != 2 || (tok.kind != TOKEN_TYPE && tok.kind != TOKEN_TYPE_OLD) {
             bail!("not a version 2 release token");
         }
         canon_hex::<16>(&tok.host, "host")?;
@@ -141,6 +146,10 @@ impl Token {
         if serde_json::to_value(&tok)? != raw {
             bail!("not the canonical encoding of its fields");
         }
+        // The type is not signed (Token::message): a token written before
+        // the rename reads as one of today's, and a cosign rewrites it so.
+        let mut tok = tok;
+        tok.kind = TOKEN_TYPE.into();
         Ok(tok)
     }
 
@@ -296,7 +305,7 @@ pub fn make_token(
     let expires = (unix_now() + valid_for.as_secs().max(1)).min(MAX_EXPIRES);
     let mut t = Token {
         v: 2,
-        kind: "release-token".into(),
+        kind: TOKEN_TYPE.into(),
         host: host.to_string(),
         seq,
         from,
@@ -472,7 +481,7 @@ mod fuzz {
         let sk = SigningKey::from_bytes(&[7u8; 32]);
         let mut t = Token {
             v: 2,
-            kind: "release-token".into(),
+            kind: TOKEN_TYPE.into(),
             host: "0123456789abcdef0123456789abcdef".into(),
             seq: 3,
             from: Mode::Lockdown,
@@ -515,6 +524,22 @@ mod fuzz {
                 }
             }
         }
+    }
+
+    /// A token written before the type was renamed (`release-token`)
+    /// still parses and verifies, and reads back under today's name; a
+    /// new one is written with `release_token`; any other type is refused.
+    #[test]
+    fn old_type_name_still_reads() {
+        let (sk, t) = good();
+        let new = serde_json::to_string(&t).unwrap();
+        assert!(new.contains(r#""type":"release_token""#), "{new}");
+        let old = new.replace(r#""type":"release_token""#, r#""type":"release-token""#);
+        let m = Token::parse(&old).unwrap();
+        assert_eq!(m.kind, TOKEN_TYPE);
+        verify(&m, &[sk.verifying_key()], &Quorum::one(), &m.host, 3, 0).unwrap();
+        let other = new.replace(r#""type":"release_token""#, r#""type":"release_tokens""#);
+        assert!(Token::parse(&other).is_err());
     }
 
     #[test]

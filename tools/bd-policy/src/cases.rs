@@ -32,11 +32,13 @@ pub struct Outcome {
     pub failed: usize,
     pub bad: usize,
     pub unhit: Vec<String>,
+    /// Each mismatch, for --json: {"line","name","expected","got"}.
+    pub failures: Vec<serde_json::Value>,
 }
 
 /// Run every case; print mismatches, coverage and a summary on stdout and
 /// malformed case lines on stderr.
-pub fn run(policy: &Policy, cases_path: &Path) -> Result<Outcome> {
+pub fn run(policy: &Policy, cases_path: &Path, json: bool) -> Result<Outcome> {
     let text = std::fs::read_to_string(cases_path)
         .with_context(|| format!("reading {}", cases_path.display()))?;
     let cp = cases_path.display();
@@ -46,6 +48,7 @@ pub fn run(policy: &Policy, cases_path: &Path) -> Result<Outcome> {
         failed: 0,
         bad: 0,
         unhit: Vec::new(),
+        failures: Vec::new(),
     };
     // Rates see one decision a millisecond, from a fixed start.
     let mut now_ns: u64 = 1_700_000_000_000_000_000;
@@ -124,10 +127,16 @@ pub fn run(policy: &Policy, cases_path: &Path) -> Result<Outcome> {
                 Some(r) => format!("rule {r:?}"),
                 None => format!("a built-in denial: {}", eng.reason(&d)),
             };
-            println!(
-                "{cp}: line {n}{label}: FAIL: expected {want}, got {} by {by} (mode {mode})",
-                d.verdict.as_str()
-            );
+            if json {
+                out.failures
+                    .push(serde_json::json!({"line":n,"name":case.name,
+                    "expected":want,"got":format!("{} by {by}", d.verdict.as_str()),"mode":mode}));
+            } else {
+                println!(
+                    "{cp}: line {n}{label}: FAIL: expected {want}, got {} by {by} (mode {mode})",
+                    d.verdict.as_str()
+                );
+            }
         }
     }
     let names: Vec<&str> = policy.rule_names().collect();
@@ -135,6 +144,19 @@ pub fn run(policy: &Policy, cases_path: &Path) -> Result<Outcome> {
         if eng.hits.get(i).copied().unwrap_or(0) == 0 {
             out.unhit.push((*name).to_string());
         }
+    }
+    if json {
+        println!(
+            "{}",
+            boundary::json::output_line(
+                "policy_test",
+                serde_json::json!({"cases_file":cases_path,
+                    "cases":out.cases,"passed":out.cases - out.failed,"failed":out.failed,
+                    "malformed":out.bad,"rules":names.len(),"unhit":out.unhit,
+                    "failures":out.failures})
+            )
+        );
+        return Ok(out);
     }
     if out.unhit.is_empty() {
         println!("coverage: every rule was hit by some case");

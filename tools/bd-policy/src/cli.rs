@@ -46,6 +46,11 @@ pub enum Cmd {
         /// Overlay files to check (as overlays: a rule that allows is an error).
         #[arg(long, value_name = "FILE")]
         overlay: Vec<PathBuf>,
+        /// One policy_check JSON line per file on stdout ({"file","ok","rules",
+        /// "warnings","errors":[{"line","col","message"}]}); an unreadable file is
+        /// an error object. The FILE:LINE:COLUMN lines still go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// Check expected decisions from a file of cases; report rules no case hits.
     ///
@@ -68,6 +73,10 @@ pub enum Cmd {
         /// Exit 1 also when some rule is hit by no case.
         #[arg(long)]
         require_coverage: bool,
+        /// One policy_test JSON line on stdout instead of the report
+        /// ({"cases","passed","failed","malformed","rules","unhit","failures"}).
+        #[arg(long)]
+        json: bool,
     },
     /// Sign policy or overlay files with an operator key (writes FILE.sig).
     ///
@@ -84,6 +93,9 @@ pub enum Cmd {
         /// Files to sign.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// One policy_signed JSON line per file on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Show which rule an event hits and why each other rule does not.
     Explain {
@@ -100,6 +112,11 @@ pub enum Cmd {
         /// The event (one JSON object); read from standard input if absent.
         #[arg(value_name = "EVENT")]
         event: Option<String>,
+        /// One explanation JSON line on stdout ({"mode","decision","rule",
+        /// "reason","tripwire","rules":[one line per rule]}); on failure an
+        /// error object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -2,7 +2,6 @@ use anyhow::{Context, Result};
 use bd_policy::cli::{Cli, Cmd, ModeArgs, RunArgs, TrustArgs};
 use boundary::mode::{self, Mode};
 use boundary::policy::{Decision, Engine, Policy, RateState, Verdict};
-use clap::Parser;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,17 +10,39 @@ mod cases;
 mod trust;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli: Cli = boundary::json::parse_cli("bd-policy");
+    let json = matches!(
+        cli.cmd,
+        Some(Cmd::Check { json: true, .. })
+            | Some(Cmd::Explain { json: true, .. })
+            | Some(Cmd::Test { json: true, .. })
+            | Some(Cmd::Sign { json: true, .. })
+    );
     let code = match run(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bd-policy: {e:#}");
             // An untrusted policy is a verdict (refused), not an error.
-            if e.downcast_ref::<trust::Refused>().is_some() {
+            let code = if e.downcast_ref::<trust::Refused>().is_some() {
                 boundary::exit::VERDICT
             } else {
                 boundary::exit::USAGE
+            };
+            if json {
+                let bad = e.downcast_ref::<trust::Invalid>();
+                let file = bad.map(|b| b.file.display().to_string());
+                boundary::json::print_error(
+                    "bd-policy",
+                    code,
+                    &format!("{e:#}"),
+                    boundary::json::ErrorAt {
+                        file: file.as_deref(),
+                        line: bad.map(|b| b.line as u64),
+                        field: None,
+                    },
+                );
             }
+            code
         }
     };
     std::process::exit(code);
@@ -29,15 +50,20 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Some(Cmd::Check { policies, overlay }) => Ok(check(&policies, &overlay)),
+        Some(Cmd::Check {
+            policies,
+            overlay,
+            json,
+        }) => Ok(check(&policies, &overlay, json)),
         Some(Cmd::Test {
             policy,
             cases,
             trust,
             require_coverage,
+            json,
         }) => {
             let (pol, _) = trust::load(&policy, &trust)?;
-            let o = cases::run(&pol, &cases)?;
+            let o = cases::run(&pol, &cases, json)?;
             Ok(if o.bad > 0 {
                 2
             } else if o.failed > 0 || (require_coverage && !o.unhit.is_empty()) {
@@ -50,20 +76,37 @@ fn run(cli: Cli) -> Result<i32> {
             key,
             overlay,
             files,
-        }) => trust::sign(&key, overlay, &files),
+            json,
+        }) => trust::sign(&key, overlay, &files, json),
         Some(Cmd::Explain {
             policy,
             trust,
             mode,
             rate_state,
             event,
-        }) => explain(policy, &trust, &mode, rate_state, event),
+            json,
+        }) => explain(policy, &trust, &mode, rate_state, event, json),
         None => decide(cli.run),
     }
 }
 
-fn check(paths: &[PathBuf], overlays: &[PathBuf]) -> i32 {
+fn check(paths: &[PathBuf], overlays: &[PathBuf], json: bool) -> i32 {
     let mut code = 0;
+    let line = |file: &std::path::Path,
+                overlay: bool,
+                rules: Option<usize>,
+                warnings: &[String],
+                errors: serde_json::Value| {
+        println!(
+            "{}",
+            boundary::json::output_line(
+                "policy_check",
+                serde_json::json!({
+                "file":file,"overlay":overlay,"ok":rules.is_some(),"rules":rules,
+                "warnings":warnings,"errors":errors})
+            )
+        );
+    };
     let all = paths
         .iter()
         .map(|p| (p, false))
@@ -74,6 +117,18 @@ fn check(paths: &[PathBuf], overlays: &[PathBuf]) -> i32 {
             Err(e) => {
                 eprintln!("bd-policy: {}: {e}", p.display());
                 code = code.max(2);
+                if json {
+                    let f = p.display().to_string();
+                    boundary::json::print_error(
+                        "bd-policy",
+                        boundary::exit::USAGE,
+                        &format!("{f}: {e}"),
+                        boundary::json::ErrorAt {
+                            file: Some(&f),
+                            ..Default::default()
+                        },
+                    );
+                }
                 continue;
             }
         };
@@ -87,14 +142,29 @@ fn check(paths: &[PathBuf], overlays: &[PathBuf]) -> i32 {
                 for w in &pol.warnings {
                     eprintln!("bd-policy: {}: warning: {w}", p.display());
                 }
-                println!("{}: ok, {} rules", p.display(), pol.rule_count());
+                if json {
+                    line(
+                        p,
+                        is_overlay,
+                        Some(pol.rule_count()),
+                        &pol.warnings,
+                        serde_json::json!([]),
+                    );
+                } else {
+                    println!("{}: ok, {} rules", p.display(), pol.rule_count());
+                }
             }
             Err(errs) => {
                 // FILE:LINE:COL: message, the form compilers use, so editors
                 // and CI annotators jump to the spot.
+                let mut list = Vec::new();
                 for e in errs {
                     let msg = e.msg.trim_end().replace('\n', ": ");
                     eprintln!("{}:{}:{}: {msg}", p.display(), e.line, e.col);
+                    list.push(serde_json::json!({"line":e.line,"col":e.col,"message":msg}));
+                }
+                if json {
+                    line(p, is_overlay, None, &[], list.into());
                 }
                 code = code.max(1);
             }
@@ -146,6 +216,7 @@ fn explain(
     margs: &ModeArgs,
     rate_state: Option<PathBuf>,
     event: Option<String>,
+    json: bool,
 ) -> Result<i32> {
     let (pol, _) = trust::load(&policy, targs)?;
     let rates = match &rate_state {
@@ -167,6 +238,21 @@ fn explain(
     let m = ModeSource::new(margs).read();
     let mut eng = Engine::new(&pol, rates);
     let (lines, d) = eng.explain(line, m, unix_ns());
+    if json {
+        println!(
+            "{}",
+            boundary::json::output_line(
+                "explanation",
+                serde_json::json!({
+                "mode":m,"decision":d.verdict.as_str(),"rule":d.rule,"reason":eng.reason(&d),
+                "tripwire":d.tripwire,"rules":lines})
+            )
+        );
+        return Ok(match d.verdict {
+            Verdict::Allow | Verdict::Alert => 0,
+            Verdict::Deny | Verdict::Tripwire => 1,
+        });
+    }
     println!("mode {m}");
     for l in lines {
         println!("{l}");

@@ -54,12 +54,33 @@ fn read_checked(
     Ok((text, digest))
 }
 
+/// A policy or overlay that does not parse: every error, and where the
+/// first one is (for the `--json` error object's `file` and `line`).
+#[derive(Debug)]
+pub struct Invalid {
+    pub file: PathBuf,
+    pub line: usize,
+    text: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+impl std::error::Error for Invalid {}
+
 fn located(path: &Path, errs: Vec<boundary::policy::PolicyError>) -> anyhow::Error {
     let lines: Vec<String> = errs
         .iter()
         .map(|e| format!("{}: {e}", path.display()))
         .collect();
-    anyhow!("{}", lines.join("\n"))
+    Invalid {
+        file: path.to_path_buf(),
+        line: errs.first().map_or(0, |e| e.line),
+        text: lines.join("\n"),
+    }
+    .into()
 }
 
 /// Read the policy and its overlays; with --require-signed, refuse any
@@ -184,7 +205,7 @@ fn hex(d: &[u8; 32]) -> String {
 }
 
 /// `bd-policy sign`.
-pub fn sign(key: &Path, overlay: bool, files: &[PathBuf]) -> Result<i32> {
+pub fn sign(key: &Path, overlay: bool, files: &[PathBuf], json: bool) -> Result<i32> {
     let sk = opkey::read_secret(key)?;
     let role = if overlay { Role::Overlay } else { Role::Policy };
     for f in files {
@@ -204,6 +225,17 @@ pub fn sign(key: &Path, overlay: bool, files: &[PathBuf]) -> Result<i32> {
         // Random O_EXCL temp name: a symlink planted at a guessable one
         // (the old POLICY.sig.tmp) is never written through as root.
         boundary::safefile::replace_file(&out, body.as_bytes(), 0o644)?;
+        if json {
+            println!(
+                "{}",
+                boundary::json::output_line(
+                    "policy_signed",
+                    serde_json::json!({"file":f,"signature_file":out,"role":role,
+                        "key":sig.key,"sha256":sig.sha256})
+                )
+            );
+            continue;
+        }
         println!(
             "{}: signed ({}, sha256 {})",
             out.display(),

@@ -33,6 +33,13 @@ pub fn command() -> clap::Command {
 pub fn man_sections() -> Vec<(&'static str, &'static str)> {
     vec![
         (
+            "ENVIRONMENT",
+            "BD_USB_CONTROL\t1: watch USB hot-plug and authorise devices by mode for any pin dir; \
+             0: never (default: only for the system's pin dir)\n\
+             BD_SYSFS_USB\tthe sysfs directory of USB devices (default /sys/bus/usb/devices), \
+             for tests that model devices in a plain directory",
+        ),
+        (
             "EXIT STATUS",
             boundary::exit::man(
                 &[

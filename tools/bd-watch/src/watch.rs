@@ -124,6 +124,9 @@ impl Filter {
             // Never filtered: the dead-man heartbeat of a pipeline depends
             // on them, and only bd-lock's marker thread produces them.
             Record::Liveness(_) => true,
+            // Never filtered either: the kernel already changed the mode,
+            // and bd-lock must see it to record the transition.
+            Record::Tripwire(_) => true,
         }
     }
 }
@@ -356,12 +359,15 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 Record::Liveness(l) => {
                     serde_json::to_string(&boundary::event::liveness_line(l, &clock))
                 }
+                Record::Tripwire(t) => {
+                    serde_json::to_string(&boundary::event::tripwire_line(t, &clock))
+                }
             }
             .map_err(|e| Failure(exit::FAILED, format!("json: {e}")))?;
             if !emit(&mut out, &line).map_err(io_fail)? {
                 return Ok(());
             }
-            if matches!(rec, Record::Liveness(_)) {
+            if matches!(rec, Record::Liveness(_) | Record::Tripwire(_)) {
                 continue;
             }
             seen += 1;

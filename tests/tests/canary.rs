@@ -1,0 +1,487 @@
+//! In-kernel canaries against the host kernel (tracepoints, no BPF-LSM):
+//! `bd-lock canary add PATH --trip AIRGAP`, then an exec of that file raises
+//! bd_mode inside the exec itself, so the governed cgroup's very next
+//! connect() is refused with no userspace running at all (the pipeline is
+//! killed first). Twins: an identical copy that is not registered leaves the
+//! mode alone and connects. Then bd-lock records the kernel's transition
+//! (sync, and on-tripwire from the `tripwire` event).
+//!
+//! Each test has its own pin dir, governed cgroup and pair of network
+//! namespaces (10.251.80+x addresses that exist only inside them).
+
+use bd_tests::bin;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn cgroup2_root() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    for l in mounts.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() > 2 && f[2] == "cgroup2" {
+            return PathBuf::from(f[1]);
+        }
+    }
+    panic!("no cgroup2 mount in /proc/mounts");
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Output {
+    let o = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+struct Rig {
+    dir: tempfile::TempDir,
+    pin: PathBuf,
+    cgroup: PathBuf,
+    ns_client: String,
+    ns_server: String,
+    server_ip: String,
+}
+
+impl Rig {
+    fn new(tag: &str, subnet: u8) -> Rig {
+        let tag = format!("bd-test-{tag}-{}", std::process::id());
+        let cgroup = cgroup2_root().join(&tag);
+        std::fs::create_dir(&cgroup).unwrap();
+        let r = Rig {
+            dir: tempfile::tempdir().unwrap(),
+            pin: PathBuf::from(format!("/sys/fs/bpf/{tag}")),
+            cgroup,
+            ns_client: format!("{tag}-c"),
+            ns_server: format!("{tag}-s"),
+            server_ip: format!("10.251.{subnet}.2"),
+        };
+        let (c, s) = (r.ns_client.as_str(), r.ns_server.as_str());
+        sh("ip", &["netns", "add", c]);
+        sh("ip", &["netns", "add", s]);
+        sh(
+            "ip",
+            &[
+                "-n", c, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns",
+                s,
+            ],
+        );
+        let client_ip = format!("10.251.{subnet}.1/24");
+        let server_ip = format!("{}/24", r.server_ip);
+        sh("ip", &["-n", c, "addr", "add", &client_ip, "dev", "veth0"]);
+        sh("ip", &["-n", s, "addr", "add", &server_ip, "dev", "veth1"]);
+        for (ns, dev) in [(c, "veth0"), (s, "veth1"), (c, "lo"), (s, "lo")] {
+            sh("ip", &["-n", ns, "link", "set", dev, "up"]);
+        }
+        let o = Command::new(bin("bd-load"))
+            .env("BD_PIN_DIR", &r.pin)
+            .arg("load")
+            .arg("--cgroup")
+            .arg(&r.cgroup)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "bd-load: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains("mode_connect4")
+                && out.contains("exec_monitor")
+                && r.pin.join("maps/bd_canary").exists(),
+            "bd-load did not attach exec_monitor, mode_enforce and the canary map: {out}"
+        );
+        std::fs::create_dir(r.dir.path().join("operators")).unwrap();
+        r
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    fn tool(&self, name: &str) -> Command {
+        let mut c = Command::new(bin(name));
+        c.env("BD_PIN_DIR", &self.pin)
+            .env("BD_STATE", self.state())
+            .env("BD_OPERATOR_KEYS", self.dir.path().join("operators"));
+        c
+    }
+
+    fn lock(&self, args: &[&str]) -> Output {
+        self.tool("bd-lock").args(args).output().unwrap()
+    }
+
+    fn status(&self) -> (Option<i32>, Value) {
+        let o = self.lock(&["status", "--json"]);
+        (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
+    }
+
+    /// A copy of bash under `name` in the test's directory.
+    fn bash_copy(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::copy("/bin/bash", &p).unwrap();
+        p
+    }
+
+    /// In the governed cgroup and the client netns, exec `shell` (a bash
+    /// binary), which then connects to the server: the connect() is that
+    /// process's first network call after its own execve.
+    fn exec_then_connect(&self, shell: &Path) -> String {
+        let script = format!(
+            "echo $$ > {}/cgroup.procs && exec ip netns exec {} {} -c 'exec 3<>/dev/tcp/{}/9 && echo connected'",
+            self.cgroup.display(),
+            self.ns_client,
+            shell.display(),
+            self.server_ip
+        );
+        let o = Command::new("bash").args(["-c", &script]).output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    /// The raw bd_mode slot: (mode, flags, seq).
+    fn map(&self) -> (String, u64, u64) {
+        let (_, v) = self.status();
+        let m = &v["map"];
+        (
+            m["mode"].as_str().unwrap_or("?").to_string(),
+            m["flags"].as_u64().unwrap_or(u64::MAX),
+            m["seq"].as_u64().unwrap(),
+        )
+    }
+
+    /// Back to OPEN by token (unload refuses any other mode).
+    fn release(&self) {
+        let (_, v) = self.status();
+        let from = v["map"]["mode"].as_str().unwrap_or("OPEN").to_string();
+        if from == "OPEN" {
+            return;
+        }
+        let key = self.dir.path().join("op.key");
+        if !key.exists() {
+            let o = self.lock(&["keygen", "-o", key.to_str().unwrap()]);
+            assert!(o.status.success(), "{o:?}");
+            std::fs::write(self.dir.path().join("operators/op.pub"), &o.stdout).unwrap();
+        }
+        let tok = self.dir.path().join("release.tok");
+        let _ = std::fs::remove_file(&tok);
+        let o = self.lock(&[
+            "token",
+            "-k",
+            key.to_str().unwrap(),
+            "--from",
+            &from,
+            "--to",
+            "OPEN",
+            "-o",
+            tok.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "token: {o:?}");
+        let o = self.lock(&["release", "--token", tok.to_str().unwrap()]);
+        assert!(o.status.success(), "release: {o:?}");
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.release();
+        } else {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.release()));
+        }
+        let _ = Command::new(bin("bd-load"))
+            .env("BD_PIN_DIR", &self.pin)
+            .arg("unload")
+            .output();
+        for ns in [&self.ns_client, &self.ns_server] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        let _ = std::fs::remove_dir(&self.cgroup);
+    }
+}
+
+fn kill(c: &mut Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = c.wait();
+}
+
+/// bd-watch | bd-policy | bd-lock on-tripwire --tee, bd-watch ready.
+struct Pipeline {
+    watch: Child,
+    decide: Child,
+    lock: Child,
+    out: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Pipeline {
+    fn start(rig: &Rig, policy: &Path) -> Pipeline {
+        let mut watch = rig
+            .tool("bd-watch")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut werr = BufReader::new(watch.stderr.take().unwrap());
+        let mut l = String::new();
+        loop {
+            l.clear();
+            assert!(
+                werr.read_line(&mut l).unwrap() > 0,
+                "bd-watch exited before ready"
+            );
+            if l.contains("ready") {
+                break;
+            }
+        }
+        // Keep draining bd-watch's stderr so it never blocks on it.
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = werr.read_to_string(&mut s);
+        });
+        let mut decide = rig
+            .tool("bd-policy")
+            .arg("-p")
+            .arg(policy)
+            .stdin(watch.stdout.take().unwrap())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lock = rig
+            .tool("bd-lock")
+            .args(["on-tripwire", "--tee"])
+            .stdin(decide.stdout.take().unwrap())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lock_out = lock.stdout.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = lock_out.read_to_string(&mut s);
+            s
+        });
+        Pipeline {
+            watch,
+            decide,
+            lock,
+            out: Some(out),
+        }
+    }
+
+    /// Kill all three and wait for them: nothing in userspace is left.
+    fn kill(&mut self) -> String {
+        kill(&mut self.watch);
+        kill(&mut self.decide);
+        kill(&mut self.lock);
+        for c in [&mut self.watch, &mut self.decide, &mut self.lock] {
+            assert!(c.try_wait().unwrap().is_some(), "a pipeline stage survived");
+        }
+        self.out
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn policy(rig: &Rig) -> PathBuf {
+    let p = rig.dir.path().join("policy.toml");
+    std::fs::write(&p, "[[rule]]\nname = \"default\"\ndecision = \"allow\"\n").unwrap();
+    p
+}
+
+#[test]
+fn canary_exec_refuses_the_next_connect_with_the_pipeline_dead() {
+    let rig = Rig::new("canary", 80);
+    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "canary test"]);
+    assert!(o.status.success(), "{o:?}");
+    let canary = rig.bash_copy("canary-bash");
+    let decoy = rig.bash_copy("decoy-bash");
+    let o = rig.lock(&[
+        "canary",
+        "add",
+        "--trip",
+        "AIRGAP",
+        canary.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "canary add: {o:?}");
+
+    // The pipeline ran, and is dead before anything trips.
+    let mut pipe = Pipeline::start(&rig, &policy(&rig));
+    pipe.kill();
+
+    // Twin: an identical, unregistered copy. Nothing listens on the peer,
+    // so a reset ("Connection refused") proves the connect was allowed.
+    let twin = rig.exec_then_connect(&decoy);
+    assert!(twin.contains("Connection refused"), "decoy: {twin}");
+    assert_eq!(rig.map(), ("OPEN".into(), 0, 1), "the decoy moved the mode");
+
+    // The canary: its own first connect() after its execve is refused.
+    let t0 = Instant::now();
+    let denied = rig.exec_then_connect(&canary);
+    let took = t0.elapsed();
+    assert!(
+        denied.contains("Operation not permitted") && !denied.contains("connected"),
+        "canary exec, then connect: {denied}"
+    );
+    eprintln!("canary exec + refused connect: {took:?}");
+    // The kernel alone moved the slot: a new seq, flagged as the kernel's.
+    assert_eq!(rig.map(), ("AIRGAP".into(), 1, 2));
+    // No userspace recorded it: the file still says OPEN, so every reader
+    // takes the disagreement as LOCKDOWN (exit 7), never as OPEN.
+    let (code, st) = rig.status();
+    assert_eq!(code, Some(7), "{st}");
+    assert_eq!(st["mode"], "LOCKDOWN");
+    assert_eq!(st["state"]["mode"], "OPEN");
+
+    // The decoy is now refused too: the mode, not the file, decides.
+    let after = rig.exec_then_connect(&decoy);
+    assert!(
+        after.contains("Operation not permitted"),
+        "decoy in AIRGAP: {after}"
+    );
+
+    // bd-lock sync records the kernel's transition (never refused as a
+    // loosening: it only ever tightens the file to the kernel's mode).
+    let o = rig.lock(&["sync"]);
+    assert!(o.status.success(), "sync: {o:?}");
+    let ev: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&ev["type"], &ev["from"], &ev["to"], &ev["via"]),
+        (
+            &"mode".into(),
+            &"OPEN".into(),
+            &"AIRGAP".into(),
+            &"canary".into()
+        ),
+        "{ev}"
+    );
+    let (_, st) = rig.status();
+    assert_eq!(
+        (&st["mode"], &st["fault"]),
+        (&"AIRGAP".into(), &Value::Null)
+    );
+    assert_eq!(st["state"]["seq"], 2);
+
+    // list counts the hit; remove is a loosening: refused outside OPEN.
+    let o = rig.lock(&["canary", "list", "--json"]);
+    let l: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&l["type"], &l["tripwire"], &l["hits"]),
+        (&"canary".into(), &"AIRGAP".into(), &1.into())
+    );
+    let o = rig.lock(&["canary", "remove", canary.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("only in OPEN"));
+    // Still registered.
+    let o = rig.lock(&["canary", "list"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("trips AIRGAP"));
+
+    // Back in OPEN (by ceremony), removal is allowed and the file is inert.
+    rig.release();
+    let o = rig.lock(&["canary", "remove", canary.to_str().unwrap()]);
+    assert!(o.status.success(), "{o:?}");
+    let again = rig.exec_then_connect(&canary);
+    assert!(
+        again.contains("Connection refused"),
+        "removed canary: {again}"
+    );
+    assert_eq!(rig.map().0, "OPEN");
+}
+
+#[test]
+fn canary_trip_is_recorded_by_on_tripwire_and_never_lowers() {
+    let rig = Rig::new("canarypipe", 81);
+    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "canary pipeline"]);
+    assert!(o.status.success(), "{o:?}");
+    let low = rig.dir.path().join("canary-low");
+    let high = rig.dir.path().join("canary-high");
+    std::fs::copy("/bin/true", &low).unwrap();
+    std::fs::copy("/bin/true", &high).unwrap();
+    for (p, m) in [(&high, "COLDROOM"), (&low, "RESTRICTED")] {
+        let o = rig.lock(&["canary", "add", "--trip", m, p.to_str().unwrap()]);
+        assert!(o.status.success(), "{o:?}");
+    }
+    // Bad input: a missing file is an error naming it, nothing registered.
+    let o = rig.lock(&["canary", "add", "/nonexistent/bd-canary"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/bd-canary"));
+
+    let mut pipe = Pipeline::start(&rig, &policy(&rig));
+    assert!(Command::new(&high).status().unwrap().success());
+    let t = Instant::now();
+    loop {
+        let (code, st) = rig.status();
+        if st["mode"] == "COLDROOM" && st["fault"].is_null() {
+            // COLDROOM's ptrace hooks need BPF-LSM: NOT_ENFORCED here.
+            assert!(matches!(code, Some(0) | Some(4)), "{st}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "not recorded: {st}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A canary with a looser mode never lowers the kernel's.
+    assert!(Command::new(&low).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rig.map(), ("COLDROOM".into(), 1, 2));
+    let out = pipe.kill();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let trip = lines
+        .iter()
+        .find(|v| v["type"] == "decision" && v["event"]["type"] == "tripwire")
+        .unwrap_or_else(|| panic!("no decision on the tripwire event in {out}"));
+    let ev = &trip["event"];
+    assert_eq!(
+        (
+            &ev["hook"],
+            &ev["tripwire"],
+            &ev["from"],
+            &ev["to"],
+            &ev["seq"]
+        ),
+        (
+            &"exec".into(),
+            &"COLDROOM".into(),
+            &"OPEN".into(),
+            &"COLDROOM".into(),
+            &2.into()
+        ),
+        "{ev}"
+    );
+    assert!(
+        ev["path"].as_str().unwrap().ends_with("canary-high"),
+        "{ev}"
+    );
+    let mode = lines
+        .iter()
+        .find(|v| v["type"] == "mode")
+        .unwrap_or_else(|| panic!("no mode event in {out}"));
+    assert_eq!(
+        (&mode["from"], &mode["to"], &mode["via"]),
+        (&"OPEN".into(), &"COLDROOM".into(), &"canary".into()),
+        "{mode}"
+    );
+    // Exactly one transition recorded: the second (looser) trip changed nothing.
+    assert_eq!(
+        lines.iter().filter(|v| v["type"] == "mode").count(),
+        1,
+        "{out}"
+    );
+}
