@@ -30,7 +30,7 @@ complete -c bd-log -n "__fish_bd_log_needs_command" -s V -l version -d 'Print ve
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
-complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
+complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "checkpoint" -d 'Print the latest checkpoint line or note (to keep elsewhere as an anchor)'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "tail" -d 'Print the last entries as JSON lines'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "note" -d 'Print a C2SP tlog-checkpoint (signed note) over the log\'s Merkle tree'
@@ -41,6 +41,7 @@ complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "rotate" -d 'Close the
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "repair" -d 'Move a torn last line aside so appends can continue'
 complete -c bd-log -n "__fish_bd_log_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand keygen" -s o -l output -d 'Secret key file to create (the public key goes to FILE.pub)' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand keygen" -l epochs -d 'Forward-secure epochs to make (append moves to the next one at most once per --epoch-interval, default 1h: 8784 is a year and a day); KEY.pub lists each one\'s public key (45 bytes an epoch)' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s l -l log -d 'The log file (created with a genesis checkpoint if missing or empty)' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s k -l key -d 'Secret key from `bd-log keygen` (must not be readable by group or others)' -r -F
@@ -49,18 +50,20 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s t -l checkpoint
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l fsync -d 'When to fdatasync the log' -r -f -a "always\t'fdatasync after every write, before the lines count as acknowledged'
 checkpoint\t'fdatasync after each checkpoint (in the background) and at the end of input (waited for)'
 never\t'Never; leave it to the kernel'"
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l epoch-interval -d 'Forward security: after a checkpoint, move the key to its next epoch once the current epoch is this old (the old seed is erased); 0s evolves at every checkpoint. `never` keeps one epoch' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l skip-invalid -d 'Report and skip lines that are not JSON instead of stopping (exit status 1 at the end)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l append-only -d 'Set the file\'s append-only attribute (chattr +a; needs root)'
-complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l ack -d 'After each write, print {"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S'
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l ack -d 'After each write, print {"v":1,"type":"log_ack","time":T,"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s l -l log -d 'The log file; repeat for a rotated set, oldest first (LOG.2.gz, LOG.1, LOG). `-` reads stdin; a pattern with * ? or [ is expanded and the files ordered by where they sit in the chain; gzip and zstd members are read decompressed' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`)' -r -F
-complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s a -l anchor -d 'A checkpoint line exported earlier: the log must still contain it' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s a -l anchor -d 'A checkpoint line or signed note exported earlier: the log\'s tree must extend it' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -l json -d 'Print the result as one JSON object (also an error object when it cannot decide)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s q -l quiet -d 'Print nothing when the log is valid (failures are still reported)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`) the log must verify under' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -l note -d 'Print the checkpoint as a C2SP tlog-checkpoint signed note instead of the log line'
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s s -l seq -d 'One seq (N) or a range (A..B, end exclusive; A.. or ..B)' -r
@@ -108,7 +111,7 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand repair" -s h -l help -d 'P
 complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "keygen" -d 'Create a signing key pair: KEY (secret, mode 0600) and KEY.pub'
 complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "append" -d 'Append JSON lines from stdin to the log, with signed checkpoints'
 complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "verify" -d 'Check every link, checkpoint signature, seq and time order'
-complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "checkpoint" -d 'Print the latest checkpoint line (to keep elsewhere as an anchor)'
+complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "checkpoint" -d 'Print the latest checkpoint line or note (to keep elsewhere as an anchor)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "show" -d 'Print entries as JSON lines (all, by seq, or since a time)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "tail" -d 'Print the last entries as JSON lines'
 complete -c bd-log -n "__fish_bd_log_using_subcommand help; and not __fish_seen_subcommand_from keygen append verify checkpoint show tail note prove verify-excerpt witness rotate repair help" -f -a "note" -d 'Print a C2SP tlog-checkpoint (signed note) over the log\'s Merkle tree'

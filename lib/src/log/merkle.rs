@@ -51,6 +51,17 @@ impl Frontier {
         self.size
     }
 
+    /// The subtree roots, largest first (one per set bit of the size).
+    pub fn stack(&self) -> &[Hash] {
+        &self.stack
+    }
+
+    /// A frontier from its parts, as a checkpoint line carries them; None
+    /// when the number of hashes does not fit the size.
+    pub fn from_parts(size: u64, stack: Vec<Hash>) -> Option<Frontier> {
+        (stack.len() as u32 == size.count_ones()).then_some(Frontier { size, stack })
+    }
+
     /// Appends one leaf (its data; hashed here).
     pub fn push(&mut self, data: &[u8]) {
         self.push_hash(leaf_hash(data));
@@ -234,6 +245,9 @@ pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
     [d[0], d[1], d[2], d[3]]
 }
 
+/// The keys a note may be signed with, by key name: (key ID, key).
+type Candidates<'a> = dyn Fn(&str) -> Vec<([u8; 4], VerifyingKey)> + 'a;
+
 /// A C2SP tlog-checkpoint: origin line, tree size, base64 root hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeHead {
@@ -271,6 +285,32 @@ impl TreeHead {
     /// `key` under the note's origin as key name must verify; signature lines
     /// from other keys (witness cosignatures) are ignored, as the spec asks.
     pub fn open(note: &str, key: &VerifyingKey) -> Result<TreeHead, String> {
+        TreeHead::open_with(note, &|origin| vec![(key_id(origin, key), *key)]).map(|(t, _)| t)
+    }
+
+    /// As [`TreeHead::open`], with any epoch's key of a forward-secure key
+    /// (`KEY.pub`): the signature line's key ID names the epoch. Returns the
+    /// tree head and that epoch.
+    pub fn open_epochs(
+        note: &str,
+        keys: &super::keys::PublicKeys,
+    ) -> Result<(TreeHead, u64), String> {
+        let (th, vk) = TreeHead::open_with(note, &|origin| {
+            (0..keys.len())
+                .filter_map(|e| keys.get(e))
+                .map(|k| (key_id(origin, &k), k))
+                .collect()
+        })?;
+        let e = (0..keys.len())
+            .find(|&e| keys.raw(e) == Some(vk.as_bytes()))
+            .unwrap_or(0);
+        Ok((th, e))
+    }
+
+    fn open_with(
+        note: &str,
+        candidates: &Candidates<'_>,
+    ) -> Result<(TreeHead, VerifyingKey), String> {
         let (text, sigs) = note
             .split_once("\n\n")
             .ok_or("not a signed note: no blank line before the signatures")?;
@@ -296,8 +336,8 @@ impl TreeHead {
             .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
             .and_then(|b| b.try_into().ok())
             .ok_or("root hash is not 32 bytes of base64")?;
-        let id = key_id(origin, key);
-        let mut verified = false;
+        let cands = candidates(origin);
+        let mut verified = None;
         for line in sigs.lines() {
             let rest = line
                 .strip_prefix("\u{2014} ")
@@ -306,24 +346,35 @@ impl TreeHead {
             let blob = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|_| "signature is not base64")?;
-            if name != origin || blob.len() != 68 || blob[..4] != id {
+            if name != origin || blob.len() != 68 {
                 continue;
             }
+            let Some((_, key)) = cands.iter().find(|(id, _)| blob[..4] == id[..]) else {
+                continue;
+            };
             let sig = Signature::from_slice(&blob[4..]).map_err(|_| "bad signature bytes")?;
             key.verify_strict(text.as_bytes(), &sig)
                 .map_err(|_| "the log key's signature on the checkpoint does not verify")?;
-            verified = true;
+            verified = Some(*key);
         }
-        if !verified {
+        let Some(vk) = verified else {
+            let ids = cands
+                .iter()
+                .take(1)
+                .map(|(id, _)| hex::encode(id))
+                .collect::<Vec<_>>()
+                .join(",");
             return Err(format!(
-                "no signature by the given key (name {origin}, key ID {})",
-                hex::encode(id)
+                "no signature by the given key (name {origin}, key ID {ids})"
             ));
-        }
-        Ok(TreeHead {
-            origin: origin.to_string(),
-            size,
-            root,
-        })
+        };
+        Ok((
+            TreeHead {
+                origin: origin.to_string(),
+                size,
+                root,
+            },
+            vk,
+        ))
     }
 }

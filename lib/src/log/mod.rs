@@ -5,22 +5,26 @@
 //!
 //! ```text
 //! {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ","prev":"<64 hex>","record":<JSON as given>}
-//! {"seq":N,"ts":"…","prev":"<64 hex>","checkpoint":{"origin":"…","size":N,"head":"<64 hex>","time":"…","key":"<64 hex>","sig":"<base64>"}}
+//! {"seq":N,"ts":"…","prev":"<64 hex>","checkpoint":{"origin":"…","size":N,"root":"<b64>","epoch":E,"key":"<b64>","frontier":["<b64>",…],"sig":"<b64>"}}
 //! ```
 //!
 //! * `seq` is the 0-based line number; `prev` is the SHA-256 of the previous
 //!   line's exact bytes without its `\n` (64 zeros on line 0).
 //! * Line 0 is the genesis checkpoint (`size` 0): it fixes the log's `origin`
-//!   (`bdlog-` + 32 random hex digits) and the signing key for its lifetime.
-//! * A checkpoint at seq N covers the N lines before it: `size` = N and
-//!   `head` = SHA-256 of line N-1 (equal to its own `prev`); the Ed25519
-//!   signature is over [`signed_message`] (origin, size, head, time).
+//!   (`bdlog-` + 32 random hex digits).
+//! * A checkpoint at seq N covers the N lines before it: `size` = N, `root`
+//!   is the RFC 6962 Merkle root over lines 0..N (leaf i = line i's bytes),
+//!   `frontier` the tree's right edge at N, and `sig` the signed-note key ID
+//!   and Ed25519 signature over the C2SP tlog-checkpoint text
+//!   `origin\nN\nroot\n` by the key of epoch `epoch` ([`keys`]), whose
+//!   public key is `key`. [`Checkpoint::note`] gives it as a signed note.
 //!
 //! The record is stored byte for byte as given (only trimmed of surrounding
 //! whitespace), so hashing never depends on a re-serialisation. Putting it
 //! last lets the verifier read the fixed prefix with a strict scanner instead
 //! of a JSON parser: anything that does not match byte for byte is rejected.
 
+pub mod keys;
 pub mod merkle;
 pub mod verify;
 pub mod witness;
@@ -30,10 +34,9 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use zeroize::Zeroizing;
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -76,8 +79,8 @@ pub fn check_record(rec: &[u8]) -> Result<(), String> {
     // would be signed as one meaning and read back as another.
     crate::json::check(rec).map_err(|e| format!("not JSON: {e}"))
 }
-/// Domain separation for checkpoint signatures.
-pub const SIG_CONTEXT: &str = "bd-log checkpoint v1";
+/// No canonical checkpoint line is longer (64 frontier hashes at most).
+pub const MAX_CHECKPOINT_LINE: usize = 8192;
 
 /// SHA-256 of one line's bytes (without its `\n`).
 pub fn hash_line(line: &[u8]) -> Hash {
@@ -247,15 +250,6 @@ fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
-/// The bytes an Ed25519 checkpoint signature covers.
-pub fn signed_message(origin: &str, size: u64, head: &Hash, time: &str) -> Vec<u8> {
-    format!(
-        "{SIG_CONTEXT}\norigin {origin}\nsize {size}\nhead {}\ntime {time}\n",
-        hex::encode(head)
-    )
-    .into_bytes()
-}
-
 /// An origin is printable without escaping, so lines stay canonical.
 pub fn valid_origin(o: &str) -> bool {
     !o.is_empty()
@@ -271,16 +265,28 @@ pub fn new_origin() -> String {
     format!("bdlog-{}", hex::encode(r))
 }
 
-/// A parsed checkpoint line.
+/// A parsed checkpoint line (format v2): a C2SP tlog-checkpoint over the
+/// RFC 6962 tree of every line before it, signed with the key of its epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     pub seq: u64,
     pub ts: String,
     pub origin: String,
     pub size: u64,
+    /// The line's `prev`: SHA-256 of line size-1 (zeros for a genesis).
     pub head: Hash,
+    /// RFC 6962 root of lines 0..size.
+    pub root: Hash,
+    /// The signing key's epoch (see [`keys`]).
+    pub epoch: u64,
+    /// The public key of that epoch, as the signer names it.
     pub key: [u8; 32],
-    pub sig: [u8; 64],
+    /// The tree's right edge at `size` (one hash per set bit of `size`), so
+    /// an appender or a verifier can go on from this line alone.
+    pub frontier: Vec<Hash>,
+    /// Signed-note key ID (4 bytes) and Ed25519 signature, as in the note's
+    /// signature line.
+    pub sig: [u8; 68],
 }
 
 #[derive(Deserialize)]
@@ -299,40 +305,108 @@ struct RawCheckpoint<'a> {
     #[serde(borrow)]
     origin: &'a str,
     size: u64,
-    head: &'a str,
-    time: &'a str,
+    root: &'a str,
+    epoch: u64,
     key: &'a str,
+    #[serde(borrow)]
+    frontier: Vec<&'a str>,
     sig: &'a str,
 }
 
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn unb64_32(s: &str) -> Option<Hash> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .ok()?
+        .try_into()
+        .ok()
+}
+
 impl Checkpoint {
-    /// Makes and signs the checkpoint line that follows `size` lines whose
-    /// last one hashes to `head`.
-    pub fn sign(sk: &SigningKey, origin: &str, size: u64, head: Hash, ts: &str) -> Checkpoint {
-        let sig = sk.sign(&signed_message(origin, size, &head, ts));
+    /// Makes and signs the checkpoint line that follows `frontier.size()`
+    /// lines whose last one hashes to `head`, with `sk` as epoch `epoch`'s key.
+    pub fn sign(
+        sk: &SigningKey,
+        epoch: u64,
+        origin: &str,
+        head: Hash,
+        frontier: &merkle::Frontier,
+        ts: &str,
+    ) -> Checkpoint {
+        let size = frontier.size();
+        let th = merkle::TreeHead {
+            origin: origin.to_string(),
+            size,
+            root: frontier.root(),
+        };
+        let vk = sk.verifying_key();
+        let mut sig = [0u8; 68];
+        sig[..4].copy_from_slice(&merkle::key_id(origin, &vk));
+        sig[4..].copy_from_slice(&sk.sign(th.text().as_bytes()).to_bytes());
         Checkpoint {
             seq: size,
             ts: ts.to_string(),
             origin: origin.to_string(),
             size,
             head,
-            key: sk.verifying_key().to_bytes(),
-            sig: sig.to_bytes(),
+            root: th.root,
+            epoch,
+            key: vk.to_bytes(),
+            frontier: frontier.stack().to_vec(),
+            sig,
         }
+    }
+
+    /// The tree head this checkpoint signs.
+    pub fn tree_head(&self) -> merkle::TreeHead {
+        merkle::TreeHead {
+            origin: self.origin.clone(),
+            size: self.size,
+            root: self.root,
+        }
+    }
+
+    /// The checkpoint as a C2SP signed note (tlog-checkpoint), readable by
+    /// any tool that speaks signed notes given this epoch's public key.
+    pub fn note(&self) -> String {
+        format!(
+            "{}\n\u{2014} {} {}\n",
+            self.tree_head().text(),
+            self.origin,
+            b64(&self.sig)
+        )
+    }
+
+    /// The frontier this line carries, checked against its size.
+    pub fn frontier(&self) -> Option<merkle::Frontier> {
+        merkle::Frontier::from_parts(self.size, self.frontier.clone())
     }
 
     /// The line (without `\n`), in the one canonical form.
     pub fn to_line(&self) -> String {
-        let head = hex::encode(self.head);
+        let mut fr = String::with_capacity(self.frontier.len() * 47);
+        for (i, h) in self.frontier.iter().enumerate() {
+            if i > 0 {
+                fr.push(',');
+            }
+            fr.push('"');
+            fr.push_str(&b64(h));
+            fr.push('"');
+        }
         format!(
-            "{{\"seq\":{},\"ts\":\"{}\",\"prev\":\"{head}\",\"checkpoint\":{{\"origin\":\"{}\",\"size\":{},\"head\":\"{head}\",\"time\":\"{}\",\"key\":\"{}\",\"sig\":\"{}\"}}}}",
+            "{{\"seq\":{},\"ts\":\"{}\",\"prev\":\"{}\",\"checkpoint\":{{\"origin\":\"{}\",\"size\":{},\"root\":\"{}\",\"epoch\":{},\"key\":\"{}\",\"frontier\":[{fr}],\"sig\":\"{}\"}}}}",
             self.seq,
             self.ts,
+            hex::encode(self.head),
             self.origin,
             self.size,
-            self.ts,
-            hex::encode(self.key),
-            base64::engine::general_purpose::STANDARD.encode(self.sig)
+            b64(&self.root),
+            self.epoch,
+            b64(&self.key),
+            b64(&self.sig)
         )
     }
 
@@ -340,14 +414,18 @@ impl Checkpoint {
     /// so a checkpoint has exactly one spelling and nothing unsigned can ride
     /// along in it. Does not check the signature: see [`Checkpoint::verify`].
     pub fn parse_line(line: &[u8]) -> Result<Checkpoint, String> {
-        let raw: RawLine = serde_json::from_slice(line)
-            .map_err(|e| format!("checkpoint is not well-formed: {e}"))?;
+        let raw: RawLine = serde_json::from_slice(line).map_err(|e| {
+            if line.windows(7).any(|w| w == b"\"head\":") {
+                "an old-format (v1) checkpoint, which signs the chain head: this bd-log reads \
+                 v2 logs only; verify the old log with the bd-log that wrote it"
+                    .to_string()
+            } else {
+                format!("checkpoint is not well-formed: {e}")
+            }
+        })?;
         let c = &raw.checkpoint;
         if !valid_ts(raw.ts.as_bytes()) {
             return Err("checkpoint ts is malformed".into());
-        }
-        if c.time != raw.ts {
-            return Err("checkpoint time differs from the line's ts".into());
         }
         if c.size != raw.seq {
             return Err(format!(
@@ -355,28 +433,35 @@ impl Checkpoint {
                 c.size, raw.seq
             ));
         }
-        if c.head != raw.prev {
-            return Err("checkpoint head differs from the line's prev".into());
-        }
         if !valid_origin(c.origin) {
             return Err("checkpoint origin is malformed".into());
         }
         let head =
-            decode_hash(c.head.as_bytes()).ok_or("checkpoint head is not 64 lowercase hex")?;
-        let key = decode_hash(c.key.as_bytes()).ok_or("checkpoint key is not 64 lowercase hex")?;
-        let sig_bytes = base64::engine::general_purpose::STANDARD
+            decode_hash(raw.prev.as_bytes()).ok_or("checkpoint prev is not 64 lowercase hex")?;
+        let root = unb64_32(c.root).ok_or("checkpoint root is not 32 bytes of base64")?;
+        let key = unb64_32(c.key).ok_or("checkpoint key is not 32 bytes of base64")?;
+        let mut frontier = Vec::with_capacity(c.frontier.len());
+        for f in &c.frontier {
+            frontier.push(unb64_32(f).ok_or("checkpoint frontier hash is not 32 bytes of base64")?);
+        }
+        if frontier.len() as u32 != c.size.count_ones() {
+            return Err("checkpoint frontier does not fit its size".into());
+        }
+        let sig: [u8; 68] = base64::engine::general_purpose::STANDARD
             .decode(c.sig)
-            .map_err(|_| "checkpoint sig is not base64".to_string())?;
-        let sig: [u8; 64] = sig_bytes
-            .try_into()
-            .map_err(|_| "checkpoint sig is not 64 bytes".to_string())?;
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("checkpoint sig is not 68 bytes of base64 (key ID and signature)")?;
         let cp = Checkpoint {
             seq: raw.seq,
             ts: raw.ts.to_string(),
             origin: c.origin.to_string(),
             size: c.size,
             head,
+            root,
+            epoch: c.epoch,
             key,
+            frontier,
             sig,
         };
         if cp.to_line().as_bytes() != line {
@@ -385,29 +470,51 @@ impl Checkpoint {
         Ok(cp)
     }
 
+    fn check_sig(&self, vk: &VerifyingKey) -> Result<(), String> {
+        if self.sig[..4] != merkle::key_id(&self.origin, vk) {
+            return Err("checkpoint signature's key ID is not its key's".into());
+        }
+        let fr = self
+            .frontier()
+            .ok_or("checkpoint frontier does not fit its size")?;
+        if fr.root() != self.root {
+            return Err("checkpoint frontier does not hash to its root".into());
+        }
+        let sig = Signature::from_slice(&self.sig[4..]).map_err(|_| "bad signature bytes")?;
+        vk.verify_strict(self.tree_head().text().as_bytes(), &sig)
+            .map_err(|_| "checkpoint signature does not verify".to_string())
+    }
+
     /// Whether the signature verifies under the key the checkpoint names
     /// itself: true for a checkpoint from a log kept under another key, false
     /// for a forged or altered one.
     pub fn self_signed(&self) -> bool {
-        VerifyingKey::from_bytes(&self.key).is_ok_and(|k| {
-            let msg = signed_message(&self.origin, self.size, &self.head, &self.ts);
-            k.verify_strict(&msg, &Signature::from_bytes(&self.sig))
-                .is_ok()
-        })
+        VerifyingKey::from_bytes(&self.key).is_ok_and(|k| self.check_sig(&k).is_ok())
     }
 
-    /// Checks the signature against `key` (the trusted public key).
-    pub fn verify(&self, key: &VerifyingKey) -> Result<(), String> {
-        if self.key != key.to_bytes() {
+    /// Checks the signature against the trusted key of the epoch the
+    /// checkpoint states: a signature by any other epoch's key (a later
+    /// one, held by whoever broke in) does not verify.
+    pub fn verify(&self, keys: &keys::PublicKeys) -> Result<(), String> {
+        let Some(pk) = keys.raw(self.epoch) else {
             return Err(format!(
-                "checkpoint names key {}, not the given public key {}",
-                hex::encode(self.key),
-                hex::encode(key.to_bytes())
+                "checkpoint states epoch {}, but the public key has {} epochs",
+                self.epoch,
+                keys.len()
+            ));
+        };
+        if self.key != *pk {
+            return Err(format!(
+                "checkpoint names key {}, not the public key of its epoch {} ({})",
+                b64(&self.key),
+                self.epoch,
+                b64(pk)
             ));
         }
-        let msg = signed_message(&self.origin, self.size, &self.head, &self.ts);
-        key.verify_strict(&msg, &Signature::from_bytes(&self.sig))
-            .map_err(|_| "checkpoint signature does not verify".to_string())
+        let vk = keys
+            .get(self.epoch)
+            .ok_or("the public key of this epoch is not a valid Ed25519 point")?;
+        self.check_sig(&vk)
     }
 }
 
@@ -420,63 +527,16 @@ pub enum KeyError {
     Bad { path: PathBuf, why: String },
 }
 
-fn key_io(path: &Path) -> impl FnOnce(io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn read_hex32(path: &Path, secret: bool) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let mut f = File::open(path).map_err(key_io(path))?;
-    if secret {
-        let mode = f.metadata().map_err(key_io(path))?.permissions().mode();
-        // A public key given where the secret one belongs is the usual
-        // cause: say so instead of asking to chmod a public key.
-        if path.extension().is_some_and(|e| e == "pub") {
-            return Err(KeyError::Bad {
-                path: path.into(),
-                why: "this is a public key (.pub); give the secret key file (without .pub), \
-                      the one bd-log keygen wrote with mode 0600"
-                    .into(),
-            });
-        }
-        if mode & 0o077 != 0 {
-            return Err(KeyError::Bad {
-                path: path.into(),
-                why: format!(
-                    "secret key is readable by group or others (mode {:o}); chmod 600 it",
-                    mode & 0o777
-                ),
-            });
-        }
-    }
-    let mut text = Zeroizing::new(Vec::new());
-    Read::by_ref(&mut f)
-        .take(1024)
-        .read_to_end(&mut text)
-        .map_err(key_io(path))?;
-    let body = text.trim_ascii();
-    let mut out = Zeroizing::new([0u8; 32]);
-    if body.len() != 64 || hex::decode_to_slice(body, &mut out[..]).is_err() {
-        return Err(KeyError::Bad {
-            path: path.into(),
-            why: "expected one line of 64 hex digits (an Ed25519 key from `bd-log keygen`)".into(),
-        });
-    }
-    Ok(out)
-}
-
-/// Loads a secret key written by [`write_keypair`].
+/// Loads the current epoch's signing key from a secret key file.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let b = read_hex32(path, true)?;
-    Ok(SigningKey::from_bytes(&b))
+    keys::load_secret(path).map(|k| k.signing_key())
 }
 
-/// Loads a public key (`KEY.pub`).
+/// Loads epoch 0's public key (`KEY.pub`); [`keys::load_public`] gives
+/// every epoch's, which checkpoint verification needs.
 pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
-    let b = read_hex32(path, false)?;
-    VerifyingKey::from_bytes(&b).map_err(|_| KeyError::Bad {
+    let k = keys::load_public(path)?;
+    k.get(0).ok_or_else(|| KeyError::Bad {
         path: path.into(),
         why: "not a valid Ed25519 public key".into(),
     })
@@ -489,39 +549,14 @@ pub fn pub_path(secret: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Creates a new key pair: `secret` (mode 0600) and `secret.pub` (0644).
-/// Refuses to overwrite either file.
+/// Creates a new key pair with the default number of epochs; returns the
+/// public key of epoch 0.
 pub fn write_keypair(secret: &Path) -> Result<VerifyingKey, KeyError> {
-    let public = pub_path(secret);
-    for p in [secret, public.as_path()] {
-        if p.symlink_metadata().is_ok() {
-            return Err(KeyError::Bad {
-                path: p.into(),
-                why: "already exists; refusing to overwrite a key".into(),
-            });
-        }
-    }
-    let sk = SigningKey::generate(&mut rand_core::OsRng);
-    let vk = sk.verifying_key();
-    let write = |p: &Path, mode: u32, body: &[u8]| -> Result<(), KeyError> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(p)
-            .map_err(key_io(p))?;
-        f.write_all(body).map_err(key_io(p))?;
-        f.sync_all().map_err(key_io(p))
-    };
-    let mut text = Zeroizing::new(hex::encode(sk.to_bytes()).into_bytes());
-    text.push(b'\n');
-    write(secret, 0o600, &text)?;
-    write(
-        &public,
-        0o644,
-        format!("{}\n", hex::encode(vk.to_bytes())).as_bytes(),
-    )?;
-    Ok(vk)
+    let k = keys::write_keypair_epochs(secret, keys::DEFAULT_EPOCHS)?;
+    k.get(0).ok_or_else(|| KeyError::Bad {
+        path: secret.into(),
+        why: "internal: epoch 0 key".into(),
+    })
 }
 
 /// Reads backwards from `end` to find the start of the line that ends at
@@ -597,7 +632,7 @@ pub fn read_tail(f: &File, size: u64) -> Result<Tail, String> {
 /// (size = the seq where this file starts, head = the SHA-256 of the
 /// previous file's last line). Either fixes the file's origin and key.
 pub fn read_genesis(f: &File) -> Result<Checkpoint, String> {
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; MAX_CHECKPOINT_LINE];
     let n = f.read_at(&mut buf, 0).map_err(|e| e.to_string())?;
     let end = memchr::memchr(b'\n', &buf[..n]).ok_or("first line is incomplete or too long")?;
     let cp = Checkpoint::parse_line(&buf[..end]).map_err(|e| format!("first line: {e}"))?;
@@ -652,12 +687,17 @@ fn find_checkpoint_line(f: &File, size: u64, want: Option<u64>) -> io::Result<Op
 
 /// Where the part of a log that a key holder vouched for ends: just past the
 /// last checkpoint line (at or before `size`) that is canonical, names
-/// `origin`, is signed by `key` and whose head is the hash of the line before
+/// `origin`, is accepted by `accept` (its signature checks) and whose head is the hash of the line before
 /// it. Bytes after that offset were written by nobody the key vouches for:
 /// an appender must not sign over them, and `repair` moves them aside.
 /// Returns 0 when no such checkpoint exists. Reads backwards in bounded
 /// pieces; a checkpoint-looking line is read whole only if it is small.
-pub fn vouched_end(f: &File, size: u64, key: &VerifyingKey, origin: &str) -> io::Result<u64> {
+pub fn vouched_end(
+    f: &File,
+    size: u64,
+    accept: &dyn Fn(&Checkpoint) -> bool,
+    origin: &str,
+) -> io::Result<u64> {
     let mut end = size;
     if end > 0 {
         let mut b = [0u8; 1];
@@ -670,11 +710,11 @@ pub fn vouched_end(f: &File, size: u64, key: &VerifyingKey, origin: &str) -> io:
         let start = line_start_before(f, end - 1)?;
         let len = (end - 1 - start) as usize;
         // A canonical checkpoint line is about 400 bytes; anything far longer is not one.
-        if len <= 4096 {
+        if len <= MAX_CHECKPOINT_LINE {
             let mut line = vec![0u8; len];
             f.read_exact_at(&mut line, start)?;
             if let Ok(cp) = Checkpoint::parse_line(&line) {
-                if cp.origin == origin && cp.verify(key).is_ok() {
+                if cp.origin == origin && accept(&cp) {
                     // A file's first line: the genesis, or a rotation's
                     // continuation whose head links to the previous file
                     // (checked by verify across the set, not here).

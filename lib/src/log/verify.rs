@@ -7,8 +7,9 @@
 //! order across piece boundaries are then checked in order. Memory stays at
 //! three buffers however long the log is.
 
+use super::keys::PublicKeys;
+use super::merkle::{self, Frontier};
 use super::{hash_line, parse_line, Body, Checkpoint, Hash, ZERO};
-use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
 use std::io::{self, Read};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -22,26 +23,58 @@ pub struct Options {
     pub chunk: usize,
 }
 
-/// A checkpoint exported earlier (`bd-log checkpoint`), parsed and verified.
+/// A tree head kept elsewhere, parsed and verified: a checkpoint line
+/// exported earlier (`bd-log checkpoint`) or a C2SP signed note (`bd-log
+/// checkpoint --note`, `bd-log note`). The log's tree at `size` must have
+/// `root`, which is what a consistency proof from it to the log's latest
+/// checkpoint shows; the verifier holds every leaf, so it checks the root
+/// directly with its O(log n) frontier.
 #[derive(Debug, Clone)]
 pub struct Anchor {
-    pub line: Vec<u8>,
-    pub checkpoint: Checkpoint,
+    /// For a checkpoint line: the line, which must be at seq `size`.
+    pub line: Option<Vec<u8>>,
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+    pub epoch: u64,
 }
 
 impl Anchor {
-    /// Parses an exported checkpoint line and checks its signature.
-    pub fn parse(text: &[u8], key: &VerifyingKey) -> Result<Anchor, String> {
-        let line = text.trim_ascii();
-        if line.contains(&b'\n') {
-            return Err("expected exactly one checkpoint line".into());
+    /// Parses an exported checkpoint line or a signed note and checks its
+    /// signature with the key of the epoch it names.
+    pub fn parse(text: &[u8], keys: impl Into<PublicKeys>) -> Result<Anchor, String> {
+        let keys = keys.into();
+        let t = text.trim_ascii();
+        if t.starts_with(b"{") {
+            if t.contains(&b'\n') {
+                return Err("expected exactly one checkpoint line".into());
+            }
+            let c = Checkpoint::parse_line(t)?;
+            c.verify(&keys)?;
+            return Ok(Anchor {
+                line: Some(t.to_vec()),
+                origin: c.origin,
+                size: c.size,
+                root: c.root,
+                epoch: c.epoch,
+            });
         }
-        let checkpoint = Checkpoint::parse_line(line)?;
-        checkpoint.verify(key)?;
+        let note = std::str::from_utf8(text).map_err(|_| "a note must be UTF-8 text")?;
+        let (th, epoch) = merkle::TreeHead::open_epochs(note, &keys)
+            .map_err(|e| format!("neither a checkpoint line nor a signed note by this key: {e}"))?;
         Ok(Anchor {
-            line: line.to_vec(),
-            checkpoint,
+            line: None,
+            origin: th.origin,
+            size: th.size,
+            root: th.root,
+            epoch,
         })
+    }
+
+    /// Lines the log must have for this anchor to be checked: its tree, and
+    /// for a checkpoint line the line itself.
+    pub fn needs(&self) -> u64 {
+        self.size + u64::from(self.line.is_some())
     }
 }
 
@@ -59,6 +92,9 @@ pub enum Kind {
     Anchor(String),
     Empty,
     WrongKey(String),
+    CheckpointTs,
+    /// A checkpoint signs a tree other than the one of the lines before it.
+    TreeRoot,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +137,15 @@ pub struct Report {
     pub files: u64,
     /// Could not decide (an anchor older than every file given): the reason.
     pub undecided: Option<String>,
+    /// Epochs of the first and the last checkpoint.
+    pub first_epoch: Option<u64>,
+    pub last_epoch: Option<u64>,
+    /// The Merkle frontier where the file starts (from its first checkpoint)
+    /// and where it ends (every line read).
+    pub first_frontier: Option<Vec<Hash>>,
+    pub end_frontier: Option<Vec<Hash>>,
+    /// RFC 6962 root of the whole chain at the last checkpoint.
+    pub last_root: Option<Hash>,
 }
 
 impl Report {
@@ -117,8 +162,12 @@ struct PieceOut {
     first_ts: Option<[u8; super::TS_LEN]>,
     last_hash: Option<Hash>,
     last_ts: Option<[u8; super::TS_LEN]>,
+    /// The piece starts with a checkpoint (whose ts must equal the ts of
+    /// the line before it, in the previous piece).
+    first_is_checkpoint: bool,
     problems: Vec<Problem>,
-    checkpoints: Vec<(u64, String)>,
+    checkpoints: Vec<(u64, Checkpoint)>,
+    leaves: Vec<Hash>,
     cut_short: bool,
     last_is_checkpoint: bool,
 }
@@ -130,20 +179,25 @@ fn ts_arr(ts: &[u8]) -> Option<[u8; super::TS_LEN]> {
 fn check_piece(
     data: &[u8],
     base: u64,
-    key: &VerifyingKey,
+    keys: &PublicKeys,
     opts: &Options,
     anchor_seq: Option<u64>,
     file_first: u64,
 ) -> PieceOut {
-    let mut out = PieceOut::default();
+    let mut out = PieceOut {
+        leaves: Vec::with_capacity(data.len() / 128),
+        ..PieceOut::default()
+    };
     let mut start = 0usize;
     let mut prev_hash: Option<Hash> = None;
     let mut prev_ts: Option<[u8; super::TS_LEN]> = None;
+    let mut prev_is_cp = false;
     let push = |out: &mut PieceOut, seq, kind| out.problems.push(Problem { seq, kind });
     for (idx, nl) in (base..).zip(memchr::memchr_iter(b'\n', data)) {
         let line = &data[start..nl];
         start = nl + 1;
         let h = hash_line(line);
+        out.leaves.push(merkle::leaf_hash(line));
         let mut ts_here = None;
         out.last_is_checkpoint = false;
         match parse_line(line) {
@@ -158,6 +212,18 @@ fn check_piece(
                     None => out.first_prev = Some(p.prev),
                 }
                 ts_here = ts_arr(p.ts);
+                if p.body == Body::Checkpoint && idx != file_first && !prev_is_cp {
+                    // Its own ts is not in the note it signs: it repeats the
+                    // ts of the line before, which the tree covers. (A
+                    // rotation's continuation, right after the closing
+                    // checkpoint, starts a file and has its own.)
+                    match (prev_ts, ts_here) {
+                        (Some(a), Some(b)) if a != b => push(&mut out, idx, Kind::CheckpointTs),
+                        (None, _) if idx == base => out.first_is_checkpoint = true,
+                        _ => {}
+                    }
+                }
+                prev_is_cp = p.body == Body::Checkpoint;
                 match (prev_ts, ts_here) {
                     (Some(a), Some(b)) if b < a => push(&mut out, idx, Kind::TsOrder),
                     (None, _) if idx == base => out.first_ts = ts_here,
@@ -188,14 +254,14 @@ fn check_piece(
                             Err(e) => push(&mut out, idx, Kind::Checkpoint(e)),
                             Ok(c)
                                 if idx == file_first
-                                    && c.key != key.to_bytes()
+                                    && keys.raw(c.epoch) != Some(&c.key)
                                     && c.self_signed() =>
                             {
-                                push(&mut out, idx, Kind::WrongKey(hex::encode(c.key)))
+                                push(&mut out, idx, Kind::WrongKey(b64(&c.key)))
                             }
-                            Ok(c) => match c.verify(key) {
+                            Ok(c) => match c.verify(keys) {
                                 Err(e) => push(&mut out, idx, Kind::Checkpoint(e)),
-                                Ok(()) => out.checkpoints.push((idx, c.origin)),
+                                Ok(()) => out.checkpoints.push((idx, c)),
                             },
                         }
                     }
@@ -204,7 +270,7 @@ fn check_piece(
         }
         if anchor_seq == Some(idx) {
             if let Some(a) = &opts.anchor {
-                if a.line != line {
+                if a.line.as_deref() != Some(line) {
                     push(
                         &mut out,
                         idx,
@@ -328,8 +394,13 @@ fn count_lines(piece: &[u8]) -> u64 {
 /// report. A log that starts with a continuation checkpoint (a file after a
 /// rotation) is verified from its first seq on; [`verify_set`] checks the
 /// links between files.
-pub fn verify<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::Result<Report> {
-    let mut rep = verify_one(r, key, opts)?;
+pub fn verify<R: Read + Send>(
+    r: R,
+    keys: impl Into<PublicKeys>,
+    opts: &Options,
+) -> io::Result<Report> {
+    let keys = keys.into();
+    let mut rep = verify_one(r, &keys, opts)?;
     finish_anchor(&mut rep, opts);
     Ok(rep)
 }
@@ -348,20 +419,23 @@ pub struct Input<'a> {
 /// anchor, if any, is checked across the whole set.
 pub fn verify_set(
     inputs: Vec<Input<'_>>,
-    key: &VerifyingKey,
+    keys: impl Into<PublicKeys>,
     opts: &Options,
 ) -> io::Result<Report> {
+    let keys = keys.into();
     let mut total = Report::default();
     let mut prev: Option<(String, Report)> = None;
     for (i, input) in inputs.into_iter().enumerate() {
         let name = input.name;
-        let rep = verify_one(input.reader, key, opts)
+        let rep = verify_one(input.reader, &keys, opts)
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
         total.files += 1;
         if i == 0 {
             total.first_seq = rep.first_seq;
             total.first_prev = rep.first_prev;
             total.origin = rep.origin.clone();
+            total.first_epoch = rep.first_epoch;
+            total.first_frontier = rep.first_frontier.clone();
         }
         if rep.wrong_key.is_some() {
             total.wrong_key = rep.wrong_key.clone();
@@ -383,7 +457,12 @@ pub fn verify_set(
         total.last_hash = rep.last_hash;
         total.last_is_checkpoint = rep.last_is_checkpoint;
         total.uncovered = rep.uncovered;
-        total.anchored = rep.anchored;
+        total.anchored = total.anchored.or(rep.anchored);
+        if rep.last_epoch.is_some() {
+            total.last_epoch = rep.last_epoch;
+            total.last_root = rep.last_root;
+        }
+        total.end_frontier = rep.end_frontier.clone();
         if rep.bad.is_some() {
             total.bad = rep.bad.clone();
             total.bad_file = Some(name);
@@ -398,26 +477,25 @@ pub fn verify_set(
     // The in-file check already compared the anchor's line where its seq was
     // read; what is left is an anchor before or after the whole set.
     if let Some(a) = &opts.anchor {
-        let aseq = a.checkpoint.seq;
         let end = total.first_seq + total.lines;
-        if aseq < total.first_seq {
+        if total.anchored.is_some() {
+        } else if a.size < total.first_seq {
             total.undecided = Some(format!(
-                "the anchor checkpoint is at seq {aseq}, before the first file given (which starts at seq {}): \
+                "the anchor's tree has size {}, before the first file given (which starts at seq {}): \
                  give the rotated files that hold it (several -l, oldest first, or a glob)",
-                total.first_seq
+                a.size, total.first_seq
             ));
-        } else if aseq >= end {
+        } else if a.needs() > end {
             let name = prev.map(|(n, _)| n).unwrap_or_default();
             total.bad = Some((
                 end,
                 format!(
-                    "truncated or rolled back: the last file ends at seq {} before seq {aseq} of the anchor checkpoint",
-                    end.saturating_sub(1)
+                    "truncated or rolled back: the last file ends at seq {} but the anchor covers {} lines",
+                    end.saturating_sub(1),
+                    a.needs()
                 ),
             ));
             total.bad_file = Some(name);
-        } else {
-            total.anchored = Some(aseq);
         }
     }
     Ok(total)
@@ -474,6 +552,20 @@ fn link_problem(pname: &str, p: &Report, nname: &str, n: &Report) -> Option<Stri
             n_first - 1
         ));
     }
+    if let (Some(pe), Some(ne)) = (p.last_epoch, n.first_epoch) {
+        if ne < pe || ne > pe + 1 {
+            return Some(format!(
+                "key epochs do not follow: {pname} ends at epoch {pe} and {nname} starts at epoch {ne} \
+                 (a checkpoint signed with a later key after a cut: the chain was rewritten)"
+            ));
+        }
+    }
+    if n.first_frontier.is_some() && n.first_frontier != p.end_frontier {
+        return Some(format!(
+            "broken link between files: the first checkpoint of {nname} commits to a Merkle tree \
+             other than the one {pname} ends with"
+        ));
+    }
     if n.first_prev != p.last_hash {
         return Some(format!(
             "broken link between files: the first checkpoint of {nname} commits to a last line of {pname} \
@@ -486,35 +578,40 @@ fn link_problem(pname: &str, p: &Report, nname: &str, n: &Report) -> Option<Stri
 /// The end-of-log anchor check for one file read on its own.
 fn finish_anchor(rep: &mut Report, opts: &Options) {
     let Some(a) = &opts.anchor else { return };
-    if rep.bad.is_some() || rep.wrong_key.is_some() || rep.lines == 0 {
+    if rep.bad.is_some() || rep.wrong_key.is_some() || rep.lines == 0 || rep.anchored.is_some() {
         return;
     }
-    let aseq = a.checkpoint.seq;
     let end = rep.first_seq + rep.lines;
-    if aseq < rep.first_seq {
-        rep.anchored = None;
+    if a.size < rep.first_seq {
         rep.undecided = Some(format!(
-            "the anchor checkpoint is at seq {aseq}, before this file's first line (seq {}): \
+            "the anchor's tree has size {}, before this file's first line (seq {}): \
              give the rotated files that hold it (several -l, oldest first, or a glob)",
-            rep.first_seq
+            a.size, rep.first_seq
         ));
-    } else if aseq >= end {
-        rep.anchored = None;
+    } else if a.needs() > end {
         rep.bad = Some((
             end,
             format!(
-                "log ends before seq {aseq} of the anchor checkpoint: truncated or rolled back"
+                "log ends before the anchor's tree (size {}): truncated or rolled back",
+                a.size
             ),
         ));
-    } else {
-        rep.anchored = Some(aseq);
     }
 }
 
-fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::Result<Report> {
+fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Result<Report> {
     let chunk = if opts.chunk == 0 { 8 << 20 } else { opts.chunk };
     let npieces = rayon::current_num_threads() * 4;
-    let anchor_seq = opts.anchor.as_ref().map(|a| a.checkpoint.seq);
+    let anchor_seq = opts
+        .anchor
+        .as_ref()
+        .filter(|a| a.line.is_some())
+        .map(|a| a.size);
     let mut problems: Vec<Problem> = Vec::new();
     let mut rep = Report::default();
     let mut last_hash: Option<Hash> = None;
@@ -523,6 +620,10 @@ fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
     let mut torn = 0u64;
     let mut first: Option<u64> = None;
     let mut wrong_key = None;
+    // The RFC 6962 tree of the chain so far: from the genesis, or from the
+    // frontier a continuation file's first (signed) checkpoint carries.
+    let mut tree: Option<Frontier> = None;
+    let mut tree_lost = false;
 
     std::thread::scope(|s| -> io::Result<()> {
         let (tx, rx) = sync_channel::<io::Result<Chunk>>(1);
@@ -542,6 +643,7 @@ fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
             });
             if file_first == 0 && rep.lines == 0 {
                 last_hash = Some(ZERO);
+                tree = Some(Frontier::new());
             }
             let pieces = split_pieces(data, npieces);
             let counts: Vec<u64> = pieces.par_iter().map(|p| count_lines(p)).collect();
@@ -554,7 +656,7 @@ fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
             let outs: Vec<PieceOut> = pieces
                 .par_iter()
                 .zip(bases.par_iter())
-                .map(|(p, &base)| check_piece(p, base, key, opts, anchor_seq, file_first))
+                .map(|(p, &base)| check_piece(p, base, keys, opts, anchor_seq, file_first))
                 .collect();
             for ((out, &base), n) in outs.into_iter().zip(&bases).zip(&counts) {
                 if base == file_first {
@@ -565,6 +667,18 @@ fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
                         problems.push(Problem {
                             seq: base,
                             kind: Kind::Link,
+                        });
+                    }
+                }
+                if let (Some(a), Some(b), true) = (
+                    last_ts,
+                    out.first_ts,
+                    out.first_is_checkpoint && !rep.last_is_checkpoint,
+                ) {
+                    if a != b {
+                        problems.push(Problem {
+                            seq: base,
+                            kind: Kind::CheckpointTs,
                         });
                     }
                 }
@@ -582,17 +696,90 @@ fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
                     }
                 }
                 problems.extend(out.problems);
-                for (seq, origin) in out.checkpoints {
-                    match &rep.origin {
-                        None if seq == file_first => rep.origin = Some(origin),
-                        Some(o) if *o == origin => {}
-                        _ => problems.push(Problem {
-                            seq,
-                            kind: Kind::Origin,
-                        }),
+                // The tree, in order: each checkpoint must sign the root of
+                // exactly the lines before it, and the anchor's tree must be
+                // a prefix of this one.
+                let mut cps = out.checkpoints.into_iter().peekable();
+                let mut i = 0usize;
+                loop {
+                    let idx = base + i as u64;
+                    let cp = cps.next_if(|(s, _)| *s == idx).map(|(_, c)| c);
+                    if let Some(c) = &cp {
+                        if tree.is_none() && !tree_lost && idx == file_first {
+                            tree = c.frontier();
+                            rep.first_frontier = Some(c.frontier.clone());
+                        }
                     }
-                    rep.checkpoints += 1;
-                    rep.last_checkpoint = Some(seq);
+                    if let Some(t) = tree.as_ref().filter(|_| !tree_lost) {
+                        if let Some(c) = &cp {
+                            if t.stack() != c.frontier.as_slice() {
+                                problems.push(Problem {
+                                    seq: idx,
+                                    kind: Kind::TreeRoot,
+                                });
+                            }
+                        }
+                        if let Some(a) = opts.anchor.as_ref().filter(|a| a.size == t.size()) {
+                            if a.origin
+                                != rep
+                                    .origin
+                                    .clone()
+                                    .or(cp.as_ref().map(|c| c.origin.clone()))
+                                    .unwrap_or_default()
+                                || a.root != t.root()
+                            {
+                                problems.push(Problem {
+                                    seq: idx,
+                                    kind: Kind::Anchor(format!(
+                                        "the log's tree of {} lines differs from the anchor's: the log was rewritten or rolled back, or the anchor is from another log",
+                                        a.size
+                                    )),
+                                });
+                            } else {
+                                rep.anchored = Some(a.size);
+                            }
+                        }
+                    }
+                    if let Some(c) = cp {
+                        match &rep.origin {
+                            None if idx == file_first => rep.origin = Some(c.origin.clone()),
+                            Some(o) if *o == c.origin => {}
+                            _ => problems.push(Problem {
+                                seq: idx,
+                                kind: Kind::Origin,
+                            }),
+                        }
+                        if let Some(le) = rep.last_epoch {
+                            if c.epoch < le || c.epoch > le + 1 {
+                                problems.push(Problem {
+                                    seq: idx,
+                                    kind: Kind::Checkpoint(format!(
+                                        "key epoch {} after epoch {le}: epochs advance by one at most and never go back (a later key re-signed the log after a cut)",
+                                        c.epoch
+                                    )),
+                                });
+                            }
+                        }
+                        rep.first_epoch.get_or_insert(c.epoch);
+                        rep.last_epoch = Some(c.epoch);
+                        rep.last_root = Some(c.root);
+                        rep.checkpoints += 1;
+                        rep.last_checkpoint = Some(idx);
+                    }
+                    match out.leaves.get(i) {
+                        Some(l) if i < *n as usize => {
+                            if let Some(t) = tree.as_mut() {
+                                t.push_hash(*l);
+                            }
+                        }
+                        _ => {
+                            if i < *n as usize {
+                                tree_lost = true;
+                            }
+                            break;
+                        }
+                    }
+                    i += 1;
                 }
                 last_hash = if out.cut_short { None } else { out.last_hash };
                 if *n > 0 {
@@ -630,6 +817,22 @@ fn verify_one<R: Read + Send>(r: R, key: &VerifyingKey, opts: &Options) -> io::R
     let file_first = first.unwrap_or(0);
     rep.first_seq = file_first;
     rep.last_hash = last_hash;
+    if let (Some(t), Some(a)) = (tree.as_ref().filter(|_| !tree_lost), &opts.anchor) {
+        if a.size == t.size() && rep.anchored.is_none() {
+            if Some(&a.origin) == rep.origin.as_ref() && a.root == t.root() {
+                rep.anchored = Some(a.size);
+            } else {
+                problems.push(Problem {
+                    seq: t.size(),
+                    kind: Kind::Anchor(format!(
+                        "the log's tree of {} lines differs from the anchor's: the log was rewritten or rolled back, or the anchor is from another log",
+                        a.size
+                    )),
+                });
+            }
+        }
+    }
+    rep.end_frontier = tree.filter(|_| !tree_lost).map(|t| t.stack().to_vec());
     if let Some(k) = wrong_key {
         rep.wrong_key = Some(k);
         return Ok(rep);
@@ -672,14 +875,20 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
         .filter(|p| p.seq == i)
         .map(|p| &p.kind)
         .collect();
-    let only_link =
-        at_i.iter().all(|k| matches!(k, Kind::Link | Kind::TsOrder)) && at_i.contains(&&Kind::Link);
+    let only_link = at_i.iter().all(|k| {
+        matches!(
+            k,
+            Kind::Link | Kind::TsOrder | Kind::CheckpointTs | Kind::TreeRoot
+        )
+    }) && at_i.contains(&&Kind::Link);
     if only_link && i > 0 {
         let link_next = problems
             .iter()
             .any(|p| p.seq == i + 1 && p.kind == Kind::Link);
         let is_last = i + 1 >= lines;
-        let last_is_checkpoint = last_cp == Some(i);
+        // A final checkpoint whose line before it changed also signs a
+        // root that no longer fits; without that, its own prev changed.
+        let last_is_checkpoint = last_cp == Some(i) && at_i.contains(&&Kind::TreeRoot);
         if !link_next && (!is_last || last_is_checkpoint) {
             return (
                 i - 1,
@@ -711,6 +920,13 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
         ),
         Kind::Anchor(e) => e.clone(),
         Kind::Empty => "log is empty: no genesis checkpoint".into(),
+        Kind::TreeRoot => "checkpoint's signed Merkle root is not the root of the lines before it \
+             (a line it covers was altered and the chain recomputed, or the checkpoint was moved)"
+            .into(),
+        Kind::CheckpointTs => format!(
+            "checkpoint ts differs from the ts of seq {}, which it must repeat (altered)",
+            i.saturating_sub(1)
+        ),
         Kind::WrongKey(k) => format!("the log is signed by key {k}, not the given public key"),
     };
     (i, why)

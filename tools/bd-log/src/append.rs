@@ -9,8 +9,9 @@
 
 use crate::cli::{AppendArgs, Fsync, RotateArgs};
 use crate::fsutil::{self, Lock};
+use boundary::log::keys::{PublicKeys, SecretKey};
+use boundary::log::merkle::Frontier;
 use boundary::log::{self, Checkpoint, Hash, Tail};
-use ed25519_dalek::SigningKey;
 use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -85,6 +86,134 @@ struct State {
     last_hash: Hash,
     last_is_checkpoint: bool,
     origin: String,
+    /// The RFC 6962 tree of every line of the chain so far (its frontier).
+    tree: Frontier,
+    /// The key epoch of the last checkpoint in the chain.
+    epoch: u64,
+    /// The ts of the last line: a checkpoint repeats it (its own ts is not
+    /// in the note it signs, the next checkpoint's tree covers it).
+    last_ts: String,
+}
+
+/// Where a new file continues a chain: origin, next seq, hash of the last
+/// line, the tree so far and the last checkpoint's epoch.
+type Continuation = (String, u64, Hash, Frontier, u64);
+
+/// The appender's key: the current epoch's seed (evolved and stored as
+/// epochs pass) and every epoch's public key, to check past checkpoints.
+struct Keys {
+    secret: SecretKey,
+    public: PublicKeys,
+    path: std::path::PathBuf,
+    /// Evolve after a checkpoint once the epoch is this old (None: never).
+    interval: Option<std::time::Duration>,
+}
+
+impl Keys {
+    fn load(
+        path: &std::path::Path,
+        interval: Option<std::time::Duration>,
+    ) -> Result<Keys, Failure> {
+        let secret = log::keys::load_secret(path).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
+        let pp = log::pub_path(path);
+        let public = log::keys::load_public(&pp).map_err(|e| {
+            fail(
+                EXIT_ERROR,
+                format!("{e} (the public key beside the secret one is needed to check the log's past checkpoints)"),
+            )
+        })?;
+        if public.raw(secret.epoch()) != Some(&secret.signing_key().verifying_key().to_bytes()) {
+            return Err(fail(
+                EXIT_ERROR,
+                format!(
+                    "{}: is not the public key of {} (epoch {}); they are not one key pair",
+                    pp.display(),
+                    path.display(),
+                    secret.epoch()
+                ),
+            ));
+        }
+        Ok(Keys {
+            secret,
+            public,
+            path: path.to_path_buf(),
+            interval,
+        })
+    }
+
+    fn accept(&self) -> impl Fn(&Checkpoint) -> bool + '_ {
+        move |c: &Checkpoint| c.verify(&self.public).is_ok()
+    }
+
+    /// Whether `raw` is the public key of epoch `e` of this key.
+    fn ours(&self, e: u64, raw: &[u8; 32]) -> bool {
+        self.public.raw(e) == Some(raw)
+    }
+
+    /// Brings the key to the chain's epoch `e` (a key file older than the
+    /// log, restored from a backup, moves forward); refuses a key that is
+    /// more than one epoch past it: a checkpoint signed in between is gone.
+    fn catch_up(&mut self, e: u64, path: &str) -> Result<(), Failure> {
+        if self.secret.epoch() > e + 1 {
+            return Err(fail(
+                EXIT_ERROR,
+                format!(
+                    "{path}: the key {} is at epoch {} but the log's last checkpoint is at epoch {e}: \
+                     the checkpoints signed in between are missing (the log was cut back, or another \
+                     log uses this key; use one key per log)",
+                    self.path.display(),
+                    self.secret.epoch()
+                ),
+            ));
+        }
+        if self.secret.epoch() < e {
+            self.secret.evolve_to(e);
+            self.store();
+        }
+        Ok(())
+    }
+
+    fn store(&self) {
+        if let Err(e) = log::keys::store_secret(&self.path, &self.secret) {
+            crate::diag!(
+                "bd-log: cannot store the evolved key ({e}); the old epoch's seed stays on disk \
+                 until the next evolution succeeds"
+            );
+        }
+    }
+
+    /// After a checkpoint of epoch `e` is durable: move to epoch e+1 when
+    /// this epoch has lasted the interval.
+    /// Whether the key should move on after a checkpoint of epoch `e`.
+    fn evolve_due(&self, e: u64) -> bool {
+        let Some(iv) = self.interval else {
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        now.saturating_sub(self.secret.started) >= iv.as_secs() && self.secret.epoch() <= e
+    }
+
+    fn maybe_evolve(&mut self, e: u64) {
+        if !self.evolve_due(e) {
+            return;
+        }
+        if e + 1 >= self.secret.epochs() {
+            if !self.secret.is_legacy() {
+                crate::diag!(
+                    "bd-log: {}: the last of its {} epochs is in use: no forward security from now on; \
+                     make a new key (bd-log keygen) and start a new log",
+                    self.path.display(),
+                    self.secret.epochs()
+                );
+            }
+            return;
+        }
+        if self.secret.evolve_to(e + 1) {
+            self.store();
+        }
+    }
 }
 
 struct Writer<'a> {
@@ -95,8 +224,8 @@ struct Writer<'a> {
     /// The chain to continue in an empty file: (origin, next seq, hash of the
     /// previous file's last line), set when this appender follows a rotation
     /// or finds the file truncated to nothing under it (copytruncate).
-    continue_from: Option<(String, u64, Hash)>,
-    sk: SigningKey,
+    continue_from: Option<Continuation>,
+    keys: Keys,
     st: Option<State>,
     buf: Vec<u8>,
     every: u64,
@@ -184,7 +313,13 @@ impl Writer<'_> {
                     self.path,
                     s.next_seq
                 );
-                self.continue_from = Some((s.origin.clone(), s.next_seq, s.last_hash));
+                self.continue_from = Some((
+                    s.origin.clone(),
+                    s.next_seq,
+                    s.last_hash,
+                    s.tree.clone(),
+                    s.epoch,
+                ));
                 self.st = None;
             } else if size < s.size {
                 return Err(fail(
@@ -205,14 +340,15 @@ impl Writer<'_> {
             (None, _) => {
                 let g = log::read_genesis(&self.file)
                     .map_err(|e| fail(EXIT_NEEDS_REPAIR, format!("{}: {e}", self.path)))?;
-                if g.key != self.sk.verifying_key().to_bytes() {
+                if !self.keys.ours(g.epoch, &g.key) {
                     return Err(fail(
                         EXIT_ERROR,
                         format!(
-                            "{}: the log is signed by key {}, not by this key ({}); use the key it was started with",
+                            "{}: the log is signed by key {} (epoch {}), not by this key ({}); use the key it was started with",
                             self.path,
-                            hex::encode(g.key),
-                            hex::encode(self.sk.verifying_key().to_bytes())
+                            b64(&g.key),
+                            g.epoch,
+                            self.keys.path.display()
                         ),
                     ));
                 }
@@ -224,20 +360,37 @@ impl Writer<'_> {
                 // A new log: the genesis checkpoint fixes origin and key. A
                 // file that continues a rotated one starts with a checkpoint
                 // at the next seq whose head is the previous file's last line.
-                let (origin, seq, head) = match self.continue_from.take() {
+                let (origin, seq, head, mut tree, epoch) = match self.continue_from.take() {
                     Some(c) => c,
-                    None => match previous_file(self.log_path, &self.sk) {
+                    None => match previous_file(self.log_path, &self.keys) {
                         Some(c) => c,
-                        None => (log::new_origin(), 0, log::ZERO),
+                        None => (
+                            log::new_origin(),
+                            0,
+                            log::ZERO,
+                            Frontier::new(),
+                            self.keys.secret.epoch(),
+                        ),
                     },
                 };
+                self.keys.catch_up(epoch, self.path)?;
+                let epoch = self.keys.secret.epoch();
                 let mut ts = boundary::time::now_rfc3339();
                 if let Some(own) = &self.own_ts {
                     if ts < *own {
                         ts = own.clone();
                     }
                 }
-                let line = Checkpoint::sign(&self.sk, &origin, seq, head, &ts).to_line();
+                let line = Checkpoint::sign(
+                    &self.keys.secret.signing_key(),
+                    epoch,
+                    &origin,
+                    head,
+                    &tree,
+                    &ts,
+                )
+                .to_line();
+                tree.push(line.as_bytes());
                 let mut bytes = line.clone().into_bytes();
                 bytes.push(b'\n');
                 self.file
@@ -246,13 +399,16 @@ impl Writer<'_> {
                     .map_err(|e| {
                         fail(EXIT_ERROR, format!("{}: writing genesis: {e}", self.path))
                     })?;
-                self.own_ts = Some(ts);
+                self.own_ts = Some(ts.clone());
                 self.st = Some(State {
                     size: bytes.len() as u64,
                     next_seq: seq + 1,
                     last_hash: log::hash_line(line.as_bytes()),
                     last_is_checkpoint: true,
                     origin,
+                    tree,
+                    epoch,
+                    last_ts: ts,
                 });
             }
             Tail::Torn { offset, len } => {
@@ -265,12 +421,11 @@ impl Writer<'_> {
                     ),
                 ));
             }
-            Tail::Line { seq, hash, .. } => {
+            Tail::Line { seq, hash, ts, .. } => {
                 // Only bytes this process wrote, or bytes ending in a
                 // checkpoint signed with this key, may be signed over.
                 let from = self.st.as_ref().map_or(0, |s| s.size);
-                let vk = self.sk.verifying_key();
-                let vouched = log::vouched_end(&self.file, size, &vk, &origin)
+                let vouched = log::vouched_end(&self.file, size, &self.keys.accept(), &origin)
                     .map_err(|e| fail(EXIT_ERROR, format!("{}: {e}", self.path)))?;
                 if vouched != size {
                     let start = vouched.max(from);
@@ -287,21 +442,35 @@ impl Writer<'_> {
                         uncovered: true,
                     });
                 }
+                let (tree, epoch) = last_tree(&self.file, size)
+                    .map_err(|e| fail(EXIT_NEEDS_REPAIR, format!("{}: {e}", self.path)))?;
+                self.keys.catch_up(epoch, self.path)?;
                 self.st = Some(State {
                     size,
                     next_seq: seq + 1,
                     last_hash: hash,
                     last_is_checkpoint: true,
                     origin,
+                    tree,
+                    epoch,
+                    last_ts: ts,
                 });
             }
         }
         Ok(())
     }
 
-    fn push_checkpoint(&mut self, ts: &str) {
+    fn push_checkpoint(&mut self) {
         let Some(st) = self.st.as_mut() else { return };
-        let line = Checkpoint::sign(&self.sk, &st.origin, st.next_seq, st.last_hash, ts).to_line();
+        let ts = st.last_ts.clone();
+        let epoch = self.keys.secret.epoch().max(st.epoch);
+        let Some(sk) = self.keys.secret.signing_key_at(epoch) else {
+            return;
+        };
+        let line = Checkpoint::sign(&sk, epoch, &st.origin, st.last_hash, &st.tree, &ts).to_line();
+        drop(sk);
+        st.tree.push(line.as_bytes());
+        st.epoch = epoch;
         st.last_hash = log::hash_line(line.as_bytes());
         st.next_seq += 1;
         st.last_is_checkpoint = true;
@@ -380,7 +549,7 @@ impl Writer<'_> {
         })?;
         let closed = self.st.take();
         let old_seq = closed.as_ref().map_or(0, |s| s.next_seq);
-        self.continue_from = closed.map(|s| (s.origin, s.next_seq, s.last_hash));
+        self.continue_from = closed.map(|s| (s.origin, s.next_seq, s.last_hash, s.tree, s.epoch));
         self.file = new;
         if self.append_only {
             fsutil::set_append_only(&self.file, true).map_err(|e| {
@@ -434,12 +603,17 @@ impl Writer<'_> {
             let Some(st) = self.st.as_mut() else { break };
             let start = self.buf.len();
             log::format_entry(&mut self.buf, st.next_seq, &ts, &st.last_hash, rec);
-            st.last_hash = log::hash_line(&self.buf[start..self.buf.len() - 1]);
+            let line = &self.buf[start..self.buf.len() - 1];
+            st.last_hash = log::hash_line(line);
+            st.tree.push(line);
+            if st.last_ts != ts {
+                st.last_ts.clone_from(&ts);
+            }
             st.next_seq += 1;
             st.last_is_checkpoint = false;
             self.since_cp += 1;
             if self.since_cp >= self.every {
-                self.push_checkpoint(&ts);
+                self.push_checkpoint();
                 wrote_cp = true;
             }
         }
@@ -447,7 +621,7 @@ impl Writer<'_> {
         // entries: it may only sign over what a checkpoint vouches for.
         let final_cp = final_cp || others_present(&self.file);
         if final_cp && self.st.as_ref().is_some_and(|s| !s.last_is_checkpoint) {
-            self.push_checkpoint(&ts);
+            self.push_checkpoint();
             wrote_cp = true;
         }
         if self.buf.is_empty() {
@@ -472,7 +646,19 @@ impl Writer<'_> {
             .ok_or_else(|| fail(EXIT_ERROR, "internal: no log state"))?;
         st.size += self.buf.len() as u64;
         self.own_ts = Some(ts);
-        Ok(st.next_seq - 1)
+        let (last, epoch) = (st.next_seq - 1, st.epoch);
+        // Forward security: the next epoch's key replaces this one only once
+        // the checkpoint it signed is on disk, so a crash never leaves a log
+        // whose next checkpoint needs a key already erased.
+        if wrote_cp && self.keys.evolve_due(epoch) {
+            if self.fsync != Fsync::Always {
+                self.file
+                    .sync_data()
+                    .map_err(|e| fail(EXIT_ERROR, format!("{}: fdatasync: {e}", self.path)))?;
+            }
+            self.keys.maybe_evolve(epoch);
+        }
+        Ok(last)
     }
 }
 
@@ -605,7 +791,10 @@ fn spawn_reader() -> Result<Receiver<Msg>, Failure> {
 pub fn run(a: &AppendArgs) -> Result<(), Failure> {
     block_stop_signals()?;
     let path = a.log.display().to_string();
-    let sk = log::load_signing_key(&a.key).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
+    let keys = Keys::load(
+        &a.key,
+        (a.epoch_interval != std::time::Duration::MAX).then_some(a.epoch_interval),
+    )?;
     let file = fsutil::open_regular(
         std::fs::OpenOptions::new()
             .read(true)
@@ -633,7 +822,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
         log_path: &a.log,
         append_only: a.append_only,
         continue_from: None,
-        sk,
+        keys,
         st: None,
         buf: Vec::with_capacity(2 * BLOCK),
         every: a.checkpoint_every,
@@ -758,7 +947,14 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
                 uncovered_since = None;
             }
             if a.ack {
-                let _ = writeln!(stdout, "{{\"written\":{written},\"seq\":{last_seq}}}");
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    crate::json_line(
+                        "log_ack",
+                        serde_json::json!({"written": written, "seq": last_seq})
+                    )
+                );
                 let _ = stdout.flush();
             }
         }
@@ -800,15 +996,14 @@ fn validate(rec: &[u8]) -> Result<(), String> {
 /// the file it just rotated, when it ends in a checkpoint signed with this
 /// key that vouches for every byte before it. An appender that was not
 /// running when the file was rotated then still keeps the chain.
-fn previous_file(log_path: &std::path::Path, sk: &SigningKey) -> Option<(String, u64, Hash)> {
+fn previous_file(log_path: &std::path::Path, keys: &Keys) -> Option<Continuation> {
     let mut p = log_path.as_os_str().to_owned();
     p.push(".1");
     let path = std::path::PathBuf::from(p);
     let f = fsutil::open_read(&path).ok()?;
     let size = f.metadata().ok()?.len();
     let g = log::read_genesis(&f).ok()?;
-    let vk = sk.verifying_key();
-    if g.key != vk.to_bytes() {
+    if !keys.ours(g.epoch, &g.key) {
         return None;
     }
     match log::read_tail(&f, size).ok()? {
@@ -817,14 +1012,15 @@ fn previous_file(log_path: &std::path::Path, sk: &SigningKey) -> Option<(String,
             hash,
             checkpoint: true,
             ..
-        } if log::vouched_end(&f, size, &vk, &g.origin).ok()? == size => {
+        } if log::vouched_end(&f, size, &keys.accept(), &g.origin).ok()? == size => {
+            let (tree, epoch) = last_tree(&f, size).ok()?;
             crate::diag!(
                 "bd-log: continuing the chain of {} (origin {}) at seq {}",
                 path.display(),
                 g.origin,
                 seq + 1
             );
-            Some((g.origin, seq + 1, hash))
+            Some((g.origin, seq + 1, hash, tree, epoch))
         }
         _ => {
             crate::diag!(
@@ -834,6 +1030,25 @@ fn previous_file(log_path: &std::path::Path, sk: &SigningKey) -> Option<(String,
             None
         }
     }
+}
+
+/// The tree after the last line of a log that ends in a checkpoint (the
+/// checkpoint's frontier, then the checkpoint line itself) and its epoch.
+fn last_tree(f: &File, size: u64) -> Result<(Frontier, u64), String> {
+    let line = log::last_checkpoint_line(f, size)
+        .map_err(|e| e.to_string())?
+        .ok_or("no checkpoint in the log")?;
+    let cp = Checkpoint::parse_line(&line).map_err(|e| format!("last checkpoint: {e}"))?;
+    let mut tree = cp
+        .frontier()
+        .ok_or("last checkpoint: frontier does not fit its size")?;
+    tree.push(&line);
+    Ok((tree, cp.epoch))
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 /// rename(2) that never replaces an existing file (RENAME_NOREPLACE).
@@ -867,7 +1082,7 @@ pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
     use std::os::unix::fs::PermissionsExt;
     block_stop_signals()?;
     let path = a.log.display().to_string();
-    let sk = log::load_signing_key(&a.key).map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
+    let keys = Keys::load(&a.key, None)?;
     let file = fsutil::open_regular(std::fs::OpenOptions::new().read(true).append(true), &a.log)
         .map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
     let mode = file
@@ -896,7 +1111,7 @@ pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
         log_path: &a.log,
         append_only: false,
         continue_from: None,
-        sk,
+        keys,
         st: None,
         buf: Vec::new(),
         every: u64::MAX,
@@ -940,7 +1155,13 @@ pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
             ts = own.clone();
         }
     }
-    let line = Checkpoint::sign(&w.sk, &st.origin, st.next_seq, st.last_hash, &ts).to_line();
+    let epoch = w.keys.secret.epoch().max(st.epoch);
+    let sk = w
+        .keys
+        .secret
+        .signing_key_at(epoch)
+        .ok_or_else(|| fail(EXIT_ERROR, "internal: no key for the log's epoch"))?;
+    let line = Checkpoint::sign(&sk, epoch, &st.origin, st.last_hash, &st.tree, &ts).to_line();
     let dir = match a.log.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -1002,7 +1223,10 @@ pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
     let _ = writeln!(
         out,
         "{}",
-        serde_json::json!({"rotated": path, "to": dest.display().to_string(), "seq": st.next_seq, "origin": st.origin})
+        crate::json_line(
+            "log_rotate",
+            serde_json::json!({"rotated": path, "to": dest.display().to_string(), "seq": st.next_seq, "origin": st.origin})
+        )
     );
     Ok(())
 }

@@ -23,10 +23,12 @@ See bd-log(1) for the line format, the other exit codes and the crash rules.";
     long_about = "Append to, verify and read a tamper-evident log.\n\n\
 Every line is a JSON object {\"seq\",\"ts\",\"prev\",\"record\"} where prev is the SHA-256 of the \
 previous line's exact bytes, so changing, removing or reordering any line breaks the chain. \
-Every N entries, every T seconds and when input ends, append writes a checkpoint line signed \
-with Ed25519 over (origin, size, head hash, time); without the secret key nobody can recompute \
-a chain that still verifies. A checkpoint copied off the host (bd-log checkpoint) and given \
-back to verify --anchor also catches truncation and rollback.",
+Every N entries, every T seconds and when input ends, append writes a checkpoint line: a C2SP \
+tlog-checkpoint (origin, size, RFC 6962 Merkle root of every line before it) signed with \
+Ed25519; without the secret key nobody can recompute a chain that still verifies. The key is \
+forward-secure: it moves to its next epoch (at most once per --epoch-interval) and the old one \
+is erased, so a key stolen later cannot re-sign earlier checkpoints. A checkpoint copied off \
+the host (bd-log checkpoint) and given back to verify --anchor also catches truncation and rollback.",
     after_help = AFTER
 )]
 pub struct Cli {
@@ -38,8 +40,10 @@ pub struct Cli {
 pub enum Cmd {
     /// Create a signing key pair: KEY (secret, mode 0600) and KEY.pub.
     #[command(
-        long_about = "Create an Ed25519 key pair: the secret key in KEY (mode 0600, 64 hex digits) \
-and the public key in KEY.pub. Refuses to overwrite either file. Keep the secret key readable by \
+        long_about = "Create a forward-secure Ed25519 key: the secret KEY (mode 0600, one line \
+`bdlog-key v2 epoch=E epochs=N started=T seed=BASE64` holding only the current epoch's seed) and \
+KEY.pub (`bdlog-pub v2 epochs=N`, then every epoch's base64 public key, one a line). Old one-line \
+hex keys still work, as a key with a single epoch (no forward security). Refuses to overwrite either file. Keep the secret key readable by \
 the appender only; give KEY.pub to whoever verifies.",
         after_help = "Example:\n  bd-log keygen -o /etc/boundary/log.key"
     )]
@@ -47,6 +51,12 @@ the appender only; give KEY.pub to whoever verifies.",
         /// Secret key file to create (the public key goes to FILE.pub).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// Forward-secure epochs to make (append moves to the next one at most once per
+        /// --epoch-interval, default 1h: 8784 is a year and a day); KEY.pub lists each one's
+        /// public key (45 bytes an epoch).
+        #[arg(long, value_name = "N", default_value_t = boundary::log::keys::DEFAULT_EPOCHS,
+              value_parser = clap::value_parser!(u64).range(1..=boundary::log::keys::MAX_EPOCHS))]
+        epochs: u64,
     },
     /// Append JSON lines from stdin to the log, with signed checkpoints.
     #[command(
@@ -66,8 +76,11 @@ echo '{\"note\":\"maintenance\"}' \\\n      | bd-log append -l /var/log/boundary
         long_about = "Verify the whole log: every prev link, every checkpoint signature (against \
 the given public key), seq numbering and non-decreasing ts. Prints PASS or FAIL, the first bad seq \
 and why, and how many trailing entries are not yet covered by a checkpoint (those are only \
-chained, not signed). With --anchor, the log must still contain that exact checkpoint line, which \
-catches truncation and rollback to an earlier, still consistent, state. Several -l (oldest first), \
+chained, not signed), and that every checkpoint signs the RFC 6962 root of the lines before it with \
+the key of the epoch it states, epochs never going back nor skipping one. With --anchor (a \
+checkpoint line or a signed note kept elsewhere) the log's Merkle tree at the anchor's size must \
+have the anchor's root, which catches truncation and rollback to an earlier, still consistent, \
+state, across rotated files too. Several -l (oldest first), \
 a quoted pattern, -l - or gzip or zstd members are verified as one rotated set: each link between two \
 files is checked, and a missing file, a reordered set, a new or foreign origin and a rollback are \
 each named. A log signed by another key is exit 2 (could not decide), naming that key.",
@@ -79,13 +92,14 @@ bd-log verify -l 'boundary.log*' -p log.key.pub -q\n  \
 bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log \\\n      -p log.key.pub"
     )]
     Verify(VerifyArgs),
-    /// Print the latest checkpoint line (to keep elsewhere as an anchor).
+    /// Print the latest checkpoint line or note (to keep elsewhere as an anchor).
     #[command(
         long_about = "Print the latest checkpoint line of the log, exactly as stored, after \
 verifying the whole log with the public key: every link, seq, time order and signature up to \
 the end, as `bd-log verify` does. A log that fails (tampered, truncated, a forged or replayed \
 checkpoint, a torn last line) exports nothing and exits 1, so a rollback can never become an \
-anchor. Ship the line off the host (mail, another machine, paper); `bd-log verify --anchor FILE` \
+anchor. With --note it prints the checkpoint as the C2SP signed note it is. Ship it off the host \
+(mail, another machine, paper); `bd-log verify --anchor FILE` \
 later proves the log still extends it.",
         after_help = "Example:\n  bd-log checkpoint -l /var/log/boundary.log -p log.key.pub \\\n      | ssh vault 'cat >> anchors'"
     )]
@@ -96,6 +110,9 @@ later proves the log still extends it.",
         /// Public key (KEY.pub from `bd-log keygen`) the log must verify under.
         #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
         pubkey: PathBuf,
+        /// Print the checkpoint as a C2SP tlog-checkpoint signed note instead of the log line.
+        #[arg(long)]
+        note: bool,
     },
     /// Print entries as JSON lines (all, by seq, or since a time).
     #[command(
@@ -245,6 +262,16 @@ pub enum Fsync {
     Never,
 }
 
+/// `never` is Duration::MAX: no epoch ever lasts that long.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match s {
+        "never" => Ok(std::time::Duration::MAX),
+        "0" => Ok(std::time::Duration::ZERO),
+        _ => humantime::parse_duration(s)
+            .map_err(|e| format!("{e} (a duration like 1h, 0s, or never)")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AppendArgs {
     /// The log file (created with a genesis checkpoint if missing or empty).
@@ -270,9 +297,14 @@ pub struct AppendArgs {
     /// Set the file's append-only attribute (chattr +a; needs root).
     #[arg(long)]
     pub append_only: bool,
-    /// After each write, print {"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S.
+    /// After each write, print {"v":1,"type":"log_ack","time":T,"written":N,"seq":S} on stdout: N input lines are in the log, the last at seq S.
     #[arg(long)]
     pub ack: bool,
+    /// Forward security: after a checkpoint, move the key to its next epoch once the current
+    /// epoch is this old (the old seed is erased); 0s evolves at every checkpoint. `never` keeps
+    /// one epoch.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
+    pub epoch_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -285,7 +317,7 @@ pub struct VerifyArgs {
     /// Public key (KEY.pub from `bd-log keygen`).
     #[arg(short, long, value_name = "PUBKEY", env = "BD_LOG_PUBKEY")]
     pub pubkey: PathBuf,
-    /// A checkpoint line exported earlier: the log must still contain it.
+    /// A checkpoint line or signed note exported earlier: the log's tree must extend it.
     #[arg(short, long, value_name = "CHECKPOINT")]
     pub anchor: Option<PathBuf>,
     /// Print the result as one JSON object (also an error object when it cannot decide).

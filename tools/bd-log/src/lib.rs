@@ -13,6 +13,25 @@ macro_rules! diag {
     }};
 }
 
+/// One output line in the contract of docs/EVENTS.md: `v`, `type` (snake
+/// case) and `time` first, then `body`'s fields (an object) in its order.
+pub fn json_line(ty: &str, body: serde_json::Value) -> String {
+    let mut out = format!(
+        "{{\"v\":1,\"type\":\"{ty}\",\"time\":\"{}\"",
+        boundary::time::now_rfc3339()
+    );
+    if let serde_json::Value::Object(m) = body {
+        for (k, v) in m {
+            out.push(',');
+            out.push_str(&serde_json::Value::String(k).to_string());
+            out.push(':');
+            out.push_str(&v.to_string());
+        }
+    }
+    out.push('}');
+    out
+}
+
 pub mod append;
 pub mod cli;
 pub mod fsutil;
@@ -32,32 +51,32 @@ Each line is one JSON object, written in exactly this shape (no spaces):
 
 seq is the 0-based line number. ts is the append time, UTC with nine fractional digits, never earlier than the previous line's (append clamps it if the clock steps back). prev is the SHA-256 of the previous line's exact bytes without its newline, in lowercase hex; line 0 has 64 zeros. The record is the input line byte for byte (trimmed of surrounding whitespace), so hashes never depend on re-serialising JSON.
 
-A checkpoint line has the same prefix and a signed body instead of a record:
+A checkpoint line has the same prefix and a signed body instead of a record (format v2):
 
-  {\"seq\":N,\"ts\":T,\"prev\":H,\"checkpoint\":{\"origin\":O,\"size\":N,\"head\":H,\"time\":T,\"key\":K,\"sig\":S}}
+  {\"seq\":N,\"ts\":T,\"prev\":H,\"checkpoint\":{\"origin\":O,\"size\":N,\"root\":R,\"epoch\":E,\"key\":K,\"frontier\":[F,...],\"sig\":S}}
 
-size is the number of lines before the checkpoint (its own seq) and head is the SHA-256 of line size-1 (so head equals prev). time equals ts. key is the signer's Ed25519 public key in hex, sig the base64 Ed25519 signature over these bytes:
+size is the number of lines before the checkpoint (its own seq). root is the base64 RFC 6962 Merkle root over lines 0..size-1 (leaf i is the exact bytes of the line with seq i, without its newline; entries and checkpoints alike), frontier the base64 roots of the tree's perfect subtrees at that size (one per set bit of size, largest first: what an appender or a verifier needs to go on from this line alone). The checkpoint is a C2SP tlog-checkpoint signed note: sig is the base64 of the signed-note key ID (4 bytes, SHA-256(origin, 0x0A, 0x01, public key)[:4]) and the Ed25519 signature over the note text
 
-  bd-log checkpoint v1
-  origin O
-  size N
-  head H
-  time T
+  O
+  N
+  R
 
-(five lines, each ending in a newline, without the indentation shown here; N in decimal, H in lowercase hex). A checkpoint has exactly one valid spelling; verify rejects any other.
+(three lines, each ending in a newline, without the indentation shown here), by the key of epoch E, whose public key is K (base64). bd-log checkpoint --note prints the same checkpoint as a signed note any signed-note tool can read with that public key. The note has no time: a checkpoint's ts repeats the ts of the line before it, which its tree covers. A checkpoint has exactly one valid spelling; verify rejects any other. Logs written before format v2 (checkpoints with head and time fields) are refused with a message that says so: verify them with the bd-log that wrote them.
 
-Line 0 is the genesis checkpoint (size 0, head all zeros). It fixes the log's origin, bdlog- followed by 128 random bits in hex, chosen when the log is created, and the key: every later checkpoint must carry the same origin and key, and append refuses a different key.
+Keys are forward-secure. keygen draws a seed s0; the seed of epoch i+1 is SHA-256(\"boundary-log-epoch\" || s(i)) and the Ed25519 secret of epoch i is SHA-256(\"boundary-log-key\" || s(i)). KEY holds only the current epoch's seed; KEY.pub lists every epoch's public key, made at setup. After a write that holds a checkpoint, once the current epoch is --epoch-interval old (default 1h), append fdatasyncs the log, moves the key to the next epoch, rewrites KEY (a new file renamed over it, synced) and erases the old seed from memory. Checkpoints state their epoch; verify accepts a signature only by that epoch's key in KEY.pub, and along a chain an epoch is the previous checkpoint's or the next one, never earlier and never skipping one. Whoever steals KEY at epoch k can derive keys k, k+1, ... only: they cannot re-sign a checkpoint of an earlier epoch, and so cannot rewrite lines covered by one, nor cut the log back to one and regrow it (the next checkpoint would need the erased key of that epoch or the one after).
 
-A file that continues a rotated one has no genesis: its first line is a continuation checkpoint at the next seq (size = that seq) whose prev and head are the SHA-256 of the previous file's last line, with the same origin and key. Concatenated oldest first, the files are one chain. The file a rotation closes ends in a checkpoint.
+Line 0 is the genesis checkpoint (size 0, prev all zeros). It fixes the log's origin, bdlog- followed by 128 random bits in hex, chosen when the log is created: every later checkpoint must carry the same origin, and append refuses a log whose genesis key is not one of its key's. Use one key per log: a key file more than one epoch ahead of a log's last checkpoint cannot continue it (append exits 2).
+
+A file that continues a rotated one has no genesis: its first line is a continuation checkpoint at the next seq (size = that seq) whose prev is the SHA-256 of the previous file's last line and whose root and frontier continue the same tree, with the same origin and the same or the next epoch. Concatenated oldest first, the files are one chain. The file a rotation closes ends in a checkpoint.
 
 Checkpoints are written after every --checkpoint-every entries, when entries have been uncovered for --checkpoint-interval, and when input ends. Entries after the last checkpoint are chained but not yet signed: someone who can write the file can rewrite them undetected, and verify reports how many there are.";
 
 const VERIFY: &str = "\
-verify reads the log in large blocks with constant memory, hashing lines in parallel. It checks that every line has the exact shape above, that seq counts 0, 1, 2, ..., that every prev is the hash of the line before, that ts never decreases, that line 0 is a genesis checkpoint, and that every checkpoint is canonical, matches its position (size, head, time) and origin, names the given key and carries a valid signature. Every record must be exactly what the writer writes (at most 1 MiB, UTF-8, no surrounding whitespace, one JSON value), covered by a checkpoint or not: the chain authenticates bytes only up to the last checkpoint, and this catches corruption and forgery in the uncovered tail (such as a damaged newline merging two lines). Memory is bounded whatever the input: a line longer than any bd-log line (1 MiB + 4 KiB) is reported as bad at its seq without being held (verification stops there), and append refuses such an input line (exit 1, or skipped with --skip-invalid) while discarding its bytes as they arrive.
+verify reads the log in large blocks with constant memory, hashing lines in parallel. It checks that every line has the exact shape above, that seq counts 0, 1, 2, ..., that every prev is the hash of the line before, that ts never decreases, that line 0 is a genesis checkpoint, and that every checkpoint is canonical, matches its position (size, ts) and origin, signs the Merkle root verify computes itself over the lines before it (memory O(log n)), names the public key of its epoch in KEY.pub, carries a valid signature by it, and that epochs advance by at most one. Every record must be exactly what the writer writes (at most 1 MiB, UTF-8, no surrounding whitespace, one JSON value), covered by a checkpoint or not: the chain authenticates bytes only up to the last checkpoint, and this catches corruption and forgery in the uncovered tail (such as a damaged newline merging two lines). Memory is bounded whatever the input: a line longer than any bd-log line (1 MiB + 4 KiB) is reported as bad at its seq without being held (verification stops there), and append refuses such an input line (exit 1, or skipped with --skip-invalid) while discarding its bytes as they arrive.
 
 On failure it names the first bad seq. A changed line breaks the link to the next line only, so a broken link at seq i with an intact link at i+1 is reported as seq i-1 (altered); a changed prev breaks both links and is reported at its own seq. A deleted, inserted, duplicated or moved line shows as the first seq out of place. Editing a record and recomputing the chain without the key is reported at the next checkpoint, whose signature no longer matches. A torn last line is reported at the seq it would have had.
 
-Cutting the log back to an earlier checkpoint leaves a valid, shorter log: only --anchor catches that. Export a checkpoint regularly (bd-log checkpoint) to somewhere the host cannot write; verify --anchor then requires that exact line at its seq.
+Cutting the log back to an earlier checkpoint leaves a valid, shorter log: only --anchor catches that (and, after the key moved on, the epoch rule: regrowing it needs the erased key). Export a checkpoint regularly (bd-log checkpoint, or --note for the signed note) to somewhere the host cannot write; verify --anchor then requires the log's tree at the anchor's size to have the anchor's root (what a consistency proof from the anchor to the latest checkpoint shows; verify holds every leaf, so it compares the root directly) and, for a checkpoint line, that exact line at its seq. This holds across a rotated set.
 
 A rotated set is verified as one chain: give the files oldest first (-l LOG.2.gz -l LOG.1 -l LOG), or a pattern (-l 'LOG*', quoted so that bd-log expands it: the matches, without the LOG.torn-* and LOG.unverified-* files repair makes, are ordered by the seq each starts at), or the concatenation on stdin (-l -). gzip and zstd members are read decompressed whatever their name. Each file is verified on its own, then each link between two files, and a broken link is named: missing file (a gap in seq between a file that ends in its closing checkpoint and the next), truncated file (a gap after a file that does not end in a checkpoint), reordered set (a file that starts at or before the start of the one given before it, or a duplicate), new origin (a genesis where a continuation belongs: the appender lost the chain), spliced from another log (a continuation with another origin), rolled back (a file that continues from inside the previous one), broken link (the continuation commits to other bytes than the previous file's last line). With --anchor, a set that ends before the anchor's seq is truncated or rolled back (exit 1); an anchor older than the first file given cannot be checked (exit 2: give the older files). The set may start after seq 0 (older files deleted by logrotate): verify says so. A file cut back exactly to one of its own checkpoints is reported as a missing file after it; with no file after it, only --anchor catches it.
 
@@ -107,8 +126,8 @@ BD_LOG_PUBKEY\tdefault for verify --pubkey",
         ),
         (
             "FILES",
-            "KEY\tsecret Ed25519 key, 64 hex digits, mode 0600 (refused if group or others can read it)\n\
-KEY.pub\tpublic key, 64 hex digits; give it to verifiers\n\
+            "KEY\tsecret key, one line bdlog-key v2 epoch=E epochs=N started=T seed=BASE64 (the current epoch's seed only), mode 0600 (refused if group or others can read it); rewritten by append as epochs pass, so its directory must be writable by the appender. An old 64-hex-digit key is read as a single-epoch key\n\
+KEY.pub\tbdlog-pub v2 epochs=N, then every epoch's base64 Ed25519 public key, one a line; give it to verifiers. append, rotate and note also read it beside KEY, to check the log's past checkpoints. An old 64-hex-digit key is read as one epoch\n\
 LOG\tthe log, created mode 0640 by the first append\n\
 LOG.torn-NANOS\ttorn bytes moved aside by repair\n\
 LOG.1, LOG.2.gz, ...\tfiles closed by a rotation (logrotate or bd-log rotate); each later one continues the chain of the one before\n\

@@ -4,7 +4,7 @@ use clap::Parser;
 fn main() {
     let cli = Cli::parse();
     let code = match &cli.cmd {
-        Cmd::Keygen { output } => bd_log::ops::keygen(output),
+        Cmd::Keygen { output, epochs } => bd_log::ops::keygen(output, *epochs),
         Cmd::Append(a) => match bd_log::append::run(a) {
             Ok(()) => 0,
             Err(f) => {
@@ -48,7 +48,7 @@ fn main() {
         } => bd_log::proof::verify_excerpt(pubkey, excerpt, anchor.as_deref()),
         Cmd::Witness(a) => bd_log::witness::run(a),
         Cmd::Verify(a) => bd_log::ops::verify(a),
-        Cmd::Checkpoint { log, pubkey } => bd_log::ops::checkpoint(log, pubkey),
+        Cmd::Checkpoint { log, pubkey, note } => bd_log::ops::checkpoint(log, pubkey, *note),
         Cmd::Show(a) => bd_log::ops::show(a),
         Cmd::Tail(a) => bd_log::ops::tail(a),
         Cmd::Repair { log } => bd_log::ops::repair(log),

@@ -37,7 +37,7 @@ fn print_line(line: &str) -> i32 {
     }
 }
 
-pub fn keygen(out: &Path) -> i32 {
+pub fn keygen(out: &Path, epochs: u64) -> i32 {
     // `keygen -o /etc/boundary/keys/log.key` on a fresh host: the directory
     // is made, root-only (0700), like the one the package ships.
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -53,17 +53,31 @@ pub fn keygen(out: &Path) -> i32 {
             crate::diag!("bd-log: created {} (mode 0700)", dir.display());
         }
     }
-    match log::write_keypair(out) {
-        Ok(vk) => {
+    match log::keys::write_keypair_epochs(out, epochs) {
+        Ok(keys) => {
             crate::diag!(
-                "bd-log: wrote secret key {} (mode 0600) and public key {}",
+                "bd-log: wrote secret key {} (mode 0600, epoch 0 of {epochs}) and public key {}",
                 out.display(),
                 log::pub_path(out).display()
             );
-            print_line(&format!("{{\"key\":\"{}\"}}", hex::encode(vk.to_bytes())))
+            let k0 = keys.raw(0).map(|k| b64(k)).unwrap_or_default();
+            print_line(&crate::json_line(
+                "log_key",
+                serde_json::json!({
+                    "key": k0,
+                    "epochs": epochs,
+                    "secret": out.display().to_string(),
+                    "public": log::pub_path(out).display().to_string(),
+                }),
+            ))
         }
         Err(e) => err(e),
     }
+}
+
+pub(crate) fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 /// Says why verify could not decide: one line on stderr and, with --json,
@@ -72,11 +86,14 @@ fn undecided(a: &VerifyArgs, msg: impl std::fmt::Display) -> i32 {
     let msg = msg.to_string();
     crate::diag!("bd-log: {msg}");
     if a.json {
-        let v = serde_json::json!({
-            "result": "ERROR",
-            "log": a.log.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "error": msg,
-        });
+        let v = crate::json_line(
+            "log_verify",
+            serde_json::json!({
+                "result": "ERROR",
+                "log": a.log.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "error": msg,
+            }),
+        );
         if let Err(e) = writeln!(io::stdout(), "{v}") {
             return out_err(e).max(UNDECIDED);
         }
@@ -205,7 +222,7 @@ pub(crate) fn members(logs: &[std::path::PathBuf]) -> Result<Vec<std::path::Path
 }
 
 pub fn verify(a: &VerifyArgs) -> i32 {
-    let key = match log::load_verifying_key(&a.pubkey) {
+    let key = match log::keys::load_public(&a.pubkey) {
         Ok(k) => k,
         Err(e) => return undecided(a, e),
     };
@@ -256,7 +273,7 @@ pub fn verify(a: &VerifyArgs) -> i32 {
                 "{}: wrong key: the log is signed by key {k}, not by the given public key {} ({}); \
                  verify with the key the log names, if you trust it",
                 rep.bad_file.as_deref().unwrap_or(&path),
-                hex::encode(key.to_bytes()),
+                key.raw(0).map(|k| b64(k)).unwrap_or_default(),
                 a.pubkey.display()
             ),
         );
@@ -269,21 +286,25 @@ pub fn verify(a: &VerifyArgs) -> i32 {
             Some((s, r)) => (Some(*s), Some(r.clone())),
             None => (None, None),
         };
-        let v = serde_json::json!({
-            "result": if rep.ok() { "PASS" } else { "FAIL" },
-            "log": if names.len() == 1 { serde_json::json!(names[0]) } else { serde_json::json!(names) },
-            "bad_file": rep.bad_file,
-            "bad_seq": bad_seq,
-            "reason": reason,
-            "files": rep.files,
-            "first_seq": rep.first_seq,
-            "lines": rep.lines,
-            "checkpoints": rep.checkpoints,
-            "last_checkpoint": rep.last_checkpoint,
-            "uncovered": if rep.ok() { Some(rep.uncovered) } else { None },
-            "origin": rep.origin,
-            "anchor_seq": rep.anchored,
-        });
+        let v = crate::json_line(
+            "log_verify",
+            serde_json::json!({
+                "result": if rep.ok() { "PASS" } else { "FAIL" },
+                "log": if names.len() == 1 { serde_json::json!(names[0]) } else { serde_json::json!(names) },
+                "bad_file": rep.bad_file,
+                "bad_seq": bad_seq,
+                "reason": reason,
+                "files": rep.files,
+                "first_seq": rep.first_seq,
+                "lines": rep.lines,
+                "checkpoints": rep.checkpoints,
+                "last_checkpoint": rep.last_checkpoint,
+                "uncovered": if rep.ok() { Some(rep.uncovered) } else { None },
+                "origin": rep.origin,
+                "anchor_seq": rep.anchored,
+                "last_epoch": rep.last_epoch,
+            }),
+        );
         writeln!(io::stdout(), "{v}")
     } else if let Some((seq, why)) = &rep.bad {
         writeln!(
@@ -311,7 +332,10 @@ pub fn verify(a: &VerifyArgs) -> i32 {
             ));
         }
         if let Some(a) = rep.anchored {
-            s.push_str(&format!("; extends the anchor checkpoint at seq {a}"));
+            s.push_str(&format!("; consistent with the anchor's tree of {a} lines"));
+        }
+        if let Some(e) = rep.last_epoch {
+            s.push_str(&format!("; key epoch {e}"));
         }
         writeln!(io::stdout(), "{s}")
     };
@@ -325,9 +349,9 @@ pub fn verify(a: &VerifyArgs) -> i32 {
     }
 }
 
-pub fn checkpoint(path: &Path, pubkey: &Path) -> i32 {
+pub fn checkpoint(path: &Path, pubkey: &Path, as_note: bool) -> i32 {
     let shown = path.display();
-    let key = match log::load_verifying_key(pubkey) {
+    let key = match log::keys::load_public(pubkey) {
         Ok(k) => k,
         Err(e) => return err(e),
     };
@@ -362,9 +386,17 @@ pub fn checkpoint(path: &Path, pubkey: &Path) -> i32 {
         return BAD;
     };
     match log::checkpoint_line_at(&file, size, want) {
-        Ok(Some(line)) => {
+        Ok(Some(mut line)) => {
+            if as_note {
+                match log::Checkpoint::parse_line(&line) {
+                    Ok(c) => line = c.note().into_bytes(),
+                    Err(e) => return err(format!("{shown}: {e}")),
+                }
+            } else {
+                line.push(b'\n');
+            }
             let mut out = io::stdout().lock();
-            match out.write_all(&line).and_then(|_| out.write_all(b"\n")) {
+            match out.write_all(&line) {
                 Ok(()) => OK,
                 Err(e) => out_err(e),
             }
@@ -634,15 +666,20 @@ pub fn repair(path: &Path) -> i32 {
     // Everything after the last checkpoint the log's own key vouches for
     // (issue 15 item 3): an appender refuses to sign over it, so it is moved
     // aside as unverified. Without a readable genesis only a torn line goes.
+    // repair has no public key: it trusts a checkpoint signed by the key it
+    // names, of the genesis's key in the genesis's epoch (the appender and
+    // verify check every epoch's key against KEY.pub).
     let vouched = match log::read_genesis(&file) {
-        Ok(g) => match ed25519_dalek::VerifyingKey::from_bytes(&g.key) {
-            Ok(vk) => match log::vouched_end(&file, size, &vk, &g.origin) {
+        Ok(g) => {
+            let accept = |c: &log::Checkpoint| {
+                c.self_signed() && (c.epoch > g.epoch || (c.epoch == g.epoch && c.key == g.key))
+            };
+            match log::vouched_end(&file, size, &accept, &g.origin) {
                 Ok(v) if v > 0 => Some(v),
                 Ok(_) => None,
                 Err(e) => return err(format!("{shown}: {e}")),
-            },
-            Err(_) => None,
-        },
+            }
+        }
         Err(_) => None,
     };
     let (offset, kind) = match (vouched, torn) {

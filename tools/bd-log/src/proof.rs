@@ -4,6 +4,7 @@
 
 use crate::ops::{members, open_member, seq_range};
 use base64::Engine as _;
+use boundary::log::keys::PublicKeys;
 use boundary::log::{self, merkle, verify};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -55,21 +56,23 @@ fn each_line(files: &[PathBuf], mut f: impl FnMut(&[u8]) -> bool) -> Result<(), 
 /// A signed note read from a file and verified: its tree head, and its text
 /// exactly as signed (an excerpt carries it verbatim; only the key holder
 /// can sign one).
-fn read_note(
-    p: &Path,
-    key: &ed25519_dalek::VerifyingKey,
-) -> Result<(merkle::TreeHead, String), String> {
+fn read_note(p: &Path, key: &PublicKeys) -> Result<(merkle::TreeHead, String), String> {
     let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    let th = merkle::TreeHead::open(&text, key).map_err(|e| format!("{}: {e}", p.display()))?;
+    let th = merkle::TreeHead::open_epochs(&text, key)
+        .map_err(|e| format!("{}: {e}", p.display()))?
+        .0;
     Ok((th, text))
 }
 
 pub fn note(logs: &[PathBuf], key: &Path) -> i32 {
-    let sk = match log::load_signing_key(key) {
+    let secret = match log::keys::load_secret(key) {
         Ok(k) => k,
         Err(e) => return undecided(e),
     };
-    let vk = sk.verifying_key();
+    let vk = match log::keys::load_public(&log::pub_path(key)) {
+        Ok(k) => k,
+        Err(e) => return undecided(e),
+    };
     let files = match members(logs) {
         Ok(f) => f,
         Err(e) => return undecided(e),
@@ -125,6 +128,15 @@ pub fn note(logs: &[PathBuf], key: &Path) -> i32 {
         size,
         root: fr.root(),
     };
+    // The key of the log's epoch, or a later one: never an erased earlier key.
+    let epoch = secret.epoch().max(rep.last_epoch.unwrap_or(0));
+    let Some(sk) = secret.signing_key_at(epoch) else {
+        return undecided(format!(
+            "{}: no key for epoch {epoch} (the key has {} epochs)",
+            key.display(),
+            secret.epochs()
+        ));
+    };
     let mut out = io::stdout().lock();
     match out.write_all(th.sign(&sk).as_bytes()) {
         Ok(()) => OK,
@@ -139,7 +151,7 @@ pub fn prove(
     seq: &str,
     anchor: Option<&Path>,
 ) -> i32 {
-    let key = match log::load_verifying_key(pubkey) {
+    let key = match log::keys::load_public(pubkey) {
         Ok(k) => k,
         Err(e) => return undecided(e),
     };
@@ -226,7 +238,7 @@ pub fn prove(
 }
 
 pub fn verify_excerpt(pubkey: &Path, excerpt: &Path, anchor: Option<&Path>) -> i32 {
-    let key = match log::load_verifying_key(pubkey) {
+    let key = match log::keys::load_public(pubkey) {
         Ok(k) => k,
         Err(e) => return undecided(e),
     };
@@ -264,8 +276,8 @@ pub fn verify_excerpt(pubkey: &Path, excerpt: &Path, anchor: Option<&Path>) -> i
             let Some(note) = v["note"].as_str() else {
                 return fail(n, "the first line must carry the signed note".into());
             };
-            match merkle::TreeHead::open(note, &key) {
-                Ok(t) => th = Some(t),
+            match merkle::TreeHead::open_epochs(note, &key) {
+                Ok((t, _)) => th = Some(t),
                 // Another key's note: nothing can be decided with this key.
                 Err(e) if e.starts_with("no signature by the given key") => {
                     return undecided(format!("{shown}: wrong key: {e}"))

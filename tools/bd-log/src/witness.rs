@@ -50,17 +50,18 @@ fn load_witness_keys(args: &[String]) -> Result<Vec<WitnessKey>, String> {
 /// The log's public key as far as notes go: the one place that loads it and
 /// checks a note's log signature, so a change of key format touches only
 /// this.
-struct LogKey(ed25519_dalek::VerifyingKey);
+struct LogKey(log::keys::PublicKeys);
 
 impl LogKey {
     fn load(p: &Path) -> Result<LogKey, String> {
-        log::load_verifying_key(p)
+        log::keys::load_public(p)
             .map(LogKey)
             .map_err(|e| e.to_string())
     }
 
+    /// A note by the key of any of the log's epochs (forward-secure keys).
     fn open(&self, note: &str) -> Result<merkle::TreeHead, String> {
-        merkle::TreeHead::open(note, &self.0)
+        merkle::TreeHead::open_epochs(note, &self.0).map(|(t, _)| t)
     }
 }
 

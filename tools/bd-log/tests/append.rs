@@ -12,8 +12,13 @@ fn keygen_writes_0600_and_refuses_to_overwrite() {
     let env = Env::new();
     let mode = std::fs::metadata(&env.key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    // base64 like the operator keys; the public file lists every epoch's key.
     let pubtext = std::fs::read_to_string(&env.pubkey).unwrap();
-    assert_eq!(pubtext.trim().len(), 64);
+    assert!(pubtext.starts_with("bdlog-pub v2 epochs=64\n"), "{pubtext}");
+    assert_eq!(pubtext.lines().count(), 65);
+    assert!(std::fs::read_to_string(&env.key)
+        .unwrap()
+        .starts_with("bdlog-key v2 epoch=0 epochs=64 "));
     let before = std::fs::read(&env.key).unwrap();
     let out = env.cmd(&["keygen", "-o", env.key.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

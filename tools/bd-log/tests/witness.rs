@@ -52,9 +52,11 @@ fn append_to(env: &Env, log: &Path, input: &[u8]) {
 
 /// The log's key as the witness trusts it, under the note's origin.
 fn logs_of(env: &Env, note: &Path) -> Logs {
-    let hex = std::fs::read_to_string(&env.pubkey).unwrap();
-    let raw: [u8; 32] = hex::decode(hex.trim()).unwrap().try_into().unwrap();
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw).unwrap();
+    // Epoch 0's key (KEY.pub lists one per epoch; these tests never evolve).
+    let vk = boundary::log::keys::load_public(&env.pubkey)
+        .unwrap()
+        .get(0)
+        .unwrap();
     let origin = std::fs::read_to_string(note)
         .unwrap()
         .lines()
@@ -489,9 +491,9 @@ fn quorum_not_met_is_a_verdict_and_unreachable_witness_a_fault() {
     // A log note-signer key is not a witness key.
     let log_vkey = {
         use base64::Engine as _;
-        let hex = std::fs::read_to_string(&env.pubkey).unwrap();
+        let pk = boundary::log::keys::load_public(&env.pubkey).unwrap();
         let mut raw = vec![0x01];
-        raw.extend(hex::decode(hex.trim()).unwrap());
+        raw.extend(pk.raw(0).unwrap());
         format!(
             "x+00000000+{}",
             base64::engine::general_purpose::STANDARD.encode(raw)

@@ -18,7 +18,7 @@ impl Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = dir.path().join("key");
         let out = Command::new(BIN)
-            .args(["keygen", "-o"])
+            .args(["keygen", "--epochs", "64", "-o"])
             .arg(&key)
             .output()
             .expect("run keygen");
