@@ -428,8 +428,25 @@ fn every_subcommand_with_json_validates_against_its_schema() {
         &["mode"],
     );
 
-    // ---- bd-watch: an exec, a liveness marker and a real deny (AIRGAP
-    // refuses a connect from the cgroup the programs are attached to).
+    // ---- a canary that trips the mode we are already in (AIRGAP): the
+    // kernel reports the hit (a `tripwire` line) and changes nothing.
+    let canary = rig.p("canary");
+    std::fs::copy("/bin/true", &canary).unwrap();
+    let o = rig
+        .lock(&["canary", "add", &rig.s("canary"), "--trip", "AIRGAP"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "bd-lock canary add: {o:?}");
+    k.run(
+        "bd-lock canary list --json",
+        &mut rig.lock(&["canary", "list", "--json"]),
+        0,
+        &["canary"],
+    );
+
+    // ---- bd-watch: an exec, a liveness marker, the canary's tripwire and a
+    // real deny (AIRGAP refuses a connect from the cgroup the programs are
+    // attached to).
     let mut w = Command::new(bin("bd-watch"))
         .arg("--pin-dir")
         .arg(&rig.pin)
@@ -443,6 +460,8 @@ fn every_subcommand_with_json_validates_against_its_schema() {
     while err.read_line(&mut l).unwrap() > 0 && !l.contains("ready") {
         l.clear();
     }
+    let o = Command::new(&canary).output().unwrap();
+    assert!(o.status.success(), "the canary runs natively: {o:?}");
     let nonce = format!("bdlv:c{id}");
     let o = Command::new("sh")
         .arg("-c")
@@ -460,7 +479,9 @@ fn every_subcommand_with_json_validates_against_its_schema() {
     let o = w.wait_with_output().unwrap();
     let t = k.check("bd-watch", &o, None);
     assert!(
-        t.contains(&"exec".to_string()) && t.contains(&"deny".to_string()),
+        t.contains(&"exec".to_string())
+            && t.contains(&"deny".to_string())
+            && t.contains(&"tripwire".to_string()),
         "bd-watch: {t:?}"
     );
 
