@@ -711,6 +711,18 @@ fn every_subcommand_with_json_validates_against_its_schema() {
     k.check("bd-log verify --json (error)", &o, None);
     let o = rig.log(&["rotate", "-l", &lg, "-k", &lk]).output().unwrap();
     k.check("bd-log rotate", &o, None);
+    // A torn last line (a crash mid-write) for repair to move aside.
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&lg).unwrap();
+        f.write_all(b"{\"seq\":99,\"torn").unwrap();
+    }
+    k.run(
+        "bd-log repair",
+        &mut rig.log(&["repair", "-l", &lg]),
+        0,
+        &["log_repair"],
+    );
 
     // ---- the end: unload (OPEN again), twice, and status of nothing.
     k.run(

@@ -761,8 +761,8 @@ fn move_aside(file: &File, shown: &str, offset: u64, len: u64, kind: &str) -> i3
         ));
     }
     crate::diag!("bd-log: {shown}: moved the {kind} tail ({len} bytes after the last signed checkpoint, or a torn last line) to {aside}; the log now ends at byte {offset}");
-    print_line(
-        &serde_json::json!({"repaired": true, "torn_bytes": len, "moved_bytes": len, "kind": kind, "moved_to": aside, "size": offset})
-            .to_string(),
-    )
+    print_line(&boundary::json::output_line(
+        "log_repair",
+        serde_json::json!({"repaired": true, "torn_bytes": len, "moved_bytes": len, "kind": kind, "moved_to": aside, "size": offset}),
+    ))
 }
