@@ -349,13 +349,14 @@ pub fn count_keys(map: &MapData) -> io::Result<u64> {
     }
 }
 
-/// bpf(BPF_OBJ_GET) on a pinned object: an fd, or None when it cannot be
-/// had (not a BPF pin, or refused).
-fn obj_get(path: &Path) -> Option<std::os::fd::OwnedFd> {
+/// bpf(BPF_OBJ_GET) on a pinned object: its fd, or the kernel's refusal
+/// (not a BPF pin, or denied).
+fn obj_get(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd as _;
     use std::os::unix::ffi::OsStrExt as _;
     const BPF_OBJ_GET: libc::c_long = 7;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
     let mut attr = [0u64; 16];
     attr[0] = c.as_ptr() as u64; // pathname
                                  // SAFETY: attr is a zeroed bpf_attr, large enough for BPF_OBJ_GET, and
@@ -368,14 +369,21 @@ fn obj_get(path: &Path) -> Option<std::os::fd::OwnedFd> {
             std::mem::size_of_val(&attr),
         )
     };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
     // SAFETY: a new fd the kernel just gave us.
-    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// The program id behind a link fd (bpf_link_info: type, id, prog_id).
-fn link_prog_id(fd: &std::os::fd::OwnedFd) -> Option<u32> {
+/// The second and third fields of a pinned object's info (bpf(2)
+/// BPF_OBJ_GET_INFO_BY_FD): bpf_map_info, bpf_prog_info and bpf_link_info
+/// all start (type, id); bpf_link_info's third field is prog_id. The error
+/// names the step that failed.
+pub fn pinned_ids(path: &Path) -> io::Result<(u32, u32)> {
     const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    let mut info = [0u32; 16];
+    let fd = obj_get(path).map_err(|e| io::Error::new(e.kind(), format!("BPF_OBJ_GET: {e}")))?;
+    let mut info = [0u32; 64];
     let mut attr = [0u64; 16];
     attr[0] = fd.as_raw_fd() as u64 | ((std::mem::size_of_val(&info) as u64) << 32);
     attr[1] = info.as_mut_ptr() as u64;
@@ -389,7 +397,14 @@ fn link_prog_id(fd: &std::os::fd::OwnedFd) -> Option<u32> {
             std::mem::size_of_val(&attr),
         )
     };
-    (r == 0 && info[2] != 0).then_some(info[2])
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("BPF_OBJ_GET_INFO_BY_FD: {e}"),
+        ));
+    }
+    Ok((info[1], info[2]))
 }
 
 /// Every loaded program's id (BPF_PROG_GET_NEXT_ID takes no reference).
@@ -459,7 +474,12 @@ pub fn remove_pins(pin: &Path) -> io::Result<Vec<PathBuf>> {
             for ent in rd {
                 let p = ent?.path();
                 if sub == "links" {
-                    progs.extend(obj_get(&p).and_then(|fd| link_prog_id(&fd)));
+                    progs.extend(
+                        pinned_ids(&p)
+                            .ok()
+                            .map(|(_, prog)| prog)
+                            .filter(|&p| p != 0),
+                    );
                 }
                 std::fs::remove_file(&p)?;
                 removed.push(p);

@@ -2,8 +2,6 @@
 //! are boundary's own and which kernel objects and pin directories belong to
 //! it (bpf/self.h), and gate `bd-load unload` on the mode.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
@@ -77,45 +75,7 @@ fn file_key(md: &std::fs::Metadata) -> BdFileKey {
 /// fields of bpf_map_info and bpf_link_info are (type, id), and
 /// bpf_link_info's third is prog_id.
 fn pinned_ids(path: &Path) -> anyhow::Result<(u32, u32)> {
-    const BPF_OBJ_GET: libc::c_long = 7;
-    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    let cpath = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .with_context(|| format!("{}: NUL in path", path.display()))?;
-    let mut attr = [0u64; 16];
-    attr[0] = cpath.as_ptr() as u64; // pathname
-                                     // SAFETY: attr is a zeroed bpf_attr large enough for BPF_OBJ_GET.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(&attr),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("BPF_OBJ_GET {}", path.display()));
-    }
-    // SAFETY: the kernel just returned this fd to us.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut info = [0u32; 64];
-    let mut attr = [0u64; 16];
-    attr[0] = fd.as_raw_fd() as u64 | ((std::mem::size_of_val(&info) as u64) << 32);
-    attr[1] = info.as_mut_ptr() as u64;
-    // SAFETY: info_len and info point at our buffer; the kernel writes at most info_len bytes.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET_INFO_BY_FD,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(&attr),
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("BPF_OBJ_GET_INFO_BY_FD {}", path.display()));
-    }
-    Ok((info[1], info[2]))
+    boundary::pin::pinned_ids(path).with_context(|| path.display().to_string())
 }
 
 fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
