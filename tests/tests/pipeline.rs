@@ -816,10 +816,7 @@ fn set_warns_when_the_mode_programs_are_not_attached() {
     };
     assert!(lock2(&["init", "--mode", "OPEN"]).status.success());
     let o = lock2(&["set", "AIRGAP", "--reason", "z"]);
-    let _ = Command::new(bin("bd-load"))
-        .env("BD_PIN_DIR", &pin2)
-        .arg("unload")
-        .output();
+    bd_tests::remove_pins(&pin2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(NOT_ENFORCED), "{err}");
     assert!(err.contains("mode_connect4"), "{err}");
