@@ -13,11 +13,12 @@
 #define BD_COMM_LEN 16
 #define BD_PATH_LEN 256
 #define BD_ARGS_LEN 1024 /* argv bytes copied, NUL separated */
-/* exec_monitor wakes an idle reader at once for up to BD_WAKE_BURST execs in
- * a row, then at most once per BD_WAKE_GAP_NS; bd-watch looks again one gap
- * after each record it reads (lib::event::BD_WAKE_GAP_NS). */
+/* exec_monitor wakes an idle reader only for a lone exec record, one that
+ * comes BD_WAKE_GAP_NS or more after the previous one; a reader keeps
+ * looking every BD_POLL_NS until a gap has passed since the last record it
+ * read (lib::event::BD_WAKE_GAP_NS, BD_POLL_NS). */
 #define BD_WAKE_GAP_NS 5000000ull
-#define BD_WAKE_BURST 8
+#define BD_POLL_NS 1000000ull
 #define BD_ANC_MAX 8       /* ancestors carried by an exec record */
 #define BD_ANC_NAME_LEN 40 /* basename of an ancestor's executable */
 

@@ -92,6 +92,19 @@ struct dentry {
 	struct dentry *d_parent;
 };
 
+/* The short name kept inside the dentry itself (d_name.name points at it for
+ * names shorter than the array), two layouts (bpf_core_field_exists):
+ * d_iname[32] up to 6.13, d_shortname.string[40] from 6.14 (x86_64). */
+struct dentry___iname {
+	unsigned char d_iname[32];
+};
+union shortname_store {
+	unsigned char string[40];
+};
+struct dentry___short {
+	union shortname_store d_shortname;
+};
+
 struct vfsmount;
 
 struct path {

@@ -16,9 +16,13 @@ use std::time::{Duration, SystemTime};
 pub const BD_COMM_LEN: usize = 16;
 pub const BD_PATH_LEN: usize = 256;
 pub const BD_ARGS_LEN: usize = 1024;
-/// `BD_WAKE_GAP_NS`: exec_monitor wakes an idle reader at most this often, so
-/// a reader polls at this period for a while after each record it gets.
+/// `BD_WAKE_GAP_NS`: exec_monitor wakes an idle reader only for an exec record
+/// that comes at least this long after the previous one (a lone exec), so a
+/// reader keeps looking every [`BD_POLL_NS`] until this long has passed since
+/// the last record it read.
 pub const BD_WAKE_GAP_NS: u64 = 5_000_000;
+/// `BD_POLL_NS`: how often a reader looks while a gap is not over (above).
+pub const BD_POLL_NS: u64 = 1_000_000;
 pub const BD_ANC_MAX: usize = 8;
 pub const BD_ANC_NAME_LEN: usize = 40;
 
@@ -1102,6 +1106,7 @@ mod tests {
         ("BD_PATH_LEN", BD_PATH_LEN),
         ("BD_ARGS_LEN", BD_ARGS_LEN),
         ("BD_WAKE_GAP_NS", BD_WAKE_GAP_NS as usize),
+        ("BD_POLL_NS", BD_POLL_NS as usize),
         ("BD_ANC_MAX", BD_ANC_MAX),
         ("BD_ANC_NAME_LEN", BD_ANC_NAME_LEN),
         ("BD_EV_EXEC", BD_EV_EXEC as usize),

@@ -253,6 +253,39 @@ fn ancestry_is_bounded_and_says_so() {
     assert!(pids.windows(2).all(|w| w[0] != w[1]), "{pids:?}");
 }
 
+/// Executable names around the lengths where the kernel keeps a dentry's
+/// name inline (31 bytes up to 6.13, 39 from 6.14) and where the record cuts
+/// (39): each parent's `exe` is exact and unflagged up to 39 bytes, and a
+/// longer one is its first 39 bytes, flagged `exe_truncated`.
+#[test]
+fn ancestor_exe_names_are_exact_up_to_the_bound_and_flagged_beyond() {
+    let pins = Pins::load("names");
+    let tmp = tempfile::tempdir().unwrap();
+    let me = std::process::id();
+    let mut cases = Vec::new();
+    for len in [31usize, 32, 35, 39, 40, 45] {
+        let name: String = std::iter::once('p')
+            .chain((1..len).map(|i| char::from(b'a' + (i % 26) as u8)))
+            .collect();
+        assert_eq!(name.len(), len);
+        let exe = tmp.path().join(&name);
+        copy_exe("/bin/bash", &exe);
+        cases.push((name, exe, format!("h14-name-{len}-{me}")));
+    }
+    let watch = Watch::start(&pins, "true");
+    for (_, exe, marker) in &cases {
+        run(exe, &["-c", &format!("/bin/true {marker}; :")]);
+    }
+    let lines = watch.until(&cases.last().unwrap().2);
+    for (name, _, marker) in &cases {
+        let e = only(&lines, marker);
+        let parent = &e["ancestors"][0];
+        let want = &name[..name.len().min(39)];
+        assert_eq!(parent["exe"], want, "{e:#}");
+        assert_eq!(parent["exe_truncated"], name.len() > 39, "{e:#}");
+    }
+}
+
 fn cgroup2_root() -> PathBuf {
     let m = std::fs::read_to_string("/proc/self/mounts").unwrap();
     m.lines()

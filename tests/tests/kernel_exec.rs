@@ -284,6 +284,56 @@ fn long_argv_is_truncated_and_flagged() {
     assert!(argv[2].chars().all(|c| c == 'x'));
 }
 
+/// A copy of /bin/true at a path exactly `len` bytes long under `base`.
+fn true_at_path_of_len(base: &Path, len: usize) -> PathBuf {
+    let base_len = base.as_os_str().len();
+    let dir = base.join(format!("d{len}-").repeat(30)[..150].to_owned());
+    std::fs::create_dir_all(&dir).unwrap();
+    let name_len = len - base_len - 1 - 150 - 1;
+    let p = dir.join("t".repeat(name_len));
+    std::fs::copy("/bin/true", &p).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(p.as_os_str().len(), len);
+    p
+}
+
+/// The filename is copied up to 255 bytes: a path of exactly 255 is whole
+/// and unflagged, a longer one is its first 255 bytes, flagged.
+#[test]
+fn long_filename_is_truncated_and_flagged_at_the_bound() {
+    let pins = Pins::new("fname");
+    pins.load(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let fits = true_at_path_of_len(tmp.path(), 255);
+    let long = true_at_path_of_len(tmp.path(), 300);
+    let gate = Gate::new(&format!(
+        "{} & wait; {} & wait",
+        fits.display(),
+        long.display()
+    ));
+    let watch = Watch::start(
+        &pins,
+        &[
+            "--ppid".into(),
+            gate.pid().to_string(),
+            "-n".into(),
+            "2".into(),
+            "--timeout".into(),
+            "30s".into(),
+        ],
+    );
+    gate.open();
+    let (lines, code) = watch.finish();
+    assert_eq!(code, 0);
+    let execs: Vec<&Value> = lines.iter().filter(|v| v["type"] == "exec").collect();
+    assert_eq!(execs.len(), 2, "{lines:#?}");
+    assert_eq!(execs[0]["filename"], fits.display().to_string());
+    assert_eq!(execs[0]["filename_truncated"], false);
+    let long = long.display().to_string();
+    assert_eq!(execs[1]["filename"], long[..255]);
+    assert_eq!(execs[1]["filename_truncated"], true);
+}
+
 #[test]
 fn second_load_is_a_no_op_and_unload_leaves_no_pins() {
     let pins = Pins::new("idem");

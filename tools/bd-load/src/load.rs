@@ -47,9 +47,20 @@ impl Outcome {
 /// How a program attaches, from its ELF section name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    TracePoint { category: String, name: String },
-    RawTracePoint { name: String },
-    Lsm { hook: String },
+    TracePoint {
+        category: String,
+        name: String,
+    },
+    RawTracePoint {
+        name: String,
+    },
+    /// A BTF-typed tracepoint (tp_btf): the kernel's own arguments, typed.
+    BtfTracePoint {
+        name: String,
+    },
+    Lsm {
+        hook: String,
+    },
     Cgroup,
     Other,
 }
@@ -65,6 +76,7 @@ pub fn kind(section: &str) -> Kind {
             None => Kind::Other,
         },
         "raw_tracepoint" | "raw_tp" => Kind::RawTracePoint { name: rest.into() },
+        "tp_btf" if !rest.is_empty() => Kind::BtfTracePoint { name: rest.into() },
         "lsm" | "lsm.s" => Kind::Lsm { hook: rest.into() },
         p if p.starts_with("cgroup") => Kind::Cgroup,
         _ => Kind::Other,
@@ -110,11 +122,9 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
         }
     }
 
-    let btf = if feats.bpf_lsm_loadable == Some(true) {
-        Some(Btf::from_sys_fs().context("reading kernel BTF for the LSM programs")?)
-    } else {
-        None
-    };
+    // exec_monitor (tp_btf) and the LSM programs attach by BTF id; CO-RE
+    // relocation of every object already needs the kernel's BTF.
+    let btf = Some(Btf::from_sys_fs().context("reading kernel BTF (/sys/kernel/btf/vmlinux)")?);
 
     let mut out = Vec::new();
     for (obj_name, bytes) in OBJECTS {
@@ -381,6 +391,12 @@ fn attach(
             let id = p.attach(name)?;
             p.take_link(id)?.into()
         }
+        (Program::BtfTracePoint(p), Kind::BtfTracePoint { name }) => {
+            let btf = btf.ok_or_else(|| anyhow::anyhow!("no kernel BTF for tp_btf"))?;
+            p.load(name, btf)?;
+            let id = p.attach()?;
+            p.take_link(id)?.into()
+        }
         (Program::Lsm(p), Kind::Lsm { hook }) => {
             let btf = btf.ok_or_else(|| anyhow::anyhow!("no kernel BTF for LSM"))?;
             p.load(hook, btf)?;
@@ -560,6 +576,13 @@ mod tests {
                 name: "sys_enter".into()
             }
         );
+        assert_eq!(
+            kind("tp_btf/sched_process_exec"),
+            Kind::BtfTracePoint {
+                name: "sched_process_exec".into()
+            }
+        );
+        assert_eq!(kind("tp_btf/"), Kind::Other);
         assert_eq!(
             kind("lsm/file_open"),
             Kind::Lsm {

@@ -54,7 +54,7 @@ mod tests {
             [
                 ProgSpec {
                     name: "exec_monitor".into(),
-                    section: "tracepoint/sched/sched_process_exec".into()
+                    section: "tp_btf/sched_process_exec".into()
                 },
                 ProgSpec {
                     name: "liveness_marker".into(),

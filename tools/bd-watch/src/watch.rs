@@ -316,11 +316,14 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let mut last_stats = Instant::now();
     let mut tree = crate::ancestry::Tree::default();
     const STATS_EVERY: Duration = Duration::from_millis(100);
-    // exec_monitor wakes an idle reader at most once per gap, so a record that
-    // arrives within a gap of the last wakeup is only found by polling: after
-    // draining records, wait at most one gap (past the wakeup's gap) before
-    // the next look. bench/tripwire measures the latency this gives.
+    // exec_monitor wakes an idle reader only for a lone exec record (a gap or
+    // more after the previous one): a wakeup is a self-IPI, a VM exit on a
+    // virtual machine, and costs more than the rest of the program. So every
+    // other record comes within a gap of one this loop already read, and is
+    // found by looking every POLL until a gap has passed since the last
+    // record read. bench/tripwire measures the latency this gives.
     const GAP: Duration = Duration::from_nanos(boundary::event::BD_WAKE_GAP_NS);
+    const POLL: Duration = Duration::from_nanos(boundary::event::BD_POLL_NS);
     let mut last_record: Option<Instant> = None;
 
     eprintln!("bd-watch: ready");
@@ -329,6 +332,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         while let Some(item) = ring.next() {
             let rec = Record::parse(&item);
             drop(item);
+            last_record = Some(Instant::now());
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
@@ -338,7 +342,6 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     continue;
                 }
             };
-            last_record = Some(Instant::now());
             // Every exec, filtered out or not: a later deny may need it.
             if let Record::Exec(e) = &rec {
                 tree.note_exec(e.pid, e.ancestors());
@@ -428,7 +431,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         }
         let mut wait = STATS_EVERY.saturating_sub(now.duration_since(last_stats));
         if last_record.is_some_and(|t| now.duration_since(t) < GAP) {
-            wait = wait.min(GAP);
+            wait = wait.min(POLL);
         }
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(now));
