@@ -3,7 +3,7 @@
 # trials each, alternating: (1) through the real pipeline `bd-watch |
 # bd-policy | bd-lock on-tripwire`; (2) an in-kernel canary (`bd-lock canary
 # add`): exec_monitor raises the mode itself inside the canary's execve.
-# Needs root, a C compiler and release builds of the tools.
+# Needs root, a C compiler, jq and release builds of the tools.
 #
 #   bench/tripwire/run.sh [N]   (default 100 trials)
 #
@@ -59,7 +59,10 @@ PIPE=$!
 for _ in $(seq 100); do grep -q ready "$work/watch.err" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$work/watch.err" || { cat "$work/watch.err"; exit 1; }
 
-mode() { "$BIN/bd-lock" status --json 2>/dev/null | sed -n 's/.*"mode":"\([A-Z]*\)".*/\1/p' | head -1; }
+# The effective mode (LOCKDOWN while state file and map disagree), not the
+# map's: after an in-kernel canary the map moves first and bd-lock adopts it
+# into the state file a moment later; a release before that is refused.
+mode() { "$BIN/bd-lock" status --json 2>/dev/null | jq -r '.mode // empty'; }
 : >"$work/ns"; : >"$work/kns"
 cp /bin/true "$work/kcanary"
 "$BIN/bd-lock" canary add --trip AIRGAP "$work/kcanary" >/dev/null

@@ -18,7 +18,8 @@ use std::path::PathBuf;
         object per program, {\"v\":1,\"type\":\"program\",\"object\",\"program\",\"section\",\
         \"state\",\"detail\"}), state one of attached, already, replaced, unattached, \
         unsupported, failed.\n\n\
-        Tracepoints attach everywhere. BPF-LSM programs attach only where the kernel \
+        Tracepoints (classic, raw, and BTF-typed tp_btf, which exec_monitor is) attach \
+        everywhere the kernel has BTF. BPF-LSM programs attach only where the kernel \
         runs the bpf LSM (`bpf` in /sys/kernel/security/lsm); elsewhere they are \
         reported by name as not loadable, and --require lsm makes that an error. \
         Cgroup programs (sock_addr, skb, device) attach to the cgroup given with \
