@@ -38,12 +38,20 @@ static __always_inline int copy_inline_name(char *dst, struct dentry *d, const u
 	struct dentry___iname *di = (void *)d;
 	const __u64 *src;
 	__u64 *out = (__u64 *)dst;
+	__u32 size;
 
-	if (bpf_core_field_exists(ds->d_shortname) &&
-	    bpf_core_field_size(ds->d_shortname.string) == 40) {
-		src = (const __u64 *)ds->d_shortname.string;
-		if ((const void *)name != (const void *)src)
-			return 0;
+	if (bpf_core_field_exists(ds->d_shortname)) {
+		src = (const __u64 *)((const char *)d + bpf_core_field_offset(ds->d_shortname));
+		size = bpf_core_field_size(ds->d_shortname);
+	} else if (bpf_core_field_exists(di->d_iname)) {
+		src = (const __u64 *)((const char *)d + bpf_core_field_offset(di->d_iname));
+		size = bpf_core_field_size(di->d_iname);
+	} else {
+		return 0;
+	}
+	if ((const void *)name != (const void *)src)
+		return 0;
+	if (size >= BD_ANC_NAME_LEN) {
 		out[0] = src[0];
 		out[1] = src[1];
 		out[2] = src[2];
@@ -51,10 +59,7 @@ static __always_inline int copy_inline_name(char *dst, struct dentry *d, const u
 		out[4] = src[4];
 		return 1;
 	}
-	if (bpf_core_field_exists(di->d_iname) && bpf_core_field_size(di->d_iname) >= 32) {
-		src = (const __u64 *)di->d_iname;
-		if ((const void *)name != (const void *)src)
-			return 0;
+	if (size >= 32) {
 		out[0] = src[0];
 		out[1] = src[1];
 		out[2] = src[2];

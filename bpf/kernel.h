@@ -94,12 +94,14 @@ struct dentry {
 
 /* The short name kept inside the dentry itself (d_name.name points at it for
  * names shorter than the array), two layouts (bpf_core_field_exists):
- * d_iname[32] up to 6.13, d_shortname.string[40] from 6.14 (x86_64). */
+ * d_iname[32] up to 6.13, d_shortname (a union, 32 or 40 bytes: some
+ * stable kernels carry it with 32) from 6.14. Only the field's offset and
+ * size are relocated, never its members, so no member layout must match. */
 struct dentry___iname {
 	unsigned char d_iname[32];
 };
 union shortname_store {
-	unsigned char string[40];
+	unsigned long words[4];
 };
 struct dentry___short {
 	union shortname_store d_shortname;
