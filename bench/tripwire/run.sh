@@ -23,6 +23,9 @@ cleanup() {
     [[ -n ${WPID:-} ]] && kill -INT "$WPID" 2>/dev/null || true
     wait 2>/dev/null || true
     "$BIN/bd-load" unload >/dev/null 2>&1 || true
+    # A run that failed above OPEN is refused its unload: its programs would
+    # stay attached to every exec of the machine. The pins are the bench's own.
+    rm -rf "$pin"
     rm -rf "$work"
 }
 trap cleanup EXIT
