@@ -287,7 +287,7 @@ fn long_argv_is_truncated_and_flagged() {
 /// A copy of /bin/true at a path exactly `len` bytes long under `base`.
 fn true_at_path_of_len(base: &Path, len: usize) -> PathBuf {
     let base_len = base.as_os_str().len();
-    let dir = base.join(format!("d{len}-").repeat(30)[..150].to_owned());
+    let dir = base.join(&format!("d{len}-").repeat(30)[..150]);
     std::fs::create_dir_all(&dir).unwrap();
     let name_len = len - base_len - 1 - 150 - 1;
     let p = dir.join("t".repeat(name_len));
