@@ -66,7 +66,7 @@ fn set_files(dir: &Path) -> Vec<PathBuf> {
             Some((n.parse().ok()?, p))
         })
         .collect();
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     let live = dir.join("boundary.log");
     if live.exists() {
