@@ -10,15 +10,17 @@
 //! host neither floods the log nor interleaves with the markers.
 
 use bd_tests::bin;
+use bd_tests::rig::wait_for;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NOBODY: &str = "65534";
+const LIMIT: Duration = Duration::from_secs(30);
 
 fn ok(what: &str, out: Output) -> Output {
     assert!(
@@ -109,17 +111,6 @@ fn markers(dir: &Path) -> Vec<String> {
         }
     }
     out
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn verify(pubkey: &Path, files: &[String]) -> (i32, Value, String) {
@@ -273,7 +264,7 @@ fn logrotate_behind_the_whole_pipeline_keeps_every_event_once_in_order() {
         }
     });
     for round in 1..=3 {
-        wait_for(&format!("{} execs in the log", round * 30), || {
+        wait_for(&format!("{} execs in the log", round * 30), LIMIT, || {
             markers(dir).len() >= round * 30
         });
         ok(
@@ -288,11 +279,13 @@ fn logrotate_behind_the_whole_pipeline_keeps_every_event_once_in_order() {
         );
         // The appender opens the continuation at the signal (or at its next
         // record, whichever comes first).
-        wait_for("the continuation file", || log.exists());
+        wait_for("the continuation file", LIMIT, || log.exists());
     }
     execs.join().expect("exec thread");
     let expected: Vec<String> = (0..total).map(|i| format!("mark-{i:04}")).collect();
-    wait_for("every exec in the log", || markers(dir).len() >= total);
+    wait_for("every exec in the log", LIMIT, || {
+        markers(dir).len() >= total
+    });
 
     // Stop at the source: bd-watch ends, EOF flows down, the appender closes
     // the live file with a checkpoint and exits 0.
