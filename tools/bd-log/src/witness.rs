@@ -65,6 +65,68 @@ impl LogKey {
     }
 }
 
+/// Whether the note has a signature line under the origin by a key that
+/// is not one of the log's epoch keys: the identity signature.
+fn has_identity_signature(pk: &LogKey, th: &merkle::TreeHead, sigs: &[&str]) -> bool {
+    sigs.iter().any(|l| {
+        w::parse_sig_line(l).is_ok_and(|(name, blob)| {
+            name == th.origin
+                && blob.len() == 68
+                && !log::keys::is_epoch_key_id(&th.origin, &pk.0, &blob[..4])
+        })
+    })
+}
+
+/// `bd-log vkey`: the identity key as the vkey witnesses are configured with.
+pub fn vkey(key: &Path, logf: Option<&Path>, origin: Option<&str>) -> i32 {
+    let sk = match log::keys::load_secret(key) {
+        Ok(k) => k,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let Some(ik) = sk.identity_key() else {
+        return fail(
+            exit::USAGE,
+            format!(
+                "{}: this key has no identity key (made before identity keys existed); its notes carry the epoch signature only, which a witness accepts only while the epoch it was configured with lasts; make a new key with bd-log keygen to have one",
+                key.display()
+            ),
+        );
+    };
+    let origin = match (origin, logf) {
+        (Some(o), _) if log::valid_origin(o) => o.to_string(),
+        (Some(o), _) => return fail(exit::USAGE, format!("--origin {o:?}: not a valid origin")),
+        (None, Some(p)) => match first_origin(p) {
+            Ok(o) => o,
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        (None, None) => return fail(exit::USAGE, "give --log or --origin"),
+    };
+    match writeln!(
+        io::stdout(),
+        "{}",
+        log::keys::identity_vkey(&origin, &ik.verifying_key())
+    ) {
+        Ok(()) => exit::OK,
+        Err(e) => fail(exit::USAGE, format!("stdout: {e}")),
+    }
+}
+
+/// The origin the first line of a log file (or rotated member) names.
+fn first_origin(p: &Path) -> Result<String, String> {
+    let mut r = BufReader::new(open_member(p)?);
+    let mut line = Vec::new();
+    (&mut r)
+        .take(log::MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    if line.pop() != Some(b'\n') {
+        return Err(format!("{}: line 1: incomplete or empty", p.display()));
+    }
+    log::Checkpoint::parse_line(&line)
+        .map(|c| c.origin)
+        .map_err(|e| format!("{}: line 1: {e}", p.display()))
+}
+
 /// What one witness did with the note.
 enum Outcome {
     /// Verified cosignature lines (with newlines).
@@ -102,22 +164,55 @@ fn leaves(files: &[PathBuf], size: u64) -> Result<Vec<merkle::Hash>, String> {
     Ok(out)
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+/// The CA certificates of a PEM file (`--ca-cert`), as curl's --cacert
+/// takes them: every CERTIFICATE block; anything else in the file is
+/// ignored; a file without one is an error, never an empty trust store.
+fn ca_certs(p: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let shown = p.display();
+    let pem = std::fs::read(p).map_err(|e| format!("--ca-cert {shown}: {e}"))?;
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("--ca-cert {shown}: not PEM: {e}")),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "--ca-cert {shown}: no PEM CERTIFICATE block in the file"
+        ));
+    }
+    Ok(out)
+}
+
+fn agent(timeout: Duration, ca: Option<Vec<ureq::tls::Certificate<'static>>>) -> ureq::Agent {
     use ureq::tls::{RootCerts, TlsConfig};
+    // The system's trust store, so a fleet's CA installed there works; or
+    // only the CAs the operator named (a private CA kept out of the store).
+    let roots = match ca {
+        Some(c) => RootCerts::new_with_certs(&c),
+        None => RootCerts::PlatformVerifier,
+    };
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         // 4xx carry the protocol's answers (409's size); read them ourselves.
         .http_status_as_error(false)
         // A POST that moved is a misconfigured URL, not something to follow.
         .max_redirects(0)
-        // The system's trust store, so a fleet's own CA works over https.
-        .tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::PlatformVerifier)
-                .build(),
-        )
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build()
         .into()
+}
+
+/// One line for a transport error: a TLS refusal says so and what to check.
+fn transport_error(to: &str, e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => format!(
+            "{to}: TLS handshake refused: {e} (is the witness's CA in the system trust store, or given with --ca-cert?)"
+        ),
+        _ => format!("{to}: {e}"),
+    }
 }
 
 fn endpoint(url: &str) -> String {
@@ -171,7 +266,7 @@ fn submit(
             .send(req.as_bytes())
         {
             Ok(r) => r,
-            Err(e) => return Outcome::Fault(format!("{to}: {e}")),
+            Err(e) => return Outcome::Fault(transport_error(&to, &e)),
         };
         let status = resp.status().as_u16();
         let ctype = resp
@@ -315,6 +410,10 @@ pub fn run(a: &WitnessArgs) -> i32 {
         Ok(k) => k,
         Err(e) => return fail(exit::USAGE, e),
     };
+    let ca = match a.ca_cert.as_deref().map(ca_certs).transpose() {
+        Ok(c) => c,
+        Err(e) => return fail(exit::USAGE, e),
+    };
     let note = match std::fs::read_to_string(&a.note) {
         Ok(t) => t,
         Err(e) => return fail(exit::USAGE, format!("{}: {e}", a.note.display())),
@@ -373,7 +472,13 @@ pub fn run(a: &WitnessArgs) -> i32 {
             ),
         );
     }
-    let agent = agent(a.timeout);
+    if !has_identity_signature(&pk, &th, &sigs) {
+        crate::diag!(
+            "bd-log: {}: the note carries the epoch signature only (a key made before identity keys, or checkpoint --note without --key): a witness configured with a fixed epoch key refuses it once the epoch moves; witnesses should be given the identity vkey (bd-log vkey)",
+            a.note.display()
+        );
+    }
+    let agent = agent(a.timeout, ca);
     let sub = Submission {
         note: &note,
         body: &body,
