@@ -269,8 +269,13 @@ key has no identity key (made before it existed: its notes carry the epoch signa
         #[arg(short, long, value_name = "KEY", env = "BD_LOG_KEY")]
         key: PathBuf,
         /// The log (or any file of a rotated set): its first line names the origin.
-        #[arg(short, long, value_name = "LOG", required_unless_present = "origin",
-              conflicts_with = "origin")]
+        #[arg(
+            short,
+            long,
+            value_name = "LOG",
+            required_unless_present = "origin",
+            conflicts_with = "origin"
+        )]
         log: Option<PathBuf>,
         /// The origin, instead of reading it from the log.
         #[arg(long, value_name = "ORIGIN")]
@@ -390,11 +395,21 @@ pub struct VerifyArgs {
     pub witnesses_required: Option<u64>,
     /// The cosigned note `bd-log witness` wrote: an anchor that must carry the witness quorum
     /// and cover the log's latest checkpoint (see --max-unwitnessed). Needs --witness-key.
-    #[arg(long, value_name = "NOTE", conflicts_with = "anchor", requires = "witness_key")]
+    #[arg(
+        long,
+        value_name = "NOTE",
+        conflicts_with = "anchor",
+        requires = "witness_key"
+    )]
     pub witnessed: Option<PathBuf>,
     /// With --witnessed: how many log lines covered by checkpoints may lie beyond the
     /// witnessed tree (the checkpoints written since the note was made).
-    #[arg(long, value_name = "LINES", default_value_t = 0, requires = "witnessed")]
+    #[arg(
+        long,
+        value_name = "LINES",
+        default_value_t = 0,
+        requires = "witnessed"
+    )]
     pub max_unwitnessed: u64,
 }
 

@@ -309,7 +309,11 @@ pub fn verify(a: &VerifyArgs) -> i32 {
         return undecided(a, format!("{path}: {why}"));
     }
     // --witnessed: the witnessed tree must reach the log's latest checkpoint.
-    let witnessed_size = a.witnessed.as_ref().and(opts_anchor.as_ref()).map(|an| an.size);
+    let witnessed_size = a
+        .witnessed
+        .as_ref()
+        .and(opts_anchor.as_ref())
+        .map(|an| an.size);
     let unwitnessed = witnessed_size.map(|w| {
         rep.last_checkpoint
             .map_or(0, |c| c.saturating_add(1).saturating_sub(w))
