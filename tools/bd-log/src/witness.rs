@@ -207,8 +207,16 @@ fn agent(timeout: Duration, ca: Option<Vec<ureq::tls::Certificate<'static>>>) ->
 
 /// One line for a transport error: a TLS refusal says so and what to check.
 fn transport_error(to: &str, e: &ureq::Error) -> String {
+    // rustls reports a refused certificate as an I/O error of the stream.
+    let tls = match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    };
     match e {
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => format!(
+        _ if tls => format!(
             "{to}: TLS handshake refused: {e} (is the witness's CA in the system trust store, or given with --ca-cert?)"
         ),
         _ => format!("{to}: {e}"),
