@@ -142,11 +142,11 @@ fn signed_note_crate_verifies_our_notes_and_cosignatures() {
     let seed = B64.decode(k.trim().rsplit(" id=").next().unwrap()).unwrap();
     let mut raw = vec![0x01];
     raw.extend_from_slice(&seed);
-    let vk_part = id_vkey.splitn(3, '+').nth(1).unwrap();
+    let vk_part = id_vkey.split('+').nth(1).unwrap();
     let skey = format!("PRIVATE+KEY+{origin}+{vk_part}+{}", B64.encode(&raw));
     let signer = StandardSigner::new(&skey).expect("signed_note reads the identity key");
     let body_end = text.find("\n\n").unwrap() + 1;
-    let mut theirs = Note::new(text[..body_end].as_bytes(), &[]).unwrap();
+    let mut theirs = Note::new(&text.as_bytes()[..body_end], &[]).unwrap();
     theirs.add_sigs(&[&signer]).unwrap();
     let theirs = String::from_utf8(theirs.to_bytes()).unwrap();
     let their_line = theirs.lines().last().unwrap();

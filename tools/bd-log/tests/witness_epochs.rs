@@ -250,15 +250,15 @@ fn verify_anchor_quorum_met_passes_and_missing_forged_or_misplaced_fail() {
         .unwrap();
     let moved = r.env.path("moved.txt");
     std::fs::write(&moved, text.replace(&a_line, &other_a)).unwrap();
-    let (c, out) = verify_anchor(&r, &moved, &[ka.clone()], &[]);
+    let (c, out) = verify_anchor(&r, &moved, std::slice::from_ref(&ka), &[]);
     assert_eq!(c, 1, "{out}");
     assert!(out.contains("does not verify"), "{out}");
     // Its twin: the same line in its own note verifies.
-    let (c, out) = verify_anchor(&r, &later, &[ka.clone()], &[]);
+    let (c, out) = verify_anchor(&r, &later, std::slice::from_ref(&ka), &[]);
     assert_eq!(c, 0, "{out}");
 
     // Usage: K above the keys given, a bad vkey, a checkpoint line.
-    let (c, out) = verify_anchor(&r, &r.note, &[ka.clone()], &["-k", "2"]);
+    let (c, out) = verify_anchor(&r, &r.note, std::slice::from_ref(&ka), &["-k", "2"]);
     assert_eq!(c, 2, "{out}");
     let (c, out) = verify_anchor(&r, &r.note, &["w+00000000+AAAA".into()], &[]);
     assert_eq!(c, 2, "{out}");
@@ -267,7 +267,7 @@ fn verify_anchor_quorum_met_passes_and_missing_forged_or_misplaced_fail() {
         .cmd(&["checkpoint", "-l", &s(&r.env.log), "-p", &s(&r.env.pubkey)]);
     let line = r.env.path("cp.json");
     std::fs::write(&line, &cp.stdout).unwrap();
-    let (c, out) = verify_anchor(&r, &line, &[ka.clone()], &[]);
+    let (c, out) = verify_anchor(&r, &line, std::slice::from_ref(&ka), &[]);
     assert_eq!(c, 2, "{out}");
     assert!(out.contains("carries no cosignatures"), "{out}");
     // JSON: a quorum failure is a FAIL object.
