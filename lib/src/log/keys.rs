@@ -586,3 +586,56 @@ pub fn write_keypair_epochs(secret: &Path, epochs: u64) -> Result<PublicKeys, Ke
     write_new(&public, 0o644, pub_text.as_bytes())?;
     load_public(&public)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity key survives evolution and a store/load round trip; a
+    /// v2 key without `id=` loads without one; a note carries both
+    /// signatures and the epoch opener takes it by the epoch line alone.
+    #[test]
+    fn identity_key_round_trips_and_signs_notes_beside_the_epoch_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let keys = write_keypair_epochs(&p, 4).unwrap();
+        let mut k = load_secret(&p).unwrap();
+        let id0 = k.identity_key().unwrap().verifying_key();
+        assert!(k.evolve_to(2));
+        store_secret(&p, &k).unwrap();
+        let k2 = load_secret(&p).unwrap();
+        assert_eq!(
+            (k2.epoch(), k2.identity_key().unwrap().verifying_key()),
+            (2, id0)
+        );
+        let th = super::super::merkle::TreeHead {
+            origin: "bdlog-test".into(),
+            size: 3,
+            root: [7; 32],
+        };
+        let (note, with_id) = sign_note(&th, &k2.signing_key(), &k2, &keys);
+        assert!(with_id);
+        assert_eq!(note.matches('\u{2014}').count(), 2);
+        let (got, e) = super::super::merkle::TreeHead::open_epochs(&note, &keys).unwrap();
+        assert_eq!((got, e), (th.clone(), 2));
+        // The identity line alone is no note for the epoch keys.
+        let id_line = note.lines().last().unwrap();
+        let only = format!("{}\n{id_line}\n", th.text());
+        assert!(super::super::merkle::TreeHead::open_epochs(&only, &keys).is_err());
+        // ... but it is for the identity key, through its vkey's key.
+        assert!(super::super::merkle::TreeHead::open(&only, &id0).is_ok());
+        assert!(identity_vkey("bdlog-test", &id0).starts_with("bdlog-test+"));
+        // A v2 key written before identity keys: loads, signs epoch only.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let at = text.find(" id=").unwrap();
+        std::fs::write(&p, format!("{}\n", &text[..at])).unwrap();
+        let old = load_secret(&p).unwrap();
+        assert!(old.identity_key().is_none());
+        let (note, with_id) = sign_note(&th, &old.signing_key(), &old, &keys);
+        assert!(!with_id);
+        assert_eq!(note.matches('\u{2014}').count(), 1);
+        // A malformed id= is refused, not ignored.
+        std::fs::write(&p, format!("{} id=AAAA\n", &text[..at])).unwrap();
+        assert!(load_secret(&p).is_err());
+    }
+}

@@ -457,7 +457,7 @@ fn quorum_not_met_is_a_verdict_and_unreachable_witness_a_fault() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         split(&n).1.len(),
-        2,
+        3,
         "a fresh cosignature replaces the old one"
     );
 
