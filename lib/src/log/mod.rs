@@ -58,26 +58,43 @@ pub const MAX_LINE: usize = MAX_RECORD + 4096;
 /// anything else and `verify` fails on anything else, covered or not: bytes the
 /// writer never writes cannot be a record it wrote.
 pub fn check_record(rec: &[u8]) -> Result<(), String> {
+    check_record_shape(rec, false)?;
+    check_record_json(rec)
+}
+
+/// The JSON part of [`check_record`].
+pub fn check_record_json(rec: &[u8]) -> Result<(), String> {
+    // The strict reader: a duplicate key or nesting past crate::json's bound
+    // would be signed as one meaning and read back as another.
+    crate::json::check(rec).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// What [`check_record`] checks short of parsing the JSON: size, UTF-8 (unless
+/// the caller already checked a larger span holding the record) and no
+/// surrounding whitespace. `verify` does only this for records a signed
+/// checkpoint covers: the writer parsed them strictly before chaining them,
+/// and the chain and the signature show they are the bytes it wrote.
+pub fn check_record_shape(rec: &[u8], utf8_checked: bool) -> Result<(), String> {
     if rec.len() > MAX_RECORD {
         return Err(format!(
             "record is {} bytes, more than the {MAX_RECORD} byte limit",
             rec.len()
         ));
     }
-    if let Err(e) = std::str::from_utf8(rec) {
-        return Err(format!(
-            "not UTF-8 (invalid byte at column {})",
-            e.valid_up_to() + 1
-        ));
+    if !utf8_checked {
+        if let Err(e) = std::str::from_utf8(rec) {
+            return Err(format!(
+                "not UTF-8 (invalid byte at column {})",
+                e.valid_up_to() + 1
+            ));
+        }
     }
     if rec.first().is_some_and(u8::is_ascii_whitespace)
         || rec.last().is_some_and(u8::is_ascii_whitespace)
     {
         return Err("record has surrounding whitespace, which the writer trims".into());
     }
-    // The strict reader: a duplicate key or nesting past crate::json's bound
-    // would be signed as one meaning and read back as another.
-    crate::json::check(rec).map_err(|e| format!("not JSON: {e}"))
+    Ok(())
 }
 /// No canonical checkpoint line is longer (64 frontier hashes at most).
 pub const MAX_CHECKPOINT_LINE: usize = 8192;

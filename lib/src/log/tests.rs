@@ -201,4 +201,27 @@ proptest! {
         let small = verify(&log[..], key().verifying_key(), &Options { chunk, ..Options::default() }).unwrap();
         prop_assert_eq!(small, check(&log));
     }
+
+    #[test]
+    fn subtrees_joined_piecewise_equal_the_sequential_tree(start in 0u64..5000, cuts in prop::collection::vec(0usize..40, 1..8)) {
+        // The tree before `start`, then pieces of leaves hashed apart and
+        // joined, must give the frontier of pushing every leaf in order.
+        let leaf = |i: u64| merkle::leaf_hash(&i.to_le_bytes());
+        let mut seq = merkle::Frontier::new();
+        for i in 0..start {
+            seq.push_hash(leaf(i));
+        }
+        let mut joined = seq.clone();
+        let mut next = start;
+        for n in cuts {
+            let mut st = merkle::Subtrees::starting_at(next);
+            for i in next..next + n as u64 {
+                st.push_hash(leaf(i));
+                seq.push_hash(leaf(i));
+            }
+            next += n as u64;
+            joined = merkle::Subtrees::join(&joined, st.parts()).unwrap();
+            prop_assert_eq!(&joined, &seq);
+        }
+    }
 }
