@@ -146,6 +146,9 @@ pub struct Report {
     pub end_frontier: Option<Vec<Hash>>,
     /// RFC 6962 root of the whole chain at the last checkpoint.
     pub last_root: Option<Hash>,
+    /// The format of the (first) file: 3, or 2 for a log written before v3
+    /// (see [`super::FORMAT`]); 0 when nothing was read.
+    pub format: u8,
 }
 
 impl Report {
@@ -192,6 +195,7 @@ fn check_piece(
     opts: &Options,
     anchor_seq: Option<u64>,
     file_first: u64,
+    format: u8,
 ) -> PieceOut {
     let mut out = PieceOut {
         tree: merkle::Subtrees::starting_at(base),
@@ -210,12 +214,14 @@ fn check_piece(
     for (idx, nl) in (base..).zip(memchr::memchr_iter(b'\n', data)) {
         let line = &data[start..nl];
         start = nl + 1;
-        let h = hash_line(line);
+        // Format v3 chains the leaf hash: one SHA-256 per line for both.
+        let leaf = merkle::leaf_hash(line);
+        let h = if format >= 3 { leaf } else { hash_line(line) };
         let parsed = parse_line(line);
         if tree_size == Some(idx) || matches!(&parsed, Ok(p) if p.body == Body::Checkpoint) {
             out.snaps.push((idx, out.tree.parts().to_vec()));
         }
-        out.tree.push_hash(merkle::leaf_hash(line));
+        out.tree.push_hash(leaf);
         out.leaves += 1;
         let mut ts_here = None;
         out.last_is_checkpoint = false;
@@ -281,6 +287,14 @@ fn check_piece(
                             {
                                 push(&mut out, idx, Kind::WrongKey(b64(&c.key)))
                             }
+                            Ok(c) if c.format != format => push(
+                                &mut out,
+                                idx,
+                                Kind::Format(format!(
+                                    "a format v{} checkpoint in a v{format} file (a file keeps the format of its first line)",
+                                    c.format
+                                )),
+                            ),
                             Ok(c) => match c.verify(keys) {
                                 Err(e) => push(&mut out, idx, Kind::Checkpoint(e)),
                                 Ok(()) => out.checkpoints.push((idx, c)),
@@ -495,6 +509,7 @@ pub fn verify_set(
             total.origin = rep.origin.clone();
             total.first_epoch = rep.first_epoch;
             total.first_frontier = rep.first_frontier.clone();
+            total.format = rep.format;
         }
         if rep.wrong_key.is_some() {
             total.wrong_key = rep.wrong_key.clone();
@@ -578,6 +593,13 @@ fn link_problem(pname: &str, p: &Report, nname: &str, n: &Report) -> Option<Stri
             "spliced from another log: {nname} has origin {}, {pname} has origin {}",
             n.origin.as_deref().unwrap_or("?"),
             p.origin.as_deref().unwrap_or("?")
+        ));
+    }
+    if n.format != p.format {
+        return Some(format!(
+            "format changed between files: {pname} is format v{} and {nname} v{}, but a rotation keeps \
+             the log's format: {nname} does not continue {pname}",
+            p.format, n.format
         ));
     }
     if n_first <= p_first {
@@ -678,6 +700,7 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
     let mut extra_chunks_left: Option<u32> = None;
     let mut torn = 0u64;
     let mut first: Option<u64> = None;
+    let mut format = 0u8;
     let mut wrong_key = None;
     // The RFC 6962 tree of the chain so far: from the genesis, or from the
     // frontier a continuation file's first (signed) checkpoint carries.
@@ -694,15 +717,31 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
             let c = msg?;
             let data = &c.buf[..c.len];
             // The first line says where this file sits in the chain: seq 0
-            // (the genesis, whose prev must be zeros) or a continuation.
-            let file_first = *first.get_or_insert_with(|| {
-                let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
-                match parse_line(&data[..end]) {
-                    Ok(p) if p.body == Body::Checkpoint && p.seq > 0 => p.seq,
-                    _ => 0,
-                }
-            });
-            if file_first == 0 && rep.lines == 0 {
+            // (the genesis, whose prev must be zeros) or a continuation. A
+            // chunk without a complete line (a small buffer) cannot say yet.
+            let known = first.is_some() || c.len > 0;
+            let file_first = if !known {
+                0
+            } else {
+                *first.get_or_insert_with(|| {
+                    let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+                    // The first line's checkpoint says the file's format; read
+                    // without a full parse so a damaged line still gets the
+                    // right chain rule for the lines after it.
+                    format = if memchr::memmem::find(&data[..end], b"\"checkpoint\":{\"v\":3,")
+                        .is_some()
+                    {
+                        3
+                    } else {
+                        2
+                    };
+                    match parse_line(&data[..end]) {
+                        Ok(p) if p.body == Body::Checkpoint && p.seq > 0 => p.seq,
+                        _ => 0,
+                    }
+                })
+            };
+            if known && file_first == 0 && rep.lines == 0 {
                 last_hash = Some(ZERO);
                 tree = Some(Frontier::new());
             }
@@ -717,7 +756,7 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
             let outs: Vec<PieceOut> = pieces
                 .par_iter()
                 .zip(bases.par_iter())
-                .map(|(p, &base)| check_piece(p, base, keys, opts, anchor_seq, file_first))
+                .map(|(p, &base)| check_piece(p, base, keys, opts, anchor_seq, file_first, format))
                 .collect();
             // Where the lines no checkpoint in this chunk covers start.
             let mut cp_end: Option<(usize, u64)> = None;
@@ -906,6 +945,7 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
 
     let file_first = first.unwrap_or(0);
     rep.first_seq = file_first;
+    rep.format = format;
     rep.last_hash = last_hash;
     if let (Some(t), Some(a)) = (tree.as_ref().filter(|_| !tree_lost), &opts.anchor) {
         if a.size == t.size() && rep.anchored.is_none() {
@@ -982,15 +1022,10 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
         if !link_next && (!is_last || last_is_checkpoint) {
             return (
                 i - 1,
-                format!(
-                    "content altered: its SHA-256 no longer matches the prev recorded in seq {i}"
-                ),
+                format!("content altered: its hash no longer matches the prev recorded in seq {i}"),
             );
         }
-        return (
-            i,
-            format!("prev does not match the SHA-256 of seq {}", i - 1),
-        );
+        return (i, format!("prev does not match the hash of seq {}", i - 1));
     }
     let k = at_i[0];
     let why = match k {
@@ -998,7 +1033,7 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
         Kind::Seq(found) => {
             format!("expected seq {i}, found {found}: a line was deleted, inserted, duplicated or moved")
         }
-        Kind::Link => format!("prev does not match the SHA-256 of seq {}", i.saturating_sub(1)),
+        Kind::Link => format!("prev does not match the hash of seq {}", i.saturating_sub(1)),
         Kind::TsOrder => format!("ts is earlier than the ts of seq {}", i.saturating_sub(1)),
         Kind::Checkpoint(e) => {
             format!("{e} (this checkpoint or the lines it covers were altered)")
