@@ -51,6 +51,7 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand append" -s t -l checkpoint
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l fsync -d 'When to fdatasync the log' -r -f -a "always\t'fdatasync after every write, before the lines count as acknowledged'
 checkpoint\t'fdatasync after each checkpoint (in the background) and at the end of input (waited for)'
 never\t'Never; leave it to the kernel'"
+complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l format -d 'Log format of a new log: 3 (prev is the line\'s RFC 6962 leaf hash) or 2 (prev is SHA-256 of the line, for verifiers older than v3). An existing log, and a file continuing a rotated one, keeps its own' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l epoch-interval -d 'Forward security: after a checkpoint, move the key to its next epoch once the current epoch is this old (the old seed is erased); 0s evolves at every checkpoint. `never` keeps one epoch' -r
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l skip-invalid -d 'Report and skip lines that are not JSON instead of stopping (exit status 1 at the end)'
 complete -c bd-log -n "__fish_bd_log_using_subcommand append" -l append-only -d 'Set the file\'s append-only attribute (chattr +a; needs root)'

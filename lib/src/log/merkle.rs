@@ -81,6 +81,25 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Appends a perfect subtree of `2^height` leaves by its root. The size
+    /// must be a multiple of `2^height` (the subtree sits where it would in
+    /// the whole tree); false, and nothing changes, otherwise. This lets
+    /// pieces of a log be hashed apart and joined in O(log n) per piece.
+    pub fn push_subtree(&mut self, height: u32, mut h: Hash) -> bool {
+        if height >= 64 || self.size & ((1u64 << height) - 1) != 0 {
+            return false;
+        }
+        let mut s = self.size >> height;
+        while s & 1 == 1 {
+            let l = self.stack.pop().unwrap_or_default();
+            h = node_hash(&l, &h);
+            s >>= 1;
+        }
+        self.stack.push(h);
+        self.size += 1u64 << height;
+        true
+    }
+
     /// MTH of the leaves so far.
     pub fn root(&self) -> Hash {
         let mut it = self.stack.iter().rev();
@@ -88,6 +107,61 @@ impl Frontier {
             return empty_root();
         };
         it.fold(*last, |acc, l| node_hash(l, &acc))
+    }
+}
+
+/// The leaves from global index `start` on, hashed without the tree before
+/// them: the perfect subtrees they complete on their own, left to right, as
+/// (height, root). Joined onto a [`Frontier`] of size `start` with
+/// [`Frontier::push_subtree`] they give the frontier after the last leaf.
+#[derive(Debug, Clone, Default)]
+pub struct Subtrees {
+    next: u64,
+    stack: Vec<(u32, Hash)>,
+}
+
+impl Subtrees {
+    pub fn starting_at(start: u64) -> Subtrees {
+        Subtrees {
+            next: start,
+            stack: Vec::new(),
+        }
+    }
+
+    /// Appends the next leaf by its leaf hash.
+    pub fn push_hash(&mut self, mut h: Hash) {
+        let mut height = 0u32;
+        // A right child merges with its left sibling when that sibling lies
+        // wholly in this range (it is then the top of the stack).
+        while height < 63 && (self.next >> height) & 1 == 1 {
+            match self.stack.last() {
+                Some(&(sh, l)) if sh == height => {
+                    self.stack.pop();
+                    h = node_hash(&l, &h);
+                    height += 1;
+                }
+                _ => break,
+            }
+        }
+        self.stack.push((height, h));
+        self.next += 1;
+    }
+
+    /// The subtrees so far, left to right.
+    pub fn parts(&self) -> &[(u32, Hash)] {
+        &self.stack
+    }
+
+    /// `base` with these subtrees joined on; None if `base` does not end
+    /// where they start.
+    pub fn join(base: &Frontier, parts: &[(u32, Hash)]) -> Option<Frontier> {
+        let mut f = base.clone();
+        for &(h, r) in parts {
+            if !f.push_subtree(h, r) {
+                return None;
+            }
+        }
+        Some(f)
     }
 }
 

@@ -5,11 +5,15 @@
 //!
 //! ```text
 //! {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ","prev":"<64 hex>","record":<JSON as given>}
-//! {"seq":N,"ts":"…","prev":"<64 hex>","checkpoint":{"origin":"…","size":N,"root":"<b64>","epoch":E,"key":"<b64>","frontier":["<b64>",…],"sig":"<b64>"}}
+//! {"seq":N,"ts":"…","prev":"<64 hex>","checkpoint":{"v":3,"origin":"…","size":N,"root":"<b64>","epoch":E,"key":"<b64>","frontier":["<b64>",…],"sig":"<b64>"}}
 //! ```
 //!
-//! * `seq` is the 0-based line number; `prev` is the SHA-256 of the previous
-//!   line's exact bytes without its `\n` (64 zeros on line 0).
+//! * `seq` is the 0-based line number; `prev` is the RFC 6962 leaf hash
+//!   SHA-256(0x00 || line) of the previous line's exact bytes without its
+//!   `\n` (64 zeros on line 0), the same hash the Merkle tree uses for it
+//!   (format v3, [`FORMAT`]). In a format v2 log (checkpoints without `"v":3`)
+//!   `prev` is SHA-256(line); both verify. A log keeps its format across
+//!   rotations.
 //! * Line 0 is the genesis checkpoint (`size` 0): it fixes the log's `origin`
 //!   (`bdlog-` + 32 random hex digits).
 //! * A checkpoint at seq N covers the N lines before it: `size` = N, `root`
@@ -58,33 +62,65 @@ pub const MAX_LINE: usize = MAX_RECORD + 4096;
 /// anything else and `verify` fails on anything else, covered or not: bytes the
 /// writer never writes cannot be a record it wrote.
 pub fn check_record(rec: &[u8]) -> Result<(), String> {
+    check_record_shape(rec, false)?;
+    check_record_json(rec)
+}
+
+/// The JSON part of [`check_record`].
+pub fn check_record_json(rec: &[u8]) -> Result<(), String> {
+    // The strict reader: a duplicate key or nesting past crate::json's bound
+    // would be signed as one meaning and read back as another.
+    crate::json::check(rec).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// What [`check_record`] checks short of parsing the JSON: size, UTF-8 (unless
+/// the caller already checked a larger span holding the record) and no
+/// surrounding whitespace. `verify` does only this for records a signed
+/// checkpoint covers: the writer parsed them strictly before chaining them,
+/// and the chain and the signature show they are the bytes it wrote.
+pub fn check_record_shape(rec: &[u8], utf8_checked: bool) -> Result<(), String> {
     if rec.len() > MAX_RECORD {
         return Err(format!(
             "record is {} bytes, more than the {MAX_RECORD} byte limit",
             rec.len()
         ));
     }
-    if let Err(e) = std::str::from_utf8(rec) {
-        return Err(format!(
-            "not UTF-8 (invalid byte at column {})",
-            e.valid_up_to() + 1
-        ));
+    if !utf8_checked {
+        if let Err(e) = std::str::from_utf8(rec) {
+            return Err(format!(
+                "not UTF-8 (invalid byte at column {})",
+                e.valid_up_to() + 1
+            ));
+        }
     }
     if rec.first().is_some_and(u8::is_ascii_whitespace)
         || rec.last().is_some_and(u8::is_ascii_whitespace)
     {
         return Err("record has surrounding whitespace, which the writer trims".into());
     }
-    // The strict reader: a duplicate key or nesting past crate::json's bound
-    // would be signed as one meaning and read back as another.
-    crate::json::check(rec).map_err(|e| format!("not JSON: {e}"))
+    Ok(())
 }
 /// No canonical checkpoint line is longer (64 frontier hashes at most).
 pub const MAX_CHECKPOINT_LINE: usize = 8192;
 
-/// SHA-256 of one line's bytes (without its `\n`).
+/// SHA-256 of one line's bytes (without its `\n`): a format v2 log's `prev`.
 pub fn hash_line(line: &[u8]) -> Hash {
     Sha256::digest(line).into()
+}
+
+/// The format new logs are written in. v3: `prev` is the RFC 6962 leaf hash
+/// of the previous line, SHA-256(0x00 || line), so one hash per line serves
+/// the chain and the Merkle tree. v2: `prev` is SHA-256(line). Every
+/// checkpoint of a v3 log says `"v":3`; a v2 checkpoint has no `v`.
+pub const FORMAT: u8 = 3;
+
+/// What the next line's `prev` holds for `line` in a log of `format`.
+pub fn chain_hash(format: u8, line: &[u8]) -> Hash {
+    if format >= 3 {
+        merkle::leaf_hash(line)
+    } else {
+        hash_line(line)
+    }
 }
 
 /// The body of a line after the common prefix.
@@ -265,7 +301,7 @@ pub fn new_origin() -> String {
     format!("bdlog-{}", hex::encode(r))
 }
 
-/// A parsed checkpoint line (format v2): a C2SP tlog-checkpoint over the
+/// A parsed checkpoint line (format v2 or v3): a C2SP tlog-checkpoint over the
 /// RFC 6962 tree of every line before it, signed with the key of its epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -273,7 +309,8 @@ pub struct Checkpoint {
     pub ts: String,
     pub origin: String,
     pub size: u64,
-    /// The line's `prev`: SHA-256 of line size-1 (zeros for a genesis).
+    /// The line's `prev`: the chain hash ([`chain_hash`]) of line size-1
+    /// (zeros for a genesis).
     pub head: Hash,
     /// RFC 6962 root of lines 0..size.
     pub root: Hash,
@@ -287,6 +324,10 @@ pub struct Checkpoint {
     /// Signed-note key ID (4 bytes) and Ed25519 signature, as in the note's
     /// signature line.
     pub sig: [u8; 68],
+    /// The log's format (2 or 3), which fixes what `prev` hashes. Not in
+    /// the signed note: line 0 (a genesis) is in every later tree, and a
+    /// file's first line is checked against the file before it.
+    pub format: u8,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +343,8 @@ struct RawLine<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCheckpoint<'a> {
+    #[serde(default)]
+    v: Option<u64>,
     #[serde(borrow)]
     origin: &'a str,
     size: u64,
@@ -327,7 +370,8 @@ fn unb64_32(s: &str) -> Option<Hash> {
 
 impl Checkpoint {
     /// Makes and signs the checkpoint line that follows `frontier.size()`
-    /// lines whose last one hashes to `head`, with `sk` as epoch `epoch`'s key.
+    /// lines whose last one hashes to `head`, with `sk` as epoch `epoch`'s
+    /// key, in the current [`FORMAT`].
     pub fn sign(
         sk: &SigningKey,
         epoch: u64,
@@ -335,6 +379,19 @@ impl Checkpoint {
         head: Hash,
         frontier: &merkle::Frontier,
         ts: &str,
+    ) -> Checkpoint {
+        Checkpoint::sign_format(sk, epoch, origin, head, frontier, ts, FORMAT)
+    }
+
+    /// As [`Checkpoint::sign`], for a log of `format` (2 or 3).
+    pub fn sign_format(
+        sk: &SigningKey,
+        epoch: u64,
+        origin: &str,
+        head: Hash,
+        frontier: &merkle::Frontier,
+        ts: &str,
+        format: u8,
     ) -> Checkpoint {
         let size = frontier.size();
         let th = merkle::TreeHead {
@@ -357,6 +414,7 @@ impl Checkpoint {
             key: vk.to_bytes(),
             frontier: frontier.stack().to_vec(),
             sig,
+            format,
         }
     }
 
@@ -397,10 +455,11 @@ impl Checkpoint {
             fr.push('"');
         }
         format!(
-            "{{\"seq\":{},\"ts\":\"{}\",\"prev\":\"{}\",\"checkpoint\":{{\"origin\":\"{}\",\"size\":{},\"root\":\"{}\",\"epoch\":{},\"key\":\"{}\",\"frontier\":[{fr}],\"sig\":\"{}\"}}}}",
+            "{{\"seq\":{},\"ts\":\"{}\",\"prev\":\"{}\",\"checkpoint\":{{{}\"origin\":\"{}\",\"size\":{},\"root\":\"{}\",\"epoch\":{},\"key\":\"{}\",\"frontier\":[{fr}],\"sig\":\"{}\"}}}}",
             self.seq,
             self.ts,
             hex::encode(self.head),
+            if self.format >= 3 { "\"v\":3," } else { "" },
             self.origin,
             self.size,
             b64(&self.root),
@@ -417,13 +476,22 @@ impl Checkpoint {
         let raw: RawLine = serde_json::from_slice(line).map_err(|e| {
             if line.windows(7).any(|w| w == b"\"head\":") {
                 "an old-format (v1) checkpoint, which signs the chain head: this bd-log reads \
-                 v2 logs only; verify the old log with the bd-log that wrote it"
+                 v2 and v3 logs only; verify the old log with the bd-log that wrote it"
                     .to_string()
             } else {
                 format!("checkpoint is not well-formed: {e}")
             }
         })?;
         let c = &raw.checkpoint;
+        let format = match c.v {
+            None => 2,
+            Some(3) => 3,
+            Some(v) => {
+                return Err(format!(
+                    "a format v{v} checkpoint: this bd-log reads formats v2 and v3"
+                ))
+            }
+        };
         if !valid_ts(raw.ts.as_bytes()) {
             return Err("checkpoint ts is malformed".into());
         }
@@ -463,6 +531,7 @@ impl Checkpoint {
             key,
             frontier,
             sig,
+            format,
         };
         if cp.to_line().as_bytes() != line {
             return Err("checkpoint is not in canonical form".into());
@@ -585,7 +654,10 @@ pub enum Tail {
     /// Ends in a complete line.
     Line {
         seq: u64,
+        /// SHA-256 of the line (a v2 chain's `prev`).
         hash: Hash,
+        /// Its RFC 6962 leaf hash (a v3 chain's `prev`).
+        leaf: Hash,
         ts: String,
         checkpoint: bool,
     },
@@ -622,6 +694,7 @@ pub fn read_tail(f: &File, size: u64) -> Result<Tail, String> {
     Ok(Tail::Line {
         seq: p.seq,
         hash: hash_line(&line),
+        leaf: merkle::leaf_hash(&line),
         ts: String::from_utf8_lossy(p.ts).into_owned(),
         checkpoint: p.body == Body::Checkpoint,
     })
@@ -726,7 +799,7 @@ pub fn vouched_end(
                         let mut prev = vec![0u8; plen.min(MAX_RECORD + 4096)];
                         if plen <= MAX_RECORD + 4096 {
                             f.read_exact_at(&mut prev, pstart)?;
-                            hash_line(&prev) == cp.head
+                            chain_hash(cp.format, &prev) == cp.head
                                 && parse_line(&prev).is_ok_and(|p| p.seq + 1 == cp.seq)
                         } else {
                             false

@@ -1,6 +1,7 @@
 use super::verify::{verify, Anchor, Options};
 use super::*;
 use proptest::prelude::*;
+use sha2::{Digest, Sha256};
 use std::time::{Duration, UNIX_EPOCH};
 
 fn key() -> SigningKey {
@@ -13,6 +14,11 @@ fn ts(n: u64) -> String {
 
 /// A log of `records` with a checkpoint after every `every` entries and at the end.
 fn build(records: &[Vec<u8>], every: usize) -> Vec<u8> {
+    build_format(records, every, FORMAT)
+}
+
+/// As [`build`], in log format `format` (2 or 3).
+fn build_format(records: &[Vec<u8>], every: usize, format: u8) -> Vec<u8> {
     let sk = key();
     let origin = "bdlog-test";
     let mut out = Vec::new();
@@ -22,8 +28,9 @@ fn build(records: &[Vec<u8>], every: usize) -> Vec<u8> {
     let mut tree = merkle::Frontier::new();
     let cp =
         |out: &mut Vec<u8>, seq: &mut u64, prev: &mut Hash, tree: &mut merkle::Frontier, t: u64| {
-            let line = Checkpoint::sign(&sk, 0, origin, *prev, tree, &ts(t)).to_line();
-            *prev = hash_line(line.as_bytes());
+            let line =
+                Checkpoint::sign_format(&sk, 0, origin, *prev, tree, &ts(t), format).to_line();
+            *prev = chain_hash(format, line.as_bytes());
             tree.push(line.as_bytes());
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');
@@ -34,7 +41,7 @@ fn build(records: &[Vec<u8>], every: usize) -> Vec<u8> {
         t += 1000;
         let start = out.len();
         format_entry(&mut out, seq, &ts(t), &prev, r);
-        prev = hash_line(&out[start..out.len() - 1]);
+        prev = chain_hash(format, &out[start..out.len() - 1]);
         tree.push(&out[start..out.len() - 1]);
         seq += 1;
         if (i + 1) % every == 0 || i + 1 == records.len() {
@@ -59,6 +66,66 @@ fn valid_log_passes_and_counts() {
     assert_eq!(r.lines, 1 + 25 + 3);
     assert_eq!(r.checkpoints, 4);
     assert_eq!(r.uncovered, 0);
+}
+
+/// Format v3 chains the RFC 6962 leaf hash, v2 the line's SHA-256 (both
+/// recomputed here with sha2, not with the code under test); both verify,
+/// and a checkpoint of the other format in a file fails.
+#[test]
+fn both_formats_verify_and_a_checkpoint_of_the_other_format_fails() {
+    let recs: Vec<Vec<u8>> = (0..25)
+        .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+        .collect();
+    for format in [2u8, 3] {
+        let log = build_format(&recs, 10, format);
+        let r = check(&log);
+        assert_eq!(r.bad, None, "v{format}");
+        assert_eq!(r.format, format);
+        let text = std::str::from_utf8(&log).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].contains("\"checkpoint\":{\"v\":3,"), format == 3);
+        for w in lines.windows(2) {
+            let mut h = Sha256::new();
+            if format == 3 {
+                h.update([0u8]);
+            }
+            h.update(w[0].as_bytes());
+            let want = hex::encode(h.finalize());
+            assert!(
+                w[1].contains(&format!("\"prev\":\"{want}\"")),
+                "v{format}: {}",
+                w[1]
+            );
+        }
+        // The last checkpoint switched to the other format keeps its
+        // signature (the note has no format) and still fails.
+        let last = *lines.last().unwrap();
+        let other = if format == 3 {
+            last.replacen("{\"v\":3,", "{", 1)
+        } else {
+            last.replacen("\"checkpoint\":{", "\"checkpoint\":{\"v\":3,", 1)
+        };
+        assert_ne!(other, last);
+        let bad = lines[..lines.len() - 1].join("\n") + "\n" + &other + "\n";
+        let r = check(bad.as_bytes());
+        assert_eq!(
+            r.bad.as_ref().map(|b| b.0),
+            Some(lines.len() as u64 - 1),
+            "v{format}: {:?}",
+            r.bad
+        );
+        // So does the genesis: every link then follows the other rule.
+        let g = if format == 3 {
+            lines[0].replacen("{\"v\":3,", "{", 1)
+        } else {
+            lines[0].replacen("\"checkpoint\":{", "\"checkpoint\":{\"v\":3,", 1)
+        };
+        let bad = g + "\n" + &lines[1..].join("\n") + "\n";
+        assert!(
+            check(bad.as_bytes()).bad.is_some(),
+            "v{format}: genesis of the other format"
+        );
+    }
 }
 
 #[test]
@@ -185,9 +252,9 @@ proptest! {
     }
 
     #[test]
-    fn any_single_byte_change_fails(n in 1usize..30, every in 1usize..8, pos in any::<prop::sample::Index>(), x in 1u8..=255) {
+    fn any_single_byte_change_fails(n in 1usize..30, every in 1usize..8, pos in any::<prop::sample::Index>(), x in 1u8..=255, format in 2u8..=3) {
         let recs: Vec<Vec<u8>> = (0..n).map(|i| format!("{{\"n\":{i},\"s\":\"x\"}}").into_bytes()).collect();
-        let mut log = build(&recs, every);
+        let mut log = build_format(&recs, every, format);
         prop_assert_eq!(check(&log).bad, None);
         let i = pos.index(log.len());
         log[i] ^= x;
@@ -195,10 +262,33 @@ proptest! {
     }
 
     #[test]
-    fn small_chunks_agree_with_large(n in 1usize..60, chunk in 64usize..600) {
+    fn small_chunks_agree_with_large(n in 1usize..60, chunk in 64usize..600, format in 2u8..=3) {
         let recs: Vec<Vec<u8>> = (0..n).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect();
-        let log = build(&recs, 7);
+        let log = build_format(&recs, 7, format);
         let small = verify(&log[..], key().verifying_key(), &Options { chunk, ..Options::default() }).unwrap();
         prop_assert_eq!(small, check(&log));
+    }
+
+    #[test]
+    fn subtrees_joined_piecewise_equal_the_sequential_tree(start in 0u64..5000, cuts in prop::collection::vec(0usize..40, 1..8)) {
+        // The tree before `start`, then pieces of leaves hashed apart and
+        // joined, must give the frontier of pushing every leaf in order.
+        let leaf = |i: u64| merkle::leaf_hash(&i.to_le_bytes());
+        let mut seq = merkle::Frontier::new();
+        for i in 0..start {
+            seq.push_hash(leaf(i));
+        }
+        let mut joined = seq.clone();
+        let mut next = start;
+        for n in cuts {
+            let mut st = merkle::Subtrees::starting_at(next);
+            for i in next..next + n as u64 {
+                st.push_hash(leaf(i));
+                seq.push_hash(leaf(i));
+            }
+            next += n as u64;
+            joined = merkle::Subtrees::join(&joined, st.parts()).unwrap();
+            prop_assert_eq!(&joined, &seq);
+        }
     }
 }

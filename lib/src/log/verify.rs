@@ -146,6 +146,9 @@ pub struct Report {
     pub end_frontier: Option<Vec<Hash>>,
     /// RFC 6962 root of the whole chain at the last checkpoint.
     pub last_root: Option<Hash>,
+    /// The format of the (first) file: 3, or 2 for a log written before v3
+    /// (see [`super::FORMAT`]); 0 when nothing was read.
+    pub format: u8,
 }
 
 impl Report {
@@ -167,7 +170,16 @@ struct PieceOut {
     first_is_checkpoint: bool,
     problems: Vec<Problem>,
     checkpoints: Vec<(u64, Checkpoint)>,
-    leaves: Vec<Hash>,
+    /// The piece's own part of the Merkle tree: the perfect subtrees its
+    /// leaves complete, left to right.
+    tree: merkle::Subtrees,
+    /// At each checkpoint and at the anchor's size: the piece's subtrees of
+    /// the leaves before that line.
+    snaps: Vec<(u64, Vec<(u32, Hash)>)>,
+    /// Leaves hashed (fewer than the piece's lines when cut short).
+    leaves: u64,
+    /// The piece's last checkpoint line: the byte offset just after it, and its seq.
+    last_cp_end: Option<(usize, u64)>,
     cut_short: bool,
     last_is_checkpoint: bool,
 }
@@ -183,11 +195,17 @@ fn check_piece(
     opts: &Options,
     anchor_seq: Option<u64>,
     file_first: u64,
+    format: u8,
 ) -> PieceOut {
     let mut out = PieceOut {
-        leaves: Vec::with_capacity(data.len() / 128),
+        tree: merkle::Subtrees::starting_at(base),
         ..PieceOut::default()
     };
+    // One UTF-8 pass over the piece instead of one per record: the lines are
+    // ASCII but for records, and a `\n` cannot sit inside a UTF-8 sequence,
+    // so the piece is valid exactly when every record is.
+    let utf8_checked = std::str::from_utf8(data).is_ok();
+    let tree_size = opts.anchor.as_ref().map(|a| a.size);
     let mut start = 0usize;
     let mut prev_hash: Option<Hash> = None;
     let mut prev_ts: Option<[u8; super::TS_LEN]> = None;
@@ -196,11 +214,18 @@ fn check_piece(
     for (idx, nl) in (base..).zip(memchr::memchr_iter(b'\n', data)) {
         let line = &data[start..nl];
         start = nl + 1;
-        let h = hash_line(line);
-        out.leaves.push(merkle::leaf_hash(line));
+        // Format v3 chains the leaf hash: one SHA-256 per line for both.
+        let leaf = merkle::leaf_hash(line);
+        let h = if format >= 3 { leaf } else { hash_line(line) };
+        let parsed = parse_line(line);
+        if tree_size == Some(idx) || matches!(&parsed, Ok(p) if p.body == Body::Checkpoint) {
+            out.snaps.push((idx, out.tree.parts().to_vec()));
+        }
+        out.tree.push_hash(leaf);
+        out.leaves += 1;
         let mut ts_here = None;
         out.last_is_checkpoint = false;
-        match parse_line(line) {
+        match parsed {
             Err(e) => push(&mut out, idx, Kind::Format(e.to_string())),
             Ok(p) => {
                 if p.seq != idx {
@@ -244,12 +269,15 @@ fn check_piece(
                         // last checkpoint, so a corrupted newline that merges
                         // the tail's last record with the final checkpoint
                         // would otherwise read as one uncovered entry.
-                        if let Err(e) = super::check_record(r) {
+                        // The strict JSON check waits until it is known
+                        // whether a checkpoint covers this line (verify_one).
+                        if let Err(e) = super::check_record_shape(r, utf8_checked) {
                             push(&mut out, idx, Kind::Record(e));
                         }
                     }
                     Body::Checkpoint => {
                         out.last_is_checkpoint = true;
+                        out.last_cp_end = Some((start, idx));
                         match Checkpoint::parse_line(line) {
                             Err(e) => push(&mut out, idx, Kind::Checkpoint(e)),
                             Ok(c)
@@ -259,6 +287,14 @@ fn check_piece(
                             {
                                 push(&mut out, idx, Kind::WrongKey(b64(&c.key)))
                             }
+                            Ok(c) if c.format != format => push(
+                                &mut out,
+                                idx,
+                                Kind::Format(format!(
+                                    "a format v{} checkpoint in a v{format} file (a file keeps the format of its first line)",
+                                    c.format
+                                )),
+                            ),
                             Ok(c) => match c.verify(keys) {
                                 Err(e) => push(&mut out, idx, Kind::Checkpoint(e)),
                                 Ok(()) => out.checkpoints.push((idx, c)),
@@ -385,6 +421,43 @@ fn split_pieces(data: &[u8], n: usize) -> Vec<&[u8]> {
     out
 }
 
+/// The strict JSON check of the records in `data` (complete lines, the
+/// first at seq `base`), in parallel.
+fn strict_records(data: &[u8], base: u64) -> Vec<Problem> {
+    let pieces = split_pieces(data, rayon::current_num_threads() * 4);
+    let mut bases = Vec::with_capacity(pieces.len());
+    let mut b = base;
+    for p in &pieces {
+        bases.push(b);
+        b += count_lines(p);
+    }
+    pieces
+        .par_iter()
+        .zip(bases.par_iter())
+        .flat_map_iter(|(p, &base)| {
+            let mut start = 0;
+            let mut out = Vec::new();
+            for (idx, nl) in (base..).zip(memchr::memchr_iter(b'\n', p)) {
+                let line = &p[start..nl];
+                start = nl + 1;
+                if let Ok(super::Prefix {
+                    body: Body::Record(r),
+                    ..
+                }) = parse_line(line)
+                {
+                    if let Err(e) = super::check_record_json(r) {
+                        out.push(Problem {
+                            seq: idx,
+                            kind: Kind::Record(e),
+                        });
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 fn count_lines(piece: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', piece).count() as u64
 }
@@ -436,6 +509,7 @@ pub fn verify_set(
             total.origin = rep.origin.clone();
             total.first_epoch = rep.first_epoch;
             total.first_frontier = rep.first_frontier.clone();
+            total.format = rep.format;
         }
         if rep.wrong_key.is_some() {
             total.wrong_key = rep.wrong_key.clone();
@@ -519,6 +593,13 @@ fn link_problem(pname: &str, p: &Report, nname: &str, n: &Report) -> Option<Stri
             "spliced from another log: {nname} has origin {}, {pname} has origin {}",
             n.origin.as_deref().unwrap_or("?"),
             p.origin.as_deref().unwrap_or("?")
+        ));
+    }
+    if n.format != p.format {
+        return Some(format!(
+            "format changed between files: {pname} is format v{} and {nname} v{}, but a rotation keeps \
+             the log's format: {nname} does not continue {pname}",
+            p.format, n.format
         ));
     }
     if n_first <= p_first {
@@ -619,11 +700,14 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
     let mut extra_chunks_left: Option<u32> = None;
     let mut torn = 0u64;
     let mut first: Option<u64> = None;
+    let mut format = 0u8;
     let mut wrong_key = None;
     // The RFC 6962 tree of the chain so far: from the genesis, or from the
     // frontier a continuation file's first (signed) checkpoint carries.
     let mut tree: Option<Frontier> = None;
     let mut tree_lost = false;
+    // A chunk's lines after its last checkpoint: (buffer, offset, seq).
+    let mut pending: Option<(Vec<u8>, usize, u64)> = None;
 
     std::thread::scope(|s| -> io::Result<()> {
         let (tx, rx) = sync_channel::<io::Result<Chunk>>(1);
@@ -633,15 +717,31 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
             let c = msg?;
             let data = &c.buf[..c.len];
             // The first line says where this file sits in the chain: seq 0
-            // (the genesis, whose prev must be zeros) or a continuation.
-            let file_first = *first.get_or_insert_with(|| {
-                let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
-                match parse_line(&data[..end]) {
-                    Ok(p) if p.body == Body::Checkpoint && p.seq > 0 => p.seq,
-                    _ => 0,
-                }
-            });
-            if file_first == 0 && rep.lines == 0 {
+            // (the genesis, whose prev must be zeros) or a continuation. A
+            // chunk without a complete line (a small buffer) cannot say yet.
+            let known = first.is_some() || c.len > 0;
+            let file_first = if !known {
+                0
+            } else {
+                *first.get_or_insert_with(|| {
+                    let end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+                    // The first line's checkpoint says the file's format; read
+                    // without a full parse so a damaged line still gets the
+                    // right chain rule for the lines after it.
+                    format = if memchr::memmem::find(&data[..end], b"\"checkpoint\":{\"v\":3,")
+                        .is_some()
+                    {
+                        3
+                    } else {
+                        2
+                    };
+                    match parse_line(&data[..end]) {
+                        Ok(p) if p.body == Body::Checkpoint && p.seq > 0 => p.seq,
+                        _ => 0,
+                    }
+                })
+            };
+            if known && file_first == 0 && rep.lines == 0 {
                 last_hash = Some(ZERO);
                 tree = Some(Frontier::new());
             }
@@ -656,9 +756,14 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
             let outs: Vec<PieceOut> = pieces
                 .par_iter()
                 .zip(bases.par_iter())
-                .map(|(p, &base)| check_piece(p, base, keys, opts, anchor_seq, file_first))
+                .map(|(p, &base)| check_piece(p, base, keys, opts, anchor_seq, file_first, format))
                 .collect();
-            for ((out, &base), n) in outs.into_iter().zip(&bases).zip(&counts) {
+            // Where the lines no checkpoint in this chunk covers start.
+            let mut cp_end: Option<(usize, u64)> = None;
+            let chunk_seq = file_first + rep.lines;
+            for (((out, &base), n), piece) in outs.into_iter().zip(&bases).zip(&counts).zip(&pieces)
+            {
+                let piece_off = piece.as_ptr() as usize - data.as_ptr() as usize;
                 if base == file_first {
                     rep.first_prev = out.first_prev;
                 }
@@ -698,11 +803,11 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
                 problems.extend(out.problems);
                 // The tree, in order: each checkpoint must sign the root of
                 // exactly the lines before it, and the anchor's tree must be
-                // a prefix of this one.
+                // a prefix of this one. The piece hashed its own subtrees;
+                // here they are joined on in O(log n) per checkpoint.
                 let mut cps = out.checkpoints.into_iter().peekable();
-                let mut i = 0usize;
-                loop {
-                    let idx = base + i as u64;
+                for (idx, snap) in &out.snaps {
+                    let idx = *idx;
                     let cp = cps.next_if(|(s, _)| *s == idx).map(|(_, c)| c);
                     if let Some(c) = &cp {
                         if tree.is_none() && !tree_lost && idx == file_first {
@@ -710,7 +815,11 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
                             rep.first_frontier = Some(c.frontier.clone());
                         }
                     }
-                    if let Some(t) = tree.as_ref().filter(|_| !tree_lost) {
+                    let here = tree
+                        .as_ref()
+                        .filter(|_| !tree_lost)
+                        .and_then(|t| merkle::Subtrees::join(t, snap));
+                    if let Some(t) = &here {
                         if let Some(c) = &cp {
                             if t.stack() != c.frontier.as_slice() {
                                 problems.push(Problem {
@@ -766,20 +875,18 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
                         rep.checkpoints += 1;
                         rep.last_checkpoint = Some(idx);
                     }
-                    match out.leaves.get(i) {
-                        Some(l) if i < *n as usize => {
-                            if let Some(t) = tree.as_mut() {
-                                t.push_hash(*l);
-                            }
-                        }
-                        _ => {
-                            if i < *n as usize {
-                                tree_lost = true;
-                            }
-                            break;
-                        }
+                }
+                if let Some((e, idx)) = out.last_cp_end {
+                    cp_end = Some((piece_off + e, idx + 1));
+                }
+                if out.leaves < *n {
+                    tree_lost = true;
+                }
+                if let Some(t) = tree.as_mut().filter(|_| !tree_lost) {
+                    match merkle::Subtrees::join(t, out.tree.parts()) {
+                        Some(j) => *t = j,
+                        None => tree_lost = true,
                     }
-                    i += 1;
                 }
                 last_hash = if out.cut_short { None } else { out.last_hash };
                 if *n > 0 {
@@ -788,7 +895,24 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
                 last_ts = out.last_ts;
                 rep.lines = base + n - file_first;
             }
+            // Records no checkpoint covers get the strict JSON check too
+            // (see check_record_shape). A chunk's uncovered tail is held
+            // until the next chunk shows whether a checkpoint follows it:
+            // one buffer more, whatever the log's length.
+            if let Some((buf, start, seq)) = pending.take() {
+                if cp_end.is_none() {
+                    problems.extend(strict_records(&buf[start..], seq));
+                }
+                let _ = back_tx.send(buf);
+            }
+            let (tail_off, tail_seq) = cp_end.unwrap_or((0, chunk_seq));
+            let hold = tail_off < c.len;
+            let mut buf = c.buf;
+            buf.truncate(c.len);
             torn = c.torn;
+            if hold {
+                pending = Some((std::mem::take(&mut buf), tail_off, tail_seq));
+            }
             if c.overlong {
                 problems.push(Problem {
                     seq: file_first + rep.lines,
@@ -801,7 +925,9 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
                 extra_chunks_left = Some(0);
                 break;
             }
-            let _ = back_tx.send(c.buf);
+            if !hold {
+                let _ = back_tx.send(buf);
+            }
             if !problems.is_empty() {
                 // One more chunk lets the attribution below see the next line.
                 let left = extra_chunks_left.get_or_insert(1);
@@ -813,9 +939,13 @@ fn verify_one<R: Read + Send>(r: R, keys: &PublicKeys, opts: &Options) -> io::Re
         }
         Ok(())
     })?;
+    if let Some((buf, start, seq)) = pending.take() {
+        problems.extend(strict_records(&buf[start..], seq));
+    }
 
     let file_first = first.unwrap_or(0);
     rep.first_seq = file_first;
+    rep.format = format;
     rep.last_hash = last_hash;
     if let (Some(t), Some(a)) = (tree.as_ref().filter(|_| !tree_lost), &opts.anchor) {
         if a.size == t.size() && rep.anchored.is_none() {
@@ -892,15 +1022,10 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
         if !link_next && (!is_last || last_is_checkpoint) {
             return (
                 i - 1,
-                format!(
-                    "content altered: its SHA-256 no longer matches the prev recorded in seq {i}"
-                ),
+                format!("content altered: its hash no longer matches the prev recorded in seq {i}"),
             );
         }
-        return (
-            i,
-            format!("prev does not match the SHA-256 of seq {}", i - 1),
-        );
+        return (i, format!("prev does not match the hash of seq {}", i - 1));
     }
     let k = at_i[0];
     let why = match k {
@@ -908,7 +1033,7 @@ fn attribute(problems: &mut [Problem], lines: u64, last_cp: Option<u64>) -> (u64
         Kind::Seq(found) => {
             format!("expected seq {i}, found {found}: a line was deleted, inserted, duplicated or moved")
         }
-        Kind::Link => format!("prev does not match the SHA-256 of seq {}", i.saturating_sub(1)),
+        Kind::Link => format!("prev does not match the hash of seq {}", i.saturating_sub(1)),
         Kind::TsOrder => format!("ts is earlier than the ts of seq {}", i.saturating_sub(1)),
         Kind::Checkpoint(e) => {
             format!("{e} (this checkpoint or the lines it covers were altered)")

@@ -10,7 +10,7 @@
 use crate::cli::{AppendArgs, Fsync, RotateArgs};
 use crate::fsutil::{self, Lock};
 use boundary::log::keys::{PublicKeys, SecretKey};
-use boundary::log::merkle::Frontier;
+use boundary::log::merkle::{self, Frontier};
 use boundary::log::{self, Checkpoint, Hash, Tail};
 use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
@@ -93,11 +93,14 @@ struct State {
     /// The ts of the last line: a checkpoint repeats it (its own ts is not
     /// in the note it signs, the next checkpoint's tree covers it).
     last_ts: String,
+    /// The log's format (log::FORMAT for new logs; a log keeps its own).
+    format: u8,
 }
 
-/// Where a new file continues a chain: origin, next seq, hash of the last
-/// line, the tree so far and the last checkpoint's epoch.
-type Continuation = (String, u64, Hash, Frontier, u64);
+/// Where a new file continues a chain: origin, next seq, chain hash of the
+/// last line, the tree so far, the last checkpoint's epoch and the format
+/// (a rotation keeps the log's format).
+type Continuation = (String, u64, Hash, Frontier, u64, u8);
 
 /// The appender's key: the current epoch's seed (evolved and stored as
 /// epochs pass) and every epoch's public key, to check past checkpoints.
@@ -229,6 +232,8 @@ struct Writer<'a> {
     st: Option<State>,
     buf: Vec<u8>,
     every: u64,
+    /// The format of a log this writer starts (an existing one keeps its own).
+    format: u8,
     since_cp: u64,
     fsync: Fsync,
     syncer: Option<Syncer>,
@@ -319,6 +324,7 @@ impl Writer<'_> {
                     s.last_hash,
                     s.tree.clone(),
                     s.epoch,
+                    s.format,
                 ));
                 self.st = None;
             } else if size < s.size {
@@ -334,9 +340,9 @@ impl Writer<'_> {
         }
         let tail = log::read_tail(&self.file, size)
             .map_err(|e| fail(EXIT_NEEDS_REPAIR, format!("{}: {e}", self.path)))?;
-        let origin = match (&self.st, &tail) {
-            (Some(s), _) => s.origin.clone(),
-            (None, Tail::Empty) => String::new(),
+        let (origin, format) = match (&self.st, &tail) {
+            (Some(s), _) => (s.origin.clone(), s.format),
+            (None, Tail::Empty) => (String::new(), self.format),
             (None, _) => {
                 let g = log::read_genesis(&self.file)
                     .map_err(|e| fail(EXIT_NEEDS_REPAIR, format!("{}: {e}", self.path)))?;
@@ -352,7 +358,7 @@ impl Writer<'_> {
                         ),
                     ));
                 }
-                g.origin
+                (g.origin, g.format)
             }
         };
         match tail {
@@ -360,7 +366,7 @@ impl Writer<'_> {
                 // A new log: the genesis checkpoint fixes origin and key. A
                 // file that continues a rotated one starts with a checkpoint
                 // at the next seq whose head is the previous file's last line.
-                let (origin, seq, head, mut tree, epoch) = match self.continue_from.take() {
+                let (origin, seq, head, mut tree, epoch, format) = match self.continue_from.take() {
                     Some(c) => c,
                     None => match previous_file(self.log_path, &self.keys) {
                         Some(c) => c,
@@ -370,6 +376,7 @@ impl Writer<'_> {
                             log::ZERO,
                             Frontier::new(),
                             self.keys.secret.epoch(),
+                            format,
                         ),
                     },
                 };
@@ -381,16 +388,18 @@ impl Writer<'_> {
                         ts = own.clone();
                     }
                 }
-                let line = Checkpoint::sign(
+                let line = Checkpoint::sign_format(
                     &self.keys.secret.signing_key(),
                     epoch,
                     &origin,
                     head,
                     &tree,
                     &ts,
+                    format,
                 )
                 .to_line();
-                tree.push(line.as_bytes());
+                let leaf = merkle::leaf_hash(line.as_bytes());
+                tree.push_hash(leaf);
                 let mut bytes = line.clone().into_bytes();
                 bytes.push(b'\n');
                 self.file
@@ -403,12 +412,17 @@ impl Writer<'_> {
                 self.st = Some(State {
                     size: bytes.len() as u64,
                     next_seq: seq + 1,
-                    last_hash: log::hash_line(line.as_bytes()),
+                    last_hash: if format >= 3 {
+                        leaf
+                    } else {
+                        log::hash_line(line.as_bytes())
+                    },
                     last_is_checkpoint: true,
                     origin,
                     tree,
                     epoch,
                     last_ts: ts,
+                    format,
                 });
             }
             Tail::Torn { offset, len } => {
@@ -421,7 +435,13 @@ impl Writer<'_> {
                     ),
                 ));
             }
-            Tail::Line { seq, hash, ts, .. } => {
+            Tail::Line {
+                seq,
+                hash,
+                leaf,
+                ts,
+                ..
+            } => {
                 // Only bytes this process wrote, or bytes ending in a
                 // checkpoint signed with this key, may be signed over.
                 let from = self.st.as_ref().map_or(0, |s| s.size);
@@ -448,12 +468,13 @@ impl Writer<'_> {
                 self.st = Some(State {
                     size,
                     next_seq: seq + 1,
-                    last_hash: hash,
+                    last_hash: if format >= 3 { leaf } else { hash },
                     last_is_checkpoint: true,
                     origin,
                     tree,
                     epoch,
                     last_ts: ts,
+                    format,
                 });
             }
         }
@@ -467,11 +488,25 @@ impl Writer<'_> {
         let Some(sk) = self.keys.secret.signing_key_at(epoch) else {
             return;
         };
-        let line = Checkpoint::sign(&sk, epoch, &st.origin, st.last_hash, &st.tree, &ts).to_line();
+        let line = Checkpoint::sign_format(
+            &sk,
+            epoch,
+            &st.origin,
+            st.last_hash,
+            &st.tree,
+            &ts,
+            st.format,
+        )
+        .to_line();
         drop(sk);
-        st.tree.push(line.as_bytes());
+        let leaf = merkle::leaf_hash(line.as_bytes());
+        st.tree.push_hash(leaf);
         st.epoch = epoch;
-        st.last_hash = log::hash_line(line.as_bytes());
+        st.last_hash = if st.format >= 3 {
+            leaf
+        } else {
+            log::hash_line(line.as_bytes())
+        };
         st.next_seq += 1;
         st.last_is_checkpoint = true;
         self.buf.extend_from_slice(line.as_bytes());
@@ -549,7 +584,8 @@ impl Writer<'_> {
         })?;
         let closed = self.st.take();
         let old_seq = closed.as_ref().map_or(0, |s| s.next_seq);
-        self.continue_from = closed.map(|s| (s.origin, s.next_seq, s.last_hash, s.tree, s.epoch));
+        self.continue_from =
+            closed.map(|s| (s.origin, s.next_seq, s.last_hash, s.tree, s.epoch, s.format));
         self.file = new;
         if self.append_only {
             fsutil::set_append_only(&self.file, true).map_err(|e| {
@@ -604,8 +640,14 @@ impl Writer<'_> {
             let start = self.buf.len();
             log::format_entry(&mut self.buf, st.next_seq, &ts, &st.last_hash, rec);
             let line = &self.buf[start..self.buf.len() - 1];
-            st.last_hash = log::hash_line(line);
-            st.tree.push(line);
+            // Format v3: one hash per line, the tree's leaf and the chain's link.
+            let leaf = merkle::leaf_hash(line);
+            st.tree.push_hash(leaf);
+            st.last_hash = if st.format >= 3 {
+                leaf
+            } else {
+                log::hash_line(line)
+            };
             if st.last_ts != ts {
                 st.last_ts.clone_from(&ts);
             }
@@ -826,6 +868,7 @@ pub fn run(a: &AppendArgs) -> Result<(), Failure> {
         st: None,
         buf: Vec::with_capacity(2 * BLOCK),
         every: a.checkpoint_every,
+        format: a.format,
         since_cp: 0,
         fsync: a.fsync,
         syncer: None,
@@ -1010,6 +1053,7 @@ fn previous_file(log_path: &std::path::Path, keys: &Keys) -> Option<Continuation
         Tail::Line {
             seq,
             hash,
+            leaf,
             checkpoint: true,
             ..
         } if log::vouched_end(&f, size, &keys.accept(), &g.origin).ok()? == size => {
@@ -1020,7 +1064,8 @@ fn previous_file(log_path: &std::path::Path, keys: &Keys) -> Option<Continuation
                 g.origin,
                 seq + 1
             );
-            Some((g.origin, seq + 1, hash, tree, epoch))
+            let head = if g.format >= 3 { leaf } else { hash };
+            Some((g.origin, seq + 1, head, tree, epoch, g.format))
         }
         _ => {
             crate::diag!(
@@ -1115,6 +1160,7 @@ pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
         st: None,
         buf: Vec::new(),
         every: u64::MAX,
+        format: log::FORMAT,
         since_cp: 0,
         fsync: Fsync::Always,
         syncer: None,
@@ -1161,7 +1207,16 @@ pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
         .secret
         .signing_key_at(epoch)
         .ok_or_else(|| fail(EXIT_ERROR, "internal: no key for the log's epoch"))?;
-    let line = Checkpoint::sign(&sk, epoch, &st.origin, st.last_hash, &st.tree, &ts).to_line();
+    let line = Checkpoint::sign_format(
+        &sk,
+        epoch,
+        &st.origin,
+        st.last_hash,
+        &st.tree,
+        &ts,
+        st.format,
+    )
+    .to_line();
     let dir = match a.log.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),

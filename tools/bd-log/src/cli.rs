@@ -349,6 +349,10 @@ pub struct AppendArgs {
     /// When to fdatasync the log.
     #[arg(long, value_enum, default_value_t = Fsync::Checkpoint)]
     pub fsync: Fsync,
+    /// Log format of a new log: 3 (prev is the line's RFC 6962 leaf hash) or 2 (prev is SHA-256 of the line, for verifiers older than v3). An existing log, and a file continuing a rotated one, keeps its own.
+    #[arg(long, value_name = "V", default_value_t = boundary::log::FORMAT,
+          value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub format: u8,
     /// Report and skip lines that are not JSON instead of stopping (exit status 1 at the end).
     #[arg(long)]
     pub skip_invalid: bool,

@@ -49,11 +49,11 @@ Each line is one JSON object, written in exactly this shape (no spaces):
 
   {\"seq\":N,\"ts\":\"2026-11-25T19:18:40.123456789Z\",\"prev\":\"<64 hex>\",\"record\":<the input line>}
 
-seq is the 0-based line number. ts is the append time, UTC with nine fractional digits, never earlier than the previous line's (append clamps it if the clock steps back). prev is the SHA-256 of the previous line's exact bytes without its newline, in lowercase hex; line 0 has 64 zeros. The record is the input line byte for byte (trimmed of surrounding whitespace), so hashes never depend on re-serialising JSON.
+seq is the 0-based line number. ts is the append time, UTC with nine fractional digits, never earlier than the previous line's (append clamps it if the clock steps back). prev is the RFC 6962 leaf hash of the previous line, SHA-256(0x00 || its exact bytes without its newline), in lowercase hex (format v3: the same hash is the line's leaf in the Merkle tree below, so one hash per line serves both); line 0 has 64 zeros. In a format v2 log prev is the plain SHA-256 of the previous line; verify reads both, append --format 2 writes v2, and a log (with every file rotated from it) keeps the format its genesis states. The record is the input line byte for byte (trimmed of surrounding whitespace), so hashes never depend on re-serialising JSON.
 
-A checkpoint line has the same prefix and a signed body instead of a record (format v2):
+A checkpoint line has the same prefix and a signed body instead of a record (format v3; a v2 checkpoint is the same without \"v\":3,):
 
-  {\"seq\":N,\"ts\":T,\"prev\":H,\"checkpoint\":{\"origin\":O,\"size\":N,\"root\":R,\"epoch\":E,\"key\":K,\"frontier\":[F,...],\"sig\":S}}
+  {\"seq\":N,\"ts\":T,\"prev\":H,\"checkpoint\":{\"v\":3,\"origin\":O,\"size\":N,\"root\":R,\"epoch\":E,\"key\":K,\"frontier\":[F,...],\"sig\":S}}
 
 size is the number of lines before the checkpoint (its own seq). root is the base64 RFC 6962 Merkle root over lines 0..size-1 (leaf i is the exact bytes of the line with seq i, without its newline; entries and checkpoints alike), frontier the base64 roots of the tree's perfect subtrees at that size (one per set bit of size, largest first: what an appender or a verifier needs to go on from this line alone). The checkpoint is a C2SP tlog-checkpoint signed note: sig is the base64 of the signed-note key ID (4 bytes, SHA-256(origin, 0x0A, 0x01, public key)[:4]) and the Ed25519 signature over the note text
 
@@ -67,7 +67,7 @@ Keys are forward-secure. keygen draws a seed s0; the seed of epoch i+1 is SHA-25
 
 Line 0 is the genesis checkpoint (size 0, prev all zeros). It fixes the log's origin, bdlog- followed by 128 random bits in hex, chosen when the log is created: every later checkpoint must carry the same origin, and append refuses a log whose genesis key is not one of its key's. Use one key per log: a key file more than one epoch ahead of a log's last checkpoint cannot continue it (append exits 2).
 
-A file that continues a rotated one has no genesis: its first line is a continuation checkpoint at the next seq (size = that seq) whose prev is the SHA-256 of the previous file's last line and whose root and frontier continue the same tree, with the same origin and the same or the next epoch. Concatenated oldest first, the files are one chain. The file a rotation closes ends in a checkpoint.
+A file that continues a rotated one has no genesis: its first line is a continuation checkpoint at the next seq (size = that seq) whose prev is the hash (as above) of the previous file's last line and whose root and frontier continue the same tree, with the same origin and the same or the next epoch. Concatenated oldest first, the files are one chain. The file a rotation closes ends in a checkpoint.
 
 Checkpoints are written after every --checkpoint-every entries, when entries have been uncovered for --checkpoint-interval, and when input ends. Entries after the last checkpoint are chained but not yet signed: someone who can write the file can rewrite them undetected, and verify reports how many there are.";
 

@@ -6,7 +6,7 @@ mod common;
 
 use boundary::log::keys::{load_public, load_secret};
 use boundary::log::merkle::{Frontier, TreeHead};
-use boundary::log::{hash_line, Checkpoint};
+use boundary::log::Checkpoint;
 use common::*;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -51,7 +51,7 @@ fn forge(
     sign: &dyn Fn(u64) -> Option<(ed25519_dalek::SigningKey, u64)>,
 ) -> bool {
     for k in from..ls.len() {
-        let prev = hash_line(&ls[k - 1]);
+        let prev = chain_prev(&ls[0], &ls[k - 1]);
         let line = String::from_utf8(ls[k].clone()).unwrap();
         if line.contains("\"checkpoint\":{") {
             let c = Checkpoint::parse_line(&ls[k]).unwrap();
@@ -62,7 +62,7 @@ fn forge(
             let Some((sk, epoch)) = sign(c.epoch) else {
                 return false;
             };
-            ls[k] = Checkpoint::sign(&sk, epoch, &c.origin, prev, &fr, &c.ts)
+            ls[k] = Checkpoint::sign_format(&sk, epoch, &c.origin, prev, &fr, &c.ts, c.format)
                 .to_line()
                 .into_bytes();
         } else {

@@ -337,10 +337,9 @@ fn checkpoint_exports_only_what_verifies() {
 /// Appends one correctly chained entry whose record is `rec`, as a keyless
 /// writer could: right seq, prev and a ts after the last one.
 fn chain_record(log: &Path, rec: &[u8]) {
-    use sha2::{Digest, Sha256};
     let ls = lines(log);
     let last = ls.last().unwrap();
-    let prev = hex_lower(&Sha256::digest(last));
+    let prev = hex_lower(&chain_prev(&ls[0], last));
     let v: serde_json::Value = serde_json::from_slice(last).unwrap();
     let seq = v["seq"].as_u64().unwrap() + 1;
     let ts = v["ts"].as_str().unwrap().to_string();

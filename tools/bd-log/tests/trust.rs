@@ -20,7 +20,7 @@ fn forged_entry(path: &std::path::Path, ts: &str) -> Vec<u8> {
         &mut out,
         p.seq + 1,
         ts,
-        &log::hash_line(last),
+        &chain_prev(&ls[0], last),
         b"{\"forged\":true}",
     );
     out

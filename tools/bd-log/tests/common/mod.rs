@@ -161,3 +161,19 @@ pub fn is_checkpoint(line: &[u8]) -> bool {
         .map(|v| v.get("checkpoint").is_some())
         .unwrap_or(false)
 }
+
+/// The `prev` the line after `line` must hold, computed here with sha2 rather
+/// than by the code under test: format v3 (the file's first line, `line0`,
+/// is a checkpoint with `"v":3`) chains the RFC 6962 leaf hash
+/// SHA-256(0x00 || line), format v2 the plain SHA-256 of the line.
+pub fn chain_prev(line0: &[u8], line: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let pat = b"\"checkpoint\":{\"v\":3,";
+    let v3 = line0.windows(pat.len()).any(|w| w == pat);
+    let mut h = Sha256::new();
+    if v3 {
+        h.update([0u8]);
+    }
+    h.update(line);
+    h.finalize().into()
+}
