@@ -423,12 +423,20 @@ impl TreeHead {
             if name != origin || blob.len() != 68 {
                 continue;
             }
-            let Some((_, key)) = cands.iter().find(|(id, _)| blob[..4] == id[..]) else {
+            // A 4-byte key ID can collide between two trusted keys (two
+            // epochs of one log): the line is good if any of them verifies it.
+            let mut same_id = cands
+                .iter()
+                .filter(|(id, _)| blob[..4] == id[..])
+                .peekable();
+            if same_id.peek().is_none() {
                 continue;
-            };
+            }
             let sig = Signature::from_slice(&blob[4..]).map_err(|_| "bad signature bytes")?;
-            key.verify_strict(text.as_bytes(), &sig)
-                .map_err(|_| "the log key's signature on the checkpoint does not verify")?;
+            let key = same_id
+                .map(|(_, k)| k)
+                .find(|k| k.verify_strict(text.as_bytes(), &sig).is_ok())
+                .ok_or("the log key's signature on the checkpoint does not verify")?;
             verified = Some(*key);
         }
         let Some(vk) = verified else {
@@ -450,5 +458,31 @@ impl TreeHead {
             },
             vk,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two trusted keys under one key ID (a 1-in-2^32 chance per pair of a
+    /// log's epochs): the note opens under whichever of them signed it, and
+    /// a signature neither made is still refused.
+    #[test]
+    fn colliding_key_ids_try_every_matching_key() {
+        let a = SigningKey::from_bytes(&[1; 32]);
+        let b = SigningKey::from_bytes(&[2; 32]);
+        let th = TreeHead {
+            origin: "example.org/log".into(),
+            size: 3,
+            root: [9; 32],
+        };
+        let note = th.sign(&b);
+        let id = key_id(&th.origin, &b.verifying_key());
+        let both = |_: &str| vec![(id, a.verifying_key()), (id, b.verifying_key())];
+        let (got, vk) = TreeHead::open_with(&note, &both).expect("b's signature, found second");
+        assert_eq!((got, vk), (th.clone(), b.verifying_key()));
+        let only_a = |_: &str| vec![(id, a.verifying_key())];
+        assert!(TreeHead::open_with(&note, &only_a).is_err());
     }
 }
