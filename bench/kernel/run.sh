@@ -70,7 +70,11 @@ bpft() {
     sleep 0.3
     # Kernel-side cost of bpftrace's program(s), from their fds' fdinfo.
     cat /proc/"$TPID"/fdinfo/* 2>/dev/null | awk '/^run_time_ns:/ { t += $2 } /^run_cnt:/ { c += $2 } END { print t + 0, c + 0 }' >>"$work/bpft.stats"
-    kill -INT "$TPID"; wait "$TPID" || true; TPID=
+    # bpftrace sometimes ignores SIGINT while it detaches: TERM, then KILL.
+    kill -INT "$TPID"
+    for _ in $(seq 50); do kill -0 "$TPID" 2>/dev/null || break; sleep 0.1; done
+    kill -TERM "$TPID" 2>/dev/null && sleep 1 && kill -KILL "$TPID" 2>/dev/null
+    wait "$TPID" || true; TPID=
     ev=$(grep -c ' /bin/true$' "$work/bpftrace.out" || true)
     lost=$(grep -oE 'Lost [0-9]+' "$work/bpftrace.out" "$work/bpftrace.err" | awk '{s+=$2} END {print s+0}')
     echo "$NS $ev $lost"
