@@ -73,7 +73,7 @@ bpft() {
     # bpftrace sometimes ignores SIGINT while it detaches: TERM, then KILL.
     kill -INT "$TPID"
     for _ in $(seq 50); do kill -0 "$TPID" 2>/dev/null || break; sleep 0.1; done
-    kill -TERM "$TPID" 2>/dev/null && sleep 1 && kill -KILL "$TPID" 2>/dev/null
+    { kill -TERM "$TPID" 2>/dev/null && sleep 1 && kill -KILL "$TPID" 2>/dev/null; } || true
     wait "$TPID" || true; TPID=
     ev=$(grep -c ' /bin/true$' "$work/bpftrace.out" || true)
     lost=$(grep -oE 'Lost [0-9]+' "$work/bpftrace.out" "$work/bpftrace.err" | awk '{s+=$2} END {print s+0}')
