@@ -45,6 +45,10 @@ pub const KNOWN_TYPES: &[&str] = &[
 /// Index of `tripwire` in [`KNOWN_TYPES`]: a canary the kernel saw hit.
 const TRIPWIRE_TYPE: usize = 6;
 
+/// Slot of the `tripwire` field (slots 0 and 1 are `type` and `v`): every
+/// policy reads it, for the kernel floor of a `tripwire` event.
+const TRIPWIRE_SLOT: usize = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Allow,
@@ -1392,6 +1396,37 @@ fn rate_key(slots: &[Option<Val>], keys: &[usize]) -> String {
     k
 }
 
+/// The mode a kernel `tripwire` event says the kernel has already engaged
+/// (a canary was executed or opened). A mode that does not read is
+/// LOCKDOWN (fail closed).
+fn kernel_mode(slots: &[Option<Val>]) -> Mode {
+    match &slots[TRIPWIRE_SLOT] {
+        Some(Val::Str(m)) => m.parse::<Mode>().unwrap_or(Mode::Lockdown),
+        _ => Mode::Lockdown,
+    }
+}
+
+/// Whatever the rules say about a kernel `tripwire` event, the decision is
+/// at least that tripwire, so bd-lock records the mode the kernel already
+/// engaged. Returns the decision and whether the floor overrode the rules.
+fn kernel_floor(d: Decision<'_>, kernel: Mode) -> (Decision<'_>, bool) {
+    if d.verdict == Verdict::Tripwire && d.tripwire >= Some(kernel) {
+        return (d, false);
+    }
+    (
+        Decision {
+            verdict: Verdict::Tripwire,
+            rule: None,
+            builtin_reason: Some(format!(
+                "a canary was hit: the kernel raised the mode to at least {kernel}"
+            )),
+            tripwire: Some(kernel),
+            rule_idx: None,
+        },
+        true,
+    )
+}
+
 impl<'p> Engine<'p> {
     pub fn new(policy: &'p Policy, rates: RateState) -> Self {
         let index = index::RuleIndex::new(&policy.rules);
@@ -1408,6 +1443,13 @@ impl<'p> Engine<'p> {
     /// Decide one line (without its newline). `now_ns` is the wall clock in
     /// unix ns (rates). Never fails: bad input is a deny.
     pub fn decide(&mut self, line: &str, mode: Mode, now_ns: u64) -> Decision<'p> {
+        self.decide_with(line, mode, now_ns, true)
+    }
+
+    /// [`Engine::decide`], with the kernel floor of a `tripwire` event
+    /// applied or (for `explain`, which shows it as a step) not.
+    #[inline(always)]
+    fn decide_with(&mut self, line: &str, mode: Mode, now_ns: u64, floor: bool) -> Decision<'p> {
         let p = self.policy;
         // Field slots on the stack for the usual policy (no allocation per
         // line); a policy naming more fields falls back to the heap.
@@ -1468,29 +1510,10 @@ impl<'p> Engine<'p> {
             Some(o) if stricter(&p.rules[o], &d) => self.rule_decision(o),
             _ => d,
         };
-        if ty != TRIPWIRE_TYPE {
+        if ty != TRIPWIRE_TYPE || !floor {
             return d;
         }
-        // The kernel has already raised the mode (a canary was executed or
-        // opened): whatever the rules say, the decision is at least that
-        // tripwire, so bd-lock records it. A mode that does not read is
-        // LOCKDOWN (fail closed).
-        let kernel = match &slots[2] {
-            Some(Val::Str(m)) => m.parse::<Mode>().unwrap_or(Mode::Lockdown),
-            _ => Mode::Lockdown,
-        };
-        if d.verdict == Verdict::Tripwire && d.tripwire >= Some(kernel) {
-            return d;
-        }
-        Decision {
-            verdict: Verdict::Tripwire,
-            rule: None,
-            builtin_reason: Some(format!(
-                "a canary was hit: the kernel raised the mode to at least {kernel}"
-            )),
-            tripwire: Some(kernel),
-            rule_idx: None,
-        }
+        kernel_floor(d, kernel_mode(slots)).0
     }
 
     fn rule_decision(&self, i: usize) -> Decision<'p> {
@@ -1704,7 +1727,7 @@ impl<'p> Engine<'p> {
             Some(i) => self.rule_decision(i),
             None => {
                 // Built-in checks (type, version) come from decide().
-                let d = self.decide(line, mode, now_ns);
+                let d = self.decide_with(line, mode, now_ns, false);
                 if d.rule_idx.is_some() {
                     Decision::builtin("no rule matched (default deny)".into())
                 } else {
@@ -1731,6 +1754,30 @@ impl<'p> Engine<'p> {
             }
             _ => d,
         };
+        let kernel_event =
+            matches!(&slots[0], Some(Val::Str(t)) if p.type_index(t) == Some(TRIPWIRE_TYPE));
+        if !kernel_event
+            || d.rule_idx.is_none()
+                && d.builtin_reason.as_deref() != Some("no rule matched (default deny)")
+        {
+            // Not a kernel tripwire, or a built-in refusal (version, type)
+            // that decide() reports first.
+            return (out, d);
+        }
+        let kernel = kernel_mode(&slots);
+        let by = d
+            .rule
+            .map_or("the built-in denial".to_string(), |r| format!("rule {r:?}"));
+        let (d, overridden) = kernel_floor(d, kernel);
+        out.push(if overridden {
+            format!(
+                "kernel tripwire event: the kernel already raised the mode to {kernel}, so the decision is at least tripwire {kernel}: it overrides {by}"
+            )
+        } else {
+            format!(
+                "kernel tripwire event: the kernel already raised the mode to {kernel}; {by} engages at least that"
+            )
+        });
         (out, d)
     }
 
@@ -1792,6 +1839,32 @@ mod tests {
         let mut e = Engine::new(&pol, RateState::default());
         let d = e.decide(&ev("\"AIRGAP\""), Mode::Open, 1);
         assert_eq!((d.rule, d.tripwire), (Some("lock"), Some(Mode::Lockdown)));
+        // explain ends on the same decision and says why.
+        let (lines, d) = e.explain(&ev("\"AIRGAP\""), Mode::Open, 1);
+        assert_eq!((d.rule, d.tripwire), (Some("lock"), Some(Mode::Lockdown)));
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .contains("rule \"lock\" engages at least that"),
+            "{lines:?}"
+        );
+        let pol = Policy::parse(allow_all).unwrap();
+        let mut e = Engine::new(&pol, RateState::default());
+        for (m, want) in [("\"AIRGAP\"", Mode::Airgap), ("\"NOPE\"", Mode::Lockdown)] {
+            let (lines, d) = e.explain(&ev(m), Mode::Open, 1);
+            assert_eq!(
+                (d.verdict, d.tripwire, d.rule),
+                (Verdict::Tripwire, Some(want), None)
+            );
+            assert!(
+                lines
+                    .last()
+                    .unwrap()
+                    .contains("it overrides rule \"default\""),
+                "{lines:?}"
+            );
+        }
     }
 
     #[test]
