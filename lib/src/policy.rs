@@ -34,6 +34,7 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 use toml::Spanned;
 
+mod fast;
 mod index;
 
 /// Event types the tools emit (docs/EVENTS.md); any other type is denied
@@ -979,7 +980,7 @@ fn compile_tests(
 // Events: lazily decoded fields
 
 /// A decoded JSON value of a field some rule names.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Val<'a> {
     Null,
     Bool(bool),
@@ -1078,6 +1079,19 @@ impl<'de> Visitor<'de> for ValVisitor {
         crate::json::Checked { depth: self.depth }.visit_map(a)?;
         Ok(Val::Obj)
     }
+}
+
+/// The strict reader: every field `plans` names into `slots`, the whole
+/// line checked by serde_json and [`crate::json`] (duplicate keys, depth).
+fn read_strict<'a>(
+    line: &'a str,
+    plans: &[KeyPlan],
+    slots: &mut [Option<Val<'a>>],
+) -> std::result::Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    EventSeed { plans, slots }
+        .deserialize(&mut de)
+        .and_then(|_| de.end())
 }
 
 struct EventSeed<'p, 'a> {
@@ -1327,6 +1341,11 @@ pub struct Engine<'p> {
     index: index::RuleIndex,
     /// Scratch for the candidate set of the event being decided.
     cand: Vec<u64>,
+    /// Scratch for [`fast::scan`]'s nested keys.
+    keys: Vec<(u32, u32)>,
+    /// Try [`fast::scan`] before the strict reader (off only to measure or
+    /// test the strict reader alone).
+    pub fast: bool,
 }
 
 fn rank(v: Verdict) -> u8 {
@@ -1437,6 +1456,8 @@ impl<'p> Engine<'p> {
             hits: vec![0; policy.rules.len()],
             index,
             cand,
+            keys: Vec::new(),
+            fast: true,
         }
     }
 
@@ -1461,15 +1482,15 @@ impl<'p> Engine<'p> {
             heap = vec![None; p.fields.len()];
             &mut heap
         };
-        let mut de = serde_json::Deserializer::from_str(line);
-        let parsed = EventSeed {
-            plans: &p.plans,
-            slots: &mut *slots,
-        }
-        .deserialize(&mut de)
-        .and_then(|_| de.end());
-        if let Err(e) = parsed {
-            return Decision::builtin(format!("malformed input: {e}"));
+        if !(self.fast && fast::scan(line, &p.plans, slots, &mut self.keys)) {
+            // Not a plain line (or malformed): the strict reader decides,
+            // and words the error.
+            for s in slots.iter_mut() {
+                *s = None;
+            }
+            if let Err(e) = read_strict(line, &p.plans, slots) {
+                return Decision::builtin(format!("malformed input: {e}"));
+            }
         }
         let ty = match &slots[0] {
             Some(Val::Str(t)) => match p.type_index(t) {
@@ -2161,5 +2182,214 @@ uid = 0
         assert_eq!((e[0].line, e[0].col), (3, 20));
         let e = Policy::parse("[[rule]]\nnmae = \"x\"\n").unwrap_err();
         assert_eq!(e[0].line, 2, "{e:?}");
+    }
+
+    /// The fast scanner against the strict reader (the oracle). Whenever the
+    /// scanner takes a line, the strict reader must accept it too and fill
+    /// exactly the same slots; a line the strict reader refuses (duplicate
+    /// key at any depth, nesting past MAX_DEPTH, bad escapes, numbers,
+    /// control characters, trailing text) must never be taken.
+    mod fast_differential {
+        use super::*;
+        use proptest::prelude::*;
+
+        const POLICY: &str = "[[rule]]\nname = \"a\"\ndecision = \"alert\"\n[rule.match]\n\
+            uid = { ge = 0 }\ncomm = { prefix = \"s\" }\nargv = { in = [\"-c\"] }\n\
+            ok = { eq = true }\nn = { exists = true }\nancestors.comm = { exists = true }\n";
+
+        /// (fast result, strict result) for one line.
+        #[allow(clippy::type_complexity)]
+        fn both<'a>(
+            pol: &Policy,
+            line: &'a str,
+        ) -> (Option<Vec<Option<Val<'a>>>>, Option<Vec<Option<Val<'a>>>>) {
+            let mut f = vec![None; pol.fields.len()];
+            let mut keys = Vec::new();
+            let fast = fast::scan(line, &pol.plans, &mut f, &mut keys).then_some(f);
+            let mut s = vec![None; pol.fields.len()];
+            let strict = read_strict(line, &pol.plans, &mut s).ok().map(|_| s);
+            (fast, strict)
+        }
+
+        fn check(pol: &Policy, line: &str) -> std::result::Result<(), TestCaseError> {
+            let (fast, strict) = both(pol, line);
+            if let Some(f) = fast {
+                prop_assert!(
+                    strict.is_some(),
+                    "fast took a line the strict reader refuses: {line:?}"
+                );
+                prop_assert_eq!(Some(f), strict, "{:?}", line);
+            }
+            Ok(())
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("v".to_string()),
+                Just("type".to_string()),
+                Just("uid".to_string()),
+                Just("comm".to_string()),
+                Just("argv".to_string()),
+                Just("ok".to_string()),
+                Just("n".to_string()),
+                Just("ancestors".to_string()),
+                Just("x".to_string()),
+                Just("\\u0078".to_string()),
+                Just("x\\n".to_string()),
+                Just("é".to_string()),
+                Just("".to_string()),
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("null".to_string()),
+                Just("true".to_string()),
+                Just("false".to_string()),
+                Just("\"exec\"".to_string()),
+                Just("\"sh\"".to_string()),
+                Just("\"-c\"".to_string()),
+                Just("\"a\\\"b\"".to_string()),
+                Just("\"\\u00e9\\ud83d\\ude00\"".to_string()),
+                Just("\"\\ud800\"".to_string()),
+                Just("\"\\q\"".to_string()),
+                Just("\"\u{1}\"".to_string()),
+                Just("\"ü€😀\"".to_string()),
+                Just("-0".to_string()),
+                Just("0".to_string()),
+                Just("01".to_string()),
+                Just("1.5".to_string()),
+                Just("1e400".to_string()),
+                Just("-1E2".to_string()),
+                Just("123456789012345678".to_string()),
+                Just("1234567890123456789".to_string()),
+                Just("18446744073709551616".to_string()),
+                Just("-9223372036854775809".to_string()),
+                any::<i64>().prop_map(|i| i.to_string()),
+                any::<u32>().prop_map(|i| i.to_string()),
+                "[a-z/ -]{0,12}".prop_map(|s| format!("{s:?}")),
+            ]
+        }
+
+        /// Random JSON text (mostly valid), nesting up to about 40 deep.
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = scalar();
+            leaf.prop_recursive(40, 200, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    proptest::collection::vec((key(), inner), 0..5).prop_map(|kv| {
+                        let body: Vec<String> =
+                            kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                        format!("{{{}}}", body.join(","))
+                    }),
+                ]
+            })
+        }
+
+        fn ws() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => Just(String::new()),
+                1 => Just(" ".to_string()),
+                1 => Just("\t\r\n ".to_string()),
+                1 => Just("\u{c}".to_string()),
+                1 => Just("\u{a0}".to_string()),
+            ]
+        }
+
+        fn event() -> impl Strategy<Value = String> {
+            proptest::collection::vec((key(), value(), ws(), ws()), 0..12).prop_map(|kv| {
+                let body: Vec<String> = kv
+                    .iter()
+                    .map(|(k, v, a, b)| format!("{a}\"{k}\"{b}:{a}{v}{b}"))
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            })
+        }
+
+        /// Bytes a mutation inserts or writes over: structure, escapes,
+        /// number parts, whitespace and not-whitespace, multi-byte text.
+        fn mutation_char() -> impl Strategy<Value = char> {
+            prop::sample::select(vec![
+                '"', '\\', ',', ':', '{', '}', '[', ']', '0', '1', '-', '+', 'e', '.', ' ', '\t',
+                '\u{1}', '\u{7f}', 'é', '😀', 'n', 't', 'u',
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            #[test]
+            fn fast_scan_agrees_with_the_strict_reader(
+                ev in event(),
+                muts in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, mutation_char()), 0..3),
+                tail in prop_oneof![4 => Just(String::new()), 1 => Just(" ".to_string()), 1 => Just("x".to_string()), 1 => Just("{}".to_string())],
+            ) {
+                let pol = Policy::parse(POLICY).unwrap();
+                let mut line: Vec<char> = ev.chars().collect();
+                for (at, op, c) in muts {
+                    if line.is_empty() {
+                        line.push(c);
+                        continue;
+                    }
+                    let i = at.index(line.len());
+                    match op {
+                        0 => { line.remove(i); }
+                        1 => line.insert(i, c),
+                        _ => line[i] = c,
+                    }
+                }
+                let mut line: String = line.into_iter().collect();
+                line.push_str(&tail);
+                check(&pol, &line)?;
+            }
+
+            #[test]
+            fn fast_scan_agrees_on_deep_nesting(depth in 1usize..48, obj in any::<bool>(), dup in any::<bool>()) {
+                let pol = Policy::parse(POLICY).unwrap();
+                let (open, close) = if obj { ("{\"x\":", "}") } else { ("[", "]") };
+                let inner = if dup { "{\"k\":1,\"k\":2}" } else { "{\"k\":1}" };
+                let line = format!(
+                    "{{\"v\":1,\"type\":\"exec\",\"deep\":{}{}{}}}",
+                    open.repeat(depth),
+                    inner,
+                    close.repeat(depth)
+                );
+                check(&pol, &line)?;
+            }
+        }
+
+        /// Plain events, the bench's and bd-watch's shape, take the fast
+        /// path, and the engine decides the same with it and without it.
+        #[test]
+        fn plain_events_take_the_fast_path() {
+            let pol = Policy::parse(POLICY).unwrap();
+            for line in [
+                EXEC,
+                r#"{"v":1,"type":"exec","time":"2026-11-25T19:18:40.123456789Z","ktime_ns":10000098196,"pid":1000,"uid":1000,"comm":"cat","filename":"/opt/vendor0/bin/cat","argv":["cat"],"argv_truncated":false,"cgroup_id":4242,"protected":false,"n":null,"ok":true,"x":{"y":[1,{"z":-5}],"w":{}}}"#,
+                " { \"v\" : 1 , \"type\" : \"exec\" , \"argv\" : [ ] } ",
+            ] {
+                let (fast, strict) = both(&pol, line);
+                assert!(fast.is_some(), "{line}");
+                assert_eq!(fast, strict, "{line}");
+                let mut a = Engine::new(&pol, RateState::default());
+                let mut b = Engine::new(&pol, RateState::default());
+                b.fast = false;
+                let (da, db) = (a.decide(line, Mode::Open, 1), b.decide(line, Mode::Open, 1));
+                assert_eq!(
+                    (da.verdict, da.rule, da.builtin_reason),
+                    (db.verdict, db.rule, db.builtin_reason)
+                );
+            }
+            // Not plain: left to the strict reader (which accepts these).
+            for line in [
+                r#"{"v":1,"type":"e\u0078ec"}"#,
+                r#"{"v":1.0,"type":"exec"}"#,
+                r#"{"v":1,"type":"exec","ancestors":[{"comm":"sh"}]}"#,
+            ] {
+                let (fast, strict) = both(&pol, line);
+                assert!(fast.is_none() && strict.is_some(), "{line}");
+            }
+        }
     }
 }
