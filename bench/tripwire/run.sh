@@ -22,7 +22,9 @@ cleanup() {
     [[ -n ${PIPE:-} ]] && kill "$PIPE" 2>/dev/null || true
     [[ -n ${WPID:-} ]] && kill -INT "$WPID" 2>/dev/null || true
     wait 2>/dev/null || true
-    "$BIN/bd-load" unload >/dev/null 2>&1 || true
+    # Outside OPEN unload is refused (by design): take the pins away directly,
+    # which detaches the links once nothing holds them.
+    "$BIN/bd-load" unload >/dev/null 2>&1 || rm -rf "$pin"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,7 +70,12 @@ release() { # trial
     for _ in $(seq 200); do [[ $(mode) == AIRGAP ]] && break; sleep 0.01; done
     "$BIN/bd-lock" token -k "$work/op.key" --from AIRGAP --to OPEN --expires 1m \
         -o "$work/tok" 2>/dev/null
-    "$BIN/bd-lock" release --token "$work/tok" --reason "bench trial $1" >/dev/null
+    if ! "$BIN/bd-lock" release --token "$work/tok" --reason "bench trial $1" >/dev/null; then
+        echo "bench: trial $1: release refused; bd-lock status, then the pipeline's stderr:" >&2
+        "$BIN/bd-lock" status >&2 || true
+        tail -5 "$work/lock.err" "$work/policy.err" "$work/watch.err" >&2 || true
+        exit 1
+    fi
     for _ in $(seq 200); do [[ $(mode) == OPEN ]] && break; sleep 0.01; done
 }
 # Trials alternate, so background load hits both alike. The in-kernel trial

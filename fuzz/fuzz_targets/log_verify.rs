@@ -10,10 +10,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = log::parse_line(data);
     let _ = log::Checkpoint::parse_line(data);
     let anchor = verify::Anchor::parse(data, &key).ok();
+    // Set up like `verify --anchor`, with a small read buffer so lines also
+    // straddle buffer and piece boundaries.
     let opts = verify::Options {
-        deep: data.first().is_some_and(|b| b & 1 == 1),
         anchor,
         chunk: 64 + data.len() % 512,
+        ..Default::default()
     };
     let _ = verify::verify(data, &key, &opts);
 });

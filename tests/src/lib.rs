@@ -5,6 +5,8 @@
 //! `#[ignore = "vm: run by cargo xtask vm-test"]` on the host, and the VM
 //! harness runs them with `--ignored` inside qemu, with `BD_IN_VM=1`.
 
+pub mod rig;
+
 use std::path::PathBuf;
 
 /// Path of one of our binaries: `$BD_BIN_DIR/NAME` when set (the VM puts them

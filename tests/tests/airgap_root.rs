@@ -10,29 +10,9 @@
 //! network namespace the test made.
 
 use bd_tests::bin;
+use bd_tests::rig::{cgroup2_root, sh};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn cgroup2_root() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    for l in mounts.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() > 2 && f[2] == "cgroup2" {
-            return PathBuf::from(f[1]);
-        }
-    }
-    panic!("no cgroup2 mount in /proc/mounts");
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
+use std::process::Command;
 
 struct Rig {
     dir: tempfile::TempDir,

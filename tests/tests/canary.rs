@@ -9,105 +9,38 @@
 //! Each test has its own pin dir, governed cgroup and pair of network
 //! namespaces (10.251.80+x addresses that exist only inside them).
 
-use bd_tests::bin;
+use bd_tests::rig::{spawn_ready_watch, NetRig};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn cgroup2_root() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    for l in mounts.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() > 2 && f[2] == "cgroup2" {
-            return PathBuf::from(f[1]);
-        }
+/// The shared rig, plus an operator key directory and the canary's needs.
+struct Rig(NetRig);
+
+impl std::ops::Deref for Rig {
+    type Target = NetRig;
+    fn deref(&self) -> &NetRig {
+        &self.0
     }
-    panic!("no cgroup2 mount in /proc/mounts");
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-struct Rig {
-    dir: tempfile::TempDir,
-    pin: PathBuf,
-    cgroup: PathBuf,
-    ns_client: String,
-    ns_server: String,
-    server_ip: String,
 }
 
 impl Rig {
     fn new(tag: &str, subnet: u8) -> Rig {
-        let tag = format!("bd-test-{tag}-{}", std::process::id());
-        let cgroup = cgroup2_root().join(&tag);
-        std::fs::create_dir(&cgroup).unwrap();
-        let r = Rig {
-            dir: tempfile::tempdir().unwrap(),
-            pin: PathBuf::from(format!("/sys/fs/bpf/{tag}")),
-            cgroup,
-            ns_client: format!("{tag}-c"),
-            ns_server: format!("{tag}-s"),
-            server_ip: format!("10.251.{subnet}.2"),
-        };
-        let (c, s) = (r.ns_client.as_str(), r.ns_server.as_str());
-        sh("ip", &["netns", "add", c]);
-        sh("ip", &["netns", "add", s]);
-        sh(
-            "ip",
-            &[
-                "-n", c, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns",
-                s,
-            ],
-        );
-        let client_ip = format!("10.251.{subnet}.1/24");
-        let server_ip = format!("{}/24", r.server_ip);
-        sh("ip", &["-n", c, "addr", "add", &client_ip, "dev", "veth0"]);
-        sh("ip", &["-n", s, "addr", "add", &server_ip, "dev", "veth1"]);
-        for (ns, dev) in [(c, "veth0"), (s, "veth1"), (c, "lo"), (s, "lo")] {
-            sh("ip", &["-n", ns, "link", "set", dev, "up"]);
-        }
-        let o = Command::new(bin("bd-load"))
-            .env("BD_PIN_DIR", &r.pin)
-            .arg("load")
-            .arg("--cgroup")
-            .arg(&r.cgroup)
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
+        let r = Rig(NetRig::new(tag, subnet));
         assert!(
-            o.status.success(),
-            "bd-load: {out}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            out.contains("mode_connect4")
-                && out.contains("exec_monitor")
-                && r.pin.join("maps/bd_canary").exists(),
-            "bd-load did not attach exec_monitor, mode_enforce and the canary map: {out}"
+            r.load_out.contains("exec_monitor") && r.pin.join("maps/bd_canary").exists(),
+            "bd-load did not attach exec_monitor and the canary map: {}",
+            r.load_out
         );
         std::fs::create_dir(r.dir.path().join("operators")).unwrap();
         r
     }
 
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
     fn tool(&self, name: &str) -> Command {
-        let mut c = Command::new(bin(name));
-        c.env("BD_PIN_DIR", &self.pin)
-            .env("BD_STATE", self.state())
-            .env("BD_OPERATOR_KEYS", self.dir.path().join("operators"));
+        let mut c = self.0.tool(name);
+        c.env("BD_OPERATOR_KEYS", self.dir.path().join("operators"));
         c
     }
 
@@ -131,18 +64,11 @@ impl Rig {
     /// binary), which then connects to the server: the connect() is that
     /// process's first network call after its own execve.
     fn exec_then_connect(&self, shell: &Path) -> String {
-        let script = format!(
-            "echo $$ > {}/cgroup.procs && exec ip netns exec {} {} -c 'exec 3<>/dev/tcp/{}/9 && echo connected'",
-            self.cgroup.display(),
-            self.ns_client,
-            shell.display(),
-            self.server_ip
-        );
-        let o = Command::new("bash").args(["-c", &script]).output().unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+        self.connect_with(
+            &shell.display().to_string(),
+            Some(&self.ns_client),
+            &self.server_ip,
+            9,
         )
     }
 
@@ -191,19 +117,12 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
+        // Back to OPEN first (the NetRig's drop then takes the pins away).
         if !std::thread::panicking() {
             self.release();
         } else {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.release()));
         }
-        let _ = Command::new(bin("bd-load"))
-            .env("BD_PIN_DIR", &self.pin)
-            .arg("unload")
-            .output();
-        for ns in [&self.ns_client, &self.ns_server] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        let _ = std::fs::remove_dir(&self.cgroup);
     }
 }
 
@@ -225,29 +144,9 @@ struct Pipeline {
 
 impl Pipeline {
     fn start(rig: &Rig, policy: &Path) -> Pipeline {
-        let mut watch = rig
-            .tool("bd-watch")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut werr = BufReader::new(watch.stderr.take().unwrap());
-        let mut l = String::new();
-        loop {
-            l.clear();
-            assert!(
-                werr.read_line(&mut l).unwrap() > 0,
-                "bd-watch exited before ready"
-            );
-            if l.contains("ready") {
-                break;
-            }
-        }
-        // Keep draining bd-watch's stderr so it never blocks on it.
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = werr.read_to_string(&mut s);
-        });
+        let mut w = rig.tool("bd-watch");
+        w.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut watch = spawn_ready_watch(w);
         let mut decide = rig
             .tool("bd-policy")
             .arg("-p")

@@ -7,102 +7,44 @@
 //! address is refused. Each test measures and prints how long after the
 //! stall the kernel's deadline fell (the worst case is the interval).
 //!
-//! Each test has its own pin dir, governed cgroup and network namespace with
-//! a veth pair (10.251.6x.1, existing only inside that namespace).
+//! Each test has its own rig (bd_tests::rig::NetRig): pin dir, governed
+//! cgroup and a pair of network namespaces (10.251.6x.1 and .2, existing only
+//! inside them).
 
 use bd_tests::bin;
+use bd_tests::rig::{sh, spawn_ready_watch, NetRig};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const INTERVAL: Duration = Duration::from_secs(2);
-
-fn cgroup2_root() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    for l in mounts.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() > 2 && f[2] == "cgroup2" {
-            return PathBuf::from(f[1]);
-        }
-    }
-    panic!("no cgroup2 mount in /proc/mounts");
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
 
 fn monotonic_ns() -> u64 {
     let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
     t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
 }
 
-struct Rig {
-    dir: tempfile::TempDir,
-    pin: PathBuf,
-    cgroup: PathBuf,
-    netns: String,
-    addr: String,
+/// The shared rig, plus a log key, an allow-all policy and an OPEN state.
+struct Rig(NetRig);
+
+impl std::ops::Deref for Rig {
+    type Target = NetRig;
+    fn deref(&self) -> &NetRig {
+        &self.0
+    }
 }
 
 impl Rig {
     fn new(tag: &str, subnet: u8) -> Rig {
-        let tag = format!("bd-test-live-{tag}-{}", std::process::id());
-        let cgroup = cgroup2_root().join(&tag);
-        std::fs::create_dir(&cgroup).unwrap();
-        let r = Rig {
-            dir: tempfile::tempdir().unwrap(),
-            pin: PathBuf::from(format!("/sys/fs/bpf/{tag}")),
-            cgroup,
-            netns: tag.clone(),
-            addr: format!("10.251.{subnet}.1"),
-        };
-        let ns = r.netns.as_str();
-        sh("ip", &["netns", "add", ns]);
-        sh(
-            "ip",
-            &[
-                "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1",
-            ],
-        );
-        sh(
-            "ip",
-            &[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{}/24", r.addr),
-                "dev",
-                "d0",
-            ],
-        );
-        for dev in ["d0", "d1", "lo"] {
-            sh("ip", &["-n", ns, "link", "set", dev, "up"]);
-        }
-        let o = Command::new(bin("bd-load"))
-            .env("BD_PIN_DIR", &r.pin)
-            .arg("load")
-            .arg("--cgroup")
-            .arg(&r.cgroup)
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
+        let r = Rig(NetRig::new(&format!("live-{tag}"), subnet));
         assert!(
-            o.status.success() && out.contains("liveness_marker"),
-            "bd-load (liveness_marker attached?): {out}{}",
-            String::from_utf8_lossy(&o.stderr)
+            r.load_out.contains("liveness_marker"),
+            "bd-load did not attach liveness_marker: {}",
+            r.load_out
         );
         let o = r
             .tool("bd-lock")
@@ -132,13 +74,6 @@ impl Rig {
         self.dir.path().join("boundary.log")
     }
 
-    fn tool(&self, name: &str) -> Command {
-        let mut c = Command::new(bin(name));
-        c.env("BD_PIN_DIR", &self.pin)
-            .env("BD_STATE", self.dir.path().join("state.json"));
-        c
-    }
-
     fn status(&self) -> Value {
         let o = self
             .tool("bd-lock")
@@ -157,32 +92,11 @@ impl Rig {
         )
     }
 
-    /// connect() from the governed cgroup to the namespace's own veth
+    /// connect() from the governed cgroup to the server namespace's veth
     /// address: "Connection refused" while the kernel acts OPEN (nothing
     /// listens), "Operation not permitted" once it acts as AIRGAP or above.
     fn connect(&self) -> String {
-        let script = format!(
-            "echo $$ > {}/cgroup.procs && exec ip netns exec {} bash -c 'exec 3<>/dev/tcp/{}/9 && echo connected'",
-            self.cgroup.display(),
-            self.netns,
-            self.addr
-        );
-        let o = Command::new("bash").args(["-c", &script]).output().unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        bd_tests::remove_pins(&self.pin);
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
-        let _ = std::fs::remove_dir(&self.cgroup);
+        self.connect_with("bash", Some(&self.ns_client), &self.server_ip, 9)
     }
 }
 
@@ -199,30 +113,11 @@ struct Pipeline {
 
 impl Pipeline {
     fn start(rig: &Rig, hold_pipe: bool) -> Pipeline {
-        let (r, w) = nix::unistd::pipe().unwrap();
-        let held = hold_pipe.then(|| w.try_clone().unwrap());
-        let mut watch = rig
-            .tool("bd-watch")
-            .stdout(Stdio::from(w))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut werr = BufReader::new(watch.stderr.take().unwrap());
-        let mut l = String::new();
-        loop {
-            l.clear();
-            assert!(
-                werr.read_line(&mut l).unwrap() > 0,
-                "bd-watch exited before ready"
-            );
-            if l.contains("ready") {
-                break;
-            }
-        }
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = werr.read_to_string(&mut s);
-        });
+        let (r, w_end) = nix::unistd::pipe().unwrap();
+        let held = hold_pipe.then(|| w_end.try_clone().unwrap());
+        let mut w = rig.tool("bd-watch");
+        w.stdout(Stdio::from(w_end)).stderr(Stdio::piped());
+        let watch = spawn_ready_watch(w);
         let mut policy = rig
             .tool("bd-policy")
             .arg("-p")

@@ -9,104 +9,33 @@
 //! inside those namespaces; nothing is sent beyond the machine.
 
 use bd_tests::bin;
+use bd_tests::rig::{wait_for, NetRig};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn cgroup2_root() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    for l in mounts.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() > 2 && f[2] == "cgroup2" {
-            return PathBuf::from(f[1]);
-        }
+/// The shared rig, plus what these tests do with it.
+struct Rig(NetRig);
+
+impl std::ops::Deref for Rig {
+    type Target = NetRig;
+    fn deref(&self) -> &NetRig {
+        &self.0
     }
-    panic!("no cgroup2 mount in /proc/mounts");
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-/// Everything one test sets up, torn down on drop in reverse order.
-struct Rig {
-    tag: String,
-    dir: tempfile::TempDir,
-    pin: PathBuf,
-    cgroup: PathBuf,
-    ns_client: String,
-    ns_server: String,
-    server_ip: String,
 }
 
 impl Rig {
     fn new(tag: &str, subnet: u8) -> Rig {
-        let tag = format!("bd-test-{tag}-{}", std::process::id());
-        let cgroup = cgroup2_root().join(&tag);
-        std::fs::create_dir(&cgroup).unwrap();
-        let r = Rig {
-            dir: tempfile::tempdir().unwrap(),
-            pin: PathBuf::from(format!("/sys/fs/bpf/{tag}")),
-            cgroup,
-            ns_client: format!("{tag}-c"),
-            ns_server: format!("{tag}-s"),
-            server_ip: format!("10.251.{subnet}.2"),
-            tag,
-        };
-        let (c, s) = (r.ns_client.as_str(), r.ns_server.as_str());
-        sh("ip", &["netns", "add", c]);
-        sh("ip", &["netns", "add", s]);
-        sh(
-            "ip",
-            &[
-                "-n", c, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns",
-                s,
-            ],
-        );
-        let client_ip = format!("10.251.{subnet}.1/24");
-        let server_ip = format!("{}/24", r.server_ip);
-        sh("ip", &["-n", c, "addr", "add", &client_ip, "dev", "veth0"]);
-        sh("ip", &["-n", s, "addr", "add", &server_ip, "dev", "veth1"]);
-        for (ns, dev) in [(c, "veth0"), (s, "veth1"), (c, "lo"), (s, "lo")] {
-            sh("ip", &["-n", ns, "link", "set", dev, "up"]);
-        }
-        let o = Command::new(bin("bd-load"))
-            .env("BD_PIN_DIR", &r.pin)
-            .arg("load")
-            .arg("--cgroup")
-            .arg(&r.cgroup)
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
+        let r = Rig(NetRig::new(tag, subnet));
         assert!(
-            o.status.success(),
-            "bd-load: {out}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            out.contains("mode_connect4") && r.pin.join("maps/bd_mode").exists(),
-            "bd-load did not attach mode_enforce: {out}"
+            r.pin.join("maps/bd_mode").exists(),
+            "bd-load did not pin bd_mode: {}",
+            r.load_out
         );
         r
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
-    fn tool(&self, name: &str) -> Command {
-        let mut c = Command::new(bin(name));
-        c.env("BD_PIN_DIR", &self.pin).env("BD_STATE", self.state());
-        c
     }
 
     /// A bd-lock command that must succeed. The host refuses BPF-LSM, so
@@ -124,11 +53,6 @@ impl Rig {
             o.status.code()
         );
         o
-    }
-
-    fn client_ip(&self) -> String {
-        let (net, _) = self.server_ip.rsplit_once('.').unwrap();
-        format!("{net}.1")
     }
 
     /// python3 running `py` (argv[1..] = `args`) in the governed cgroup,
@@ -156,42 +80,12 @@ impl Rig {
     /// connect() from a process in the governed cgroup (inside `netns`, if
     /// given) to ip:port; returns bash's error text, or "connected".
     fn connect(&self, netns: Option<&str>, ip: &str, port: u16) -> String {
-        let script = format!(
-            "echo $$ > {}/cgroup.procs && exec {} bash -c 'exec 3<>/dev/tcp/{ip}/{port} && echo connected'",
-            self.cgroup.display(),
-            netns.map_or(String::new(), |n| format!("ip netns exec {n}"))
-        );
-        let o = Command::new("bash").args(["-c", &script]).output().unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        bd_tests::remove_pins(&self.pin);
-        for ns in [&self.ns_client, &self.ns_server] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        // Processes that joined the cgroup have exited; it is empty.
-        let _ = std::fs::remove_dir(&self.cgroup);
-        let _ = &self.tag;
+        self.connect_with("bash", netns, ip, port)
     }
 }
 
 /// bd-lock's exit status when the kernel does not enforce the mode.
 const NOT_ENFORCED: i32 = 4;
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn kill(c: &mut Child) {
     let _ = nix::sys::signal::kill(

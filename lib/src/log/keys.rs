@@ -9,7 +9,7 @@
 //! Files (base64 throughout, as the operator keys of lib::opkey):
 //!
 //! ```text
-//! KEY      bdlog-key v2 epoch=E epochs=N started=UNIX seed=<base64 s(E)>
+//! KEY      bdlog-key v2 epoch=E epochs=N started=UNIX seed=<base64 s(E)> id=<base64 i>
 //! KEY.pub  bdlog-pub v2 epochs=N
 //!          <base64 public key of epoch 0>
 //!          ...                              (N lines)
@@ -19,7 +19,16 @@
 //! verifier needs nothing from the appending host. The appender keeps only
 //! the current epoch's seed: [`store_secret`] rewrites the file atomically
 //! (a new file renamed over the old one, both synced), and the old seed is
-//! zeroized in memory. The old one-line hex keys (and a one-line base64 key
+//! zeroized in memory.
+//!
+//! `id=` is the seed of the log's **identity key**, an Ed25519 key that does
+//! not evolve. It signs exported notes next to the epoch key (see
+//! [`sign_note`]) so that a C2SP witness, configured once with one vkey per
+//! log (`bd-log vkey`), keeps cosigning as epochs pass. bd-log's own
+//! verifiers never load it: KEY.pub holds epoch keys only, and a note or a
+//! checkpoint counts for them only with the right epoch's signature. A key
+//! written before the identity key existed has no `id=` and still loads;
+//! its notes carry the epoch signature alone. The old one-line hex keys (and a one-line base64 key
 //! as `bd-lock keygen` writes) still load, as a key with a single epoch, so
 //! without forward security.
 
@@ -68,6 +77,8 @@ pub struct SecretKey {
     seed: Zeroizing<[u8; 32]>,
     /// An old one-line key: the seed is the Ed25519 secret itself, one epoch.
     legacy: bool,
+    /// The identity key's secret (absent in keys made before it existed).
+    id: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl SecretKey {
@@ -75,13 +86,22 @@ impl SecretKey {
     pub fn generate(epochs: u64) -> SecretKey {
         let mut seed = Zeroizing::new([0u8; 32]);
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed[..]);
+        let mut id = Zeroizing::new([0u8; 32]);
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id[..]);
         SecretKey {
             epoch: 0,
             epochs: epochs.max(1),
             started: now_secs(),
             seed,
             legacy: false,
+            id: Some(id),
         }
+    }
+
+    /// The long-lived identity key witnesses are configured with, if this
+    /// key has one.
+    pub fn identity_key(&self) -> Option<SigningKey> {
+        self.id.as_ref().map(|s| SigningKey::from_bytes(s))
     }
 
     pub fn epoch(&self) -> u64 {
@@ -140,11 +160,18 @@ impl SecretKey {
 
     fn to_text(&self) -> Zeroizing<String> {
         let mut b64 = Zeroizing::new(B64.encode(&self.seed[..]));
+        let mut id = Zeroizing::new(
+            self.id
+                .as_ref()
+                .map(|i| format!(" id={}", B64.encode(&i[..])))
+                .unwrap_or_default(),
+        );
         let s = Zeroizing::new(format!(
-            "bdlog-key v2 epoch={} epochs={} started={} seed={}\n",
-            self.epoch, self.epochs, self.started, *b64
+            "bdlog-key v2 epoch={} epochs={} started={} seed={}{}\n",
+            self.epoch, self.epochs, self.started, *b64, *id
         ));
         b64.zeroize();
+        id.zeroize();
         s
     }
 
@@ -330,10 +357,11 @@ pub fn load_secret(path: &Path) -> Result<SecretKey, KeyError> {
             started: 0,
             seed,
             legacy: true,
+            id: None,
         });
     }
     let what =
-        "expected `bdlog-key v2 epoch=E epochs=N started=T seed=BASE64` (from bd-log keygen)";
+        "expected `bdlog-key v2 epoch=E epochs=N started=T seed=BASE64 [id=BASE64]` (from bd-log keygen)";
     let s = std::str::from_utf8(body).map_err(|_| bad(path, what))?;
     let mut parts = s.split(' ');
     if parts.next() != Some("bdlog-key") || parts.next() != Some("v2") {
@@ -346,6 +374,14 @@ pub fn load_secret(path: &Path) -> Result<SecretKey, KeyError> {
     let seed = field(parts.next(), "seed")
         .and_then(|v| decode32(v.as_bytes()))
         .ok_or_else(|| bad(path, what))?;
+    let id = match parts.next() {
+        None => None,
+        Some(p) => Some(
+            field(Some(p), "id")
+                .and_then(|v| decode32(v.as_bytes()))
+                .ok_or_else(|| bad(path, what))?,
+        ),
+    };
     if parts.next().is_some() || epochs == 0 || epoch >= epochs {
         return Err(bad(path, what));
     }
@@ -355,6 +391,7 @@ pub fn load_secret(path: &Path) -> Result<SecretKey, KeyError> {
         started,
         seed,
         legacy: false,
+        id,
     })
 }
 
@@ -457,6 +494,77 @@ pub fn store_secret(path: &Path, k: &SecretKey) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Signed-note key ID of a raw Ed25519 public key under `name` (type 0x01).
+fn raw_key_id(name: &str, key: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([0x0a, 0x01]);
+    h.update(key);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// The identity key as a C2SP signed-note vkey for a log origin:
+/// `<origin>+<hex key ID>+base64(0x01 || key)`, what a witness operator
+/// configures for that origin. The key name is the origin, as
+/// tlog-checkpoint recommends; so the vkey exists only once the log has one.
+pub fn identity_vkey(origin: &str, key: &VerifyingKey) -> String {
+    let mut raw = vec![0x01];
+    raw.extend_from_slice(key.as_bytes());
+    format!(
+        "{origin}+{}+{}",
+        hex::encode(raw_key_id(origin, key.as_bytes())),
+        B64.encode(raw)
+    )
+}
+
+/// Whether a signature line's key ID (under `origin`) names one of the
+/// epoch keys: such a line is the log's own epoch signature.
+pub fn is_epoch_key_id(origin: &str, keys: &PublicKeys, id: &[u8]) -> bool {
+    keys.raw.iter().any(|k| raw_key_id(origin, k)[..] == *id)
+}
+
+/// The identity key's signature line (with its newline) over `th`, key
+/// name the origin; `None` for a key without an identity key, and in the
+/// one-in-2^32-per-epoch case where its key ID equals an epoch key's under
+/// this origin (a verifier that picks keys by ID would try the wrong one).
+pub fn identity_line(
+    th: &super::merkle::TreeHead,
+    secret: &SecretKey,
+    epochs: &PublicKeys,
+) -> Option<String> {
+    use ed25519_dalek::Signer as _;
+    let ik = secret.identity_key()?;
+    let id = raw_key_id(&th.origin, ik.verifying_key().as_bytes());
+    if is_epoch_key_id(&th.origin, epochs, &id) {
+        return None;
+    }
+    let sig = ik.sign(th.text().as_bytes());
+    let mut blob = id.to_vec();
+    blob.extend_from_slice(&sig.to_bytes());
+    Some(format!("\u{2014} {} {}\n", th.origin, B64.encode(blob)))
+}
+
+/// The note a log exports: the tree head signed by the epoch key `epoch_sk`
+/// (what bd-log's verifiers require) and, when `secret` has one, by the
+/// identity key too (what a C2SP witness configured with one vkey per log
+/// checks). Returns the note and whether the identity signature is in it.
+pub fn sign_note(
+    th: &super::merkle::TreeHead,
+    epoch_sk: &SigningKey,
+    secret: &SecretKey,
+    epochs: &PublicKeys,
+) -> (String, bool) {
+    let mut note = th.sign(epoch_sk);
+    match identity_line(th, secret, epochs) {
+        Some(l) => {
+            note.push_str(&l);
+            (note, true)
+        }
+        None => (note, false),
+    }
+}
+
 /// Creates `secret` (mode 0600) and `secret.pub` (0644) for a key of
 /// `epochs` epochs. Refuses to overwrite either file.
 pub fn write_keypair_epochs(secret: &Path, epochs: u64) -> Result<PublicKeys, KeyError> {
@@ -477,4 +585,57 @@ pub fn write_keypair_epochs(secret: &Path, epochs: u64) -> Result<PublicKeys, Ke
     write_new(secret, 0o600, k.to_text().as_bytes())?;
     write_new(&public, 0o644, pub_text.as_bytes())?;
     load_public(&public)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity key survives evolution and a store/load round trip; a
+    /// v2 key without `id=` loads without one; a note carries both
+    /// signatures and the epoch opener takes it by the epoch line alone.
+    #[test]
+    fn identity_key_round_trips_and_signs_notes_beside_the_epoch_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let keys = write_keypair_epochs(&p, 4).unwrap();
+        let mut k = load_secret(&p).unwrap();
+        let id0 = k.identity_key().unwrap().verifying_key();
+        assert!(k.evolve_to(2));
+        store_secret(&p, &k).unwrap();
+        let k2 = load_secret(&p).unwrap();
+        assert_eq!(
+            (k2.epoch(), k2.identity_key().unwrap().verifying_key()),
+            (2, id0)
+        );
+        let th = super::super::merkle::TreeHead {
+            origin: "bdlog-test".into(),
+            size: 3,
+            root: [7; 32],
+        };
+        let (note, with_id) = sign_note(&th, &k2.signing_key(), &k2, &keys);
+        assert!(with_id);
+        assert_eq!(note.matches('\u{2014}').count(), 2);
+        let (got, e) = super::super::merkle::TreeHead::open_epochs(&note, &keys).unwrap();
+        assert_eq!((got, e), (th.clone(), 2));
+        // The identity line alone is no note for the epoch keys.
+        let id_line = note.lines().last().unwrap();
+        let only = format!("{}\n{id_line}\n", th.text());
+        assert!(super::super::merkle::TreeHead::open_epochs(&only, &keys).is_err());
+        // ... but it is for the identity key, through its vkey's key.
+        assert!(super::super::merkle::TreeHead::open(&only, &id0).is_ok());
+        assert!(identity_vkey("bdlog-test", &id0).starts_with("bdlog-test+"));
+        // A v2 key written before identity keys: loads, signs epoch only.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let at = text.find(" id=").unwrap();
+        std::fs::write(&p, format!("{}\n", &text[..at])).unwrap();
+        let old = load_secret(&p).unwrap();
+        assert!(old.identity_key().is_none());
+        let (note, with_id) = sign_note(&th, &old.signing_key(), &old, &keys);
+        assert!(!with_id);
+        assert_eq!(note.matches('\u{2014}').count(), 1);
+        // A malformed id= is refused, not ignored.
+        std::fs::write(&p, format!("{} id=AAAA\n", &text[..at])).unwrap();
+        assert!(load_secret(&p).is_err());
+    }
 }

@@ -42,8 +42,13 @@ pub enum Cmd {
     #[command(
         long_about = "Create a forward-secure Ed25519 key: the secret KEY (mode 0600, one line \
 `bdlog-key v2 epoch=E epochs=N started=T seed=BASE64` holding only the current epoch's seed) and \
-KEY.pub (`bdlog-pub v2 epochs=N`, then every epoch's base64 public key, one a line). Old one-line \
-hex keys still work, as a key with a single epoch (no forward security). Refuses to overwrite either file. Keep the secret key readable by \
+KEY.pub (`bdlog-pub v2 epochs=N`, then every epoch's base64 public key, one a line). KEY also \
+holds (`id=`) the seed of the log's identity key, a long-lived Ed25519 key that signs exported \
+notes next to the epoch key so that C2SP witnesses, configured once with one vkey per log, keep \
+cosigning as epochs pass; bd-log's verifiers never accept it alone. The output line gives its \
+public key (id_key); `bd-log vkey` prints the vkey for a log's origin. Old one-line \
+hex keys still work, as a key with a single epoch (no forward security), and v2 keys without \
+id= as keys without an identity key. Refuses to overwrite either file. Keep the secret key readable by \
 the appender only; give KEY.pub to whoever verifies.",
         after_help = "Example:\n  bd-log keygen -o /etc/boundary/log.key"
     )]
@@ -83,13 +88,25 @@ have the anchor's root, which catches truncation and rollback to an earlier, sti
 state, across rotated files too. Several -l (oldest first), \
 a quoted pattern, -l - or gzip or zstd members are verified as one rotated set: each link between two \
 files is checked, and a missing file, a reordered set, a new or foreign origin and a rollback are \
-each named. A log signed by another key is exit 2 (could not decide), naming that key.",
-        after_help = "Exit status: 0 valid, 1 tampered or truncated, 2 could not decide (usage, I/O, \
-the log is signed by another key, bad or unusable anchor).\n\n\
+each named. A log signed by another key is exit 2 (could not decide), naming that key. \
+Witnesses: with --witness-key V... [--witnesses-required K] the --anchor note must carry valid \
+cosignatures (C2SP cosignature/v1) from at least K distinct given witnesses; unknown signature \
+lines are ignored, and a given witness's line that does not verify (forged, or moved from \
+another note) fails it. --witnessed NOTE is that check for the cron: NOTE is the note \
+`bd-log witness` cosigned; it must carry the quorum, the log must extend it (as an anchor) and \
+it must cover the log's latest checkpoint, up to --max-unwitnessed lines (default 0; with a \
+running appender allow the checkpoints written between `bd-log note` and verify).",
+        after_help = "Exit status: 0 valid, 1 tampered or truncated, or the witness quorum is not met \
+(missing, forged or misplaced cosignatures) or the witnessed note does not cover the latest \
+checkpoint, 2 could not decide (usage, I/O, \
+the log is signed by another key, bad or unusable anchor, a bad vkey, K above the number of \
+witness keys, a checkpoint line given where a cosigned note is needed).\n\n\
 Examples:\n  bd-log verify -l /var/log/boundary.log -p log.key.pub\n  \
 bd-log verify -l /var/log/boundary.log -p log.key.pub \\\n      --anchor anchor.json --json\n  \
 bd-log verify -l 'boundary.log*' -p log.key.pub -q\n  \
-bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log \\\n      -p log.key.pub"
+bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log \\\n      -p log.key.pub\n  \
+bd-log verify -l 'boundary.log*' -p log.key.pub --witnessed note.txt \\\n      \
+-w w1.vkey -w w2.vkey --witnesses-required 1 --max-unwitnessed 20000"
     )]
     Verify(VerifyArgs),
     /// Print the latest checkpoint line or note (to keep elsewhere as an anchor).
@@ -98,7 +115,9 @@ bd-log verify -l boundary.log.2.gz -l boundary.log.1 -l boundary.log \\\n      -
 verifying the whole log with the public key: every link, seq, time order and signature up to \
 the end, as `bd-log verify` does. A log that fails (tampered, truncated, a forged or replayed \
 checkpoint, a torn last line) exports nothing and exits 1, so a rollback can never become an \
-anchor. With --note it prints the checkpoint as the C2SP signed note it is. Ship it off the host \
+anchor. With --note it prints the checkpoint as the C2SP signed note it is, signed by the \
+checkpoint's epoch key; add --key KEY to sign it with the log's identity key too, for witnesses \
+(see bd-log vkey). Ship it off the host \
 (mail, another machine, paper); `bd-log verify --anchor FILE` \
 later proves the log still extends it.",
         after_help = "Example:\n  bd-log checkpoint -l /var/log/boundary.log -p log.key.pub \\\n      | ssh vault 'cat >> anchors'"
@@ -113,6 +132,11 @@ later proves the log still extends it.",
         /// Print the checkpoint as a C2SP tlog-checkpoint signed note instead of the log line.
         #[arg(long)]
         note: bool,
+        /// With --note: the secret key, to add the log's identity signature (the one
+        /// witnesses are configured with) next to the checkpoint's epoch signature.
+        /// Without it the note carries the epoch signature only.
+        #[arg(short, long, value_name = "KEY", requires = "note")]
+        key: Option<PathBuf>,
     },
     /// Print entries as JSON lines (all, by seq, or since a time).
     #[command(
@@ -206,14 +230,19 @@ returned cosignature (C2SP tlog-cosignature, cosignature/v1, Ed25519) is verifie
 given witness key before it is kept; the note is then rewritten with the new cosignature lines \
 added (atomically: a reader sees the old note or the new one), keeping its other signature \
 lines. The log must match the note (same root), or nothing is sent. Give one --url and one \
---witness-key per witness, in the same order. https uses the system's trust store. Memory: one \
+--witness-key per witness, in the same order. https uses the system's trust store, or only the \
+CA certificates of --ca-cert; a TLS failure (unknown issuer, wrong name) is a witness that could not \
+be reached. Configure each witness with the log's identity vkey (bd-log vkey): a note that carries \
+only the epoch signature (a key made before the identity key existed) is refused, once the epoch \
+moves, by a witness configured with a fixed epoch key. Memory: one \
 32-byte hash per line up to the note's size.",
         after_help = "Exit status: 0 at least K witnesses cosigned (K = --witnesses-required, default \
 all); 1 a witness refused the note as inconsistent with a tree it cosigned before (a split view, \
 a rollback or a rewrite: 422, or a 409 naming a larger size), or returned a cosignature that does \
 not verify, or fewer than K cosigned and none was unreachable, or the log does not match the note \
-(nothing sent); 2 usage or input error (bad vkey, a note not signed by the log key); 7 fewer than K cosigned \
-because a witness could not be reached or does not serve this log (network, timeout, 403, 404, \
+(nothing sent); 2 usage or input error (bad vkey, a note not signed by the log key, a bad \
+--ca-cert file); 7 fewer than K cosigned \
+because a witness could not be reached or does not serve this log (network, TLS handshake, timeout, 403, 404, \
 5xx). Whatever the exit status, the cosignatures obtained are written.\n\n\
 Example:\n  bd-log note -l 'boundary.log*' -k log.key > note.txt\n  \
 bd-log witness -l 'boundary.log*' -p log.key.pub --note note.txt \\\n      \
@@ -223,6 +252,35 @@ bd-log prove -l 'boundary.log*' -p log.key.pub --note note.txt --seq 100 \\\n   
 | bd-log verify-excerpt -p log.key.pub -e - -w w1.vkey -w w2.vkey -k 1"
     )]
     Witness(WitnessArgs),
+    /// Print the log's identity key as the C2SP vkey a witness is configured with.
+    #[command(
+        long_about = "Print the vkey (c2sp.org/signed-note: name+keyID+base64(0x01 || key)) of the \
+log's identity key, the long-lived key that signs exported notes (bd-log note, checkpoint --note \
+--key) next to the forward-secure epoch key. A C2SP tlog-witness is configured per log origin with \
+the log's public key: give it this vkey and the origin, once; it then keeps cosigning as the \
+epoch key evolves. The key name is the log's origin (tlog-checkpoint recommends it), so the vkey \
+exists once the log does: name the log (its genesis gives the origin) or the origin. bd-log's own \
+verifiers never accept the identity signature alone; see SECURITY.md, Witnesses. Exit 2 if the \
+key has no identity key (made before it existed: its notes carry the epoch signature only).",
+        after_help = "Example:\n  bd-log vkey -k /etc/boundary/keys/log.key -l /var/log/boundary/boundary.log \\\n      > log.vkey   # hand to the witness operators with the origin (its first field)"
+    )]
+    Vkey {
+        /// Secret key of the log (the identity key is stored in it).
+        #[arg(short, long, value_name = "KEY", env = "BD_LOG_KEY")]
+        key: PathBuf,
+        /// The log (or any file of a rotated set): its first line names the origin.
+        #[arg(
+            short,
+            long,
+            value_name = "LOG",
+            required_unless_present = "origin",
+            conflicts_with = "origin"
+        )]
+        log: Option<PathBuf>,
+        /// The origin, instead of reading it from the log.
+        #[arg(long, value_name = "ORIGIN")]
+        origin: Option<String>,
+    },
     /// Close the log with a checkpoint and continue its chain in a new file.
     #[command(
         long_about = "Rotate the log without breaking its chain: under the log's lock, write a \
@@ -326,6 +384,33 @@ pub struct VerifyArgs {
     /// Print nothing when the log is valid (failures are still reported).
     #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+    // --- witnesses (issue 13) ---
+    /// A witness whose cosignature on the --anchor or --witnessed note counts: a C2SP vkey
+    /// (name+id+key, type 0x04) or a file holding one. Repeat for each witness.
+    #[arg(short = 'w', long, value_name = "VKEY")]
+    pub witness_key: Vec<String>,
+    /// How many distinct given witnesses must have cosigned (default: all given).
+    #[arg(short = 'k', long, value_name = "K", requires = "witness_key",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub witnesses_required: Option<u64>,
+    /// The cosigned note `bd-log witness` wrote: an anchor that must carry the witness quorum
+    /// and cover the log's latest checkpoint (see --max-unwitnessed). Needs --witness-key.
+    #[arg(
+        long,
+        value_name = "NOTE",
+        conflicts_with = "anchor",
+        requires = "witness_key"
+    )]
+    pub witnessed: Option<PathBuf>,
+    /// With --witnessed: how many log lines covered by checkpoints may lie beyond the
+    /// witnessed tree (the checkpoints written since the note was made).
+    #[arg(
+        long,
+        value_name = "LINES",
+        default_value_t = 0,
+        requires = "witnessed"
+    )]
+    pub max_unwitnessed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -410,4 +495,8 @@ pub struct WitnessArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s",
           value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Trust only the CA certificate(s) in this PEM file for https witnesses (as curl
+    /// --cacert), e.g. a fleet's private CA; default: the system's trust store.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }

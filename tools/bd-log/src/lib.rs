@@ -126,7 +126,7 @@ BD_LOG_PUBKEY\tdefault for verify --pubkey",
         ),
         (
             "FILES",
-            "KEY\tsecret key, one line bdlog-key v2 epoch=E epochs=N started=T seed=BASE64 (the current epoch's seed only), mode 0600 (refused if group or others can read it); rewritten by append as epochs pass, so its directory must be writable by the appender. An old 64-hex-digit key is read as a single-epoch key\n\
+            "KEY\tsecret key, one line bdlog-key v2 epoch=E epochs=N started=T seed=BASE64 id=BASE64 (the current epoch's seed only, and the identity key that signs exported notes for witnesses), mode 0600 (refused if group or others can read it); rewritten by append as epochs pass, so its directory must be writable by the appender. An old 64-hex-digit key is read as a single-epoch key\n\
 KEY.pub\tbdlog-pub v2 epochs=N, then every epoch's base64 Ed25519 public key, one a line; give it to verifiers. append, rotate and note also read it beside KEY, to check the log's past checkpoints. An old 64-hex-digit key is read as one epoch\n\
 LOG\tthe log, created mode 0640 by the first append\n\
 LOG.torn-NANOS\ttorn bytes moved aside by repair\n\

@@ -48,7 +48,15 @@ fn main() {
         } => bd_log::proof::verify_excerpt(pubkey, excerpt, anchor.as_deref()),
         Cmd::Witness(a) => bd_log::witness::run(a),
         Cmd::Verify(a) => bd_log::ops::verify(a),
-        Cmd::Checkpoint { log, pubkey, note } => bd_log::ops::checkpoint(log, pubkey, *note),
+        Cmd::Checkpoint {
+            log,
+            pubkey,
+            note,
+            key,
+        } => bd_log::ops::checkpoint(log, pubkey, *note, key.as_deref()),
+        Cmd::Vkey { key, log, origin } => {
+            bd_log::witness::vkey(key, log.as_deref(), origin.as_deref())
+        }
         Cmd::Show(a) => bd_log::ops::show(a),
         Cmd::Tail(a) => bd_log::ops::tail(a),
         Cmd::Repair { log } => bd_log::ops::repair(log),

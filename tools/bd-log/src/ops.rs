@@ -61,11 +61,23 @@ pub fn keygen(out: &Path, epochs: u64) -> i32 {
                 log::pub_path(out).display()
             );
             let k0 = keys.raw(0).map(|k| b64(k)).unwrap_or_default();
+            // The identity key's public half: what a witness is configured
+            // with (as a vkey under the log's origin, from `bd-log vkey`).
+            let id = match log::keys::load_secret(out) {
+                Ok(s) => s.identity_key().map(|k| b64(k.verifying_key().as_bytes())),
+                Err(e) => return err(e),
+            };
+            crate::diag!(
+                "bd-log: identity key for witnesses: {}; once the log exists, `bd-log vkey -k {} -l LOG` prints its vkey",
+                id.as_deref().unwrap_or("-"),
+                out.display()
+            );
             print_line(&crate::json_line(
                 "log_key",
                 serde_json::json!({
                     "key": k0,
                     "epochs": epochs,
+                    "id_key": id,
                     "secret": out.display().to_string(),
                     "public": log::pub_path(out).display().to_string(),
                 }),
@@ -226,19 +238,33 @@ pub fn verify(a: &VerifyArgs) -> i32 {
         Ok(k) => k,
         Err(e) => return undecided(a, e),
     };
-    let anchor = match &a.anchor {
+    let anchor_path = a.anchor.as_ref().or(a.witnessed.as_ref());
+    let mut anchor_text: Option<Vec<u8>> = None;
+    let anchor = match anchor_path {
         None => None,
         Some(p) => {
             let text = match std::fs::read(p) {
                 Ok(t) => t,
                 Err(e) => return undecided(a, format!("{}: {e}", p.display())),
             };
-            match verify::Anchor::parse(&text, &key) {
-                Ok(an) => Some(an),
+            let an = match verify::Anchor::parse(&text, &key) {
+                Ok(an) => an,
                 Err(e) => {
                     return undecided(a, format!("{}: not a usable anchor: {e}", p.display()))
                 }
-            }
+            };
+            anchor_text = Some(text);
+            Some(an)
+        }
+    };
+    // Witnesses: the anchor note must carry the quorum before anything else
+    // is read; it is what the rest of the check leans on.
+    let cosigned = if a.witness_key.is_empty() {
+        None
+    } else {
+        match witness_quorum(a, anchor_path, anchor_text.as_deref()) {
+            Ok(c) => Some(c),
+            Err(code) => return code,
         }
     };
     let files = match members(&a.log) {
@@ -262,6 +288,7 @@ pub fn verify(a: &VerifyArgs) -> i32 {
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let path = names.join(" ");
     let opts = verify::Options { anchor, chunk: 0 };
+    let opts_anchor = opts.anchor.clone();
     let rep = match verify::verify_set(inputs, &key, &opts) {
         Ok(r) => r,
         Err(e) => return undecided(a, e),
@@ -280,6 +307,28 @@ pub fn verify(a: &VerifyArgs) -> i32 {
     }
     if let Some(why) = &rep.undecided {
         return undecided(a, format!("{path}: {why}"));
+    }
+    // --witnessed: the witnessed tree must reach the log's latest checkpoint.
+    let witnessed_size = a
+        .witnessed
+        .as_ref()
+        .and(opts_anchor.as_ref())
+        .map(|an| an.size);
+    let unwitnessed = witnessed_size.map(|w| {
+        rep.last_checkpoint
+            .map_or(0, |c| c.saturating_add(1).saturating_sub(w))
+    });
+    if rep.bad.is_none() {
+        if let (Some(w), Some(u)) = (witnessed_size, unwitnessed) {
+            if u > a.max_unwitnessed {
+                let why = format!(
+                    "the log's latest checkpoint is not witnessed: the witnessed note covers {w} lines, {u} more are covered by checkpoints only (--max-unwitnessed {})",
+                    a.max_unwitnessed
+                );
+                let shown = a.witnessed.as_ref().map(|p| p.display().to_string());
+                return verdict_fail(a, shown.as_deref().unwrap_or(&path), &why);
+            }
+        }
     }
     let res = if a.json {
         let (bad_seq, reason) = match &rep.bad {
@@ -303,6 +352,9 @@ pub fn verify(a: &VerifyArgs) -> i32 {
                 "origin": rep.origin,
                 "anchor_seq": rep.anchored,
                 "last_epoch": rep.last_epoch,
+                "witnesses": cosigned.as_ref().map(|c| c.iter().map(|w| serde_json::json!({"name": w.name, "time": w.time})).collect::<Vec<_>>()),
+                "witnessed_size": witnessed_size,
+                "unwitnessed": unwitnessed,
             }),
         );
         writeln!(io::stdout(), "{v}")
@@ -337,6 +389,18 @@ pub fn verify(a: &VerifyArgs) -> i32 {
         if let Some(e) = rep.last_epoch {
             s.push_str(&format!("; key epoch {e}"));
         }
+        if let Some(c) = &cosigned {
+            let names: Vec<String> = c
+                .iter()
+                .map(|w| format!("{} at {}", w.name, w.time))
+                .collect();
+            s.push_str(&format!("; anchor cosigned by {}", names.join(", ")));
+        }
+        if let (Some(w), Some(u)) = (witnessed_size, unwitnessed) {
+            s.push_str(&format!(
+                "; witnessed up to {w} lines, {u} covered lines after it not yet witnessed"
+            ));
+        }
         writeln!(io::stdout(), "{s}")
     };
     if let Err(e) = res {
@@ -349,10 +413,84 @@ pub fn verify(a: &VerifyArgs) -> i32 {
     }
 }
 
-pub fn checkpoint(path: &Path, pubkey: &Path, as_note: bool) -> i32 {
+/// A verdict that is not the chain's (the witness quorum, the witnessed
+/// tree's reach): a FAIL line or object, exit 1.
+fn verdict_fail(a: &VerifyArgs, file: &str, why: &str) -> i32 {
+    let res = if a.json {
+        let v = crate::json_line(
+            "log_verify",
+            serde_json::json!({
+                "result": "FAIL",
+                "log": a.log.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "bad_file": file,
+                "bad_seq": null,
+                "reason": why,
+            }),
+        );
+        writeln!(io::stdout(), "{v}")
+    } else {
+        writeln!(io::stdout(), "FAIL {file}: {why}")
+    };
+    match res {
+        Ok(()) => BAD,
+        Err(e) => out_err(e).max(BAD),
+    }
+}
+
+/// The quorum check on the anchor note for `verify --witness-key`: the
+/// cosigners found, or the exit code to stop with.
+fn witness_quorum(
+    a: &VerifyArgs,
+    anchor_path: Option<&std::path::PathBuf>,
+    text: Option<&[u8]>,
+) -> Result<Vec<log::witness::Cosigned>, i32> {
+    let (Some(p), Some(text)) = (anchor_path, text) else {
+        return Err(undecided(
+            a,
+            "--witness-key needs the cosigned note as --anchor NOTE or --witnessed NOTE",
+        ));
+    };
+    let shown = p.display().to_string();
+    let mut keys = Vec::with_capacity(a.witness_key.len());
+    for k in &a.witness_key {
+        match crate::witness::load_witness_key(k) {
+            Ok(k) => keys.push(k),
+            Err(e) => return Err(undecided(a, e)),
+        }
+    }
+    let required = a.witnesses_required.map_or(keys.len(), |k| k as usize);
+    if required > keys.len() {
+        return Err(undecided(
+            a,
+            format!(
+                "--witnesses-required {required}: only {} --witness-key given",
+                keys.len()
+            ),
+        ));
+    }
+    if text.trim_ascii_start().starts_with(b"{") {
+        return Err(undecided(
+            a,
+            format!(
+                "{shown}: a checkpoint line carries no cosignatures; give the signed note bd-log witness cosigned"
+            ),
+        ));
+    }
+    let note = String::from_utf8_lossy(text);
+    match log::witness::check_quorum(&note, &keys, required) {
+        Ok(c) => Ok(c),
+        Err(r) => Err(verdict_fail(a, &shown, &format!("witnesses: {r}"))),
+    }
+}
+
+pub fn checkpoint(path: &Path, pubkey: &Path, as_note: bool, secret_path: Option<&Path>) -> i32 {
     let shown = path.display();
     let key = match log::keys::load_public(pubkey) {
         Ok(k) => k,
+        Err(e) => return err(e),
+    };
+    let secret = match secret_path.map(log::keys::load_secret).transpose() {
+        Ok(s) => s,
         Err(e) => return err(e),
     };
     let file = match fsutil::open_read(path) {
@@ -389,7 +527,19 @@ pub fn checkpoint(path: &Path, pubkey: &Path, as_note: bool) -> i32 {
         Ok(Some(mut line)) => {
             if as_note {
                 match log::Checkpoint::parse_line(&line) {
-                    Ok(c) => line = c.note().into_bytes(),
+                    Ok(c) => {
+                        let mut note = c.note();
+                        if let (Some(sk), Some(kp)) = (&secret, secret_path) {
+                            match log::keys::identity_line(&c.tree_head(), sk, &key) {
+                                Some(l) => note.push_str(&l),
+                                None => crate::diag!(
+                                    "bd-log: {}: no identity key in it (made before identity keys existed): the note carries the epoch signature only",
+                                    kp.display()
+                                ),
+                            }
+                        }
+                        line = note.into_bytes();
+                    }
                     Err(e) => return err(format!("{shown}: {e}")),
                 }
             } else {

@@ -138,7 +138,8 @@ pub fn note(logs: &[PathBuf], key: &Path) -> i32 {
         ));
     };
     let mut out = io::stdout().lock();
-    match out.write_all(th.sign(&sk).as_bytes()) {
+    // Epoch signature and, if the key has one, the identity signature (witnesses).
+    match out.write_all(log::keys::sign_note(&th, &sk, &secret, &vk).0.as_bytes()) {
         Ok(()) => OK,
         Err(e) => undecided(format!("stdout: {e}")),
     }

@@ -18,15 +18,15 @@ use std::time::Duration;
 
 /// The man page's WITNESSES section.
 pub const MAN: &str = "\
-bd-log witness is a client of the C2SP tlog-witness protocol: it gets a note from bd-log note cosigned by independent witnesses, which keep, for each log origin, the latest tree they cosigned and cosign a new one only if a consistency proof shows it extends that tree. A host that rolls its log back, or shows two parties two different logs of the same origin (a split view), is refused by every witness that saw the other view. Configure each witness with the log's origin (the note's first line) and its public key (KEY.pub, as a vkey name+keyID+base64(0x01 || key)).
+bd-log witness is a client of the C2SP tlog-witness protocol: it gets a note from bd-log note cosigned by independent witnesses, which keep, for each log origin, the latest tree they cosigned and cosign a new one only if a consistency proof shows it extends that tree. A host that rolls its log back, or shows two parties two different logs of the same origin (a split view), is refused by every witness that saw the other view. Configure each witness with the log's origin (the note's first line) and the log's identity vkey, which bd-log vkey -k KEY -l LOG prints (origin+keyID+base64(0x01 || key)). The epoch key evolves (forward security) but a witness is configured with one key per log, so notes from bd-log note carry two signatures under the origin: the epoch key's, which bd-log's verifiers require, and the long-lived identity key's, which the witness checks. A witness cosigns only trees consistent with what it cosigned before, so the identity key lets whoever holds it (root on the host, like the current epoch key) get only extensions of the witnessed history cosigned; bd-log's verifiers never accept the identity signature alone (SECURITY.md). A key made before identity keys existed signs notes with the epoch key only: bd-log witness warns, and a witness configured with one epoch's key refuses (403) once the epoch moves.
 
 For each --url (the witness's submission prefix) bd-log POSTs to URL/add-checkpoint the body: old M, the RFC 6962 consistency proof lines from size M to the note's size (base64), a blank line and the note. M is --old's size, else 0; a witness that has cosigned another size answers 409 Conflict with that size (text/x.tlog.size) and bd-log retries from it (a size above the note's is a rollback and refused). 200 carries the witness's cosignature lines: each is verified with the --witness-key given for that URL before it is kept; lines by other keys are ignored. 422 (the proof does not verify, or the same size has another root) is a refusal. 403 and 404 mean the witness does not accept this log's signature or origin. The note is then replaced atomically by the same note with the new cosignatures (an older cosignature by the same witness is dropped, all other lines are kept).
 
 A cosignature (C2SP tlog-cosignature, cosignature/v1) is a signed-note line by the witness's name: base64 of the key ID SHA-256(name || 0x0A || 0x04 || key)[:4], an 8-byte big-endian POSIX timestamp and an Ed25519 signature over the lines cosignature/v1 and time T followed by the note text. Witness keys are vkeys: name+8 hex key ID+base64(0x04 || 32-byte key), on the command line or in a file.
 
-verify-excerpt -w VKEY... [-k K] accepts an excerpt only if its note carries valid cosignatures from at least K distinct given witnesses (default: all given); a cosignature line by a given witness that does not verify (forged, or moved from another note) fails the excerpt, as signed-note asks. https uses the system's trust store (rustls).
+verify-excerpt -w VKEY... [-k K] accepts an excerpt only if its note carries valid cosignatures from at least K distinct given witnesses (default: all given); a cosignature line by a given witness that does not verify (forged, or moved from another note) fails the excerpt, as signed-note asks. verify --anchor NOTE -w VKEY... [-k K] applies the same quorum to an anchor note, and verify --witnessed NOTE -w VKEY... (for the cron, after bd-log witness) also requires the witnessed tree to reach the log's latest checkpoint, up to --max-unwitnessed lines; a checkpoint line given where a cosigned note is needed is exit 2. https uses the system's trust store (rustls, platform verifier), or only the CA certificates of --ca-cert FILE (PEM); a refused handshake is one line (TLS handshake refused: ...) and counts as an unreachable witness (exit 7).
 
-Exit status of bd-log witness: 0 at least K witnesses cosigned (K = --witnesses-required, default all given); 1 a witness refused the note as inconsistent with a tree it cosigned before (422, or a 409 naming a larger size: a split view, a rollback or a rewrite), or answered with a cosignature that does not verify, or fewer than K cosigned and none was unreachable, or the log does not match the note (as prove: nothing is sent); 2 usage or input error (a bad vkey, a note not signed by the log key); 7 fewer than K cosigned because a witness could not be reached or does not serve this log (network, timeout, 403, 404, 5xx). The cosignatures obtained are written whatever the status. verify-excerpt with -w: 1 also when fewer than K given witnesses cosigned or a given witness's cosignature does not verify; 2 also for a bad vkey or K above the number of keys given.";
+Exit status of bd-log witness: 0 at least K witnesses cosigned (K = --witnesses-required, default all given); 1 a witness refused the note as inconsistent with a tree it cosigned before (422, or a 409 naming a larger size: a split view, a rollback or a rewrite), or answered with a cosignature that does not verify, or fewer than K cosigned and none was unreachable, or the log does not match the note (as prove: nothing is sent); 2 usage or input error (a bad vkey, a note not signed by the log key); 7 fewer than K cosigned because a witness could not be reached or does not serve this log (network, TLS handshake, timeout, 403, 404, 5xx). The cosignatures obtained are written whatever the status. verify-excerpt with -w: 1 also when fewer than K given witnesses cosigned or a given witness's cosignature does not verify; 2 also for a bad vkey or K above the number of keys given.";
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
     crate::diag!("bd-log: {msg}");
@@ -63,6 +63,68 @@ impl LogKey {
     fn open(&self, note: &str) -> Result<merkle::TreeHead, String> {
         merkle::TreeHead::open_epochs(note, &self.0).map(|(t, _)| t)
     }
+}
+
+/// Whether the note has a signature line under the origin by a key that
+/// is not one of the log's epoch keys: the identity signature.
+fn has_identity_signature(pk: &LogKey, th: &merkle::TreeHead, sigs: &[&str]) -> bool {
+    sigs.iter().any(|l| {
+        w::parse_sig_line(l).is_ok_and(|(name, blob)| {
+            name == th.origin
+                && blob.len() == 68
+                && !log::keys::is_epoch_key_id(&th.origin, &pk.0, &blob[..4])
+        })
+    })
+}
+
+/// `bd-log vkey`: the identity key as the vkey witnesses are configured with.
+pub fn vkey(key: &Path, logf: Option<&Path>, origin: Option<&str>) -> i32 {
+    let sk = match log::keys::load_secret(key) {
+        Ok(k) => k,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let Some(ik) = sk.identity_key() else {
+        return fail(
+            exit::USAGE,
+            format!(
+                "{}: this key has no identity key (made before identity keys existed); its notes carry the epoch signature only, which a witness accepts only while the epoch it was configured with lasts; make a new key with bd-log keygen to have one",
+                key.display()
+            ),
+        );
+    };
+    let origin = match (origin, logf) {
+        (Some(o), _) if log::valid_origin(o) => o.to_string(),
+        (Some(o), _) => return fail(exit::USAGE, format!("--origin {o:?}: not a valid origin")),
+        (None, Some(p)) => match first_origin(p) {
+            Ok(o) => o,
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        (None, None) => return fail(exit::USAGE, "give --log or --origin"),
+    };
+    match writeln!(
+        io::stdout(),
+        "{}",
+        log::keys::identity_vkey(&origin, &ik.verifying_key())
+    ) {
+        Ok(()) => exit::OK,
+        Err(e) => fail(exit::USAGE, format!("stdout: {e}")),
+    }
+}
+
+/// The origin the first line of a log file (or rotated member) names.
+fn first_origin(p: &Path) -> Result<String, String> {
+    let mut r = BufReader::new(open_member(p)?);
+    let mut line = Vec::new();
+    (&mut r)
+        .take(log::MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    if line.pop() != Some(b'\n') {
+        return Err(format!("{}: line 1: incomplete or empty", p.display()));
+    }
+    log::Checkpoint::parse_line(&line)
+        .map(|c| c.origin)
+        .map_err(|e| format!("{}: line 1: {e}", p.display()))
 }
 
 /// What one witness did with the note.
@@ -102,22 +164,63 @@ fn leaves(files: &[PathBuf], size: u64) -> Result<Vec<merkle::Hash>, String> {
     Ok(out)
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+/// The CA certificates of a PEM file (`--ca-cert`), as curl's --cacert
+/// takes them: every CERTIFICATE block; anything else in the file is
+/// ignored; a file without one is an error, never an empty trust store.
+fn ca_certs(p: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let shown = p.display();
+    let pem = std::fs::read(p).map_err(|e| format!("--ca-cert {shown}: {e}"))?;
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("--ca-cert {shown}: not PEM: {e}")),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "--ca-cert {shown}: no PEM CERTIFICATE block in the file"
+        ));
+    }
+    Ok(out)
+}
+
+fn agent(timeout: Duration, ca: Option<Vec<ureq::tls::Certificate<'static>>>) -> ureq::Agent {
     use ureq::tls::{RootCerts, TlsConfig};
+    // The system's trust store, so a fleet's CA installed there works; or
+    // only the CAs the operator named (a private CA kept out of the store).
+    let roots = match ca {
+        Some(c) => RootCerts::new_with_certs(&c),
+        None => RootCerts::PlatformVerifier,
+    };
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         // 4xx carry the protocol's answers (409's size); read them ourselves.
         .http_status_as_error(false)
         // A POST that moved is a misconfigured URL, not something to follow.
         .max_redirects(0)
-        // The system's trust store, so a fleet's own CA works over https.
-        .tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::PlatformVerifier)
-                .build(),
-        )
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build()
         .into()
+}
+
+/// One line for a transport error: a TLS refusal says so and what to check.
+fn transport_error(to: &str, e: &ureq::Error) -> String {
+    // rustls reports a refused certificate as an I/O error of the stream.
+    let tls = match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    };
+    match e {
+        _ if tls => format!(
+            "{to}: TLS handshake refused: {e} (is the witness's CA in the system trust store, or given with --ca-cert?)"
+        ),
+        _ => format!("{to}: {e}"),
+    }
 }
 
 fn endpoint(url: &str) -> String {
@@ -171,7 +274,7 @@ fn submit(
             .send(req.as_bytes())
         {
             Ok(r) => r,
-            Err(e) => return Outcome::Fault(format!("{to}: {e}")),
+            Err(e) => return Outcome::Fault(transport_error(&to, &e)),
         };
         let status = resp.status().as_u16();
         let ctype = resp
@@ -315,6 +418,10 @@ pub fn run(a: &WitnessArgs) -> i32 {
         Ok(k) => k,
         Err(e) => return fail(exit::USAGE, e),
     };
+    let ca = match a.ca_cert.as_deref().map(ca_certs).transpose() {
+        Ok(c) => c,
+        Err(e) => return fail(exit::USAGE, e),
+    };
     let note = match std::fs::read_to_string(&a.note) {
         Ok(t) => t,
         Err(e) => return fail(exit::USAGE, format!("{}: {e}", a.note.display())),
@@ -373,7 +480,13 @@ pub fn run(a: &WitnessArgs) -> i32 {
             ),
         );
     }
-    let agent = agent(a.timeout);
+    if !has_identity_signature(&pk, &th, &sigs) {
+        crate::diag!(
+            "bd-log: {}: the note carries the epoch signature only (a key made before identity keys, or checkpoint --note without --key): a witness configured with a fixed epoch key refuses it once the epoch moves; witnesses should be given the identity vkey (bd-log vkey)",
+            a.note.display()
+        );
+    }
+    let agent = agent(a.timeout, ca);
     let sub = Submission {
         note: &note,
         body: &body,

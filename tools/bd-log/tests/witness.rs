@@ -162,10 +162,11 @@ fn cosign_flow_end_to_end_with_two_witnesses_and_409_catch_up() {
         "{}",
         stderr(&o)
     );
-    // The note now carries the log's signature and one cosignature per
-    // witness, each checked here with the spec's bytes, not bd-log's code.
+    // The note now carries the log's two signatures (epoch and identity
+    // key) and one cosignature per witness, each checked here with the
+    // spec's bytes, not bd-log's code.
     let (body, sigs) = split(&n1);
-    assert_eq!(sigs.len(), 3, "{sigs:?}");
+    assert_eq!(sigs.len(), 4, "{sigs:?}");
     let vk1 = w1.id.sk.verifying_key();
     let vk2 = w2.id.sk.verifying_key();
     assert!(sigs
@@ -418,7 +419,7 @@ fn forged_or_misplaced_cosignatures_are_rejected() {
     w.lie.store(false, std::sync::atomic::Ordering::Relaxed);
     let o = cosign(&env, &env.log, &n3, &[(&w.url, &v)], &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(split(&n3).1.len(), 2);
+    assert_eq!(split(&n3).1.len(), 3);
 }
 
 #[test]
@@ -444,7 +445,7 @@ fn quorum_not_met_is_a_verdict_and_unreachable_witness_a_fault() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(split(&n).1.len(), 2);
+    assert_eq!(split(&n).1.len(), 3);
     // Twin: one required is met.
     let o = cosign(
         &env,
@@ -456,7 +457,7 @@ fn quorum_not_met_is_a_verdict_and_unreachable_witness_a_fault() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         split(&n).1.len(),
-        2,
+        3,
         "a fresh cosignature replaces the old one"
     );
 
