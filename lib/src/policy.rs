@@ -34,6 +34,7 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 use toml::Spanned;
 
+mod fast;
 mod index;
 
 /// Event types the tools emit (docs/EVENTS.md); any other type is denied
@@ -44,6 +45,10 @@ pub const KNOWN_TYPES: &[&str] = &[
 
 /// Index of `tripwire` in [`KNOWN_TYPES`]: a canary the kernel saw hit.
 const TRIPWIRE_TYPE: usize = 6;
+
+/// Slot of the `tripwire` field (slots 0 and 1 are `type` and `v`): every
+/// policy reads it, for the kernel floor of a `tripwire` event.
+const TRIPWIRE_SLOT: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -975,7 +980,7 @@ fn compile_tests(
 // Events: lazily decoded fields
 
 /// A decoded JSON value of a field some rule names.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Val<'a> {
     Null,
     Bool(bool),
@@ -1074,6 +1079,19 @@ impl<'de> Visitor<'de> for ValVisitor {
         crate::json::Checked { depth: self.depth }.visit_map(a)?;
         Ok(Val::Obj)
     }
+}
+
+/// The strict reader: every field `plans` names into `slots`, the whole
+/// line checked by serde_json and [`crate::json`] (duplicate keys, depth).
+fn read_strict<'a>(
+    line: &'a str,
+    plans: &[KeyPlan],
+    slots: &mut [Option<Val<'a>>],
+) -> std::result::Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    EventSeed { plans, slots }
+        .deserialize(&mut de)
+        .and_then(|_| de.end())
 }
 
 struct EventSeed<'p, 'a> {
@@ -1323,6 +1341,11 @@ pub struct Engine<'p> {
     index: index::RuleIndex,
     /// Scratch for the candidate set of the event being decided.
     cand: Vec<u64>,
+    /// Scratch for [`fast::scan`]'s nested keys.
+    keys: Vec<(u32, u32)>,
+    /// Try [`fast::scan`] before the strict reader (off only to measure or
+    /// test the strict reader alone).
+    pub fast: bool,
 }
 
 fn rank(v: Verdict) -> u8 {
@@ -1392,6 +1415,37 @@ fn rate_key(slots: &[Option<Val>], keys: &[usize]) -> String {
     k
 }
 
+/// The mode a kernel `tripwire` event says the kernel has already engaged
+/// (a canary was executed or opened). A mode that does not read is
+/// LOCKDOWN (fail closed).
+fn kernel_mode(slots: &[Option<Val>]) -> Mode {
+    match &slots[TRIPWIRE_SLOT] {
+        Some(Val::Str(m)) => m.parse::<Mode>().unwrap_or(Mode::Lockdown),
+        _ => Mode::Lockdown,
+    }
+}
+
+/// Whatever the rules say about a kernel `tripwire` event, the decision is
+/// at least that tripwire, so bd-lock records the mode the kernel already
+/// engaged. Returns the decision and whether the floor overrode the rules.
+fn kernel_floor(d: Decision<'_>, kernel: Mode) -> (Decision<'_>, bool) {
+    if d.verdict == Verdict::Tripwire && d.tripwire >= Some(kernel) {
+        return (d, false);
+    }
+    (
+        Decision {
+            verdict: Verdict::Tripwire,
+            rule: None,
+            builtin_reason: Some(format!(
+                "a canary was hit: the kernel raised the mode to at least {kernel}"
+            )),
+            tripwire: Some(kernel),
+            rule_idx: None,
+        },
+        true,
+    )
+}
+
 impl<'p> Engine<'p> {
     pub fn new(policy: &'p Policy, rates: RateState) -> Self {
         let index = index::RuleIndex::new(&policy.rules);
@@ -1402,12 +1456,21 @@ impl<'p> Engine<'p> {
             hits: vec![0; policy.rules.len()],
             index,
             cand,
+            keys: Vec::new(),
+            fast: true,
         }
     }
 
     /// Decide one line (without its newline). `now_ns` is the wall clock in
     /// unix ns (rates). Never fails: bad input is a deny.
     pub fn decide(&mut self, line: &str, mode: Mode, now_ns: u64) -> Decision<'p> {
+        self.decide_with(line, mode, now_ns, true)
+    }
+
+    /// [`Engine::decide`], with the kernel floor of a `tripwire` event
+    /// applied or (for `explain`, which shows it as a step) not.
+    #[inline(always)]
+    fn decide_with(&mut self, line: &str, mode: Mode, now_ns: u64, floor: bool) -> Decision<'p> {
         let p = self.policy;
         // Field slots on the stack for the usual policy (no allocation per
         // line); a policy naming more fields falls back to the heap.
@@ -1419,15 +1482,15 @@ impl<'p> Engine<'p> {
             heap = vec![None; p.fields.len()];
             &mut heap
         };
-        let mut de = serde_json::Deserializer::from_str(line);
-        let parsed = EventSeed {
-            plans: &p.plans,
-            slots: &mut *slots,
-        }
-        .deserialize(&mut de)
-        .and_then(|_| de.end());
-        if let Err(e) = parsed {
-            return Decision::builtin(format!("malformed input: {e}"));
+        if !(self.fast && fast::scan(line, &p.plans, slots, &mut self.keys)) {
+            // Not a plain line (or malformed): the strict reader decides,
+            // and words the error.
+            for s in slots.iter_mut() {
+                *s = None;
+            }
+            if let Err(e) = read_strict(line, &p.plans, slots) {
+                return Decision::builtin(format!("malformed input: {e}"));
+            }
         }
         let ty = match &slots[0] {
             Some(Val::Str(t)) => match p.type_index(t) {
@@ -1468,29 +1531,10 @@ impl<'p> Engine<'p> {
             Some(o) if stricter(&p.rules[o], &d) => self.rule_decision(o),
             _ => d,
         };
-        if ty != TRIPWIRE_TYPE {
+        if ty != TRIPWIRE_TYPE || !floor {
             return d;
         }
-        // The kernel has already raised the mode (a canary was executed or
-        // opened): whatever the rules say, the decision is at least that
-        // tripwire, so bd-lock records it. A mode that does not read is
-        // LOCKDOWN (fail closed).
-        let kernel = match &slots[2] {
-            Some(Val::Str(m)) => m.parse::<Mode>().unwrap_or(Mode::Lockdown),
-            _ => Mode::Lockdown,
-        };
-        if d.verdict == Verdict::Tripwire && d.tripwire >= Some(kernel) {
-            return d;
-        }
-        Decision {
-            verdict: Verdict::Tripwire,
-            rule: None,
-            builtin_reason: Some(format!(
-                "a canary was hit: the kernel raised the mode to at least {kernel}"
-            )),
-            tripwire: Some(kernel),
-            rule_idx: None,
-        }
+        kernel_floor(d, kernel_mode(slots)).0
     }
 
     fn rule_decision(&self, i: usize) -> Decision<'p> {
@@ -1704,7 +1748,7 @@ impl<'p> Engine<'p> {
             Some(i) => self.rule_decision(i),
             None => {
                 // Built-in checks (type, version) come from decide().
-                let d = self.decide(line, mode, now_ns);
+                let d = self.decide_with(line, mode, now_ns, false);
                 if d.rule_idx.is_some() {
                     Decision::builtin("no rule matched (default deny)".into())
                 } else {
@@ -1731,6 +1775,30 @@ impl<'p> Engine<'p> {
             }
             _ => d,
         };
+        let kernel_event =
+            matches!(&slots[0], Some(Val::Str(t)) if p.type_index(t) == Some(TRIPWIRE_TYPE));
+        if !kernel_event
+            || d.rule_idx.is_none()
+                && d.builtin_reason.as_deref() != Some("no rule matched (default deny)")
+        {
+            // Not a kernel tripwire, or a built-in refusal (version, type)
+            // that decide() reports first.
+            return (out, d);
+        }
+        let kernel = kernel_mode(&slots);
+        let by = d
+            .rule
+            .map_or("the built-in denial".to_string(), |r| format!("rule {r:?}"));
+        let (d, overridden) = kernel_floor(d, kernel);
+        out.push(if overridden {
+            format!(
+                "kernel tripwire event: the kernel already raised the mode to {kernel}, so the decision is at least tripwire {kernel}: it overrides {by}"
+            )
+        } else {
+            format!(
+                "kernel tripwire event: the kernel already raised the mode to {kernel}; {by} engages at least that"
+            )
+        });
         (out, d)
     }
 
@@ -1792,6 +1860,32 @@ mod tests {
         let mut e = Engine::new(&pol, RateState::default());
         let d = e.decide(&ev("\"AIRGAP\""), Mode::Open, 1);
         assert_eq!((d.rule, d.tripwire), (Some("lock"), Some(Mode::Lockdown)));
+        // explain ends on the same decision and says why.
+        let (lines, d) = e.explain(&ev("\"AIRGAP\""), Mode::Open, 1);
+        assert_eq!((d.rule, d.tripwire), (Some("lock"), Some(Mode::Lockdown)));
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .contains("rule \"lock\" engages at least that"),
+            "{lines:?}"
+        );
+        let pol = Policy::parse(allow_all).unwrap();
+        let mut e = Engine::new(&pol, RateState::default());
+        for (m, want) in [("\"AIRGAP\"", Mode::Airgap), ("\"NOPE\"", Mode::Lockdown)] {
+            let (lines, d) = e.explain(&ev(m), Mode::Open, 1);
+            assert_eq!(
+                (d.verdict, d.tripwire, d.rule),
+                (Verdict::Tripwire, Some(want), None)
+            );
+            assert!(
+                lines
+                    .last()
+                    .unwrap()
+                    .contains("it overrides rule \"default\""),
+                "{lines:?}"
+            );
+        }
     }
 
     #[test]
@@ -2088,5 +2182,214 @@ uid = 0
         assert_eq!((e[0].line, e[0].col), (3, 20));
         let e = Policy::parse("[[rule]]\nnmae = \"x\"\n").unwrap_err();
         assert_eq!(e[0].line, 2, "{e:?}");
+    }
+
+    /// The fast scanner against the strict reader (the oracle). Whenever the
+    /// scanner takes a line, the strict reader must accept it too and fill
+    /// exactly the same slots; a line the strict reader refuses (duplicate
+    /// key at any depth, nesting past MAX_DEPTH, bad escapes, numbers,
+    /// control characters, trailing text) must never be taken.
+    mod fast_differential {
+        use super::*;
+        use proptest::prelude::*;
+
+        const POLICY: &str = "[[rule]]\nname = \"a\"\ndecision = \"alert\"\n[rule.match]\n\
+            uid = { ge = 0 }\ncomm = { prefix = \"s\" }\nargv = { in = [\"-c\"] }\n\
+            ok = { eq = true }\nn = { exists = true }\nancestors.comm = { exists = true }\n";
+
+        /// (fast result, strict result) for one line.
+        #[allow(clippy::type_complexity)]
+        fn both<'a>(
+            pol: &Policy,
+            line: &'a str,
+        ) -> (Option<Vec<Option<Val<'a>>>>, Option<Vec<Option<Val<'a>>>>) {
+            let mut f = vec![None; pol.fields.len()];
+            let mut keys = Vec::new();
+            let fast = fast::scan(line, &pol.plans, &mut f, &mut keys).then_some(f);
+            let mut s = vec![None; pol.fields.len()];
+            let strict = read_strict(line, &pol.plans, &mut s).ok().map(|_| s);
+            (fast, strict)
+        }
+
+        fn check(pol: &Policy, line: &str) -> std::result::Result<(), TestCaseError> {
+            let (fast, strict) = both(pol, line);
+            if let Some(f) = fast {
+                prop_assert!(
+                    strict.is_some(),
+                    "fast took a line the strict reader refuses: {line:?}"
+                );
+                prop_assert_eq!(Some(f), strict, "{:?}", line);
+            }
+            Ok(())
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("v".to_string()),
+                Just("type".to_string()),
+                Just("uid".to_string()),
+                Just("comm".to_string()),
+                Just("argv".to_string()),
+                Just("ok".to_string()),
+                Just("n".to_string()),
+                Just("ancestors".to_string()),
+                Just("x".to_string()),
+                Just("\\u0078".to_string()),
+                Just("x\\n".to_string()),
+                Just("é".to_string()),
+                Just("".to_string()),
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("null".to_string()),
+                Just("true".to_string()),
+                Just("false".to_string()),
+                Just("\"exec\"".to_string()),
+                Just("\"sh\"".to_string()),
+                Just("\"-c\"".to_string()),
+                Just("\"a\\\"b\"".to_string()),
+                Just("\"\\u00e9\\ud83d\\ude00\"".to_string()),
+                Just("\"\\ud800\"".to_string()),
+                Just("\"\\q\"".to_string()),
+                Just("\"\u{1}\"".to_string()),
+                Just("\"ü€😀\"".to_string()),
+                Just("-0".to_string()),
+                Just("0".to_string()),
+                Just("01".to_string()),
+                Just("1.5".to_string()),
+                Just("1e400".to_string()),
+                Just("-1E2".to_string()),
+                Just("123456789012345678".to_string()),
+                Just("1234567890123456789".to_string()),
+                Just("18446744073709551616".to_string()),
+                Just("-9223372036854775809".to_string()),
+                any::<i64>().prop_map(|i| i.to_string()),
+                any::<u32>().prop_map(|i| i.to_string()),
+                "[a-z/ -]{0,12}".prop_map(|s| format!("{s:?}")),
+            ]
+        }
+
+        /// Random JSON text (mostly valid), nesting up to about 40 deep.
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = scalar();
+            leaf.prop_recursive(40, 200, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    proptest::collection::vec((key(), inner), 0..5).prop_map(|kv| {
+                        let body: Vec<String> =
+                            kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                        format!("{{{}}}", body.join(","))
+                    }),
+                ]
+            })
+        }
+
+        fn ws() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => Just(String::new()),
+                1 => Just(" ".to_string()),
+                1 => Just("\t\r\n ".to_string()),
+                1 => Just("\u{c}".to_string()),
+                1 => Just("\u{a0}".to_string()),
+            ]
+        }
+
+        fn event() -> impl Strategy<Value = String> {
+            proptest::collection::vec((key(), value(), ws(), ws()), 0..12).prop_map(|kv| {
+                let body: Vec<String> = kv
+                    .iter()
+                    .map(|(k, v, a, b)| format!("{a}\"{k}\"{b}:{a}{v}{b}"))
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            })
+        }
+
+        /// Bytes a mutation inserts or writes over: structure, escapes,
+        /// number parts, whitespace and not-whitespace, multi-byte text.
+        fn mutation_char() -> impl Strategy<Value = char> {
+            prop::sample::select(vec![
+                '"', '\\', ',', ':', '{', '}', '[', ']', '0', '1', '-', '+', 'e', '.', ' ', '\t',
+                '\u{1}', '\u{7f}', 'é', '😀', 'n', 't', 'u',
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            #[test]
+            fn fast_scan_agrees_with_the_strict_reader(
+                ev in event(),
+                muts in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, mutation_char()), 0..3),
+                tail in prop_oneof![4 => Just(String::new()), 1 => Just(" ".to_string()), 1 => Just("x".to_string()), 1 => Just("{}".to_string())],
+            ) {
+                let pol = Policy::parse(POLICY).unwrap();
+                let mut line: Vec<char> = ev.chars().collect();
+                for (at, op, c) in muts {
+                    if line.is_empty() {
+                        line.push(c);
+                        continue;
+                    }
+                    let i = at.index(line.len());
+                    match op {
+                        0 => { line.remove(i); }
+                        1 => line.insert(i, c),
+                        _ => line[i] = c,
+                    }
+                }
+                let mut line: String = line.into_iter().collect();
+                line.push_str(&tail);
+                check(&pol, &line)?;
+            }
+
+            #[test]
+            fn fast_scan_agrees_on_deep_nesting(depth in 1usize..48, obj in any::<bool>(), dup in any::<bool>()) {
+                let pol = Policy::parse(POLICY).unwrap();
+                let (open, close) = if obj { ("{\"x\":", "}") } else { ("[", "]") };
+                let inner = if dup { "{\"k\":1,\"k\":2}" } else { "{\"k\":1}" };
+                let line = format!(
+                    "{{\"v\":1,\"type\":\"exec\",\"deep\":{}{}{}}}",
+                    open.repeat(depth),
+                    inner,
+                    close.repeat(depth)
+                );
+                check(&pol, &line)?;
+            }
+        }
+
+        /// Plain events, the bench's and bd-watch's shape, take the fast
+        /// path, and the engine decides the same with it and without it.
+        #[test]
+        fn plain_events_take_the_fast_path() {
+            let pol = Policy::parse(POLICY).unwrap();
+            for line in [
+                EXEC,
+                r#"{"v":1,"type":"exec","time":"2026-11-25T19:18:40.123456789Z","ktime_ns":10000098196,"pid":1000,"uid":1000,"comm":"cat","filename":"/opt/vendor0/bin/cat","argv":["cat"],"argv_truncated":false,"cgroup_id":4242,"protected":false,"n":null,"ok":true,"x":{"y":[1,{"z":-5}],"w":{}}}"#,
+                " { \"v\" : 1 , \"type\" : \"exec\" , \"argv\" : [ ] } ",
+            ] {
+                let (fast, strict) = both(&pol, line);
+                assert!(fast.is_some(), "{line}");
+                assert_eq!(fast, strict, "{line}");
+                let mut a = Engine::new(&pol, RateState::default());
+                let mut b = Engine::new(&pol, RateState::default());
+                b.fast = false;
+                let (da, db) = (a.decide(line, Mode::Open, 1), b.decide(line, Mode::Open, 1));
+                assert_eq!(
+                    (da.verdict, da.rule, da.builtin_reason),
+                    (db.verdict, db.rule, db.builtin_reason)
+                );
+            }
+            // Not plain: left to the strict reader (which accepts these).
+            for line in [
+                r#"{"v":1,"type":"e\u0078ec"}"#,
+                r#"{"v":1.0,"type":"exec"}"#,
+                r#"{"v":1,"type":"exec","ancestors":[{"comm":"sh"}]}"#,
+            ] {
+                let (fast, strict) = both(&pol, line);
+                assert!(fast.is_none() && strict.is_some(), "{line}");
+            }
+        }
     }
 }

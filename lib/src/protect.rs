@@ -49,10 +49,31 @@ pub enum ProtectError {
 /// The `TracerPid` of `pid` from /proc/PID/status: 0 when nobody traces it,
 /// `None` when it cannot be read (the process is gone).
 pub fn tracer_pid(pid: u32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .and_then(|v| v.trim().parse().ok())
+    use std::io::Read as _;
+    // One read(2) of a page: TracerPid is the 8th line, well inside it, and
+    // bd-inject checks it up to three times on its way to exec (read_to_string
+    // would stat the file and take eight growing reads each time).
+    let mut f = std::fs::File::open(format!("/proc/{pid}/status")).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match f.read(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    };
+    let find = |text: &[u8]| {
+        text.split(|&c| c == b'\n')
+            .find_map(|l| l.strip_prefix(b"TracerPid:"))
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())
+    };
+    if n < buf.len() {
+        return find(&buf[..n]);
+    }
+    // A full page (never seen): its last line may be cut, so read it all.
+    let mut all = buf.to_vec();
+    f.read_to_end(&mut all).ok()?;
+    find(&all)
 }
 
 /// Processes holding an fd on `/proc/<pid>/mem` (or `/proc/<pid>/task/*/mem`)

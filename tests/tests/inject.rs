@@ -442,3 +442,77 @@ fn inject_refuses_when_traced() {
     assert!(err.contains("is being traced (TracerPid"), "{err}");
     assert!(!marker.exists(), "CMD ran although bd-inject was traced");
 }
+
+/// SigIgn of the process reading /proc/self/status, as a bit mask.
+fn sig_ignored(status: &str) -> u64 {
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .unwrap_or_else(|| panic!("no SigIgn in {status}"));
+    u64::from_str_radix(line.trim(), 16).unwrap()
+}
+
+/// bd-inject's own runtime ignores SIGPIPE and an ignored signal survives
+/// execve, so CMD must be handed SIGPIPE back at its default, as a spawned
+/// child was: `bd-inject ... -- producer | head` must end the producer.
+#[test]
+fn inject_starts_cmd_with_sigpipe_at_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = secret_file(&dir, SECRET);
+    let pipe_bit = 1u64 << (libc::SIGPIPE - 1);
+    let out = inject(
+        &["--name", "S", "--from-file", &f],
+        &["/bin/cat", "/proc/self/status"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let ign = sig_ignored(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        ign & pipe_bit,
+        0,
+        "CMD starts with SIGPIPE ignored: {ign:#x}"
+    );
+    // The probe sees an ignored SIGPIPE when there is one.
+    let out = inject(
+        &["--name", "S", "--from-file", &f],
+        &[
+            "/bin/sh",
+            "-c",
+            "trap '' PIPE; exec /bin/cat /proc/self/status",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let ign = sig_ignored(&String::from_utf8_lossy(&out.stdout));
+    assert_ne!(ign & pipe_bit, 0, "{ign:#x}");
+    // And the default does what it is for: the producer dies of SIGPIPE.
+    let mut child = Command::new(bin("bd-inject"))
+        .args(["--name", "S", "--from-file", &f, "--", "/usr/bin/yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let st = child.wait().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGPIPE), "{st:?}");
+}
+
+/// The read buffer starts at a regular file's size: a file whose size says
+/// nothing (procfs reports 0) is still read whole, and a file of exactly the
+/// limit is accepted while one byte more is refused (inject_clear_errors).
+#[test]
+fn inject_reads_files_whatever_their_reported_size() {
+    let out = inject(
+        &["--name", "S", "--from-file", "/proc/sys/kernel/ostype"],
+        &["/bin/sh", "-c", "cat \"$S_FILE\""],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"Linux");
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    std::fs::write(&full, vec![b'y'; 1 << 20]).unwrap();
+    let out = inject(
+        &["--name", "S", "--from-file", full.to_str().unwrap()],
+        &["/bin/sh", "-c", "wc -c < \"$S_FILE\""],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1048576");
+}

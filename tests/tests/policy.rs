@@ -609,3 +609,67 @@ fn explain_says_why_each_rule_missed() {
     assert!(text.contains(r#"rule 5 "set": MATCH -> alert"#), "{text}");
     assert!(text.contains(r#"decision: alert by rule "set""#), "{text}");
 }
+
+/// A kernel `tripwire` event is decided as at least that tripwire whatever
+/// the rules say; explain must show that step and end on the same decision
+/// as the decide path, in text and in --json.
+#[test]
+fn explain_shows_the_kernel_tripwire_floor() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "allow.toml",
+        "[[rule]]\nname = \"everything\"\ndecision = \"allow\"\n",
+    );
+    let event =
+        r#"{"v":1,"type":"tripwire","hook":"exec","tripwire":"AIRGAP","path":"/srv/canary"}"#;
+    let explain = |json: bool| {
+        let mut c = Command::new(bin("bd-policy"));
+        c.args(["explain", "--mode", "OPEN", "-p"])
+            .arg(&p)
+            .arg(event);
+        if json {
+            c.arg("--json");
+        }
+        c.output().unwrap()
+    };
+    let out = explain(false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(r#"rule 1 "everything": MATCH -> allow"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "kernel tripwire event: the kernel already raised the mode to AIRGAP, so the decision \
+             is at least tripwire AIRGAP: it overrides rule \"everything\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("decision: tripwire by rule (built-in)"),
+        "{text}"
+    );
+    assert!(text.contains("tripwire: engages AIRGAP"), "{text}");
+
+    let out = explain(true);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "tripwire");
+    assert_eq!(v["tripwire"], "AIRGAP");
+    assert_eq!(v["rule"], serde_json::Value::Null);
+    assert!(
+        v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("kernel tripwire event:")),
+        "{v}"
+    );
+
+    // The decide path gives the same decision for the same line.
+    let (out, _, _) = run(&p, &["--mode", "OPEN"], &[event]);
+    assert_eq!(out[0]["decision"], "tripwire");
+    assert_eq!(out[0]["tripwire"], "AIRGAP");
+}

@@ -152,13 +152,38 @@ pub fn specs(cli: &Cli, m: &ArgMatches) -> Result<Vec<Spec>, Error> {
     Ok(specs)
 }
 
-/// Read at most MAX_SECRET + 1 bytes into one buffer allocated up front, so
-/// no reallocation leaves an unwiped copy behind.
-fn read_bounded(mut r: impl Read, spec: &Spec) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let mut buf = Zeroizing::new(vec![0u8; MAX_SECRET + 1]);
+/// A locked, zeroed buffer of `len` bytes.
+fn locked_buf(len: usize) -> Zeroizing<Vec<u8>> {
+    let buf = Zeroizing::new(vec![0u8; len]);
     lock(&buf);
+    buf
+}
+
+/// Read at most MAX_SECRET + 1 bytes. The buffer starts at `hint` + 1
+/// bytes (a regular file's size: locking and wiping 1 MiB for a 30-byte key
+/// costs more than everything else bd-inject does) and, should the source
+/// hold more, moves once to the full size through a copy whose old buffer
+/// is wiped, never a reallocation that would leave an unwiped copy behind.
+fn read_bounded(
+    mut r: impl Read,
+    spec: &Spec,
+    hint: Option<u64>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let first = match hint {
+        Some(h) if h < MAX_SECRET as u64 => h as usize + 1,
+        _ => MAX_SECRET + 1,
+    };
+    let mut buf = locked_buf(first);
     let mut n = 0;
-    while n < buf.len() {
+    loop {
+        if n == buf.len() {
+            if buf.len() > MAX_SECRET {
+                break;
+            }
+            let mut big = locked_buf(MAX_SECRET + 1);
+            big[..n].copy_from_slice(&buf[..n]);
+            buf = big;
+        }
         match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
@@ -249,10 +274,11 @@ pub fn read_secret(spec: &Spec, allow_empty: bool) -> Result<Zeroizing<Vec<u8>>,
                     p.display()
                 ))
             })?;
-            read_bounded(f, spec)?
+            let hint = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            read_bounded(f, spec, hint)?
         }
         Source::Stdin if std::io::IsTerminal::is_terminal(&std::io::stdin()) => read_tty(spec)?,
-        Source::Stdin => read_bounded(std::io::stdin().lock(), spec)?,
+        Source::Stdin => read_bounded(std::io::stdin().lock(), spec, None)?,
         Source::Env(var) => {
             let v = std::env::var_os(var).ok_or_else(|| {
                 err(format!(
@@ -438,8 +464,10 @@ fn nul_terminated(b: &[u8]) -> Zeroizing<Vec<u8>> {
 /// True when the BPF-LSM shield is loaded under `pin`: its maps are pinned
 /// and its ptrace hook is attached (a pinned link).
 pub fn shield_active(pin: &Path) -> bool {
-    boundary::protect::maps_pinned(pin)
-        && boundary::pin::link_path(pin, "lsm_file_protect", "ptrace_access_check").exists()
+    // The link first: where no shield was ever loaded this is the one
+    // stat(2) on the way to exec, not five.
+    boundary::pin::link_path(pin, "lsm_file_protect", "ptrace_access_check").exists()
+        && boundary::protect::maps_pinned(pin)
 }
 
 /// Runs CMD in place of this process; returns only when that fails.
@@ -579,6 +607,13 @@ fn exec(cli: &Cli, m: &ArgMatches) -> Result<std::convert::Infallible, Error> {
         Some(0) => {}
         Some(t) => return Err(traced("bd-inject", t)),
         None => return Err(err("reading /proc/self/status: TracerPid unknown")),
+    }
+    // The Rust runtime ignores SIGPIPE in bd-inject, and an ignored signal
+    // stays ignored across execve: CMD must start with the default (as it
+    // did when bd-inject spawned it), or `CMD | head` would never end it.
+    // SAFETY: plain signal(2) with SIG_DFL; nothing here relies on SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
     // until execve returns (it returns only on failure).

@@ -1,0 +1,33 @@
+//! bd-policy's fast scanner against its strict reader: for any input line,
+//! an engine trying the scanner first and one using only the strict reader
+//! must reach the same decision with the same rule and reason (the scanner
+//! only ever accepts; what it does not read goes to the strict reader).
+//! Run: `cargo +nightly fuzz run policy_fast`.
+#![no_main]
+
+use boundary::mode::Mode;
+use boundary::policy::{Engine, Policy, RateState};
+use libfuzzer_sys::fuzz_target;
+
+const POLICY: &str = "[[rule]]\nname = \"a\"\ndecision = \"alert\"\n[rule.match]\n\
+    uid = { ge = 1000 }\ncomm = { prefix = \"s\" }\nargv = { in = [\"-c\"] }\n\
+    [[rule]]\nname = \"b\"\ndecision = \"deny\"\n[rule.match]\n\
+    ancestors.comm = { exists = true }\n\
+    [[rule]]\nname = \"c\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\n";
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
+    let pol = Policy::parse(POLICY).expect("policy");
+    let mut fast = Engine::new(&pol, RateState::default());
+    let mut strict = Engine::new(&pol, RateState::default());
+    strict.fast = false;
+    let a = fast.decide(line, Mode::Open, 1);
+    let b = strict.decide(line, Mode::Open, 1);
+    assert_eq!(
+        (a.verdict, a.rule, a.builtin_reason),
+        (b.verdict, b.rule, b.builtin_reason),
+        "{line:?}"
+    );
+});
