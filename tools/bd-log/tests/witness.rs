@@ -5,33 +5,17 @@
 //! verify-excerpt. Each blocked case sits next to its accepted twin.
 
 mod common;
+#[path = "common/wcli.rs"]
+mod wcli;
 #[path = "common/witness_server.rs"]
 mod witness_server;
 
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use wcli::{code, cosign_log as cosign, run, s};
 use witness_server::{check_cosignature, Logs, Witness, WitnessId};
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn run(args: &[&str]) -> Output {
-    let mut c = Command::new(BIN);
-    // The witnesses are on 127.0.0.1: a proxy from the environment must not
-    // carry the requests elsewhere.
-    for v in ["http_proxy", "https_proxy", "all_proxy"] {
-        c.env_remove(v).env_remove(v.to_uppercase());
-    }
-    c.args(args).output().expect("run bd-log")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// `bd-log note` over `log` into `out`.
 fn note(env: &Env, log: &Path, out: &Path) {
     let o = run(&["note", "-l", &s(log), "-k", &s(&env.key)]);
     assert!(o.status.success(), "note: {}", stderr(&o));
@@ -72,31 +56,6 @@ fn start(env: &Env, note: &Path, name: &str) -> Witness {
 }
 
 /// `bd-log witness` over `log` with (url, vkey) pairs.
-fn cosign(env: &Env, log: &Path, note: &Path, ws: &[(&str, &str)], extra: &[&str]) -> Output {
-    let mut a: Vec<String> = vec![
-        "witness".into(),
-        "-l".into(),
-        s(log),
-        "-p".into(),
-        s(&env.pubkey),
-        "--note".into(),
-        s(note),
-        "--timeout".into(),
-        "10s".into(),
-    ];
-    for (u, k) in ws {
-        a.extend([
-            "--url".into(),
-            u.to_string(),
-            "--witness-key".into(),
-            k.to_string(),
-        ]);
-    }
-    a.extend(extra.iter().map(|x| x.to_string()));
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    run(&a)
-}
-
 /// The note's text (what a cosignature signs) and its signature lines.
 fn split(note: &Path) -> (String, Vec<String>) {
     let t = std::fs::read_to_string(note).unwrap();

@@ -43,10 +43,21 @@ pub fn note(env: &Env, out: &Path) {
 
 /// `bd-log witness` over env.log with (url, vkey) pairs.
 pub fn cosign(env: &Env, note: &Path, ws: &[(&str, &str)], extra: &[&str]) -> Output {
+    cosign_log(env, &env.log, note, ws, extra)
+}
+
+/// [`cosign`] for another log than env.log (a fork, a copy).
+pub fn cosign_log(
+    env: &Env,
+    log: &Path,
+    note: &Path,
+    ws: &[(&str, &str)],
+    extra: &[&str],
+) -> Output {
     let mut a: Vec<String> = vec![
         "witness".into(),
         "-l".into(),
-        s(&env.log),
+        s(log),
         "-p".into(),
         s(&env.pubkey),
         "--note".into(),
