@@ -116,8 +116,14 @@ pub const FORMAT: u8 = 3;
 
 /// What the next line's `prev` holds for `line` in a log of `format`.
 pub fn chain_hash(format: u8, line: &[u8]) -> Hash {
+    chain_hash_from_leaf(format, line, merkle::leaf_hash(line))
+}
+
+/// [`chain_hash`] for a writer that already holds the line's leaf hash (it
+/// feeds the tree): v3 reuses it, v2 hashes the line again.
+pub fn chain_hash_from_leaf(format: u8, line: &[u8], leaf: Hash) -> Hash {
     if format >= 3 {
-        merkle::leaf_hash(line)
+        leaf
     } else {
         hash_line(line)
     }

@@ -97,6 +97,27 @@ struct State {
     format: u8,
 }
 
+impl State {
+    /// The signed checkpoint line that follows the chain so far, with its
+    /// epoch (the key's, never below the last checkpoint's); None when the
+    /// key has no signing key for that epoch.
+    fn sign_checkpoint(&self, secret: &SecretKey, ts: &str) -> Option<(String, u64)> {
+        let epoch = secret.epoch().max(self.epoch);
+        let sk = secret.signing_key_at(epoch)?;
+        let line = Checkpoint::sign_format(
+            &sk,
+            epoch,
+            &self.origin,
+            self.last_hash,
+            &self.tree,
+            ts,
+            self.format,
+        )
+        .to_line();
+        Some((line, epoch))
+    }
+}
+
 /// Where a new file continues a chain: origin, next seq, chain hash of the
 /// last line, the tree so far, the last checkpoint's epoch and the format
 /// (a rotation keeps the log's format).
@@ -412,11 +433,7 @@ impl Writer<'_> {
                 self.st = Some(State {
                     size: bytes.len() as u64,
                     next_seq: seq + 1,
-                    last_hash: if format >= 3 {
-                        leaf
-                    } else {
-                        log::hash_line(line.as_bytes())
-                    },
+                    last_hash: log::chain_hash_from_leaf(format, line.as_bytes(), leaf),
                     last_is_checkpoint: true,
                     origin,
                     tree,
@@ -483,30 +500,13 @@ impl Writer<'_> {
 
     fn push_checkpoint(&mut self) {
         let Some(st) = self.st.as_mut() else { return };
-        let ts = st.last_ts.clone();
-        let epoch = self.keys.secret.epoch().max(st.epoch);
-        let Some(sk) = self.keys.secret.signing_key_at(epoch) else {
+        let Some((line, epoch)) = st.sign_checkpoint(&self.keys.secret, &st.last_ts) else {
             return;
         };
-        let line = Checkpoint::sign_format(
-            &sk,
-            epoch,
-            &st.origin,
-            st.last_hash,
-            &st.tree,
-            &ts,
-            st.format,
-        )
-        .to_line();
-        drop(sk);
         let leaf = merkle::leaf_hash(line.as_bytes());
         st.tree.push_hash(leaf);
         st.epoch = epoch;
-        st.last_hash = if st.format >= 3 {
-            leaf
-        } else {
-            log::hash_line(line.as_bytes())
-        };
+        st.last_hash = log::chain_hash_from_leaf(st.format, line.as_bytes(), leaf);
         st.next_seq += 1;
         st.last_is_checkpoint = true;
         self.buf.extend_from_slice(line.as_bytes());
@@ -643,11 +643,7 @@ impl Writer<'_> {
             // Format v3: one hash per line, the tree's leaf and the chain's link.
             let leaf = merkle::leaf_hash(line);
             st.tree.push_hash(leaf);
-            st.last_hash = if st.format >= 3 {
-                leaf
-            } else {
-                log::hash_line(line)
-            };
+            st.last_hash = log::chain_hash_from_leaf(st.format, line, leaf);
             if st.last_ts != ts {
                 st.last_ts.clone_from(&ts);
             }
@@ -1201,22 +1197,9 @@ pub fn rotate(a: &RotateArgs) -> Result<(), Failure> {
             ts = own.clone();
         }
     }
-    let epoch = w.keys.secret.epoch().max(st.epoch);
-    let sk = w
-        .keys
-        .secret
-        .signing_key_at(epoch)
+    let (line, _) = st
+        .sign_checkpoint(&w.keys.secret, &ts)
         .ok_or_else(|| fail(EXIT_ERROR, "internal: no key for the log's epoch"))?;
-    let line = Checkpoint::sign_format(
-        &sk,
-        epoch,
-        &st.origin,
-        st.last_hash,
-        &st.tree,
-        &ts,
-        st.format,
-    )
-    .to_line();
     let dir = match a.log.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
