@@ -1341,9 +1341,9 @@ pub struct Engine<'p> {
     index: index::RuleIndex,
     /// Scratch for the candidate set of the event being decided.
     cand: Vec<u64>,
-    /// Scratch for [`fast::scan`]'s nested keys.
-    keys: Vec<(u32, u32)>,
-    /// Try [`fast::scan`] before the strict reader (off only to measure or
+    /// The fast scanner and its scratch space.
+    scanner: fast::Scanner,
+    /// Try [`fast::Scanner`] before the strict reader (off only to measure or
     /// test the strict reader alone).
     pub fast: bool,
 }
@@ -1456,7 +1456,7 @@ impl<'p> Engine<'p> {
             hits: vec![0; policy.rules.len()],
             index,
             cand,
-            keys: Vec::new(),
+            scanner: fast::Scanner::new(&policy.plans),
             fast: true,
         }
     }
@@ -1471,18 +1471,32 @@ impl<'p> Engine<'p> {
     /// applied or (for `explain`, which shows it as a step) not.
     #[inline(always)]
     fn decide_with(&mut self, line: &str, mode: Mode, now_ns: u64, floor: bool) -> Decision<'p> {
-        let p = self.policy;
         // Field slots on the stack for the usual policy (no allocation per
-        // line); a policy naming more fields falls back to the heap.
-        let mut stack: [Option<Val>; 16] = Default::default();
-        let mut heap: Vec<Option<Val>>;
-        let slots: &mut [Option<Val>] = if p.fields.len() <= stack.len() {
-            &mut stack[..p.fields.len()]
+        // line), no more of them than it names (each is cleared and dropped
+        // per line); a policy naming more fields falls back to the heap.
+        let n = self.policy.fields.len();
+        if n <= 8 {
+            let mut stack: [Option<Val>; 8] = Default::default();
+            self.decide_in(line, &mut stack[..n], mode, now_ns, floor)
+        } else if n <= 16 {
+            let mut stack: [Option<Val>; 16] = Default::default();
+            self.decide_in(line, &mut stack[..n], mode, now_ns, floor)
         } else {
-            heap = vec![None; p.fields.len()];
-            &mut heap
-        };
-        if !(self.fast && fast::scan(line, &p.plans, slots, &mut self.keys)) {
+            let mut heap = vec![None; n];
+            self.decide_in(line, &mut heap, mode, now_ns, floor)
+        }
+    }
+
+    fn decide_in<'a>(
+        &mut self,
+        line: &'a str,
+        slots: &mut [Option<Val<'a>>],
+        mode: Mode,
+        now_ns: u64,
+        floor: bool,
+    ) -> Decision<'p> {
+        let p = self.policy;
+        if !(self.fast && self.scanner.scan(line, &p.plans, slots)) {
             // Not a plain line (or malformed): the strict reader decides,
             // and words the error.
             for s in slots.iter_mut() {
@@ -2204,8 +2218,9 @@ uid = 0
             line: &'a str,
         ) -> (Option<Vec<Option<Val<'a>>>>, Option<Vec<Option<Val<'a>>>>) {
             let mut f = vec![None; pol.fields.len()];
-            let mut keys = Vec::new();
-            let fast = fast::scan(line, &pol.plans, &mut f, &mut keys).then_some(f);
+            let fast = fast::Scanner::new(&pol.plans)
+                .scan(line, &pol.plans, &mut f)
+                .then_some(f);
             let mut s = vec![None; pol.fields.len()];
             let strict = read_strict(line, &pol.plans, &mut s).ok().map(|_| s);
             (fast, strict)
@@ -2341,6 +2356,28 @@ uid = 0
                 }
                 let mut line: String = line.into_iter().collect();
                 line.push_str(&tail);
+                check(&pol, &line)?;
+            }
+
+            /// The same on lines with no whitespace at all (what producers
+            /// write, and the scanner's quickest shape), mutated or not.
+            #[test]
+            fn fast_scan_agrees_on_tight_lines(
+                kv in proptest::collection::vec((key(), value()), 0..14),
+                muts in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, mutation_char()), 0..2),
+            ) {
+                let pol = Policy::parse(POLICY).unwrap();
+                let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                let mut line: Vec<char> = format!("{{{}}}", body.join(",")).chars().collect();
+                for (at, op, c) in muts {
+                    let i = at.index(line.len());
+                    match op {
+                        0 => { line.remove(i); }
+                        1 => line.insert(i, c),
+                        _ => line[i] = c,
+                    }
+                }
+                let line: String = line.into_iter().collect();
                 check(&pol, &line)?;
             }
 

@@ -11,8 +11,15 @@
 //! tests the candidates fully, in policy order, so first-match order, rates
 //! and hit counts are exactly those of the plain scan (a test compares both
 //! on random policies and events).
+//!
+//! Rules that pin a number to a range (`uid = { ge = 1000, lt = 2000 }`)
+//! and nothing indexable otherwise are filed by that range: the endpoints
+//! of all such rules on a field cut the number line into regions (each
+//! endpoint, and the open stretches between), each region holding the set
+//! of rules whose tests pass there, and an event's number finds its region
+//! by binary search.
 
-use super::{FastGlob, Lit, Rule, Test, Val};
+use super::{num_of, FastGlob, Lit, Op, Rule, Test, Val};
 use std::collections::HashMap;
 
 type Map = HashMap<Box<str>, Vec<u64>, foldhash::fast::FixedState>;
@@ -29,17 +36,49 @@ pub(super) struct RuleIndex {
     eq: Vec<(usize, Map)>,
     /// Per slot: string prefixes, grouped by length.
     prefix: Vec<(usize, Vec<(usize, Map)>)>,
+    /// Per slot: numeric ranges.
+    ranges: Vec<Ranges>,
+}
+
+/// The rules filed under numeric ranges of one field.
+struct Ranges {
+    slot: usize,
+    /// The endpoints of every rule's range, sorted, each once.
+    ends: Vec<f64>,
+    /// Rule bits of each region, `words` per region: region `2j` is the
+    /// open stretch below `ends[j]` (and above `ends[j - 1]`), region
+    /// `2j + 1` is `ends[j]` itself, region `2 * ends.len()` lies above all.
+    bits: Vec<u64>,
+    /// Every rule filed here: for an array (each test may pass on another
+    /// element) or a number that cannot be placed.
+    all: Vec<u64>,
 }
 
 enum Key<'a> {
     Eq(Vec<&'a str>),
     Prefix(&'a str),
+    /// Every comparison of the rule on the slot.
+    Range(Vec<(Op, f64)>),
+}
+
+/// A rule filed by range: (slot, rule index, its comparisons on the slot).
+type Ranged = (usize, usize, Vec<(Op, f64)>);
+
+fn holds(op: Op, n: f64, x: f64) -> bool {
+    // The comparison of `test_scalar`, the one the rule will make.
+    match op {
+        Op::Lt => n < x,
+        Op::Le => n <= x,
+        Op::Gt => n > x,
+        Op::Ge => n >= x,
+    }
 }
 
 /// The condition a rule is filed under: one that fails whenever the field is
 /// missing, not a string, or (for an array) has no element passing it.
 fn key_of(r: &Rule) -> Option<(usize, Key<'_>)> {
     let mut prefix = None;
+    let mut range = None;
     for c in &r.conds {
         match &c.test {
             Test::Eq(Lit::Str(s)) | Test::GlobFast(FastGlob::Exact(s), _) => {
@@ -64,10 +103,26 @@ fn key_of(r: &Rule) -> Option<(usize, Key<'_>)> {
             {
                 prefix = Some((c.slot, Key::Prefix(p.as_str())));
             }
+            // A comparison fails on a missing field or a non-number.
+            Test::Cmp(_, _) if range.is_none() => {
+                let cmps: Vec<(Op, f64)> = r
+                    .conds
+                    .iter()
+                    .filter(|d| d.slot == c.slot)
+                    .filter_map(|d| match d.test {
+                        Test::Cmp(op, x) => Some((op, x)),
+                        _ => None,
+                    })
+                    .collect();
+                // A NaN bound never holds; such a rule is simply not filed.
+                if cmps.iter().all(|(_, x)| !x.is_nan()) {
+                    range = Some((c.slot, Key::Range(cmps)));
+                }
+            }
             _ => {}
         }
     }
-    prefix
+    prefix.or(range)
 }
 
 fn set(bits: &mut [u64], i: usize) {
@@ -82,7 +137,9 @@ impl RuleIndex {
             always: vec![0; words],
             eq: Vec::new(),
             prefix: Vec::new(),
+            ranges: Vec::new(),
         };
+        let mut ranged: Vec<Ranged> = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             match key_of(r) {
                 None => set(&mut ix.always, i),
@@ -115,7 +172,51 @@ impl RuleIndex {
                     };
                     set(m.entry(p.into()).or_insert_with(|| vec![0; words]), i);
                 }
+                Some((slot, Key::Range(cmps))) => ranged.push((slot, i, cmps)),
             }
+        }
+        let mut slots: Vec<usize> = ranged.iter().map(|(s, _, _)| *s).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        for slot in slots {
+            let mine: Vec<&Ranged> = ranged.iter().filter(|(s, _, _)| *s == slot).collect();
+            let mut ends: Vec<f64> = mine
+                .iter()
+                .flat_map(|(_, _, c)| c.iter().map(|(_, x)| *x))
+                .collect();
+            ends.sort_by(f64::total_cmp);
+            // -0.0 and 0.0 compare equal: one endpoint.
+            ends.dedup_by(|a, b| a == b);
+            let regions = 2 * ends.len() + 1;
+            let mut bits = vec![0u64; regions * words];
+            let mut all = vec![0u64; words];
+            for region in 0..regions {
+                let j = region / 2;
+                // A number standing for the region: any one in it passes
+                // the same tests, since no endpoint lies inside. (If none
+                // lies strictly between two endpoints, no event lands there.)
+                let n = if region % 2 == 1 {
+                    ends[j]
+                } else if j == 0 {
+                    ends[0].next_down()
+                } else {
+                    ends[j - 1].next_up()
+                };
+                for (_, i, cmps) in &mine {
+                    if cmps.iter().all(|&(op, x)| holds(op, n, x)) {
+                        set(&mut bits[region * words..(region + 1) * words], *i);
+                    }
+                }
+            }
+            for (_, i, _) in &mine {
+                set(&mut all, *i);
+            }
+            ix.ranges.push(Ranges {
+                slot,
+                ends,
+                bits,
+                all,
+            });
         }
         ix
     }
@@ -147,6 +248,30 @@ impl RuleIndex {
                 }
             });
         }
+        for r in &self.ranges {
+            let n = match &slots[r.slot] {
+                Some(Val::Arr(_)) => {
+                    or(out, &r.all);
+                    continue;
+                }
+                Some(v) => match num_of(v) {
+                    Some(n) => n,
+                    None => continue,
+                },
+                None => continue,
+            };
+            if n.is_nan() {
+                or(out, &r.all);
+                continue;
+            }
+            let p = r.ends.partition_point(|&e| e < n);
+            let region = if r.ends.get(p) == Some(&n) {
+                2 * p + 1
+            } else {
+                2 * p
+            };
+            or(out, &r.bits[region * self.words..(region + 1) * self.words]);
+        }
         for (slot, lens) in &self.prefix {
             strs(&slots[*slot], &mut |s| {
                 for (len, m) in lens {
@@ -171,6 +296,7 @@ impl RuleIndex {
             always,
             eq: Vec::new(),
             prefix: Vec::new(),
+            ranges: Vec::new(),
         }
     }
 
@@ -242,8 +368,21 @@ mod tests {
                 .prop_map(|g| format!("{{ glob = {g:?} }}")),
             (0u32..3).prop_map(|n| format!("{n}")),
             (0u32..3).prop_map(|n| format!("{{ ge = {n} }}")),
+            (bound(), bound()).prop_map(|(a, b)| format!("{{ ge = {a}, lt = {b} }}")),
+            (bound(), bound()).prop_map(|(a, b)| format!("{{ gt = {a}, le = {b} }}")),
+            bound().prop_map(|a| format!("{{ le = {a} }}")),
+            bound().prop_map(|a| format!("{{ gt = {a}, ne = 2 }}")),
             any::<bool>().prop_map(|b| format!("{{ exists = {b} }}")),
         ]
+    }
+
+    /// Range ends: integers, fractions, signed zeros, infinities, NaN.
+    fn bound() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(
+            &[
+                "0", "1", "2", "3", "-1", "1.5", "-0.0", "0.0", "inf", "-inf", "nan", "2.0",
+            ][..],
+        )
     }
 
     fn policy() -> impl Strategy<Value = String> {
@@ -276,8 +415,12 @@ mod tests {
         let val = prop_oneof![
             prop::sample::select(WORDS).prop_map(|w| serde_json::json!(w)),
             (0u32..3).prop_map(|n| serde_json::json!(n)),
+            prop::sample::select(&[-1.0, -0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 1e300][..])
+                .prop_map(|x| serde_json::json!(x)),
+            (-2i64..4).prop_map(|n| serde_json::json!(n)),
             prop::collection::vec(prop::sample::select(WORDS), 0..3)
                 .prop_map(|v| serde_json::json!(v)),
+            prop::collection::vec(0u32..4, 0..3).prop_map(|v| serde_json::json!(v)),
         ];
         prop::collection::btree_map(
             prop::sample::select(&["comm", "filename", "argv", "uid"][..]),

@@ -2,7 +2,7 @@ use anyhow::{Context, Result};
 use bd_policy::cli::{Cli, Cmd, ModeArgs, RunArgs, TrustArgs};
 use boundary::mode::{self, Mode};
 use boundary::policy::{Decision, Engine, Policy, RateState, Verdict};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -277,27 +277,36 @@ fn explain(
 /// Longest input line decided on, without its newline (docs/EVENTS.md).
 const MAX_LINE: usize = 64 << 20;
 
-/// Consume input up to and including the next newline (or to end of input)
-/// without keeping it; returns how many bytes that was, newline excluded.
-fn skip_line(input: &mut impl BufRead) -> Result<u64> {
-    let mut n = 0u64;
+/// Input is read in blocks of this size (more only while one line is
+/// longer), and lines are decided where they lie in the block: no copy.
+const IN_BLOCK: usize = 1 << 18;
+
+/// Decisions are written in blocks of about this size.
+const OUT_BLOCK: usize = 1 << 18;
+
+/// While input keeps coming, the clock is read once every this many lines
+/// (and for every line over 4 KiB): lines this short take well under a
+/// microsecond each, so the time stays within the documented millisecond.
+const CLOCK_EVERY: u32 = 16;
+
+/// Read into `buf`, retrying on EINTR; 0 at end of input.
+fn read_some(input: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     loop {
-        let buf = input.fill_buf().context("reading standard input")?;
-        if buf.is_empty() {
-            return Ok(n);
-        }
-        match buf.iter().position(|&c| c == b'\n') {
-            Some(i) => {
-                input.consume(i + 1);
-                return Ok(n + i as u64);
-            }
-            None => {
-                let l = buf.len();
-                input.consume(l);
-                n += l as u64;
-            }
+        match input.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context("reading standard input")),
         }
     }
+}
+
+/// What one decision depends on besides the line, refreshed as time goes.
+struct Clock {
+    at: Instant,
+    time: String,
+    now_ns: u64,
+    /// Lines decided since the clock was last read.
+    lines: u32,
 }
 
 fn decide(args: RunArgs) -> Result<i32> {
@@ -321,18 +330,25 @@ fn decide(args: RunArgs) -> Result<i32> {
     let mut eng = Engine::new(&pol, rates);
 
     let stdin = std::io::stdin();
-    let mut input = BufReader::with_capacity(1 << 18, stdin.lock());
+    let mut input = stdin.lock();
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
-    let mut out: Vec<u8> = Vec::with_capacity(1 << 17);
-    let mut line: Vec<u8> = Vec::with_capacity(4096);
+    let mut out: Vec<u8> = Vec::with_capacity(OUT_BLOCK + (1 << 12));
+    // buf[start..end] is read but not yet decided; buf[start..searched]
+    // is known to hold no newline.
+    let mut buf = vec![0u8; IN_BLOCK];
+    let (mut start, mut end, mut searched) = (0usize, 0usize, 0usize);
+    let mut eof = false;
     let mut lineno: u64 = 0;
 
     let mut mode = src.read();
     let mut mode_at = Instant::now();
-    let mut time_at = Instant::now();
-    let mut time = boundary::time::now_rfc3339();
-    let mut now_ns = unix_ns();
+    let mut clock = Clock {
+        at: Instant::now(),
+        time: boundary::time::now_rfc3339(),
+        now_ns: unix_ns(),
+        lines: 0,
+    };
     let mut saved_at = Instant::now();
     let mut watched_at = Instant::now();
 
@@ -347,101 +363,175 @@ fn decide(args: RunArgs) -> Result<i32> {
         };
 
     loop {
-        // Flush before any read that may block: each decision reaches the
-        // pipe before we wait, while bulk input still gets big writes.
-        if input.buffer().is_empty() {
-            write_out(&mut stdout, &mut out, true)?;
-            // About to wait for input: re-read the mode now (at most once a
-            // millisecond), so a live pipeline decides under the mode a
-            // tripwire just engaged rather than one up to 100 ms old.
-            if mode_at.elapsed() >= Duration::from_millis(1) {
-                mode_at = Instant::now();
-                mode = src.read();
+        // Every complete line in the block, decided in place.
+        while let Some(p) = memchr::memchr(b'\n', &buf[searched..end]) {
+            let nl = searched + p;
+            let mut line = &buf[start..nl];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
             }
-            if let Some(rp) = &rate_path {
-                if eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
-                    eng.rates.save(rp, &pol, now_ns)?;
-                    saved_at = Instant::now();
-                }
+            start = nl + 1;
+            searched = start;
+            lineno += 1;
+            decide_line(
+                &mut eng,
+                &mut out,
+                line,
+                lineno,
+                &mut clock,
+                &mut mode,
+                &mut mode_at,
+                &mut src,
+                &mut watcher,
+                &mut watched_at,
+            );
+            if out.len() >= OUT_BLOCK {
+                write_out(&mut stdout, &mut out, false)?;
             }
         }
-        line.clear();
-        let n = (&mut input)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .context("reading standard input")?;
-        if n == 0 {
+        if eof {
+            // The last line had no newline: decided as it is.
+            if start < end {
+                lineno += 1;
+                decide_line(
+                    &mut eng,
+                    &mut out,
+                    &buf[start..end],
+                    lineno,
+                    &mut clock,
+                    &mut mode,
+                    &mut mode_at,
+                    &mut src,
+                    &mut watcher,
+                    &mut watched_at,
+                );
+            }
             break;
         }
-        lineno += 1;
         // One input line is one decision, whatever its length: a line past
         // the limit is one deny, and the rest of it (which may hold
         // something that parses as a second event) is skipped up to its
         // newline, never decided on its own.
-        let overlong = line.last() != Some(&b'\n') && line.len() > MAX_LINE;
-        if overlong {
-            let total = line.len() as u64 + skip_line(&mut input)?;
-            line.clear();
+        if end - start > MAX_LINE {
+            let mut total = (end - start) as u64;
+            (start, end) = (0, 0);
+            loop {
+                let n = read_some(&mut input, &mut buf)?;
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+                if let Some(p) = memchr::memchr(b'\n', &buf[..n]) {
+                    total += p as u64;
+                    (start, end) = (p + 1, n);
+                    break;
+                }
+                total += n as u64;
+            }
+            searched = start;
+            lineno += 1;
             let d = Decision::malformed(format!(
                 "line {lineno}: malformed input: line is {total} bytes, over the {MAX_LINE}-byte limit; skipped to its end"
             ));
-            eng.render(&mut out, &d, &time, mode, "");
+            eng.render(&mut out, &d, &clock.time, mode, "");
             continue;
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
+        // No complete line left: keep the partial one, and make room.
+        buf.copy_within(start..end, 0);
+        (end, searched, start) = (end - start, end - start, 0);
+        if end == buf.len() {
+            let len = (buf.len() * 2).min(MAX_LINE + 1);
+            buf.resize(len, 0);
+        }
+        // About to read, which may block: each decision reaches the pipe
+        // before we wait, while bulk input still gets big writes.
+        write_out(&mut stdout, &mut out, true)?;
+        // Re-read the mode now (at most once a millisecond), so a live
+        // pipeline decides under the mode a tripwire just engaged rather
+        // than one up to 100 ms old.
+        if mode_at.elapsed() >= Duration::from_millis(1) {
+            mode_at = Instant::now();
+            mode = src.read();
+        }
+        if let Some(rp) = &rate_path {
+            if eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
+                eng.rates.save(rp, &pol, clock.now_ns)?;
+                saved_at = Instant::now();
             }
         }
-        // bd-watch's liveness marker is not an event to judge: it goes
-        // through as it came, so bd-lock sees its nonce return only while
-        // this stage moves lines (the end-to-end dead-man heartbeat).
-        if line.starts_with(boundary::event::LIVENESS_PREFIX.as_bytes()) {
-            out.extend_from_slice(&line);
-            out.push(b'\n');
-            continue;
+        let n = read_some(&mut input, &mut buf[end..])?;
+        if n == 0 {
+            eof = true;
         }
-        let t = Instant::now();
-        if t.duration_since(time_at) >= Duration::from_millis(1) {
-            time_at = t;
-            let sys = SystemTime::now();
-            time = boundary::time::rfc3339_nanos(sys);
-            now_ns = boundary::time::unix_nanos(sys).min(u64::MAX as u128) as u64;
-            if t.duration_since(mode_at) >= Duration::from_millis(100) {
-                mode_at = t;
-                mode = src.read();
-            }
-            if watcher.watching() && t.duration_since(watched_at) >= Duration::from_secs(1) {
-                watched_at = t;
-                out.extend_from_slice(&watcher.check(&time, mode));
-            }
-        }
-        let (text, mut d): (std::borrow::Cow<str>, Decision) = match std::str::from_utf8(&line) {
-            Ok(s) => {
-                let d = eng.decide(s, mode, now_ns);
-                (s.into(), d)
-            }
-            Err(e) => (
-                String::from_utf8_lossy(&line),
-                Decision::malformed(format!("malformed input: not UTF-8: {e}")),
-            ),
-        };
-        if let Some(r) = &mut d.builtin_reason {
-            if r.starts_with("malformed") {
-                *r = format!("line {lineno}: {r}");
-            }
-        }
-        eng.render(&mut out, &d, &time, mode, &text);
-        if out.len() >= 1 << 16 {
-            write_out(&mut stdout, &mut out, false)?;
-        }
+        end += n;
+        // The read may have waited: the next line reads the clock.
+        clock.lines = CLOCK_EVERY;
     }
     write_out(&mut stdout, &mut out, true)?;
     if let Some(rp) = &rate_path {
         if eng.rates.is_dirty() {
-            eng.rates.save(rp, &pol, now_ns)?;
+            eng.rates.save(rp, &pol, clock.now_ns)?;
         }
     }
     Ok(0)
+}
+
+/// Decide one input line (without its line end) and append the decision.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn decide_line(
+    eng: &mut Engine,
+    out: &mut Vec<u8>,
+    line: &[u8],
+    lineno: u64,
+    clock: &mut Clock,
+    mode: &mut Mode,
+    mode_at: &mut Instant,
+    src: &mut ModeSource,
+    watcher: &mut trust::Watcher,
+    watched_at: &mut Instant,
+) {
+    // bd-watch's liveness marker is not an event to judge: it goes
+    // through as it came, so bd-lock sees its nonce return only while
+    // this stage moves lines (the end-to-end dead-man heartbeat).
+    if line.starts_with(boundary::event::LIVENESS_PREFIX.as_bytes()) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+        return;
+    }
+    clock.lines += 1;
+    if clock.lines >= CLOCK_EVERY || line.len() > 4096 {
+        clock.lines = 0;
+        let t = Instant::now();
+        if t.duration_since(clock.at) >= Duration::from_millis(1) {
+            clock.at = t;
+            let sys = SystemTime::now();
+            clock.time = boundary::time::rfc3339_nanos(sys);
+            clock.now_ns = boundary::time::unix_nanos(sys).min(u64::MAX as u128) as u64;
+            if t.duration_since(*mode_at) >= Duration::from_millis(100) {
+                *mode_at = t;
+                *mode = src.read();
+            }
+            if watcher.watching() && t.duration_since(*watched_at) >= Duration::from_secs(1) {
+                *watched_at = t;
+                out.extend_from_slice(&watcher.check(&clock.time, *mode));
+            }
+        }
+    }
+    let (text, mut d): (std::borrow::Cow<str>, Decision) = match std::str::from_utf8(line) {
+        Ok(s) => {
+            let d = eng.decide(s, *mode, clock.now_ns);
+            (s.into(), d)
+        }
+        Err(e) => (
+            String::from_utf8_lossy(line),
+            Decision::malformed(format!("malformed input: not UTF-8: {e}")),
+        ),
+    };
+    if let Some(r) = &mut d.builtin_reason {
+        if r.starts_with("malformed") {
+            *r = format!("line {lineno}: {r}");
+        }
+    }
+    eng.render(out, &d, &clock.time, *mode, &text);
 }
