@@ -13,6 +13,7 @@ const POLICY: &str = "[[rule]]\nname = \"a\"\ndecision = \"alert\"\n[rule.match]
     uid = { ge = 1000 }\ncomm = { prefix = \"s\" }\nargv = { in = [\"-c\"] }\n\
     [[rule]]\nname = \"b\"\ndecision = \"deny\"\n[rule.match]\n\
     ancestors.comm = { exists = true }\n\
+    [[rule]]\nname = \"r\"\ndecision = \"alert\"\n[rule.match]\npid = { gt = 5, le = 100.5 }\n\
     [[rule]]\nname = \"c\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\n";
 
 fuzz_target!(|data: &[u8]| {
