@@ -30,6 +30,7 @@
 
 pub mod keys;
 pub mod merkle;
+pub mod sha;
 pub mod verify;
 pub mod witness;
 
