@@ -292,3 +292,32 @@ proptest! {
         }
     }
 }
+
+/// verify's prev shortcut: digits equal to the expected hash's give that
+/// hash; anything else is decoded (or refused) exactly as parse_line does.
+#[test]
+fn parse_line_expecting_matches_parse_line() {
+    let h: Hash = std::array::from_fn(|i| (i * 37 + 5) as u8);
+    let other: Hash = [0xab; 32];
+    let hex = hex_hash(&h);
+    assert_eq!(&hex[..], hex::encode(h).as_bytes());
+    let mut lines = Vec::new();
+    for prev in [h, other] {
+        let mut l = Vec::new();
+        format_entry(&mut l, 3, &ts(1), &prev, b"{\"a\":1}");
+        l.pop();
+        lines.push(l);
+    }
+    let mut upper = lines[0].clone();
+    let at = upper.windows(8).position(|w| w == b"\"prev\":\"").unwrap() + 8;
+    upper[at..at + 64].make_ascii_uppercase();
+    lines.push(upper);
+    for l in &lines {
+        let plain = parse_line(l);
+        let fast = parse_line_expecting(l, Some((&h, &hex)));
+        assert_eq!(plain, fast);
+    }
+    assert_eq!(parse_line(&lines[0]).unwrap().prev, h);
+    assert_eq!(parse_line(&lines[1]).unwrap().prev, other);
+    assert!(parse_line(&lines[2]).is_err());
+}
