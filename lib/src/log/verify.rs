@@ -247,7 +247,7 @@ fn check_piece(
             out.snaps.push((idx, out.tree.parts().to_vec()));
         }
         leaves.push(leaf);
-        if (idx + 1) % LEAF_BATCH as u64 == 0 {
+        if (idx + 1).is_multiple_of(LEAF_BATCH as u64) {
             out.tree.push_hashes(&mut leaves);
             leaves.clear();
         }
