@@ -321,3 +321,25 @@ fn parse_line_expecting_matches_parse_line() {
     assert_eq!(parse_line(&lines[1]).unwrap().prev, other);
     assert!(parse_line(&lines[2]).is_err());
 }
+
+proptest! {
+    /// verify's batched tree (level by level, two nodes at a time) gives
+    /// the same subtrees as pushing the leaves one by one, from any start
+    /// and in batches of any size, including across an earlier batch.
+    #[test]
+    fn batched_subtrees_equal_one_by_one(start in 0u64..3000, batches in prop::collection::vec(0usize..600, 1..5)) {
+        let leaf = |i: u64| merkle::leaf_hash(&i.to_le_bytes());
+        let mut one = merkle::Subtrees::starting_at(start);
+        let mut batched = merkle::Subtrees::starting_at(start);
+        let mut next = start;
+        for n in batches {
+            let mut leaves: Vec<Hash> = (next..next + n as u64).map(leaf).collect();
+            for l in &leaves {
+                one.push_hash(*l);
+            }
+            batched.push_hashes(&mut leaves);
+            next += n as u64;
+            prop_assert_eq!(batched.parts(), one.parts());
+        }
+    }
+}
