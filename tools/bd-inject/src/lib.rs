@@ -4,7 +4,7 @@
 //! and `cargo xtask completions` render exactly what the binary parses.
 
 pub mod cli;
-pub mod inject;
+pub mod parse;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
