@@ -81,3 +81,6 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod parse_vs_clap;

@@ -100,6 +100,14 @@ fn long_opt(name: &[u8]) -> Option<Opt> {
     })
 }
 
+const FLAG_SHOWN: [&str; 5] = [
+    "--help",
+    "--version",
+    "--env",
+    "--allow-empty",
+    "--require-protection",
+];
+
 const FLAGS: [&[u8]; 5] = [
     b"help",
     b"version",
@@ -108,12 +116,27 @@ const FLAGS: [&[u8]; 5] = [
     b"require-protection",
 ];
 
-fn known(arg: &[u8]) -> bool {
+/// The refusal an option brings by itself (unknown, or a flag given a
+/// value), regardless of what came before it.
+fn next_opt_error(arg: &[u8]) -> Option<Error<'_>> {
     if let Some(long) = arg.strip_prefix(b"--") {
-        let name = long.split(|&c| c == b'=').next().unwrap_or(long);
-        long_opt(name).is_some() || FLAGS.contains(&name)
+        let (name, value) = match long.iter().position(|&c| c == b'=') {
+            Some(k) => (&long[..k], Some(&long[k + 1..])),
+            None => (long, None),
+        };
+        if long_opt(name).is_some() {
+            return None;
+        }
+        let i = FLAGS.iter().position(|f| *f == name);
+        match (i, value) {
+            (None, _) => Some(Error::Unexpected(arg)),
+            (Some(i), Some(v)) => Some(Error::UnneededValue(FLAG_SHOWN[i], v)),
+            (Some(_), None) => None,
+        }
+    } else if matches!(arg.get(1), Some(b'h' | b'V')) {
+        None
     } else {
-        matches!(arg.get(1), Some(b'h' | b'V'))
+        Some(Error::Unexpected(arg))
     }
 }
 
@@ -127,7 +150,8 @@ fn check_value(opt: Opt, v: &[u8]) -> Result<(), Error<'_>> {
     }
 }
 
-/// Takes the value of `opt`.
+/// Takes the value of `opt`, as clap's `react` does: a second --pin-dir is
+/// refused before its value is looked at.
 fn give<'a>(
     opt: Opt,
     v: &'a [u8],
@@ -135,6 +159,9 @@ fn give<'a>(
     names: &mut usize,
     item: &mut impl FnMut(Item<'a>),
 ) -> Result<(), Error<'a>> {
+    if opt == Opt::PinDir && args.pin_dir.is_some() {
+        return Err(Error::Twice(Opt::PinDir.shown()));
+    }
     check_value(opt, v)?;
     match opt {
         Opt::Name => {
@@ -143,19 +170,17 @@ fn give<'a>(
         }
         Opt::FromFile => item(Item::FromFile(v)),
         Opt::FromEnv => item(Item::FromEnv(v)),
-        Opt::PinDir => {
-            if args.pin_dir.is_some() {
-                return Err(Error::Twice(Opt::PinDir.shown()));
-            }
-            args.pin_dir = Some(v);
-        }
+        Opt::PinDir => args.pin_dir = Some(v),
     }
     Ok(())
 }
 
-/// One pass over argv\[1..\]: calls `item` for every --name, --from-file,
-/// --from-env and --env in order (only once the whole line is known to
-/// be good when `item` is given to [`items`]).
+/// One pass over argv\[1..\], calling `item` for every --name,
+/// --from-file, --from-env and --env in order.
+///
+/// clap keeps a value given as the next argument pending until the next
+/// option acts (or the line ends), and only then checks it: `waiting` is an
+/// option still without its value, `held` a value not yet checked.
 fn scan<'a, A: Argv<'a>>(
     argv: &A,
     mut item: impl FnMut(Item<'a>),
@@ -167,83 +192,85 @@ fn scan<'a, A: Argv<'a>>(
         cmd: 0,
     };
     let mut names = 0usize;
-    let mut pending: Option<Opt> = None;
+    let mut waiting: Option<Opt> = None;
+    let mut held: Option<(Opt, &'a [u8])> = None;
+    macro_rules! resolve {
+        () => {
+            if let Some((o, v)) = held.take() {
+                give(o, v, &mut args, &mut names, &mut item)?;
+            }
+        };
+    }
     let mut i = 1;
     while i < argv.len() {
         let a = argv.get(i);
         i += 1;
         if a == b"--" {
-            if let Some(p) = pending {
+            if let Some(p) = waiting {
                 return Err(Error::NoValue(p));
             }
+            resolve!();
             args.cmd = i;
             break;
         }
-        if let Some(p) = pending {
-            if a.len() > 1 && a[0] == b'-' {
-                return Err(if known(a) {
-                    Error::NoValue(p)
-                } else {
-                    Error::Unexpected(a)
-                });
+        let dash = a.len() > 1 && a[0] == b'-';
+        if let Some(p) = waiting {
+            if dash {
+                // clap reads the next option before it notices the value
+                // is missing: that option's own refusal comes first.
+                return Err(next_opt_error(a).unwrap_or(Error::NoValue(p)));
             }
-            give(p, a, &mut args, &mut names, &mut item)?;
-            pending = None;
+            held = Some((p, a));
+            waiting = None;
             continue;
         }
-        if let Some(long) = a.strip_prefix(b"--") {
-            let (name, value) = match long.iter().position(|&c| c == b'=') {
-                Some(k) => (&long[..k], Some(&long[k + 1..])),
-                None => (long, None),
-            };
-            if let Some(opt) = long_opt(name) {
-                match value {
-                    Some(v) => give(opt, v, &mut args, &mut names, &mut item)?,
-                    None => pending = Some(opt),
-                }
+        if let Some(e) = dash.then(|| next_opt_error(a)).flatten() {
+            return Err(e);
+        }
+        if !dash {
+            // CMD is `last`: only after `--`.
+            return Err(Error::Unexpected(a));
+        }
+        // A known option, about to act: what was pending is checked first.
+        resolve!();
+        let Some(long) = a.strip_prefix(b"--") else {
+            // A cluster of short flags: clap acts on the first one.
+            return Ok(if a[1] == b'h' {
+                Parsed::Help { long: false }
+            } else {
+                Parsed::Version
+            });
+        };
+        let (name, value) = match long.iter().position(|&c| c == b'=') {
+            Some(k) => (&long[..k], Some(&long[k + 1..])),
+            None => (long, None),
+        };
+        if let Some(opt) = long_opt(name) {
+            match value {
+                Some(v) => give(opt, v, &mut args, &mut names, &mut item)?,
+                None => waiting = Some(opt),
+            }
+            continue;
+        }
+        let (shown, seen) = match name {
+            b"help" => return Ok(Parsed::Help { long: true }),
+            b"version" => return Ok(Parsed::Version),
+            b"env" => {
+                item(Item::Env);
                 continue;
             }
-            let (shown, seen): (&'static str, Option<&mut bool>) = match name {
-                b"help" => ("--help", None),
-                b"version" => ("--version", None),
-                b"env" => ("--env", None),
-                b"allow-empty" => ("--allow-empty", Some(&mut args.allow_empty)),
-                b"require-protection" => {
-                    ("--require-protection", Some(&mut args.require_protection))
-                }
-                _ => return Err(Error::Unexpected(a)),
-            };
-            if let Some(v) = value {
-                return Err(Error::UnneededValue(shown, v));
-            }
-            match name {
-                b"help" => return Ok(Parsed::Help { long: true }),
-                b"version" => return Ok(Parsed::Version),
-                b"env" => item(Item::Env),
-                _ => {}
-            }
-            if let Some(seen) = seen {
-                if *seen {
-                    return Err(Error::Twice(shown));
-                }
-                *seen = true;
-            }
-            continue;
+            b"allow-empty" => ("--allow-empty", &mut args.allow_empty),
+            _ => ("--require-protection", &mut args.require_protection),
+        };
+        if *seen {
+            return Err(Error::Twice(shown));
         }
-        if a.len() > 1 && a[0] == b'-' {
-            // A cluster of short flags: clap acts on the first one.
-            return match a[1] {
-                b'h' => Ok(Parsed::Help { long: false }),
-                b'V' => Ok(Parsed::Version),
-                _ => Err(Error::Unexpected(a)),
-            };
-        }
-        // CMD is `last`: only after `--`.
-        return Err(Error::Unexpected(a));
+        *seen = true;
     }
-    if let Some(p) = pending {
+    if let Some(p) = waiting {
         return Err(Error::NoValue(p));
     }
+    resolve!();
     let cmd = args.cmd != 0 && args.cmd < argv.len();
     if names == 0 || !cmd {
         return Err(Error::Missing {
