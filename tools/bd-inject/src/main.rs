@@ -614,25 +614,32 @@ fn harden_self(me: u32) -> Result<(), Fail> {
 fn tracer_pid(pid: u32) -> Option<u32> {
     let path = CPath::format(format_args!("/proc/{pid}/status")).ok()??;
     let f = rt::open_ro(&path).ok()?;
-    let mut buf = Buf::new(4096).ok()?;
+    let find = |text: &[u8]| {
+        text.split(|&c| c == b'\n')
+            .find_map(|l| l.strip_prefix(b"TracerPid:"))
+            .and_then(|v| core::str::from_utf8(v).ok()?.trim().parse().ok())
+    };
+    // One read(2) of a page: TracerPid is the 8th line, well inside it.
+    let mut page = [0u8; 4096];
+    let n = rt::read(f.0, &mut page).ok()?;
+    if n < page.len() {
+        return find(&page[..n]);
+    }
+    // A full page (never seen): its last line may be cut, so read it all.
+    let mut buf = Buf::new(1 << 16).ok()?;
+    buf.push(&page);
     loop {
         let start = buf.len();
         if start == buf.cap() {
-            // A full page (never seen): read it all, in a bigger buffer.
-            let mut big = Buf::new(buf.cap() * 4).ok()?;
-            big.push(buf.as_slice());
-            buf = big;
+            return None;
         }
-        let n = rt::read(f.0, buf.spare()).ok()?;
-        buf.set_len(start + n);
-        if n == 0 || (start == 0 && buf.len() < buf.cap()) {
+        let k = rt::read(f.0, buf.spare()).ok()?;
+        if k == 0 {
             break;
         }
+        buf.set_len(start + k);
     }
-    buf.as_slice()
-        .split(|&c| c == b'\n')
-        .find_map(|l| l.strip_prefix(b"TracerPid:"))
-        .and_then(|v| core::str::from_utf8(v).ok()?.trim().parse().ok())
+    find(buf.as_slice())
 }
 
 fn check_traced(me: u32) -> Result<(), Fail> {
