@@ -100,10 +100,11 @@ fn long_opt(name: &[u8]) -> Option<Opt> {
     })
 }
 
+/// As clap shows them in "unexpected value" errors (--env counts).
 const FLAG_SHOWN: [&str; 5] = [
     "--help",
     "--version",
-    "--env",
+    "--env...",
     "--allow-empty",
     "--require-protection",
 ];
