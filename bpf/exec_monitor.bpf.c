@@ -7,8 +7,8 @@
  * The tracepoint fires after the new image is in place, so task->mm already
  * holds the new argv and comm is the new name. A record that cannot be
  * reserved is counted in bd_stats[BD_STAT_EXEC_LOST]: loss is never silent.
- * Only a lone record wakes the reader (see below), so a reader must also
- * poll with a timeout.
+ * Most records wake no one (see the end of exec_monitor), so a reader must
+ * also poll with a timeout.
  *
  * Canaries: an exec of a file in bd_canary raises bd_mode in this very
  * tracepoint (before the record), so the exec'ing process's next system call
@@ -135,6 +135,10 @@ static __always_inline void fill_ancestors(struct bd_exec *e, struct task_struct
 	e->n_anc = n;
 }
 
+/* What one exec record takes in the ring: the record and its 8-byte header
+ * (BPF_RINGBUF_HDR_SZ), which keeps it 8-byte aligned. */
+#define BD_EXEC_RB_BYTES (sizeof(struct bd_exec) + 8)
+
 /* When the last exec record was made (bpf_ktime_get_ns), for the wakeup
  * decision below. Shared by every CPU without locking: a lost or stale
  * update only makes a record look lone, which costs an extra wakeup. */
@@ -154,7 +158,7 @@ int BPF_PROG(exec_monitor, struct task_struct *task, int old_pid, struct linux_b
 	const char *filename = bprm->filename;
 	struct bd_exec *e;
 	struct mm_struct *mm;
-	__u64 id, ug, now, last, pending, flags;
+	__u64 id, ug, now, last, pending, behind, flags;
 	__u32 tgid;
 	unsigned long arg_start, arg_end, len;
 	long flen;
@@ -231,19 +235,35 @@ int BPF_PROG(exec_monitor, struct task_struct *task, int old_pid, struct linux_b
 	/*
 	 * A wakeup (BPF_RB_FORCE_WAKEUP) is an irq_work, i.e. a self-IPI: on a
 	 * virtual machine a VM exit, measured at ~16 us on the dev VM, ten times
-	 * the rest of this program. So only a lone record wakes the reader: one
-	 * that finds it idle (nothing pending) and comes BD_WAKE_GAP_NS or more
-	 * after the previous exec record. Every other record comes less than a
-	 * gap after one the reader was woken for or found, and bd-watch keeps
-	 * looking every BD_POLL_NS until a gap has passed since the last record
-	 * it read, so it finds it within BD_POLL_NS. A reader that falls behind
-	 * is woken once an eighth of the ring is pending. bench/tripwire
-	 * measures the latency, bench/kernel the storm cost.
+	 * the rest of this program. So a record wakes the reader in two cases
+	 * only, and bench/tripwire measures the latency, bench/kernel the cost.
+	 *
+	 * Lone: it finds the reader idle (nothing pending) and comes
+	 * BD_WAKE_GAP_NS or more after the previous exec record. Every other
+	 * record comes less than a gap after one the reader was woken for or
+	 * found, and bd-watch keeps looking every BD_POLL_NS until a gap has
+	 * passed since the last record it read, so it finds it within
+	 * BD_POLL_NS.
+	 *
+	 * Behind: the pending data crosses an eighth of the ring with this
+	 * record (below before it, at or above with it), once per crossing,
+	 * not on every record above: those wakeups reached no one. A reader
+	 * that is draining needs none; one that is stuck (its stdout blocked)
+	 * or gone (bench/kernel's no-reader rounds, a killed bd-watch) cannot
+	 * use them, and they made every exec on the host pay a VM exit. A live
+	 * reader still misses nothing: a wakeup carries no data, records stay
+	 * in the ring until read, and only a full ring loses one (counted), so
+	 * a missed wakeup costs latency, never data. bd-watch never sleeps
+	 * longer than 100 ms, reads until the ring is empty once woken (so
+	 * the next pile-up crosses from below again), and two CPUs that both
+	 * missed a crossing from the same `pending` leave 7/8 of the ring free
+	 * for that wait.
 	 */
 	last = bd_last_exec_ns;
 	bd_last_exec_ns = now;
+	behind = bpf_ringbuf_query(&bd_events, BPF_RB_RING_SIZE) / 8;
 	flags = BPF_RB_NO_WAKEUP;
-	if (pending >= bpf_ringbuf_query(&bd_events, BPF_RB_RING_SIZE) / 8)
+	if (pending < behind && pending + BD_EXEC_RB_BYTES >= behind)
 		flags = BPF_RB_FORCE_WAKEUP;
 	else if (pending == 0 && now - last >= BD_WAKE_GAP_NS)
 		flags = BPF_RB_FORCE_WAKEUP;
