@@ -56,12 +56,9 @@ SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
 all: build
 
 build:
+	# bd-inject is linked static with no libc by its build.rs (it starts in
+	# front of every program it runs; bench/inject/host.sh): no extra step.
 	$(CARGO) build --release --bins
-	# bd-inject starts in front of every program it runs: linked static-pie
-	# (glibc included) it skips ld.so loading and relocating libc and
-	# libgcc_s, about 0.3 ms per start on our VMs (bench/inject/host.sh).
-	# Only the final link changes, so the dependencies are not rebuilt.
-	$(CARGO) rustc --release -p bd-inject --bin bd-inject -- -C target-feature=+crt-static
 
 # Fails with one clear line instead of compiling as root.
 check-built:

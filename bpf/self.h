@@ -47,6 +47,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bd_self_dirs SEC(".maps");
 
+/*
+ * The files a boundary process may map executable besides its own
+ * executable: the ELF interpreter and DT_NEEDED closure of each of
+ * boundary's executables, recorded by bd-load with them (none for a static
+ * build). { dev 0, ino 0 } is the "recorded" mark: until it is there,
+ * nothing is refused (the window is the load itself, as for the rest).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct bd_file_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_self_libs SEC(".maps");
+
 /* Kernel types only the shields read; "___bd" flavours are ignored by CO-RE
  * when matching the running kernel's BTF. */
 struct file___bd;

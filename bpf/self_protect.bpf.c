@@ -16,7 +16,11 @@
  *                            BPF_PROG_LOAD at COLDROOM+ -> BPF_LOAD
  *   inode_unlink/rmdir/rename  in a pin directory     -> PIN_REMOVE
  *   sb_umount                the bpffs holding the pins -> PIN_UMOUNT
- *   file_open (write)        one of boundary's executables -> SELF_WRITE
+ *   file_open (write, O_TRUNC), path_truncate
+ *                            one of boundary's executables -> SELF_WRITE
+ *   mmap_file, file_mprotect (PROT_EXEC) in a boundary process, above OPEN:
+ *                            anything but its executable and the recorded
+ *                            libraries (bd_self_libs) -> SELF_MMAP
  *   kernel_read_file/kernel_load_data  anything but firmware at
  *                            COLDROOM+ (modules, kexec, policies) -> KERNEL_READ
  *
@@ -29,6 +33,8 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define FMODE_WRITE 0x2
+#define O_TRUNC 01000
+#define PROT_EXEC 0x4
 
 struct bpf_map___bd {
 	__u32 id;
@@ -214,22 +220,95 @@ int BPF_PROG(bd_self_umount, struct vfsmount___sp *mnt, int flags)
 	return deny(BD_HOOK_PIN_UMOUNT, 0, tgid(), flags, 0, 0);
 }
 
-/* Overwriting a boundary binary in place keeps its inode, and with it the
- * trust bd_self_exes gives it. */
+static __always_inline int self_exe(struct inode *ino)
+{
+	struct bd_file_key k = {};
+
+	k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	k.ino = BPF_CORE_READ(ino, i_ino);
+	return bpf_map_lookup_elem(&bd_self_exes, &k) != 0;
+}
+
+/* Overwriting or truncating a boundary binary in place keeps its inode, and
+ * with it the trust bd_self_exes gives it. O_TRUNC is still in f_flags here
+ * (do_dentry_open drops it later): open(O_RDONLY|O_TRUNC) truncates, from
+ * 6.2 through security_file_truncate, which path_truncate does not see. */
 SEC("lsm/file_open")
 int BPF_PROG(bd_self_open, struct file *file)
+{
+	__u32 flags = BPF_CORE_READ(file, f_flags);
+
+	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE) && !(flags & O_TRUNC))
+		return 0;
+	if (!self_exe(BPF_CORE_READ(file, f_inode)) || current_is_boundary())
+		return 0;
+	return deny(BD_HOOK_SELF_WRITE, 0, tgid(), flags, 0, file);
+}
+
+/* truncate(2) by path opens nothing. Same signature at v6.1 and v6.12; the
+ * access field says O_TRUNC for either way of truncating. */
+SEC("lsm/path_truncate")
+int BPF_PROG(bd_self_truncate, const struct path *path)
+{
+	struct dentry *d = BPF_CORE_READ(path, dentry);
+	struct inode *ino = BPF_CORE_READ(d, d_inode);
+
+	if (!ino || !self_exe(ino) || current_is_boundary())
+		return 0;
+	return deny_at(BD_HOOK_SELF_WRITE, 0, tgid(), O_TRUNC, 0, ino, BPF_CORE_READ(d, d_name.name));
+}
+
+/*
+ * Code in a boundary process comes only from its own executable and the
+ * libraries bd-load recorded for boundary's executables (bd_self_libs), by
+ * inode: LD_PRELOAD, LD_AUDIT, LD_LIBRARY_PATH, /etc/ld.so.preload, an NSS
+ * or other dlopen()ed module, a library replaced by a new file, a memfd or
+ * anonymous memory made executable would otherwise run with boundary's
+ * identity (task_is_boundary), which every check here trusts. A file is
+ * NULL for anonymous memory: refused too.
+ *
+ * Not in OPEN: there root may unload every shield anyway, and it is where
+ * packages are upgraded: a library replaced by its new version is another
+ * inode, which `bd-load load` records then. Refusing it in OPEN would leave
+ * a dynamically linked bd-load unable to start and record it.
+ */
+static __always_inline int self_map_exec(struct file *file, __u32 prot)
 {
 	struct bd_file_key k = {};
 	struct inode *ino;
 
-	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+	if (!(prot & PROT_EXEC))
 		return 0;
+	if (bd_effective_mode() == BD_MODE_OPEN)
+		return 0;
+	if (!bpf_map_lookup_elem(&bd_self_libs, &k)) /* not recorded yet */
+		return 0;
+	if (!current_is_boundary())
+		return 0;
+	if (!file)
+		return deny_at(BD_HOOK_SELF_MMAP, 0, tgid(), prot, 0, 0, 0);
 	ino = BPF_CORE_READ(file, f_inode);
 	k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
 	k.ino = BPF_CORE_READ(ino, i_ino);
-	if (!bpf_map_lookup_elem(&bd_self_exes, &k) || current_is_boundary())
+	if (bpf_map_lookup_elem(&bd_self_libs, &k) || bpf_map_lookup_elem(&bd_self_exes, &k))
 		return 0;
-	return deny(BD_HOOK_SELF_WRITE, 0, tgid(), BPF_CORE_READ(file, f_flags), 0, file);
+	return deny(BD_HOOK_SELF_MMAP, 0, tgid(), prot, 0, file);
+}
+
+/* prot, not reqprot: what the kernel will map (READ_IMPLIES_EXEC). Same
+ * signatures at v6.1 and v6.12. */
+SEC("lsm/mmap_file")
+int BPF_PROG(bd_self_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags)
+{
+	return self_map_exec(file, prot);
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(bd_self_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot)
+{
+	return self_map_exec(BPF_CORE_READ(vma, vm_file), prot);
 }
 
 static __always_inline int kernel_read(__u32 id, __u32 firmware)

@@ -4,6 +4,7 @@
 //! No module here decides policy on its own: it parses, formats, checks and
 //! talks to pinned kernel objects, and returns errors for the tool to report.
 
+pub mod elf;
 pub mod event;
 pub mod exit;
 pub mod json;

@@ -182,3 +182,36 @@ impl Drop for NetRig {
         let _ = std::fs::remove_dir(&self.cgroup);
     }
 }
+
+/// Each JSON line of `r` (a child's stdout), parsed, from a reader thread;
+/// lines that are not JSON are skipped.
+pub fn json_lines<R: std::io::Read + Send + 'static>(
+    r: R,
+) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// bd-watch on `pin` for `types`, ready, with its events as parsed JSON.
+pub fn watch_json(
+    pin: &std::path::Path,
+    types: &str,
+) -> (Child, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let mut cmd = Command::new(bin("bd-watch"));
+    cmd.env("BD_PIN_DIR", pin)
+        .args(["--type", types])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut c = spawn_ready_watch(cmd);
+    let rx = json_lines(c.stdout.take().expect("bd-watch stdout piped"));
+    (c, rx)
+}

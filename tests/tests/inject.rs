@@ -516,3 +516,39 @@ fn inject_reads_files_whatever_their_reported_size() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1048576");
 }
+
+/// Each --env applies to the --name it follows, also when repeated (the
+/// clap-based bd-inject kept only the last --env: A was left out). Twin: a
+/// name without --env is not in the environment.
+#[test]
+fn inject_each_env_applies_to_the_name_it_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret_file(&dir, b"value-a");
+    let b = secret_file(&dir, b"value-bb");
+    let c = secret_file(&dir, b"value-ccc");
+    let out = inject(
+        &[
+            "--name",
+            "A",
+            "--from-file",
+            &a,
+            "--env",
+            "--name",
+            "B",
+            "--from-file",
+            &b,
+            "--env",
+            "--name",
+            "C",
+            "--from-file",
+            &c,
+        ],
+        &["/usr/bin/env"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let env = String::from_utf8_lossy(&out.stdout);
+    assert!(env.lines().any(|l| l == "A=value-a"), "{env}");
+    assert!(env.lines().any(|l| l == "B=value-bb"), "{env}");
+    assert!(!env.contains("value-ccc"), "{env}");
+    assert!(env.lines().any(|l| l == "C_FILE=/proc/self/fd/5"), "{env}");
+}

@@ -8,10 +8,9 @@
 
 use bd_tests::{bin, in_vm};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -109,35 +108,7 @@ impl Rig {
     }
 
     fn watch(&self) -> (Child, mpsc::Receiver<Value>) {
-        let mut c = Command::new(bin("bd-watch"))
-            .env("BD_PIN_DIR", &self.pin)
-            .args(["--type", "deny"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn bd-watch");
-        let mut err = BufReader::new(c.stderr.take().unwrap());
-        let mut l = String::new();
-        loop {
-            l.clear();
-            assert!(
-                err.read_line(&mut l).unwrap() > 0,
-                "bd-watch exited before ready"
-            );
-            if l.contains("ready") {
-                break;
-            }
-        }
-        let (tx, rx) = mpsc::channel();
-        let out = c.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        (c, rx)
+        bd_tests::rig::watch_json(&self.pin, "deny")
     }
 }
 

@@ -551,6 +551,17 @@ fn build_payload(bench: bool) -> Result<Payload> {
         bail!("no bd-* binaries in {}", release.display());
     }
     let mut extra = Vec::new();
+    // The attacker's library of vm_self_code.rs (a C constructor): built
+    // here because the VM has no compiler.
+    let preload = target_dir()?.join("vm/bd_preload.so");
+    if let Some(d) = preload.parent() {
+        fs::create_dir_all(d)?;
+    }
+    run(Command::new("clang-19")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(&preload)
+        .arg(root().join("tests/fixtures/preload.c")))?;
+    extra.push(("/fixtures/preload.so".into(), preload));
     if bench {
         let dir = root().join("bench/inject");
         let c = dir.join("lsm_bench.c");
@@ -589,6 +600,7 @@ fn build_initramfs(
         "root",
         "etc",
         "tests",
+        "fixtures",
         "lib/modules",
         "bench",
         "var/tmp",

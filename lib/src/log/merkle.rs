@@ -129,8 +129,15 @@ impl Subtrees {
     }
 
     /// Appends the next leaf by its leaf hash.
-    pub fn push_hash(&mut self, mut h: Hash) {
-        let mut height = 0u32;
+    pub fn push_hash(&mut self, h: Hash) {
+        self.push_subtree(0, h);
+    }
+
+    /// Appends the perfect subtree of `2^height` leaves at the next index
+    /// (which is a multiple of `2^height`) by its root.
+    fn push_subtree(&mut self, height: u32, mut h: Hash) {
+        let size = 1u64 << height;
+        let mut height = height;
         // A right child merges with its left sibling when that sibling lies
         // wholly in this range (it is then the top of the stack).
         while height < 63 && (self.next >> height) & 1 == 1 {
@@ -144,7 +151,55 @@ impl Subtrees {
             }
         }
         self.stack.push((height, h));
-        self.next += 1;
+        self.next += size;
+    }
+
+    /// Appends leaves by their leaf hashes, as many [`Subtrees::push_hash`]
+    /// would, hashing the nodes level by level two at a time
+    /// ([`super::sha::node_hashes2`]). `leaves` is used as scratch.
+    pub fn push_hashes(&mut self, leaves: &mut [Hash]) {
+        // The leaves' own perfect subtrees, left to right: those on the
+        // left edge come out smallest first, those on the right edge
+        // largest first (collected smallest first and reversed).
+        let mut left: Vec<(u32, Hash)> = Vec::new();
+        let mut right: Vec<(u32, Hash)> = Vec::new();
+        let mut lo = self.next;
+        let mut cur = leaves;
+        let mut height = 0u32;
+        while !cur.is_empty() {
+            if lo & 1 == 1 {
+                left.push((height, cur[0]));
+                cur = &mut cur[1..];
+                lo += 1;
+            }
+            if cur.len() & 1 == 1 {
+                let last = cur.len() - 1;
+                right.push((height, cur[last]));
+                cur = &mut cur[..last];
+            }
+            let pairs = cur.len() / 2;
+            let mut i = 0;
+            while i + 1 < pairs {
+                let [a, b] = super::sha::node_hashes2(
+                    &cur[2 * i],
+                    &cur[2 * i + 1],
+                    &cur[2 * i + 2],
+                    &cur[2 * i + 3],
+                );
+                cur[i] = a;
+                cur[i + 1] = b;
+                i += 2;
+            }
+            if i < pairs {
+                cur[i] = node_hash(&cur[2 * i], &cur[2 * i + 1]);
+            }
+            cur = &mut cur[..pairs];
+            lo >>= 1;
+            height += 1;
+        }
+        for (h, r) in left.into_iter().chain(right.into_iter().rev()) {
+            self.push_subtree(h, r);
+        }
     }
 
     /// The subtrees so far, left to right.

@@ -30,6 +30,7 @@
 
 pub mod keys;
 pub mod merkle;
+pub mod sha;
 pub mod verify;
 pub mod witness;
 
@@ -227,6 +228,38 @@ pub fn valid_ts(ts: &[u8]) -> bool {
 /// For an entry the record is everything between `"record":` and the final
 /// `}`; it is not parsed here ([`verify::verify`] checks that it is one JSON value).
 pub fn parse_line(line: &[u8]) -> Result<Prefix<'_>, &'static str> {
+    parse_line_expecting(line, None)
+}
+
+/// Two lowercase hex digits for each byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [D[i >> 4], D[i & 15]];
+        i += 1;
+    }
+    t
+};
+
+/// A hash as the writer prints it in `prev`: 64 lowercase hex digits.
+pub fn hex_hash(h: &Hash) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (o, b) in out.chunks_exact_mut(2).zip(h) {
+        o.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
+    }
+    out
+}
+
+/// [`parse_line`] for a reader that knows which `prev` the line should
+/// have (the hash and its [`hex_hash`]): when the digits are exactly those,
+/// `prev` is that hash without decoding them (equal bytes are valid
+/// lowercase hex by construction); otherwise they are decoded as usual.
+pub fn parse_line_expecting<'a>(
+    line: &'a [u8],
+    expected: Option<(&Hash, &[u8; 64])>,
+) -> Result<Prefix<'a>, &'static str> {
     let s = take(line, b"{\"seq\":", "line does not start with {\"seq\":")?;
     let (seq, s) = take_u64(s).ok_or("seq is not a canonical unsigned integer")?;
     let s = take(s, b",\"ts\":\"", "expected ,\"ts\":\" after seq")?;
@@ -238,7 +271,10 @@ pub fn parse_line(line: &[u8]) -> Result<Prefix<'_>, &'static str> {
     if s.len() < 64 {
         return Err("prev is not 64 lowercase hex digits");
     }
-    let prev = decode_hash(&s[..64]).ok_or("prev is not 64 lowercase hex digits")?;
+    let prev = match expected {
+        Some((h, hex)) if s[..64] == hex[..] => *h,
+        _ => decode_hash(&s[..64]).ok_or("prev is not 64 lowercase hex digits")?,
+    };
     let s = take(&s[64..], b"\",", "expected \", after prev")?;
     if let Some(rec) = s.strip_prefix(b"\"record\":") {
         let rec = rec.strip_suffix(b"}").ok_or("entry does not end with }")?;

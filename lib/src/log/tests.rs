@@ -292,3 +292,54 @@ proptest! {
         }
     }
 }
+
+/// verify's prev shortcut: digits equal to the expected hash's give that
+/// hash; anything else is decoded (or refused) exactly as parse_line does.
+#[test]
+fn parse_line_expecting_matches_parse_line() {
+    let h: Hash = std::array::from_fn(|i| (i * 37 + 5) as u8);
+    let other: Hash = [0xab; 32];
+    let hex = hex_hash(&h);
+    assert_eq!(&hex[..], hex::encode(h).as_bytes());
+    let mut lines = Vec::new();
+    for prev in [h, other] {
+        let mut l = Vec::new();
+        format_entry(&mut l, 3, &ts(1), &prev, b"{\"a\":1}");
+        l.pop();
+        lines.push(l);
+    }
+    let mut upper = lines[0].clone();
+    let at = upper.windows(8).position(|w| w == b"\"prev\":\"").unwrap() + 8;
+    upper[at..at + 64].make_ascii_uppercase();
+    lines.push(upper);
+    for l in &lines {
+        let plain = parse_line(l);
+        let fast = parse_line_expecting(l, Some((&h, &hex)));
+        assert_eq!(plain, fast);
+    }
+    assert_eq!(parse_line(&lines[0]).unwrap().prev, h);
+    assert_eq!(parse_line(&lines[1]).unwrap().prev, other);
+    assert!(parse_line(&lines[2]).is_err());
+}
+
+proptest! {
+    /// verify's batched tree (level by level, two nodes at a time) gives
+    /// the same subtrees as pushing the leaves one by one, from any start
+    /// and in batches of any size, including across an earlier batch.
+    #[test]
+    fn batched_subtrees_equal_one_by_one(start in 0u64..3000, batches in prop::collection::vec(0usize..600, 1..5)) {
+        let leaf = |i: u64| merkle::leaf_hash(&i.to_le_bytes());
+        let mut one = merkle::Subtrees::starting_at(start);
+        let mut batched = merkle::Subtrees::starting_at(start);
+        let mut next = start;
+        for n in batches {
+            let mut leaves: Vec<Hash> = (next..next + n as u64).map(leaf).collect();
+            for l in &leaves {
+                one.push_hash(*l);
+            }
+            batched.push_hashes(&mut leaves);
+            next += n as u64;
+            prop_assert_eq!(batched.parts(), one.parts());
+        }
+    }
+}

@@ -85,7 +85,13 @@ pub struct Watch {
 
 impl Watch {
     fn start(pin: &Path) -> Watch {
-        let mut child = Command::new(bin("bd-watch"))
+        Watch::start_with(&bin("bd-watch"), pin)
+    }
+
+    /// A watch run by another bd-watch binary (e.g. a copy recorded as
+    /// boundary's own for `pin`).
+    pub fn start_with(bd_watch: &Path, pin: &Path) -> Watch {
+        let mut child = Command::new(bd_watch)
             .arg("--pin-dir")
             .arg(pin)
             .args(["--type", "deny"])

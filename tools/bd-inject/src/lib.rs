@@ -4,7 +4,7 @@
 //! and `cargo xtask completions` render exactly what the binary parses.
 
 pub mod cli;
-pub mod inject;
+pub mod parse;
 
 /// The command line, as the binary, the man page and the completions see it.
 pub fn command() -> clap::Command {
@@ -68,11 +68,11 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              core_pattern pipe; CMD inherits it and the shield holds it there) and \
              PR_SET_DUMPABLE to 0, refuses to run when traced (exit 124), protects itself \
              before it reads any secret, overwrites a --from-env value in its own \
-             environment block, mlocks its copy of each secret and zeroises it after CMD \
-             starts. With --env the value is also in \
+             environment block, and mlocks its copies of each secret: they go with its \
+             address space when CMD replaces it, and are wiped if CMD cannot be started. \
+             With --env the value is also in \
              CMD's environment (readable by CMD's own children and, without the BPF-LSM \
-             shield, by root), and the copy the standard library makes for exec is not \
-             zeroised.",
+             shield, by root).",
         ),
         (
             "EXAMPLES",
@@ -81,3 +81,6 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod parse_vs_clap;

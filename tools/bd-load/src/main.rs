@@ -14,8 +14,9 @@ fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
     };
     match recorded {
         Ok(Some(r)) => eprintln!(
-            "bd-load: self-protection: {} executables, {} maps, {} programs, {} links, {} pin dirs recorded",
+            "bd-load: self-protection: {} executables, {} libraries, {} maps, {} programs, {} links, {} pin dirs recorded",
             r.exes.len(),
+            r.libs.len(),
             r.maps,
             r.progs,
             r.links,
@@ -24,7 +25,10 @@ fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
         Ok(None) => {}
         Err(e) => {
             eprintln!("bd-load: self-protection: recording failed: {e:#}");
-            return Ok(exit::FAILED);
+            return Ok(match exit_code(&e) {
+                exit::MODE => exit::MODE,
+                _ => exit::FAILED,
+            });
         }
     }
     let mut stdout = std::io::stdout().lock();

@@ -26,6 +26,7 @@ pub const BINARIES: &[&str] = &[
 pub const SELF_EXES: &str = "bd_self_exes";
 pub const SELF_IDS: &str = "bd_self_ids";
 pub const SELF_DIRS: &str = "bd_self_dirs";
+pub const SELF_LIBS: &str = "bd_self_libs";
 
 const KIND_MAP: u32 = 1;
 const KIND_PROG: u32 = 2;
@@ -45,6 +46,7 @@ unsafe impl aya::Pod for SelfKey {}
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Recorded {
     pub exes: Vec<PathBuf>,
+    pub libs: Vec<PathBuf>,
     pub maps: usize,
     pub progs: usize,
     pub links: usize,
@@ -53,7 +55,7 @@ pub struct Recorded {
 
 /// True when the self-protection maps exist (self_protect loaded once).
 pub fn pinned(pin_dir: &Path) -> bool {
-    [SELF_EXES, SELF_IDS, SELF_DIRS]
+    [SELF_EXES, SELF_IDS, SELF_DIRS, SELF_LIBS]
         .iter()
         .all(|m| pin::map_path(pin_dir, m).exists())
 }
@@ -90,29 +92,96 @@ fn entries(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Record boundary's executables, kernel objects and pin directories. The
-/// executables go first: once an id is recorded, only they may touch it.
+/// Give `path` (by its inode, `key`) boundary's trust in `map`. Already
+/// there: nothing to do. New, outside OPEN: refused (exit MODE), because
+/// trust follows the inode, and a binary or library replaced by another
+/// file, then recorded by a re-run of `bd-load load`, would inherit it.
+fn trust(
+    map: &mut HashMap<MapData, BdFileKey, u32>,
+    key: BdFileKey,
+    path: &Path,
+    what: &str,
+    closed: Option<&str>,
+) -> anyhow::Result<()> {
+    if map.get(&key, 0).is_ok() {
+        return Ok(());
+    }
+    if let Some(why) = closed {
+        return Err(fail(
+            exit::MODE,
+            format!(
+                "{}: refusing to record it as one of boundary's own {what}: {why}; a new file \
+                 (a replaced or upgraded one) is recorded only in mode OPEN \
+                 (leave tighter modes with `bd-lock release --token FILE`, then run bd-load again)",
+                path.display()
+            ),
+        ));
+    }
+    map.insert(key, 1, 0)
+        .with_context(|| format!("recording {}", path.display()))
+}
+
+/// Record boundary's executables, the libraries they map, kernel objects
+/// and pin directories. The executables go first: once an id is recorded,
+/// only they may touch it.
 pub fn record(pin_dir: &Path) -> anyhow::Result<Option<Recorded>> {
     if !pinned(pin_dir) {
         return Ok(None);
     }
+    let closed = not_open(pin_dir);
     let mut rec = Recorded::default();
     let me = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let bindir = me.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut exes: HashMap<MapData, BdFileKey, u32> = hash(pin_dir, SELF_EXES)?;
+    let mut found = Vec::new();
     for name in BINARIES {
         let p = bindir.join(name);
         let Ok(md) = std::fs::metadata(&p) else {
             continue;
         };
-        exes.insert(file_key(&md), 1, 0)
-            .with_context(|| format!("recording {}", p.display()))?;
+        trust(
+            &mut exes,
+            file_key(&md),
+            &p,
+            "executables",
+            closed.as_deref(),
+        )?;
+        found.push(p.clone());
         rec.exes.push(p);
     }
     // Running from somewhere that is not the install dir: still trust ourselves.
     let md = std::fs::metadata("/proc/self/exe").context("stat /proc/self/exe")?;
-    exes.insert(file_key(&md), 1, 0)
-        .context("recording /proc/self/exe")?;
+    trust(
+        &mut exes,
+        file_key(&md),
+        Path::new("/proc/self/exe"),
+        "executables",
+        closed.as_deref(),
+    )?;
+    found.push(me);
+
+    // What the dynamic linker maps for each of them (nothing for a static
+    // build); the { 0, 0 } mark last, once the set is complete, arms the
+    // check (bpf/self.h).
+    let mut libs: HashMap<MapData, BdFileKey, u32> = hash(pin_dir, SELF_LIBS)?;
+    for exe in &found {
+        for lib in boundary::elf::needed_libs(exe)? {
+            if rec.libs.contains(&lib) {
+                continue;
+            }
+            let md = std::fs::metadata(&lib).with_context(|| format!("{}", lib.display()))?;
+            trust(
+                &mut libs,
+                file_key(&md),
+                &lib,
+                "libraries",
+                closed.as_deref(),
+            )?;
+            rec.libs.push(lib);
+        }
+    }
+    libs.insert(BdFileKey { dev: 0, ino: 0 }, 1, 0)
+        .context("recording the library set")?;
 
     let mut ids: HashMap<MapData, SelfKey, u32> = hash(pin_dir, SELF_IDS)?;
     for p in entries(&pin::maps_dir(pin_dir))? {
@@ -173,32 +242,36 @@ pub fn record(pin_dir: &Path) -> anyhow::Result<Option<Recorded>> {
 /// is what keeps root from using it as the side door. An unreadable or
 /// unknown mode, or a lapsed dead-man switch, refuses.
 pub fn require_open(pin_dir: &Path, what: &str) -> anyhow::Result<()> {
-    let refuse = |why: String| {
-        fail(
+    match not_open(pin_dir) {
+        None => Ok(()),
+        Some(why) => Err(fail(
             exit::MODE,
             format!(
                 "{}: refusing to {what}: {why}; this is allowed only in mode OPEN \
                  (leave tighter modes with bd-lock's release token: `bd-lock release --token FILE`)",
                 pin_dir.display()
             ),
-        )
-    };
+        )),
+    }
+}
+
+/// None in mode OPEN (or with no mode machinery loaded), else why not.
+fn not_open(pin_dir: &Path) -> Option<String> {
     let map = match boundary::mode::ModeMap::open(pin_dir) {
         Ok(Some(m)) => m,
-        Ok(None) => return Ok(()), // no mode map: nothing of the mode machinery is loaded
-        Err(e) => return Err(refuse(format!("cannot open the mode map ({e:#})"))),
+        Ok(None) => return None, // no mode map: nothing of the mode machinery is loaded
+        Err(e) => return Some(format!("cannot open the mode map ({e:#})")),
     };
-    let st = map
-        .read()
-        .map_err(|e| refuse(format!("cannot read the mode map ({e:#})")))?;
+    let st = match map.read() {
+        Ok(st) => st,
+        Err(e) => return Some(format!("cannot read the mode map ({e:#})")),
+    };
     if st.heartbeat_deadline_ns != 0 && boundary::mode::monotonic_ns() > st.heartbeat_deadline_ns {
-        return Err(refuse(
-            "the dead-man switch has lapsed (effective mode LOCKDOWN)".into(),
-        ));
+        return Some("the dead-man switch has lapsed (effective mode LOCKDOWN)".into());
     }
     match boundary::mode::Mode::from_u32(st.mode) {
-        Some(boundary::mode::Mode::Open) => Ok(()),
-        Some(m) => Err(refuse(format!("the mode is {}", m.as_str()))),
-        None => Err(refuse(format!("unknown mode value {}", st.mode))),
+        Some(boundary::mode::Mode::Open) => None,
+        Some(m) => Some(format!("the mode is {}", m.as_str())),
+        None => Some(format!("unknown mode value {}", st.mode)),
     }
 }
