@@ -189,6 +189,21 @@ pub fn protect_pid(pin: &Path, pid: u32) -> Result<(), ProtectError> {
     no_core_dumps(pid).map_err(|err| ProtectError::CoreLimit { pid, err })
 }
 
+/// Keep this process's memory (signing keys, decisions in flight) out of
+/// core dumps. The tools are built with panic = "abort" (bd-inject's no_std
+/// build needs it workspace-wide), so a panic is a SIGABRT, which dumps
+/// core where a file or a pipe (systemd-coredump) pattern takes it. Soft
+/// RLIMIT_CORE = 1 stops both; PR_SET_DUMPABLE 0 also keeps /proc/self
+/// and ptrace to root.
+pub fn no_core_dumps_self() -> std::io::Result<()> {
+    no_core_dumps(std::process::id())?;
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Soft RLIMIT_CORE = 1 for `pid` (the hard limit raised to 1 if it was 0).
 pub fn no_core_dumps(pid: u32) -> std::io::Result<()> {
     let mut old = libc::rlimit {

@@ -24,6 +24,10 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T> {
 
 fn main() {
     let cli: Cli = boundary::json::parse_cli("bd-lock");
+    // Signing keys live in this process: never in a core dump.
+    if let Err(e) = boundary::protect::no_core_dumps_self() {
+        eprintln!("bd-lock: cannot keep core dumps off: {e}");
+    }
     let json = cli.global.json;
     let code = match run(cli) {
         Ok(c) => c,

@@ -3,6 +3,10 @@ use clap::Parser;
 
 fn main() {
     let cli = Cli::parse();
+    // Signing keys live in this process: never in a core dump.
+    if let Err(e) = boundary::protect::no_core_dumps_self() {
+        eprintln!("bd-log: cannot keep core dumps off: {e}");
+    }
     let code = match &cli.cmd {
         Cmd::Keygen { output, epochs } => bd_log::ops::keygen(output, *epochs),
         Cmd::Append(a) => match bd_log::append::run(a) {

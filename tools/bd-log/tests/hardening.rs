@@ -515,3 +515,54 @@ fn an_overlong_line_is_refused_in_bounded_memory() {
     assert!(all.contains("{\"before\":1}") && all.contains("{\"after\":1}"));
     assert!(env.verify(&env.log, &[]).status.success());
 }
+
+/// The soft "Max core file size" of `pid`, from /proc/PID/limits.
+fn soft_core_limit(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap_or_else(|| panic!("no core limit in {limits}"));
+    line.trim_start_matches("Max core file size")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A running `bd-log append` holds the signing key; built with panic =
+/// "abort", a panic is a SIGABRT, which would dump core. Its soft core limit
+/// is 1, which the kernel reads as "never dump" for file and pipe patterns
+/// alike. Twin: a process started the same way without bd-log keeps the
+/// limit it inherited.
+#[test]
+fn a_running_append_never_dumps_core() {
+    let env = fixture();
+    let mut child = Command::new(BIN)
+        .args(["append", "-k"])
+        .arg(&env.key)
+        .arg("-l")
+        .arg(&env.log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut twin = Command::new("sleep").arg("30").spawn().unwrap();
+    // Wait for append to have started (its key is loaded before it reads).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut limit = String::new();
+    while Instant::now() < deadline {
+        limit = soft_core_limit(child.id());
+        if limit == "1" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(limit, "1", "bd-log append's soft core limit");
+    assert_ne!(soft_core_limit(twin.id()), "1", "twin: inherited limit");
+    let _ = twin.kill();
+    let _ = twin.wait();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}
