@@ -144,6 +144,8 @@ deb: check-built
 	$(INSTALL) -m 0644 debian/copyright $(DEBROOT)/usr/share/doc/boundary/copyright
 	gzip -9n -c debian/changelog > $(DEBROOT)/usr/share/doc/boundary/changelog.gz
 	gzip -9n $(DEBROOT)/usr/share/man/man1/*.1
+	$(INSTALL) -d -m 0755 $(DEBROOT)/usr/share/lintian/overrides
+	$(INSTALL) -m 0644 debian/lintian-overrides $(DEBROOT)/usr/share/lintian/overrides/boundary
 	(cd $(DEBROOT) && find usr -type f | sort | xargs md5sum) > $(DEBROOT)/DEBIAN/md5sums
 	dpkg-deb --root-owner-group -Zxz --build $(DEBROOT) $(DEB)
 	@echo "built $(DEB)"
