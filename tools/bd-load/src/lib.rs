@@ -128,10 +128,12 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              bd_events (ring buffer), bd_stats (per-CPU counters), bd_mode, bd_prot_pids, ...\n\
              <pin-dir>/links/<object>-<program>\tone pinned link per attached program; \
              removing it detaches the program\n\
-             <pin-dir>/maps/bd_self_exes, bd_self_ids, bd_self_dirs\tself-protection: \
-             the (dev, ino) of boundary's executables, the ids of its maps, programs and \
-             links, and its pin directories, recorded after every load; while the \
-             self_protect programs run only those executables may open, detach or unpin them\n\
+             <pin-dir>/maps/bd_self_exes, bd_self_libs, bd_self_ids, bd_self_dirs\tself-protection: \
+             the (dev, ino) of boundary's executables and of the libraries they map, the ids \
+             of its maps, programs and links, and its pin directories, recorded after every \
+             load (new files only in mode OPEN); while the self_protect programs run only \
+             those executables may open, detach or unpin them, and above OPEN they map code \
+             only from themselves and those libraries\n\
              /sys/kernel/btf/vmlinux\tkernel BTF, needed for CO-RE\n\
              /sys/kernel/security/lsm\tthe active LSMs; BPF-LSM needs `bpf` in it",
         ),
