@@ -378,6 +378,65 @@ fn bad_input_is_denied_and_processing_continues() {
     assert_eq!(out[7]["decision"], "allow");
 }
 
+/// The UTF-8 check rides on the scanner's first pass (issue 12): a line
+/// with one invalid byte is denied naming the line and the byte, while the
+/// same event with valid multi-byte text, and the plain ASCII one, are
+/// decided by the rules, with the text passed through verbatim.
+#[test]
+fn non_utf8_lines_are_denied_and_multibyte_text_is_decided() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "d.toml",
+        "[[rule]]\nname = \"exec\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\n",
+    );
+    let ascii = ev(r#""comm":"cafe""#);
+    let multi = ev(r#""comm":"café😀""#);
+    let mut bad = multi.clone().into_bytes();
+    // The last byte of the emoji becomes a lone continuation-less lead.
+    let at = multi.find('😀').unwrap() + 3;
+    bad[at] = 0xc3;
+    let mut input = Vec::new();
+    for l in [ascii.as_bytes(), &bad, multi.as_bytes()] {
+        input.extend_from_slice(l);
+        input.push(b'\n');
+    }
+    let mut child = Command::new(bin("bd-policy"))
+        .args(["-p", p.to_str().unwrap(), "--mode", "OPEN"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ds: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ds.len(), 3, "{text}");
+    assert_eq!(ds[0]["decision"], "allow");
+    assert_eq!(ds[0]["event"]["comm"], "cafe");
+    assert_eq!(ds[1]["decision"], "deny");
+    assert_eq!(ds[1]["rule"], Value::Null);
+    let r = ds[1]["reason"].as_str().unwrap();
+    assert!(
+        r.starts_with("line 2: malformed input: not UTF-8: invalid utf-8 sequence")
+            && r.contains(&format!("from index {}", at - 3)),
+        "{r}"
+    );
+    // Shown as its lossy text: U+FFFD in place of the bad bytes.
+    assert!(ds[1]["event"]["comm"]
+        .as_str()
+        .unwrap()
+        .contains('\u{fffd}'));
+    // The twin: the valid multi-byte line is decided by the rule.
+    assert_eq!(ds[2]["decision"], "allow");
+    assert_eq!(ds[2]["event"]["comm"], "café😀");
+}
+
 /// Issue 15 item 5: a line past the 64 MiB limit is ONE deny naming its
 /// length; an event smuggled after the padding, on the same line, is never
 /// decided (before the fix it got "allow"); reading resumes after the
