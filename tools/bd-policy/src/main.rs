@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 mod cases;
+mod mapped;
 mod trust;
 
 fn main() {
@@ -432,6 +433,65 @@ fn decide(args: RunArgs) -> Result<i32> {
             }
             Ok(())
         };
+
+    // A large regular file is read through a mapping (mapped.rs), up to its
+    // last newline; the rest, and whatever is appended meanwhile, by read(2)
+    // below as any other input.
+    if let Some(m) = mapped::Mapped::new(std::os::fd::AsFd::as_fd(&stdin)) {
+        let data = m.bytes();
+        let upto = memchr::memrchr(b'\n', data).map_or(0, |p| p + 1);
+        let mut s = 0usize;
+        while let Some(p) = memchr::memchr(b'\n', &data[s..upto]) {
+            let nl = s + p;
+            let mark = out.len();
+            lineno += 1;
+            if nl - s > MAX_LINE {
+                // As the read(2) path words it (it never holds such a line).
+                let d = Decision::malformed(format!(
+                    "line {lineno}: malformed input: line is {} bytes, over the {MAX_LINE}-byte limit; skipped to its end",
+                    nl - s
+                ));
+                st.eng.render(&mut out, &d, &st.time, st.mode, "");
+            } else {
+                let mut line = &data[s..nl];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                st.decide(&mut out, line, lineno);
+            }
+            if m.shrunk() {
+                // Zeros stood in for this line's bytes, or the next ones:
+                // it is not decided, and nothing after it is.
+                out.truncate(mark);
+                write_out(&mut stdout, &mut out, true)?;
+                anyhow::bail!(
+                    "reading standard input: the file shrank while it was read (at byte {}); line {lineno} and the lines after it were not decided",
+                    m.off + m.shrunk_at() as u64
+                );
+            }
+            s = nl + 1;
+            if out.len() >= OUT_BLOCK {
+                write_out(&mut stdout, &mut out, false)?;
+                if let Some(rp) = &rate_path {
+                    if st.eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
+                        st.eng.rates.save(rp, &pol, st.now_ns)?;
+                        saved_at = Instant::now();
+                    }
+                }
+            }
+        }
+        if m.shrunk() {
+            // Lost while looking for the next newline: every decision made
+            // is for a whole line read before; the rest is gone.
+            write_out(&mut stdout, &mut out, true)?;
+            anyhow::bail!(
+                "reading standard input: the file shrank while it was read (at byte {}); the lines from line {} on were not decided",
+                m.off + m.shrunk_at() as u64,
+                lineno + 1
+            );
+        }
+        m.finish(upto).context("reading standard input")?;
+    }
 
     loop {
         // Every complete line in the block, decided in place.
