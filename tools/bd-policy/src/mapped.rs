@@ -26,6 +26,8 @@ static HI: AtomicUsize = AtomicUsize::new(0);
 /// Lowest address a SIGBUS in the mapping was seen at (usize::MAX: none).
 static FAULT_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
 static SHRUNK: AtomicBool = AtomicBool::new(false);
+/// The page size, for the handler (which calls nothing but mmap).
+static PAGE: AtomicUsize = AtomicUsize::new(4096);
 
 /// A read-only mapping of standard input from its current offset to the end
 /// the file had when it was mapped.
@@ -67,6 +69,7 @@ impl Mapped {
         // SAFETY: sysconf has no memory effects.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let page = if page > 0 { page as u64 } else { 4096 };
+        PAGE.store(page as usize, Ordering::SeqCst);
         let base = off - off % page;
         let map_len = (size - base) as usize;
         install_handler()?;
@@ -173,8 +176,7 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
         let addr = (*info).si_addr() as usize;
         let (lo, hi) = (LO.load(Ordering::SeqCst), HI.load(Ordering::SeqCst));
         if addr >= lo && addr < hi {
-            let page = libc::sysconf(libc::_SC_PAGESIZE);
-            let page = if page > 0 { page as usize } else { 4096 };
+            let page = PAGE.load(Ordering::SeqCst);
             let at = addr - addr % page;
             let p = libc::mmap(
                 at as *mut libc::c_void,
