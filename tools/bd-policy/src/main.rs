@@ -472,6 +472,7 @@ fn decide(args: RunArgs) -> Result<i32> {
             s = nl + 1;
             if out.len() >= OUT_BLOCK {
                 write_out(&mut stdout, &mut out, false)?;
+                m.release_before(s);
                 if let Some(rp) = &rate_path {
                     if st.eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
                         st.eng.rates.save(rp, &pol, st.now_ns)?;

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// and page-table work that only pays off over many pages.
 pub const MIN_MAP: u64 = 4 << 20;
 
+/// Decided input is given back in steps of this size at least.
+const RELEASE_EVERY: usize = 1 << 20;
+
 /// The live mapping's address range, for the handler ([0, 0): none).
 static LO: AtomicUsize = AtomicUsize::new(0);
 static HI: AtomicUsize = AtomicUsize::new(0);
@@ -42,6 +45,9 @@ pub struct Mapped {
     /// File offset of the first unread byte.
     pub off: u64,
     fd: libc::c_int,
+    /// Bytes at the start of the mapping already given back (see
+    /// [`Mapped::release_before`]).
+    released: std::cell::Cell<usize>,
 }
 
 impl Mapped {
@@ -102,6 +108,7 @@ impl Mapped {
             len: (size - off) as usize,
             off,
             fd: raw,
+            released: std::cell::Cell::new(0),
         })
     }
 
@@ -112,6 +119,30 @@ impl Mapped {
         // zeros (the handler maps a zero page over them) rather than fault,
         // and the caller learns of it through `shrunk`.
         unsafe { std::slice::from_raw_parts((self.ptr as *const u8).add(self.skip), self.len) }
+    }
+
+    /// Give back the pages wholly before input byte `upto` (already
+    /// decided): without it, every page of the file read so far would
+    /// stay mapped, and counted in the resident size, until the end.
+    /// Unmapping them costs the same whenever it is done.
+    pub fn release_before(&self, upto: usize) {
+        let page = PAGE.load(Ordering::Relaxed);
+        let end = (self.skip + upto.min(self.len)) / page * page;
+        let from = self.released.get();
+        if end < from + RELEASE_EVERY {
+            return;
+        }
+        // SAFETY: [from, end) lies in our mapping and nothing reads it
+        // again (input is read forward only); a shared file mapping
+        // refaults from the page cache should it be touched.
+        unsafe {
+            libc::madvise(
+                (self.ptr as *mut u8).add(from).cast(),
+                end - from,
+                libc::MADV_DONTNEED,
+            )
+        };
+        self.released.set(end);
     }
 
     /// Whether some page of the mapping was found missing (the file shrank)
