@@ -218,7 +218,7 @@ fn enforcing_programs(m: Mode) -> Vec<&'static str> {
         ]);
     }
     if m >= Mode::Coldroom {
-        v.extend(["mode_ptrace", "mode_traceme"]);
+        v.extend(["mode_ptrace", "mode_traceme", "mode_locked_down"]);
     }
     if m >= Mode::Lockdown {
         // Without the mapping hooks an allowed dynamic binary runs any
