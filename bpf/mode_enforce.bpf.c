@@ -556,6 +556,7 @@ static __always_inline int cgroup_move(struct file *file, struct inode *inode)
 	d = deny_begin(BD_HOOK_CGROUP_MOVE, mode);
 	if (d) {
 		d->target_ino = BPF_CORE_READ(inode, i_ino);
+		d->access = 1; /* a cgroup.procs/threads write (2: clone3, below) */
 		__builtin_memcpy(d->path, name, sizeof(name));
 		deny_submit(d);
 	}
@@ -679,6 +680,36 @@ int BPF_PROG(mode_socket_create, int family, int type, int protocol, int kern, i
 		d->family = family;
 		d->access = type;
 		d->port = (__u16)protocol;
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/*
+ * AIRGAP and above: clone3(CLONE_INTO_CGROUP) starts the child in the cgroup
+ * whose directory fd it names, with no write of cgroup.procs for file_open
+ * above to see, so a governed task could start an ungoverned child. The
+ * kernel asks task_alloc with the clone flags before it moves the child.
+ */
+#define CLONE_INTO_CGROUP 0x200000000ULL
+
+SEC("lsm/task_alloc")
+int BPF_PROG(mode_task_alloc, struct task_struct *task, unsigned long clone_flags, int ret)
+{
+	struct bd_deny *d;
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	if (!((__u64)clone_flags & CLONE_INTO_CGROUP))
+		return 0;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_AIRGAP || !governed())
+		return 0;
+	d = deny_begin(BD_HOOK_CGROUP_MOVE, mode);
+	if (d) {
+		d->access = 2;
+		__builtin_memcpy(d->path, "clone3", 7);
 		deny_submit(d);
 	}
 	return -EPERM;
