@@ -193,23 +193,6 @@ struct inode___blk {
 #define O_ACCMODE 00000003
 #define O_TRUNC 00001000
 
-static long any_entry(void *map, const void *key, void *val, void *ctx)
-{
-	*(int *)ctx = 1;
-	return 1; /* one is enough: stop */
-}
-
-/* Is anything shielded right now: a protected process or file? */
-static __always_inline int shield_in_use(void)
-{
-	int found = 0;
-
-	bpf_for_each_map_elem(&bd_prot_pids, any_entry, &found, 0);
-	if (!found)
-		bpf_for_each_map_elem(&bd_prot_files, any_entry, &found, 0);
-	return found;
-}
-
 /*
  * tracefs (/sys/kernel/tracing, and the same superblock automounted at
  * /sys/kernel/debug/tracing). A uprobe or kprobe event with fetch arguments
@@ -219,15 +202,17 @@ static __always_inline int shield_in_use(void)
  * past every ptrace check. The rule, for everyone not on the allow list and
  * not boundary itself:
  *
- *   while any process or file is protected  no tracefs file opened for write
- *                                           or with O_TRUNC: no probe is
- *                                           defined, and none defined
- *                                           earlier is enabled
- *   COLDROOM and above                      no tracefs file opened at all
- *                                           (as BPF_PROG_LOAD is refused)
+ *   while this object is loaded  no tracefs file opened for write or with
+ *   (any mode)                   O_TRUNC: no probe is defined, and none
+ *                                defined earlier is enabled
+ *   COLDROOM and above           no tracefs file opened at all (as
+ *                                BPF_PROG_LOAD is refused)
  *
- * Reading stays open below COLDROOM: a probe enabled before anything was
- * protected keeps writing to the buffer (SECURITY.md says so). This is
+ * Not only while something is protected: a probe is a path and an offset,
+ * so root could define it between two protected runs and merely wait; an
+ * operator who traces asks for an allow-list entry (bd-load allow, in OPEN).
+ * Reading stays open below COLDROOM: a probe enabled before the load keeps
+ * writing to the buffer (SECURITY.md says so). This is
  * decided at open, by superblock, rather than in locked_down(LOCKDOWN_TRACEFS):
  * that question carries no file and no open mode, not every tracefs file
  * asks it, and the kernel also asks it when it creates tracefs files
@@ -243,8 +228,6 @@ static __always_inline int tracefs_open(struct file *file)
 	if (mode < BD_MODE_COLDROOM && !wr)
 		return 0;
 	if (current_allowed(&accessor) || current_is_boundary())
-		return 0;
-	if (mode < BD_MODE_COLDROOM && !shield_in_use())
 		return 0;
 	return deny(BD_HOOK_TRACEFS, 0, accessor, fl, 0, file);
 }
@@ -441,8 +424,8 @@ enum lockdown_reason {
  * LOCKDOWN_KPROBES is asked when a kprobe or fprobe trace event is
  * registered (__register_trace_kprobe, __register_trace_fprobe), whichever
  * way it comes: a tracefs write (already refused at open, above) or
- * perf_event_open on the kprobe PMU. Refused under the tracefs rule: while
- * anything is protected, and always at COLDROOM+. */
+ * perf_event_open on the kprobe PMU. Refused under the tracefs rule, in
+ * every mode. */
 SEC("lsm/locked_down")
 int BPF_PROG(locked_down, enum lockdown_reason what)
 {
@@ -451,8 +434,6 @@ int BPF_PROG(locked_down, enum lockdown_reason what)
 	if (bpf_core_enum_value_exists(enum lockdown_reason, LOCKDOWN_KPROBES) &&
 	    what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_KPROBES)) {
 		if (current_allowed(&accessor) || current_is_boundary())
-			return 0;
-		if (bd_effective_mode() < BD_MODE_COLDROOM && !shield_in_use())
 			return 0;
 		return deny(BD_HOOK_KPROBES, 0, accessor, what, 0, 0);
 	}

@@ -2,9 +2,9 @@
 //! A uprobe with a fetch argument (`+0(%di):string`) on a function that a
 //! protected program passes its secret to copies the secret into the trace
 //! buffer, past every ptrace check. The twin shows exactly that working with
-//! the shield unloaded; with it loaded and something protected, tracefs is
-//! closed for writing (hook `tracefs`) and kprobe events cannot be
-//! registered through perf either (hook `kprobe`).
+//! the shield unloaded; with it loaded, tracefs is closed for writing (hook
+//! `tracefs`) and kprobe events cannot be registered through perf either
+//! (hook `kprobe`).
 
 #[path = "vm_lsm_util/mod.rs"]
 mod util;
@@ -175,17 +175,17 @@ fn vm_shield_trace_uprobe_cannot_read_a_protected_secret() {
     assert!(leaked, "twin: the uprobe never printed the secret");
     perf_kprobe("vfs_read").expect("twin: a kprobe through perf, unloaded");
 
-    let l = Loaded::new("trace");
-    let mut w = l.watch();
-    // Loaded but nothing protected: tracing is root's as before. A probe
-    // defined now is what an attacker would prepare in advance.
+    // A probe prepared in advance, before boundary is loaded: the shield
+    // must keep it from being switched on.
+    let group = format!("bdprep{me}");
     tracefs_append(
         &format!("{TRACEFS}/uprobe_events"),
         &uprobe_def(&group, &off),
     )
-    .expect("a uprobe while nothing is protected");
-    perf_kprobe("vfs_read").expect("a perf kprobe while nothing is protected");
+    .expect("twin: define the prepared uprobe");
 
+    let l = Loaded::new("trace");
+    let mut w = l.watch();
     let secret = format!("uprobe-shielded-secret-{me}");
     let (v, pid, _) = victim(&l.pin, &secret, true);
     // Every door to a new probe is shut: the dynamic-event files, through
@@ -227,18 +227,15 @@ fn vm_shield_trace_uprobe_cannot_read_a_protected_secret() {
     // The victim really ran under the shield the whole time.
     assert_refused("the victim's environ", read_environ(pid));
 
-    // Nothing protected any more: root's tracing is its own again.
+    // Unloaded again: root's tracing is its own again.
     drop(v);
-    let end = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(Instant::now() < end, "the victim did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    drop(w);
+    drop(l);
     remove_probe(&group);
     assert!(
         !std::fs::read_to_string(format!("{TRACEFS}/uprobe_events"))
             .unwrap()
             .contains(&group),
-        "the prepared probe was removed once nothing was protected"
+        "the prepared probe was removed once the shield was unloaded"
     );
 }
