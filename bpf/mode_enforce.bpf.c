@@ -715,6 +715,86 @@ int BPF_PROG(mode_task_alloc, struct task_struct *task, unsigned long clone_flag
 	return -EPERM;
 }
 
+/*
+ * COLDROOM and above: nobody changes the running kernel. Modules, kexec and
+ * BPF are refused by self_protect; what is left is what the kernel's own
+ * lockdown LSM calls integrity: port I/O (ioperm/iopl), MSR writes, PCI
+ * config and BAR access, debugfs files that write or map, hibernation
+ * images, ACPI tables, unsafe module parameters, bpf_probe_write_user and
+ * the rest below LOCKDOWN_INTEGRITY_MAX. The kernel asks every LSM with the
+ * reason, whatever the lockdown LSM's own setting, so these are refused
+ * here dynamically, by mode. /dev/mem (LOCKDOWN_DEV_MEM) is the shield's:
+ * lsm_file_protect refuses it in every mode.
+ */
+enum lockdown_reason {
+	LOCKDOWN_NONE = 0,
+	LOCKDOWN_MODULE_SIGNATURE = 1,
+	LOCKDOWN_DEV_MEM = 2,
+	LOCKDOWN_EFI_TEST = 3,
+	LOCKDOWN_KEXEC = 4,
+	LOCKDOWN_HIBERNATION = 5,
+	LOCKDOWN_PCI_ACCESS = 6,
+	LOCKDOWN_IOPORT = 7,
+	LOCKDOWN_MSR = 8,
+	LOCKDOWN_ACPI_TABLES = 9,
+	LOCKDOWN_PCMCIA_CIS = 10,
+	LOCKDOWN_TIOCSSERIAL = 11,
+	LOCKDOWN_MODULE_PARAMETERS = 12,
+	LOCKDOWN_MMIOTRACE = 13,
+	LOCKDOWN_DEBUGFS = 14,
+	LOCKDOWN_INTEGRITY_MAX = 21,
+};
+
+/* The reason's name, for the reasons every kernel since lockdown (5.4)
+ * has; the values move between versions, the names do not. */
+#define REASON(r, name)                                                        \
+	if (what == bpf_core_enum_value(enum lockdown_reason, r)) {            \
+		__builtin_memcpy(path, name, sizeof(name));                    \
+		return;                                                        \
+	}
+static __always_inline void reason_name(__u32 what, char *path)
+{
+	REASON(LOCKDOWN_MODULE_SIGNATURE, "module_signature");
+	REASON(LOCKDOWN_EFI_TEST, "efi_test");
+	REASON(LOCKDOWN_KEXEC, "kexec");
+	REASON(LOCKDOWN_HIBERNATION, "hibernation");
+	REASON(LOCKDOWN_PCI_ACCESS, "pci_access");
+	REASON(LOCKDOWN_IOPORT, "ioport");
+	REASON(LOCKDOWN_MSR, "msr");
+	REASON(LOCKDOWN_ACPI_TABLES, "acpi_tables");
+	REASON(LOCKDOWN_PCMCIA_CIS, "pcmcia_cis");
+	REASON(LOCKDOWN_TIOCSSERIAL, "tiocsserial");
+	REASON(LOCKDOWN_MODULE_PARAMETERS, "module_parameters");
+	REASON(LOCKDOWN_MMIOTRACE, "mmiotrace");
+	REASON(LOCKDOWN_DEBUGFS, "debugfs");
+}
+#undef REASON
+
+SEC("lsm/locked_down")
+int BPF_PROG(mode_locked_down, enum lockdown_reason what, int ret)
+{
+	struct bd_deny *d;
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	if (what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_NONE) ||
+	    what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_DEV_MEM) ||
+	    what >= bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_INTEGRITY_MAX))
+		return 0;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_COLDROOM)
+		return 0;
+	d = deny_begin(BD_HOOK_KERNEL_INTEGRITY, mode);
+	if (d) {
+		/* the raw value differs between kernel versions: path names it */
+		d->access = what;
+		reason_name(what, d->path);
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(mode_ptrace, struct task_struct *child, unsigned int pmode, int ret)
 {

@@ -65,6 +65,8 @@ impl Rig {
             "mode_rename",
             "mode_ptrace",
             "mode_traceme",
+            "mode_locked_down",
+            "mode_task_alloc",
         ] {
             let name = format!("mode_enforce-{p} ");
             assert!(
