@@ -153,6 +153,7 @@ enum bd_hook {
 	BD_HOOK_PACKET_SOCKET = 55,    /* LSM socket_create AF_PACKET in the governed cgroup */
 	BD_HOOK_CGROUP_MOVE = 56,      /* LSM file_open of cgroup.procs/threads for writing, governed */
 	BD_HOOK_KERNEL_INTEGRITY = 57, /* LSM locked_down, integrity reasons, at COLDROOM+: ioperm, MSR, PCI, debugfs... */
+	BD_HOOK_USB_AUTHORIZE = 58,    /* LSM file_open of a USB authorized/authorized_default for writing, AIRGAP+, not boundary */
 };
 
 /* struct bd_deny.action */

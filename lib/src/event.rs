@@ -97,6 +97,7 @@ pub const BD_HOOK_ALLOWED_RENAME: u32 = 54;
 pub const BD_HOOK_PACKET_SOCKET: u32 = 55;
 pub const BD_HOOK_CGROUP_MOVE: u32 = 56;
 pub const BD_HOOK_KERNEL_INTEGRITY: u32 = 57;
+pub const BD_HOOK_USB_AUTHORIZE: u32 = 58;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
@@ -437,6 +438,7 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_PACKET_SOCKET => "packet_socket",
         BD_HOOK_CGROUP_MOVE => "cgroup_move",
         BD_HOOK_KERNEL_INTEGRITY => "kernel_integrity",
+        BD_HOOK_USB_AUTHORIZE => "usb_authorize",
         BD_HOOK_CONNECT4 => "connect4",
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
@@ -758,6 +760,7 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_ALLOWED_TRUNCATE
             | BD_HOOK_ALLOWED_RENAME
             | BD_HOOK_CGROUP_MOVE
+            | BD_HOOK_USB_AUTHORIZE
     );
     let net_hook = matches!(
         d.hook,
