@@ -136,6 +136,8 @@ enum bd_hook {
 	BD_HOOK_LOCKDOWN = 31,    /* LSM locked_down: /proc/kcore, /dev/mem */
 	BD_HOOK_BLOCK_DEV = 32,   /* LSM file_open of a block device holding a protected file */
 	BD_HOOK_SELF_MMAP = 33,   /* LSM mmap_file/file_mprotect: code in a boundary process from a file not its own */
+	BD_HOOK_TRACEFS = 34,     /* LSM file_open of tracefs: for write in any mode, any open at COLDROOM+ */
+	BD_HOOK_KPROBES = 35,     /* LSM locked_down(LOCKDOWN_KPROBES): a kprobe/fprobe trace event */
 	/* 40..=44: AIRGAP beyond connect/sendmsg (issue 9) */
 	BD_HOOK_SOCK_CREATE = 40,  /* cgroup/sock_create: raw, packet or ICMP socket */
 	BD_HOOK_POST_BIND4 = 41,   /* cgroup/post_bind4: bind beyond loopback */

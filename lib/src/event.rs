@@ -82,6 +82,8 @@ pub const BD_HOOK_PERF: u32 = 30;
 pub const BD_HOOK_LOCKDOWN: u32 = 31;
 pub const BD_HOOK_BLOCK_DEV: u32 = 32;
 pub const BD_HOOK_SELF_MMAP: u32 = 33;
+pub const BD_HOOK_TRACEFS: u32 = 34;
+pub const BD_HOOK_KPROBES: u32 = 35;
 pub const BD_HOOK_SOCK_CREATE: u32 = 40;
 pub const BD_HOOK_POST_BIND4: u32 = 41;
 pub const BD_HOOK_POST_BIND6: u32 = 42;
@@ -455,6 +457,8 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_LOCKDOWN => "locked_down",
         BD_HOOK_BLOCK_DEV => "block_dev",
         BD_HOOK_SELF_MMAP => "self_mmap",
+        BD_HOOK_TRACEFS => "tracefs",
+        BD_HOOK_KPROBES => "kprobe",
         BD_HOOK_SOCK_CREATE => "sock_create",
         BD_HOOK_POST_BIND4 => "post_bind4",
         BD_HOOK_POST_BIND6 => "post_bind6",
@@ -749,6 +753,7 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_SELF_WRITE
             | BD_HOOK_BLOCK_DEV
             | BD_HOOK_SELF_MMAP
+            | BD_HOOK_TRACEFS
             | BD_HOOK_MMAP_EXEC
             | BD_HOOK_MPROTECT_EXEC
             | BD_HOOK_ALLOWED_WRITE
@@ -1163,6 +1168,8 @@ mod tests {
         ("BD_HOOK_LOCKDOWN", BD_HOOK_LOCKDOWN as usize),
         ("BD_HOOK_BLOCK_DEV", BD_HOOK_BLOCK_DEV as usize),
         ("BD_HOOK_SELF_MMAP", BD_HOOK_SELF_MMAP as usize),
+        ("BD_HOOK_TRACEFS", BD_HOOK_TRACEFS as usize),
+        ("BD_HOOK_KPROBES", BD_HOOK_KPROBES as usize),
         ("BD_HOOK_SOCK_CREATE", BD_HOOK_SOCK_CREATE as usize),
         ("BD_HOOK_POST_BIND4", BD_HOOK_POST_BIND4 as usize),
         ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),
