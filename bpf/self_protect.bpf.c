@@ -30,7 +30,8 @@
  *     inode_create/mkdir/mknod/symlink/link/unlink/rmdir/rename
  *                            in or out of a sealed dir, of a sealed file or
  *                            dir, a link of a sealed file -> SEAL_DIR
- *     sb_mount, move_mount   onto a sealed path or an ancestor dir -> SEAL_MOUNT
+ *     sb_mount, move_mount   onto a sealed path; a new filesystem (not a
+ *                            bind or move) onto an ancestor dir -> SEAL_MOUNT
  *
  * None of these honours audit mode or the allow list: the attacker the
  * product exists for is root, and both are root's to change.
@@ -129,6 +130,8 @@ struct {
  * than put something new on the path: `unshare -m` makes / private this way,
  * and a remount cannot show other files. */
 #define MS_REMOUNT 32
+#define MS_BIND 4096
+#define MS_MOVE 8192
 #define MS_UNBINDABLE (1 << 17)
 #define MS_PRIVATE (1 << 18)
 #define MS_SLAVE (1 << 19)
@@ -457,34 +460,50 @@ int BPF_PROG(bd_seal_link, struct dentry *old_dentry, struct inode *dir, struct 
 	return seal_dir(dir, 0, SEAL_D_LINK);
 }
 
-static __always_inline int seal_mount(const struct path *to, __u32 access)
+/* `need`: the BD_SEAL_* flags of the mount point that refuse this mount. */
+static __always_inline int seal_mount(const struct path *to, __u32 need, __u32 access)
 {
 	struct dentry *d = BPF_CORE_READ(to, dentry);
 	struct inode *ino = BPF_CORE_READ(d, d_inode);
 
-	if (!seal_on() || !seal_flags(ino) || current_is_boundary())
+	if (!seal_on() || !(seal_flags(ino) & need) || current_is_boundary())
 		return 0;
 	return deny_at(BD_HOOK_SEAL_MOUNT, 0, tgid(), access, 0, ino, BPF_CORE_READ(d, d_name.name));
 }
 
-/* mount(2): a new mount, a bind or a move onto the path. A mount on a
- * sealed dir or an ancestor (tmpfs over /etc) would show other files at
- * the sealed paths, in this mount namespace or (shared) in all. */
+/*
+ * mount(2) onto a sealed file or dir: any new mount, bind or move would show
+ * other files at the sealed paths. Onto an ancestor (/etc): a new filesystem
+ * only (tmpfs over /etc). Binds and moves there stay allowed because
+ * systemd's service sandboxing (ProtectSystem=, ReadOnlyPaths=) binds /etc
+ * onto itself and moves its new root in every service it starts; what a
+ * foreign bind shows at the sealed paths is other inodes, which bd-lock
+ * refuses to trust.
+ */
 SEC("lsm/sb_mount")
 int BPF_PROG(bd_seal_sb_mount, const char *dev_name, const struct path *path, const char *type,
 	     unsigned long flags)
 {
 	if (flags & (MS_REMOUNT | MS_UNBINDABLE | MS_PRIVATE | MS_SLAVE | MS_SHARED))
 		return 0;
-	return seal_mount(path, SEAL_M_MOUNT);
+	if (flags & (MS_BIND | MS_MOVE))
+		return seal_mount(path, BD_SEAL_FILE, SEAL_M_MOUNT);
+	return seal_mount(path, BD_SEAL_FILE | BD_SEAL_GUARD, SEAL_M_MOUNT);
 }
 
 /* The new mount API (fsmount, open_tree) attaches through move_mount(2),
- * which sb_mount does not see. */
+ * which sb_mount does not see. Onto a sealed path only, as for a bind; a
+ * tree moved onto its own directory (a sandbox's self-bind) shows the same
+ * inodes and is let through. */
 SEC("lsm/move_mount")
 int BPF_PROG(bd_seal_move_mount, const struct path *from_path, const struct path *to_path)
 {
-	return seal_mount(to_path, SEAL_M_MOVE);
+	struct inode *from = BPF_CORE_READ(from_path, dentry, d_inode);
+	struct inode *to = BPF_CORE_READ(to_path, dentry, d_inode);
+
+	if (from == to)
+		return 0;
+	return seal_mount(to_path, BD_SEAL_FILE, SEAL_M_MOVE);
 }
 
 /*

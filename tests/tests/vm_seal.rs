@@ -760,6 +760,23 @@ fn vm_seal_forged_key_release_fails() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // A forged tree bound over the directory above the seal: the kernel
+    // lets a bind onto /etc through (systemd's sandboxing binds it onto
+    // itself), and bd-lock sees other inodes at the sealed paths.
+    let forged = r.root.join("forged-etc");
+    std::fs::create_dir_all(forged.join("boundary/operators.d")).unwrap();
+    std::fs::copy(
+        r.root.join("evil.pub"),
+        forged.join("boundary/operators.d/evil.pub"),
+    )
+    .unwrap();
+    std::fs::write(forged.join("machine-id"), format!("{HOST}\n")).unwrap();
+    bind(&forged, &r.etc).expect("a bind onto the directory above the seal");
+    let o = r.lock(&["release", "--token", bad.to_str().unwrap()]);
+    umount(&r.etc);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "bind over etc: {err}");
+    assert!(err.contains("not the file bd-load sealed"), "{err}");
     // The chroot with a hard link of the real bd-lock.
     let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
     let o = in_chroot(&r, &croot, &bad);
