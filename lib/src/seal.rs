@@ -25,7 +25,14 @@ pub const SEAL_FILE: u32 = 1;
 /// An ancestor directory of a sealed path: nothing may be mounted on it.
 pub const SEAL_GUARD: u32 = 2;
 /// `{ dev 0, ino 0 }`: a seal has been recorded (no inode has that key).
+/// Its value is [`MARK_CONFIG_DIR`] when a configuration directory was
+/// among the sealed paths.
 pub const RECORDED: BdFileKey = BdFileKey { dev: 0, ino: 0 };
+/// The mark's value when the record holds a sealed directory (the operator
+/// keys' home, /etc/boundary by default): only then is there a sealed trust
+/// root for bd-lock to hold a ceremony to. A host where it was missing at
+/// the load (bd-load names it on stderr) keeps the old behaviour.
+pub const MARK_CONFIG_DIR: u32 = 4;
 /// What bd-load seals unless told otherwise (`--seal`).
 pub const DEFAULT_PATHS: &[&str] = &["/etc/boundary", "/etc/default/boundary", "/etc/machine-id"];
 /// Files and directories below one sealed directory, at most (bd_seal holds 1024).
@@ -162,6 +169,13 @@ impl Seal {
         self.map.get(&RECORDED, 0).is_ok()
     }
 
+    /// Did the recorded seal include a configuration directory?
+    pub fn config_sealed(&self) -> bool {
+        self.map
+            .get(&RECORDED, 0)
+            .is_ok_and(|v| v & MARK_CONFIG_DIR != 0)
+    }
+
     /// The flags of `key`, 0 when it is not in the record.
     pub fn flags(&self, key: &BdFileKey) -> u32 {
         self.map.get(key, 0).unwrap_or(0)
@@ -181,8 +195,9 @@ impl Seal {
                 .insert(e.key, e.flags, 0)
                 .with_context(|| format!("recording {} in {SEAL_MAP}", e.path.display()))?;
         }
+        let dir = entries.iter().any(|e| e.dir && e.flags & SEAL_FILE != 0);
         self.map
-            .insert(RECORDED, 0, 0)
+            .insert(RECORDED, if dir { MARK_CONFIG_DIR } else { 0 }, 0)
             .with_context(|| format!("marking {SEAL_MAP} recorded"))
     }
 

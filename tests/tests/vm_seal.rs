@@ -178,6 +178,30 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
+        // A failed test must not leave the VM above OPEN for the next one:
+        // release with the real operator's key.
+        let k = self.root.join("op");
+        let tok = self.root.join("cleanup.tok");
+        for _ in 0..3 {
+            let m = self.mode();
+            if m == "OPEN" || m == "?" || !k.exists() {
+                break;
+            }
+            let _ = self.lock(&[
+                "token",
+                "-k",
+                k.to_str().unwrap_or_default(),
+                "--from",
+                &m,
+                "--to",
+                "OPEN",
+                "-o",
+                tok.to_str().unwrap_or_default(),
+            ]);
+            let _ = std::fs::remove_file(self.opsd().join("evil.pub"));
+            let _ = self.lock(&["release", "--token", tok.to_str().unwrap_or_default()]);
+            let _ = std::fs::remove_file(&tok);
+        }
         let _ = Command::new(self.bin.join("bd-load"))
             .arg("--pin-dir")
             .arg(&self.pin)

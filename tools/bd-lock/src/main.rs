@@ -603,7 +603,9 @@ fn current_seq(cur: &Current) -> u64 {
 /// bind mount or a tmpfs over /etc shows other files at the same paths, and
 /// a --operator-keys elsewhere names unsealed ones: either would make a
 /// root-minted token count. No seal recorded (nothing loaded, no BPF-LSM):
-/// as before. A seal map that cannot be read: refused (fail closed).
+/// as before; nor when no configuration directory was sealed (/etc/boundary
+/// missing at the load: there is no sealed key set to hold to). A seal map
+/// that cannot be read: refused (fail closed).
 fn sealed_config(ctx: &Ctx) -> Result<()> {
     let seal = match boundary::seal::Seal::open(&ctx.pin) {
         Ok(Some(s)) => s,
@@ -614,7 +616,7 @@ fn sealed_config(ctx: &Ctx) -> Result<()> {
             ))
         }
     };
-    if !seal.recorded() {
+    if !seal.config_sealed() {
         return Ok(());
     }
     let keys = ctx.operator_keys.as_path();
