@@ -154,6 +154,7 @@ enum bd_hook {
 	BD_HOOK_ALLOWED_RENAME = 54,   /* LSM inode_rename over an allowed file (LOCKDOWN) */
 	BD_HOOK_PACKET_SOCKET = 55,    /* LSM socket_create AF_PACKET in the governed cgroup */
 	BD_HOOK_CGROUP_MOVE = 56,      /* LSM file_open of cgroup.procs/threads for writing, governed */
+	BD_HOOK_KERNEL_INTEGRITY = 57, /* LSM locked_down, integrity reasons, at COLDROOM+: ioperm, MSR, PCI, debugfs... */
 };
 
 /* struct bd_deny.action */

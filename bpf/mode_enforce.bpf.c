@@ -556,6 +556,7 @@ static __always_inline int cgroup_move(struct file *file, struct inode *inode)
 	d = deny_begin(BD_HOOK_CGROUP_MOVE, mode);
 	if (d) {
 		d->target_ino = BPF_CORE_READ(inode, i_ino);
+		d->access = 1; /* a cgroup.procs/threads write (2: clone3, below) */
 		__builtin_memcpy(d->path, name, sizeof(name));
 		deny_submit(d);
 	}
@@ -679,6 +680,116 @@ int BPF_PROG(mode_socket_create, int family, int type, int protocol, int kern, i
 		d->family = family;
 		d->access = type;
 		d->port = (__u16)protocol;
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/*
+ * AIRGAP and above: clone3(CLONE_INTO_CGROUP) starts the child in the cgroup
+ * whose directory fd it names, with no write of cgroup.procs for file_open
+ * above to see, so a governed task could start an ungoverned child. The
+ * kernel asks task_alloc with the clone flags before it moves the child.
+ */
+#define CLONE_INTO_CGROUP 0x200000000ULL
+
+SEC("lsm/task_alloc")
+int BPF_PROG(mode_task_alloc, struct task_struct *task, unsigned long clone_flags, int ret)
+{
+	struct bd_deny *d;
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	if (!((__u64)clone_flags & CLONE_INTO_CGROUP))
+		return 0;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_AIRGAP || !governed())
+		return 0;
+	d = deny_begin(BD_HOOK_CGROUP_MOVE, mode);
+	if (d) {
+		d->access = 2;
+		__builtin_memcpy(d->path, "clone3", 7);
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/*
+ * COLDROOM and above: nobody changes the running kernel. Modules, kexec and
+ * BPF are refused by self_protect; what is left is what the kernel's own
+ * lockdown LSM calls integrity: port I/O (ioperm/iopl), MSR writes, PCI
+ * config and BAR access, debugfs files that write or map, hibernation
+ * images, ACPI tables, unsafe module parameters, bpf_probe_write_user and
+ * the rest below LOCKDOWN_INTEGRITY_MAX. The kernel asks every LSM with the
+ * reason, whatever the lockdown LSM's own setting, so these are refused
+ * here dynamically, by mode. /dev/mem (LOCKDOWN_DEV_MEM) is the shield's:
+ * lsm_file_protect refuses it in every mode.
+ */
+enum lockdown_reason {
+	LOCKDOWN_NONE = 0,
+	LOCKDOWN_MODULE_SIGNATURE = 1,
+	LOCKDOWN_DEV_MEM = 2,
+	LOCKDOWN_EFI_TEST = 3,
+	LOCKDOWN_KEXEC = 4,
+	LOCKDOWN_HIBERNATION = 5,
+	LOCKDOWN_PCI_ACCESS = 6,
+	LOCKDOWN_IOPORT = 7,
+	LOCKDOWN_MSR = 8,
+	LOCKDOWN_ACPI_TABLES = 9,
+	LOCKDOWN_PCMCIA_CIS = 10,
+	LOCKDOWN_TIOCSSERIAL = 11,
+	LOCKDOWN_MODULE_PARAMETERS = 12,
+	LOCKDOWN_MMIOTRACE = 13,
+	LOCKDOWN_DEBUGFS = 14,
+	LOCKDOWN_INTEGRITY_MAX = 21,
+};
+
+/* The reason's name, for the reasons every kernel since lockdown (5.4)
+ * has; the values move between versions, the names do not. */
+#define REASON(r, name)                                                        \
+	if (what == bpf_core_enum_value(enum lockdown_reason, r)) {            \
+		__builtin_memcpy(path, name, sizeof(name));                    \
+		return;                                                        \
+	}
+static __always_inline void reason_name(__u32 what, char *path)
+{
+	REASON(LOCKDOWN_MODULE_SIGNATURE, "module_signature");
+	REASON(LOCKDOWN_EFI_TEST, "efi_test");
+	REASON(LOCKDOWN_KEXEC, "kexec");
+	REASON(LOCKDOWN_HIBERNATION, "hibernation");
+	REASON(LOCKDOWN_PCI_ACCESS, "pci_access");
+	REASON(LOCKDOWN_IOPORT, "ioport");
+	REASON(LOCKDOWN_MSR, "msr");
+	REASON(LOCKDOWN_ACPI_TABLES, "acpi_tables");
+	REASON(LOCKDOWN_PCMCIA_CIS, "pcmcia_cis");
+	REASON(LOCKDOWN_TIOCSSERIAL, "tiocsserial");
+	REASON(LOCKDOWN_MODULE_PARAMETERS, "module_parameters");
+	REASON(LOCKDOWN_MMIOTRACE, "mmiotrace");
+	REASON(LOCKDOWN_DEBUGFS, "debugfs");
+}
+#undef REASON
+
+SEC("lsm/locked_down")
+int BPF_PROG(mode_locked_down, enum lockdown_reason what, int ret)
+{
+	struct bd_deny *d;
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	if (what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_NONE) ||
+	    what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_DEV_MEM) ||
+	    what >= bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_INTEGRITY_MAX))
+		return 0;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_COLDROOM)
+		return 0;
+	d = deny_begin(BD_HOOK_KERNEL_INTEGRITY, mode);
+	if (d) {
+		/* the raw value differs between kernel versions: path names it */
+		d->access = what;
+		reason_name(what, d->path);
 		deny_submit(d);
 	}
 	return -EPERM;

@@ -98,6 +98,7 @@ pub const BD_HOOK_ALLOWED_TRUNCATE: u32 = 53;
 pub const BD_HOOK_ALLOWED_RENAME: u32 = 54;
 pub const BD_HOOK_PACKET_SOCKET: u32 = 55;
 pub const BD_HOOK_CGROUP_MOVE: u32 = 56;
+pub const BD_HOOK_KERNEL_INTEGRITY: u32 = 57;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
@@ -437,6 +438,7 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_ALLOWED_RENAME => "allowed_rename",
         BD_HOOK_PACKET_SOCKET => "packet_socket",
         BD_HOOK_CGROUP_MOVE => "cgroup_move",
+        BD_HOOK_KERNEL_INTEGRITY => "kernel_integrity",
         BD_HOOK_CONNECT4 => "connect4",
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
@@ -1186,6 +1188,10 @@ mod tests {
         ("BD_HOOK_ALLOWED_RENAME", BD_HOOK_ALLOWED_RENAME as usize),
         ("BD_HOOK_PACKET_SOCKET", BD_HOOK_PACKET_SOCKET as usize),
         ("BD_HOOK_CGROUP_MOVE", BD_HOOK_CGROUP_MOVE as usize),
+        (
+            "BD_HOOK_KERNEL_INTEGRITY",
+            BD_HOOK_KERNEL_INTEGRITY as usize,
+        ),
         ("BD_ALLOW_SEALED", BD_ALLOW_SEALED as usize),
         ("BD_ACT_DENY", BD_ACT_DENY as usize),
         ("BD_ACT_AUDIT", BD_ACT_AUDIT as usize),

@@ -585,7 +585,9 @@ fn airgap_refuses_inbound() {
 
 /// Issue 9 item 10: once the dead-man deadline passed, neither a heartbeat
 /// nor re-arming brings the looser mode back without a ceremony; with a
-/// token it does, and says so in a mode event from LOCKDOWN.
+/// token it does, and says so in a mode event from LOCKDOWN. The renewal is
+/// a transition: seq moves, so the token cannot open a later expiry, even
+/// with the nonce store deleted.
 #[test]
 fn renewing_an_expired_dead_man_switch_needs_a_ceremony() {
     let rig = Rig::new("expired", 36);
@@ -658,7 +660,52 @@ fn renewing_an_expired_dead_man_switch_needs_a_ceremony() {
         back.contains("Connection refused"),
         "renewed by ceremony: {back}"
     );
-    rig.lock(&["disarm"]);
+    // The renewal moved seq: once the switch expires again, the same token
+    // opens nothing, even with the nonce store gone (root can delete it).
+    std::thread::sleep(Duration::from_millis(1300));
+    std::fs::remove_file(rig.dir.path().join("state.json.nonces")).unwrap();
+    for args in [&["heartbeat"][..], &["disarm"][..]] {
+        let o = rig
+            .tool("bd-lock")
+            .env("BD_OPERATOR_KEYS", &keys)
+            .args(args)
+            .arg("--token")
+            .arg(&tok)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?} replayed: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("seq"),
+            "{args:?}: {o:?}"
+        );
+    }
+    let dead = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
+    assert!(
+        dead.contains("Operation not permitted"),
+        "still LOCKDOWN: {dead}"
+    );
+    // A fresh token for the new seq disarms it, and seq moves again.
+    let tok2 = rig.dir.path().join("tok2");
+    let o = rig
+        .tool("bd-lock")
+        .args(["token", "--from", "LOCKDOWN", "--to", "OPEN", "-k"])
+        .arg(&key)
+        .arg("-o")
+        .arg(&tok2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let o = rig
+        .tool("bd-lock")
+        .env("BD_OPERATOR_KEYS", &keys)
+        .arg("disarm")
+        .arg("--token")
+        .arg(&tok2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let back = rig.connect(Some(&rig.ns_client), &rig.server_ip, 9);
+    assert!(back.contains("Connection refused"), "disarmed: {back}");
 }
 
 /// Issue 9 item 11: set/engage/status exit NOT_ENFORCED when the programs a

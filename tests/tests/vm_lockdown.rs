@@ -65,6 +65,8 @@ impl Rig {
             "mode_rename",
             "mode_ptrace",
             "mode_traceme",
+            "mode_locked_down",
+            "mode_task_alloc",
         ] {
             let name = format!("mode_enforce-{p} ");
             assert!(
@@ -745,8 +747,9 @@ fn errno() -> i32 {
 /// Issue 9 items 6 (rest) and 8 under BPF-LSM: in AIRGAP a governed process
 /// can neither create an AF_PACKET socket (raw or datagram; cgroup
 /// sock_create never sees them) nor leave the governed cgroup by writing
-/// another cgroup's cgroup.procs; each a deny event. Twins: both work in
-/// OPEN, and a process outside the governed cgroup still opens AF_PACKET in
+/// another cgroup's cgroup.procs, nor start a child in another cgroup with
+/// clone3(CLONE_INTO_CGROUP); each a deny event. Twins: all work in
+/// OPEN, clone3 from outside the governed cgroup works in AIRGAP, and a process outside the governed cgroup still opens AF_PACKET in
 /// AIRGAP (the refusal is scoped like the cgroup programs).
 #[test]
 #[ignore = "vm: run by cargo xtask vm-test"]
@@ -784,12 +787,67 @@ fn vm_airgap_refuses_packet_sockets_and_leaving_the_governed_cgroup() {
         r
     };
 
+    // clone3(CLONE_INTO_CGROUP): the child starts in `other` with no write
+    // of cgroup.procs. It exits 0 only if /proc/self/cgroup names `other`.
+    let other_dir = std::ffi::CString::new(other.to_str().unwrap()).unwrap();
+    let other_name = other
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let spawn_into = || unsafe {
+        let dir = libc::open(other_dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+        if dir < 0 {
+            return errno();
+        }
+        // struct clone_args (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid,
+        // parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        // set_tid_size, cgroup.
+        let mut args = [0u64; 11];
+        args[0] = 0x2_0000_0000; // CLONE_INTO_CGROUP
+        args[4] = libc::SIGCHLD as u64;
+        args[10] = dir as u64;
+        let pid = libc::syscall(libc::SYS_clone3, args.as_mut_ptr(), 88usize);
+        if pid < 0 {
+            return errno();
+        }
+        if pid == 0 {
+            let mut buf = [0u8; 512];
+            let fd = libc::open(c"/proc/self/cgroup".as_ptr(), libc::O_RDONLY);
+            let n = if fd < 0 {
+                0
+            } else {
+                libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
+            };
+            let seen = n > 0
+                && buf[..n as usize]
+                    .windows(other_name.len())
+                    .any(|w| w == &other_name[..]);
+            libc::_exit(if seen { 0 } else { 3 });
+        }
+        libc::close(dir);
+        let mut st = 0;
+        libc::waitpid(pid as libc::pid_t, &mut st, 0);
+        if libc::WIFEXITED(st) {
+            libc::WEXITSTATUS(st)
+        } else {
+            4
+        }
+    };
+
     assert_eq!(
         in_child(&rig.cgroup, packet(libc::SOCK_RAW)),
         0,
         "OPEN: AF_PACKET raw"
     );
     assert_eq!(in_child(&rig.cgroup, leave), 0, "OPEN: leaving works");
+    assert_eq!(
+        in_child(&rig.cgroup, spawn_into),
+        0,
+        "OPEN: clone3 starts a child in the other cgroup"
+    );
 
     let (mut watch, rx) = rig.watch();
     rig.lock(&["set", "AIRGAP", "--reason", "vm test"]);
@@ -816,7 +874,27 @@ fn vm_airgap_refuses_packet_sockets_and_leaving_the_governed_cgroup() {
         "AIRGAP: left the governed cgroup"
     );
     let d = next_deny(&rx, "cgroup_move");
-    assert_eq!(d["path"], "cgroup.procs");
+    assert_eq!(
+        (d["path"].as_str(), d["access"].as_u64()),
+        (Some("cgroup.procs"), Some(1)),
+        "{d}"
+    );
+    assert_eq!(
+        in_child(&rig.cgroup, spawn_into),
+        libc::EPERM,
+        "AIRGAP: clone3(CLONE_INTO_CGROUP) out of the governed cgroup"
+    );
+    let d = next_deny(&rx, "cgroup_move");
+    assert_eq!(
+        (d["path"].as_str(), d["access"].as_u64()),
+        (Some("clone3"), Some(2)),
+        "{d}"
+    );
+    assert_eq!(
+        in_child(&other, spawn_into),
+        0,
+        "AIRGAP: clone3 from outside the governed cgroup still works"
+    );
     let _ = watch.kill();
     let _ = watch.wait();
     drop(rig);

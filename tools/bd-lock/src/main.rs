@@ -218,7 +218,7 @@ fn enforcing_programs(m: Mode) -> Vec<&'static str> {
         ]);
     }
     if m >= Mode::Coldroom {
-        v.extend(["mode_ptrace", "mode_traceme"]);
+        v.extend(["mode_ptrace", "mode_traceme", "mode_locked_down"]);
     }
     if m >= Mode::Lockdown {
         // Without the mapping hooks an allowed dynamic binary runs any
@@ -790,9 +790,19 @@ fn expiry_ceremony(ctx: &Ctx, c: Option<&Ceremony>, what: &str) -> Result<Option
         "bd-lock: the dead-man deadline has passed; to {what} releases LOCKDOWN -> {}",
         st.mode
     );
-    // Renewing does not move seq: as for disarm, the nonce store is what
-    // makes the token single-use here.
+    // The caller moves seq once the switch is renewed (released_expiry),
+    // so this token, bound to `seq`, opens this one release only.
     ceremony(ctx, c, Mode::Lockdown, st.mode, seq).map(|(via, _)| Some(via))
+}
+
+/// An expired dead-man switch renewed or disarmed by ceremony is a
+/// transition (the kernel acted as LOCKDOWN, now it acts as the recorded
+/// mode): seq moves in both copies, so the token that opened it, bound to
+/// the old seq, cannot open a later expiry even without the nonce store.
+fn released_expiry(st: &mut mode::State, ms: &mut mode::MapState) {
+    let next = st.seq.max(ms.seq) + 1;
+    st.seq = next;
+    ms.seq = next;
 }
 
 fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
@@ -823,6 +833,9 @@ fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
     let mut ms = mm.read()?;
     ms.heartbeat_deadline_ns = mode::monotonic_ns() + interval.as_nanos() as u64;
     st.heartbeat_ns = Some(interval.as_nanos() as u64);
+    if via.is_some() {
+        released_expiry(&mut st, &mut ms);
+    }
     mm.write(ms)?;
     mode::write_state(&ctx.state, &st)?;
     if let Some(via) = via {
@@ -849,7 +862,7 @@ fn heartbeat(ctx: &Ctx, c: Option<&Ceremony>) -> Result<()> {
     let via = expiry_ceremony(ctx, c, "renew the heartbeat")?;
     let _l = mode::lock_state(&ctx.state)?;
     let cur = ctx.current_locked();
-    let st = mode::read_state(&ctx.state)?;
+    let mut st = mode::read_state(&ctx.state)?;
     let Some(interval) = st.heartbeat_ns else {
         return refuse("the dead-man switch is not armed (bd-lock arm --heartbeat DURATION)");
     };
@@ -867,7 +880,13 @@ fn heartbeat(ctx: &Ctx, c: Option<&Ceremony>) -> Result<()> {
     };
     let mut ms = mm.read()?;
     ms.heartbeat_deadline_ns = mode::monotonic_ns() + interval;
+    if via.is_some() {
+        released_expiry(&mut st, &mut ms);
+    }
     mm.write(ms)?;
+    if via.is_some() {
+        mode::write_state(&ctx.state, &st)?;
+    }
     if let Some(via) = via {
         emit(
             Mode::Lockdown,
@@ -902,6 +921,9 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
     if let Some(mut mm) = ctx.map()? {
         let mut ms = mm.read()?;
         ms.heartbeat_deadline_ns = 0;
+        if cur.deadman_expired {
+            released_expiry(&mut st, &mut ms);
+        }
         mm.write(ms)?;
     }
     mode::write_state(&ctx.state, &st)?;
