@@ -136,6 +136,8 @@ enum bd_hook {
 	BD_HOOK_LOCKDOWN = 31,    /* LSM locked_down: /proc/kcore, /dev/mem */
 	BD_HOOK_BLOCK_DEV = 32,   /* LSM file_open of a block device holding a protected file */
 	BD_HOOK_SELF_MMAP = 33,   /* LSM mmap_file/file_mprotect: code in a boundary process from a file not its own */
+	BD_HOOK_TRACEFS = 34,     /* LSM file_open of tracefs: for write in any mode, any open at COLDROOM+ */
+	BD_HOOK_KPROBES = 35,     /* LSM locked_down(LOCKDOWN_KPROBES): a kprobe/fprobe trace event */
 	/* 37..=39: boundary's sealed configuration above OPEN (bd_seal, bpf/self_protect.bpf.c) */
 	BD_HOOK_SEAL_WRITE = 37, /* LSM file_open/path_truncate/path_chmod/path_chown/inode_*xattr of a sealed file */
 	BD_HOOK_SEAL_DIR = 38,   /* LSM inode_create/mkdir/mknod/symlink/link/unlink/rmdir/rename in or of a sealed dir or file */
@@ -155,6 +157,7 @@ enum bd_hook {
 	BD_HOOK_PACKET_SOCKET = 55,    /* LSM socket_create AF_PACKET in the governed cgroup */
 	BD_HOOK_CGROUP_MOVE = 56,      /* LSM file_open of cgroup.procs/threads for writing, governed */
 	BD_HOOK_KERNEL_INTEGRITY = 57, /* LSM locked_down, integrity reasons, at COLDROOM+: ioperm, MSR, PCI, debugfs... */
+	BD_HOOK_USB_AUTHORIZE = 58,    /* LSM file_open of a USB authorized/authorized_default for writing, AIRGAP+, not boundary */
 };
 
 /* struct bd_deny.action */

@@ -187,6 +187,51 @@ struct inode___blk {
 #define S_IFMT 00170000
 #define S_IFBLK 0060000
 
+/* ---- kernel tracing (issue 13) ---- */
+
+#define TRACEFS_MAGIC 0x74726163
+#define O_ACCMODE 00000003
+#define O_TRUNC 00001000
+
+/*
+ * tracefs (/sys/kernel/tracing, and the same superblock automounted at
+ * /sys/kernel/debug/tracing). A uprobe or kprobe event with fetch arguments
+ * (`p:grab /bin/prog:0x1139 +0(%di):string` written to uprobe_events,
+ * kprobe_events or dynamic_events) copies a protected process's memory, or
+ * the kernel's copy of it (page cache, pipe buffers), into the trace buffer,
+ * past every ptrace check. The rule, for everyone not on the allow list and
+ * not boundary itself:
+ *
+ *   while this object is loaded  no tracefs file opened for write or with
+ *   (any mode)                   O_TRUNC: no probe is defined, and none
+ *                                defined earlier is enabled
+ *   COLDROOM and above           no tracefs file opened at all (as
+ *                                BPF_PROG_LOAD is refused)
+ *
+ * Not only while something is protected: a probe is a path and an offset,
+ * so root could define it between two protected runs and merely wait; an
+ * operator who traces asks for an allow-list entry (bd-load allow, in OPEN).
+ * Reading stays open below COLDROOM: a probe enabled before the load keeps
+ * writing to the buffer (SECURITY.md says so). This is
+ * decided at open, by superblock, rather than in locked_down(LOCKDOWN_TRACEFS):
+ * that question carries no file and no open mode, not every tracefs file
+ * asks it, and the kernel also asks it when it creates tracefs files
+ * itself (a module's events), which must not fail. Boundary's own
+ * processes pass: bd-load reads tracepoint ids under events/.
+ */
+static __always_inline int tracefs_open(struct file *file)
+{
+	__u32 accessor, fl = BPF_CORE_READ(file, f_flags);
+	__u32 mode = bd_effective_mode();
+	int wr = (fl & O_ACCMODE) || (fl & O_TRUNC);
+
+	if (mode < BD_MODE_COLDROOM && !wr)
+		return 0;
+	if (current_allowed(&accessor) || current_is_boundary())
+		return 0;
+	return deny(BD_HOOK_TRACEFS, 0, accessor, fl, 0, file);
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file, int ret)
 {
@@ -206,6 +251,8 @@ int BPF_PROG(file_open, struct file *file, int ret)
 		return deny(BD_HOOK_FILE_OPEN, audit, accessor, BPF_CORE_READ(file, f_flags), 0,
 			    file);
 	}
+	if (BPF_CORE_READ(inode, i_sb, s_magic) == TRACEFS_MAGIC)
+		return tracefs_open(file);
 	/* The raw device under a protected file's filesystem holds its
 	 * blocks: refused by device number, whatever node (a fresh mknod
 	 * included) it is opened through. */
@@ -367,16 +414,29 @@ int BPF_PROG(perf_event_alloc, struct perf_event___bd *event)
 enum lockdown_reason {
 	LOCKDOWN_DEV_MEM = 2,
 	LOCKDOWN_KCORE = 22,
+	LOCKDOWN_KPROBES = 23,
 };
 
 /* /proc/kcore and /dev/mem read kernel memory, and through the direct map
  * every process's pages; the kernel asks the LSMs before opening either,
- * whatever the lockdown LSM's own setting. */
+ * whatever the lockdown LSM's own setting.
+ *
+ * LOCKDOWN_KPROBES is asked when a kprobe or fprobe trace event is
+ * registered (__register_trace_kprobe, __register_trace_fprobe), whichever
+ * way it comes: a tracefs write (already refused at open, above) or
+ * perf_event_open on the kprobe PMU. Refused under the tracefs rule, in
+ * every mode. */
 SEC("lsm/locked_down")
 int BPF_PROG(locked_down, enum lockdown_reason what)
 {
 	__u32 accessor;
 
+	if (bpf_core_enum_value_exists(enum lockdown_reason, LOCKDOWN_KPROBES) &&
+	    what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_KPROBES)) {
+		if (current_allowed(&accessor) || current_is_boundary())
+			return 0;
+		return deny(BD_HOOK_KPROBES, 0, accessor, what, 0, 0);
+	}
 	if (what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_KCORE) &&
 	    what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_DEV_MEM))
 		return 0;

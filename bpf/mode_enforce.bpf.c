@@ -31,6 +31,7 @@
 #include "kernel.h"
 #include "maps.h"
 #include "canary.h"
+#include "self.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -51,6 +52,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_TRUNC 01000
 #define SB_RDONLY 1
 #define CGROUP2_SUPER_MAGIC 0x63677270
+#define SYSFS_MAGIC 0x62656572
 #define BD_DENY_STALE 1 /* bd_deny.access: entry found, inode changed or reused */
 
 /* LOCKDOWN exec allow list: struct bd_file_key (kernel dev_t, inode) ->
@@ -563,6 +565,60 @@ static __always_inline int cgroup_move(struct file *file, struct inode *inode)
 	return -EPERM;
 }
 
+/*
+ * AIRGAP and above: only boundary authorises USB devices. From AIRGAP up
+ * authorized_default is 0 and bd-watch authorises what the mode allows; a
+ * root shell writing 1 to a device's (or interface's) `authorized`, or to
+ * `authorized_default` of a hub or usbcore, would bind a refused mass
+ * storage stick or network adapter. Writers other than boundary's own
+ * processes (bd-watch, bd-lock) are refused. Until bd-load has recorded
+ * boundary's executables (the bd_self_libs mark; never under
+ * --without-self-protection) nobody could be told apart, so nothing is.
+ */
+static const char usb_auth[32] = "authorized";
+static const char usb_auth_default[32] = "authorized_default";
+
+static __always_inline int name_is32(const char *a, const char *b)
+{
+	for (int i = 0; i < 32; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!a[i])
+			return 1;
+	}
+	return 1;
+}
+
+static __always_inline int usb_authorize(struct file *file, struct inode *inode)
+{
+	struct bd_file_key mark = {};
+	struct bd_deny *d;
+	char name[32] = {};
+	__u32 mode;
+
+	if (BPF_CORE_READ(inode, i_sb, s_magic) != SYSFS_MAGIC)
+		return 0;
+	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return 0;
+	bpf_probe_read_kernel_str(name, sizeof(name),
+				  BPF_CORE_READ(file, f_path.dentry, d_name.name));
+	if (!name_is32(name, usb_auth) && !name_is32(name, usb_auth_default))
+		return 0;
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_AIRGAP)
+		return 0;
+	if (!bpf_map_lookup_elem(&bd_self_libs, &mark) || current_is_boundary())
+		return 0;
+	d = deny_begin(BD_HOOK_USB_AUTHORIZE, mode);
+	if (d) {
+		d->target_ino = BPF_CORE_READ(inode, i_ino);
+		d->target_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		__builtin_memcpy(d->path, name, sizeof(name));
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(mode_file_open, struct file *file, int ret)
 {
@@ -578,6 +634,8 @@ int BPF_PROG(mode_file_open, struct file *file, int ret)
 	if (!inode)
 		return 0;
 	if (cgroup_move(file, inode))
+		return -EPERM;
+	if (usb_authorize(file, inode))
 		return -EPERM;
 	file_key(inode, &key);
 	c = bd_canary_hit(&key);

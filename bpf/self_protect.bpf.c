@@ -536,6 +536,13 @@ static __always_inline int self_map_exec(struct file *file, __u32 prot)
 	if (!file)
 		return deny_at(BD_HOOK_SELF_MMAP, 0, tgid(), prot, 0, 0, 0);
 	ino = BPF_CORE_READ(file, f_inode);
+	/* Anonymous memory again: where the kernel marks LSM arguments
+	 * trusted (6.12), the verifier takes `file` for non-NULL and drops the
+	 * test above as dead code; the reads through NULL then yield a zero
+	 * key, which is bd_self_libs' "recorded" mark and would pass. What
+	 * was read is a plain value the verifier cannot second-guess. */
+	if (!ino)
+		return deny_at(BD_HOOK_SELF_MMAP, 0, tgid(), prot, 0, 0, 0);
 	k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
 	k.ino = BPF_CORE_READ(ino, i_ino);
 	if (bpf_map_lookup_elem(&bd_self_libs, &k) || bpf_map_lookup_elem(&bd_self_exes, &k))

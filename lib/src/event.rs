@@ -82,6 +82,8 @@ pub const BD_HOOK_PERF: u32 = 30;
 pub const BD_HOOK_LOCKDOWN: u32 = 31;
 pub const BD_HOOK_BLOCK_DEV: u32 = 32;
 pub const BD_HOOK_SELF_MMAP: u32 = 33;
+pub const BD_HOOK_TRACEFS: u32 = 34;
+pub const BD_HOOK_KPROBES: u32 = 35;
 // 37..=39: the sealed configuration above OPEN (bd_seal).
 pub const BD_HOOK_SEAL_WRITE: u32 = 37;
 pub const BD_HOOK_SEAL_DIR: u32 = 38;
@@ -99,6 +101,7 @@ pub const BD_HOOK_ALLOWED_RENAME: u32 = 54;
 pub const BD_HOOK_PACKET_SOCKET: u32 = 55;
 pub const BD_HOOK_CGROUP_MOVE: u32 = 56;
 pub const BD_HOOK_KERNEL_INTEGRITY: u32 = 57;
+pub const BD_HOOK_USB_AUTHORIZE: u32 = 58;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
@@ -439,6 +442,7 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_PACKET_SOCKET => "packet_socket",
         BD_HOOK_CGROUP_MOVE => "cgroup_move",
         BD_HOOK_KERNEL_INTEGRITY => "kernel_integrity",
+        BD_HOOK_USB_AUTHORIZE => "usb_authorize",
         BD_HOOK_CONNECT4 => "connect4",
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
@@ -457,6 +461,8 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_LOCKDOWN => "locked_down",
         BD_HOOK_BLOCK_DEV => "block_dev",
         BD_HOOK_SELF_MMAP => "self_mmap",
+        BD_HOOK_TRACEFS => "tracefs",
+        BD_HOOK_KPROBES => "kprobe",
         BD_HOOK_SEAL_WRITE => "seal_write",
         BD_HOOK_SEAL_DIR => "seal_dir",
         BD_HOOK_SEAL_MOUNT => "seal_mount",
@@ -754,6 +760,7 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_SELF_WRITE
             | BD_HOOK_BLOCK_DEV
             | BD_HOOK_SELF_MMAP
+            | BD_HOOK_TRACEFS
             | BD_HOOK_SEAL_WRITE
             | BD_HOOK_SEAL_DIR
             | BD_HOOK_SEAL_MOUNT
@@ -763,6 +770,7 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_ALLOWED_TRUNCATE
             | BD_HOOK_ALLOWED_RENAME
             | BD_HOOK_CGROUP_MOVE
+            | BD_HOOK_USB_AUTHORIZE
     );
     let net_hook = matches!(
         d.hook,
@@ -1170,6 +1178,8 @@ mod tests {
         ("BD_HOOK_LOCKDOWN", BD_HOOK_LOCKDOWN as usize),
         ("BD_HOOK_BLOCK_DEV", BD_HOOK_BLOCK_DEV as usize),
         ("BD_HOOK_SELF_MMAP", BD_HOOK_SELF_MMAP as usize),
+        ("BD_HOOK_TRACEFS", BD_HOOK_TRACEFS as usize),
+        ("BD_HOOK_KPROBES", BD_HOOK_KPROBES as usize),
         ("BD_HOOK_SEAL_WRITE", BD_HOOK_SEAL_WRITE as usize),
         ("BD_HOOK_SEAL_DIR", BD_HOOK_SEAL_DIR as usize),
         ("BD_HOOK_SEAL_MOUNT", BD_HOOK_SEAL_MOUNT as usize),

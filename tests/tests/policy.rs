@@ -378,6 +378,65 @@ fn bad_input_is_denied_and_processing_continues() {
     assert_eq!(out[7]["decision"], "allow");
 }
 
+/// The UTF-8 check rides on the scanner's first pass (issue 12): a line
+/// with one invalid byte is denied naming the line and the byte, while the
+/// same event with valid multi-byte text, and the plain ASCII one, are
+/// decided by the rules, with the text passed through verbatim.
+#[test]
+fn non_utf8_lines_are_denied_and_multibyte_text_is_decided() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "d.toml",
+        "[[rule]]\nname = \"exec\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\n",
+    );
+    let ascii = ev(r#""comm":"cafe""#);
+    let multi = ev(r#""comm":"café😀""#);
+    let mut bad = multi.clone().into_bytes();
+    // The last byte of the emoji becomes a lone continuation-less lead.
+    let at = multi.find('😀').unwrap() + 3;
+    bad[at] = 0xc3;
+    let mut input = Vec::new();
+    for l in [ascii.as_bytes(), &bad, multi.as_bytes()] {
+        input.extend_from_slice(l);
+        input.push(b'\n');
+    }
+    let mut child = Command::new(bin("bd-policy"))
+        .args(["-p", p.to_str().unwrap(), "--mode", "OPEN"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ds: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ds.len(), 3, "{text}");
+    assert_eq!(ds[0]["decision"], "allow");
+    assert_eq!(ds[0]["event"]["comm"], "cafe");
+    assert_eq!(ds[1]["decision"], "deny");
+    assert_eq!(ds[1]["rule"], Value::Null);
+    let r = ds[1]["reason"].as_str().unwrap();
+    assert!(
+        r.starts_with("line 2: malformed input: not UTF-8: invalid utf-8 sequence")
+            && r.contains(&format!("from index {}", at - 3)),
+        "{r}"
+    );
+    // Shown as its lossy text: U+FFFD in place of the bad bytes.
+    assert!(ds[1]["event"]["comm"]
+        .as_str()
+        .unwrap()
+        .contains('\u{fffd}'));
+    // The twin: the valid multi-byte line is decided by the rule.
+    assert_eq!(ds[2]["decision"], "allow");
+    assert_eq!(ds[2]["event"]["comm"], "café😀");
+}
+
 /// Issue 15 item 5: a line past the 64 MiB limit is ONE deny naming its
 /// length; an event smuggled after the padding, on the same line, is never
 /// decided (before the fix it got "allow"); reading resumes after the
@@ -672,4 +731,88 @@ fn explain_shows_the_kernel_tripwire_floor() {
     let (out, _, _) = run(&p, &["--mode", "OPEN"], &[event]);
     assert_eq!(out[0]["decision"], "tripwire");
     assert_eq!(out[0]["tripwire"], "AIRGAP");
+}
+
+/// Issue 12: a large regular file on standard input is read through a
+/// mapping. If the file shrinks meanwhile, bd-policy must neither die of
+/// SIGBUS nor judge the zeros that stand in for the lost bytes: it stops
+/// with exit 2 and a message, and every decision it wrote is for a whole
+/// line that was really there. Twin: the same file, left alone, is decided
+/// line for line with exit 0.
+#[test]
+fn a_mapped_input_file_that_shrinks_is_an_error_not_a_crash() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "d.toml",
+        "[[rule]]\nname = \"exec\"\ndecision = \"allow\"\n[rule.match]\ntype = \"exec\"\n",
+    );
+    // 8 MiB of events (over the 4 MiB below which input is read(2)).
+    let pad = "p".repeat(150);
+    let mut input = String::new();
+    let mut n = 0usize;
+    while input.len() < 8 << 20 {
+        input.push_str(&ev(&format!(r#""comm":"c{n}","pad":"{pad}""#)));
+        input.push('\n');
+        n += 1;
+    }
+    let keep = 1usize << 20;
+    let whole_lines_kept = input[..keep].matches('\n').count();
+    let file = d
+        .path()
+        .join(format!("events-{}.jsonl", std::process::id()));
+
+    let start = |file: &Path| {
+        Command::new(bin("bd-policy"))
+            .args(["-p", p.to_str().unwrap(), "--mode", "OPEN"])
+            .stdin(std::fs::File::open(file).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let decisions = |text: &str| -> Vec<Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad output {l}: {e}")))
+            .collect()
+    };
+
+    // The twin: left alone, every line is decided.
+    std::fs::write(&file, &input).unwrap();
+    let out = start(&file).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let ds = decisions(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(ds.len(), n);
+    assert_eq!(ds[n - 1]["event"]["comm"], format!("c{}", n - 1));
+
+    // Shrunk to 1 MiB while bd-policy is blocked writing its first 256 KiB
+    // of decisions into the pipe (it has read well under 1 MiB by then).
+    let mut child = start(&file);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4096];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(keep as u64)
+        .unwrap();
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains("the file shrank while it was read"), "{err}");
+    let mut text = first.to_vec();
+    text.extend_from_slice(&rest);
+    let ds = decisions(&String::from_utf8(text).unwrap());
+    assert!(
+        ds.len() > 100 && ds.len() <= whole_lines_kept,
+        "{} decisions, {whole_lines_kept} whole lines kept",
+        ds.len()
+    );
+    for (i, x) in ds.iter().enumerate() {
+        assert_eq!(x["decision"], "allow", "{x}");
+        assert_eq!(x["event"]["comm"], format!("c{i}"));
+    }
 }

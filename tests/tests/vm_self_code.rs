@@ -376,3 +376,203 @@ fn vm_self_code_injection_into_boundary_is_refused() {
     std::mem::forget(release);
     ok("load in OPEN records the new file", &c.load(&[]));
 }
+
+/// The mode raised to RESTRICTED through bd-lock, and put back to OPEN (by
+/// release token) when dropped, whatever failed in between: Copies' unload
+/// is refused outside OPEN.
+struct Restricted<'a> {
+    c: &'a Copies,
+    state: PathBuf,
+    tok: PathBuf,
+}
+
+impl<'a> Restricted<'a> {
+    fn set(c: &'a Copies, dir: &Path) -> Restricted<'a> {
+        let state = dir.join("lock");
+        std::fs::create_dir_all(state.join("ops")).unwrap();
+        ok("init", &c.lock(&state, &["init", "--mode", "OPEN"]));
+        let key = state.join("op");
+        ok(
+            "keygen",
+            &c.lock(&state, &["keygen", "-o", key.to_str().unwrap()]),
+        );
+        std::fs::copy(state.join("op.pub"), state.join("ops/op.pub")).unwrap();
+        let set = c.lock(&state, &["set", "RESTRICTED", "--reason", "vm test"]);
+        let tok = state.join("tok");
+        ok(
+            "token",
+            &c.lock(
+                &state,
+                &[
+                    "token",
+                    "-k",
+                    key.to_str().unwrap(),
+                    "--from",
+                    "RESTRICTED",
+                    "--to",
+                    "OPEN",
+                    "-o",
+                    tok.to_str().unwrap(),
+                ],
+            ),
+        );
+        let r = Restricted { c, state, tok };
+        // 0, or 4 when programs the mode needs are not attached (no --cgroup).
+        assert!(
+            matches!(set.status.code(), Some(0 | 4)),
+            "set RESTRICTED: {}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        r
+    }
+}
+
+impl Drop for Restricted<'_> {
+    fn drop(&mut self) {
+        let t = self.tok.to_str().unwrap_or_default();
+        let _ = self.c.lock(&self.state, &["release", "--token", t]);
+    }
+}
+
+/// N from bd-load's "self-protection: ... N libraries, ..." line.
+fn libraries_recorded(o: &Output) -> usize {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let head = err
+        .split_once(" libraries, ")
+        .unwrap_or_else(|| panic!("no library count in: {err}"))
+        .0;
+    head.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_self_code_preload_file_from_before_load_is_not_recorded() {
+    let scratch = tempfile::tempdir().unwrap();
+    let s = scratch.path();
+    let c = Copies::new("plfile");
+    // Written before boundary is loaded, so every boundary process bd-load
+    // starts or inspects while recording has it in effect ...
+    let preload = PreloadFile::set(PRELOAD);
+    let interp = std::fs::canonicalize("/lib64/ld-linux-x86-64.so.2").unwrap();
+    let list = Command::new(&interp)
+        .arg("--list")
+        .arg(c.bin("bd-load"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("preload.so"),
+        "the interpreter lists the preloaded library: {}",
+        String::from_utf8_lossy(&list.stdout)
+    );
+    let o = c.load(&[]);
+    ok("load with /etc/ld.so.preload in place", &o);
+    let with_preload = libraries_recorded(&o);
+    let mut w = Watch::start_with(&c.bin("bd-watch"), &c.pin);
+
+    // Twin, in OPEN: the preloaded code runs in a boundary process.
+    let m = marker(s, "open");
+    ok(
+        "OPEN: status",
+        &c.status(&[("BD_PRELOAD_OUT", m.to_str().unwrap())]),
+    );
+    assert!(m.exists(), "OPEN: the /etc/ld.so.preload library ran");
+
+    // ... yet it is not in bd_self_libs: above OPEN the kernel refuses to
+    // map it into a boundary process, and its code never runs.
+    let r = Restricted::set(&c, s);
+    let m = marker(s, "restricted");
+    ok(
+        "RESTRICTED: status (runs without the library)",
+        &c.status(&[("BD_PRELOAD_OUT", m.to_str().unwrap())]),
+    );
+    assert!(
+        !m.exists(),
+        "RESTRICTED: the preloaded code ran: {:?}",
+        std::fs::read_to_string(&m)
+    );
+    w.expect("a self_mmap deny for the preload library", |v| {
+        self_deny(v, "self_mmap", "preload.so")
+    });
+    drop(r);
+
+    // Recorded without the file: the same number of libraries.
+    drop(preload);
+    let o = c.load(&[]);
+    ok("load in OPEN without /etc/ld.so.preload", &o);
+    assert_eq!(
+        libraries_recorded(&o),
+        with_preload,
+        "the preloaded library was counted among boundary's libraries"
+    );
+}
+
+const PROBE: &str = "/fixtures/self_code_probe";
+
+/// Run the probe (installed as `name`), dlopen()ing PRELOAD; its stdout.
+fn probe(c: &Copies, name: &str, marker: &Path) -> String {
+    let o = Command::new(c.bin(name))
+        .arg(PRELOAD)
+        .env("BD_PRELOAD_OUT", marker)
+        .output()
+        .unwrap();
+    ok("the probe", &o);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_self_code_boundary_process_mapping_code_itself_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let s = scratch.path();
+    let c = Copies::new("probe");
+    // No boundary tool dlopen()s or makes memory executable on its own, so
+    // the probe takes bd-log's place before the load: the kernel then knows
+    // it as one of boundary's executables, as it would a binary replaced
+    // in OPEN.
+    std::fs::remove_file(c.bin("bd-log")).unwrap();
+    std::fs::copy(PROBE, c.bin("bd-log")).unwrap();
+    ok("load", &c.load(&[]));
+    let mut w = Watch::start_with(&c.bin("bd-watch"), &c.pin);
+
+    // Twin, in OPEN: all of it maps, and the dlopen()ed constructor runs.
+    let m = marker(s, "open-dlopen");
+    let out = probe(&c, "bd-log", &m);
+    for l in [
+        "anon_mmap ok",
+        "anon_mprotect ok",
+        "memfd_mmap ok",
+        "dlopen ok",
+    ] {
+        assert!(out.lines().any(|x| x == l), "OPEN: {l:?} in {out}");
+    }
+    assert!(m.exists(), "OPEN: the dlopen()ed constructor ran");
+
+    let _r = Restricted::set(&c, s);
+    let m = marker(s, "dlopen");
+    let out = probe(&c, "bd-log", &m);
+    let eperm = format!("errno={}", libc::EPERM);
+    for what in ["anon_mmap", "anon_mprotect", "memfd_mmap"] {
+        assert!(
+            out.lines().any(|x| x == format!("{what} {eperm}")),
+            "RESTRICTED: {what} not refused with EPERM: {out}"
+        );
+    }
+    assert!(
+        out.lines().any(|x| x.starts_with("dlopen error")),
+        "RESTRICTED: dlopen succeeded: {out}"
+    );
+    assert!(!m.exists(), "RESTRICTED: the dlopen()ed constructor ran");
+    w.expect("a self_mmap deny for anonymous memory", |v| {
+        self_deny(v, "self_mmap", "") && v["comm"] == "bd-log"
+    });
+    w.expect("a self_mmap deny for the memfd", |v| {
+        v["type"] == "deny"
+            && v["hook"] == "self_mmap"
+            && v["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("memfd:bd-probe-code"))
+    });
+    w.expect("a self_mmap deny for the dlopen()ed library", |v| {
+        self_deny(v, "self_mmap", "preload.so") && v["comm"] == "bd-log"
+    });
+}

@@ -482,6 +482,7 @@ fn vm_shield_coldroom_refuses_modules_bpf_and_unload() {
     let open_res = finit_module(&module);
     assert_ne!(open_res, Err(libc::EPERM), "twin: finit_module in OPEN");
     prog_load().expect("twin: BPF_PROG_LOAD in OPEN");
+    std::fs::File::open("/sys/kernel/tracing/trace").expect("twin: reading tracefs in OPEN");
 
     let dir = tempfile::tempdir().unwrap();
     let lock = |args: &[&str]| {
@@ -553,6 +554,16 @@ fn vm_shield_coldroom_refuses_modules_bpf_and_unload() {
     w.expect("a kernel_read deny", |v| is_deny(v, "kernel_read"));
     assert_refused("BPF_PROG_LOAD at COLDROOM", prog_load().map(|_| ()));
     w.expect("a bpf_prog_load deny", |v| is_deny(v, "bpf_prog_load"));
+    // All of tracefs is closed at COLDROOM, reading included, though
+    // nothing is protected yet.
+    assert_refused(
+        "reading tracefs at COLDROOM",
+        std::fs::File::open("/sys/kernel/tracing/trace")
+            .map(drop)
+            .map_err(|e| e.raw_os_error().unwrap_or(-1)),
+    );
+    let ev = w.expect("a tracefs deny", |v| is_deny(v, "tracefs"));
+    assert_eq!(ev["path"], "trace", "{ev}");
 
     // Unloading, unprotecting and loosening wait for the ceremony.
     let t = Target::spawn();

@@ -249,6 +249,22 @@ fn stick_bytes(d: Duration) -> Option<Vec<u8>> {
     None
 }
 
+/// Write `v` to a sysfs file, as `echo v > p` would: the errno on refusal.
+fn write_sysfs(p: &str, v: &str) -> Result<(), i32> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, v.as_bytes()))
+        .map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+fn authorized_path(ev: &Value) -> String {
+    format!(
+        "/sys/bus/usb/devices/{}/authorized",
+        ev["device"]["devpath"].as_str().unwrap()
+    )
+}
+
 fn authorized(ev: &Value) -> String {
     let p = format!(
         "/sys/bus/usb/devices/{}/authorized",
@@ -271,6 +287,19 @@ fn vmusb_modes_authorise_only_the_devices_they_allow() {
     assert_eq!(ev["device"]["interfaces"][0]["class"], 8, "{ev}");
     let got = stick_bytes(Duration::from_secs(20)).expect("OPEN: the stick's disk appears");
     assert_eq!(got, STICK_MARK);
+    // Twin of the AIRGAP refusal below: in OPEN root (de)authorises by hand.
+    assert_eq!(
+        write_sysfs(&authorized_path(&ev), "0"),
+        Ok(()),
+        "OPEN: deauthorise"
+    );
+    assert_eq!(authorized(&ev), "0");
+    assert_eq!(
+        write_sysfs(&authorized_path(&ev), "1"),
+        Ok(()),
+        "OPEN: authorise"
+    );
+    assert_eq!(authorized(&ev), "1");
     r.unplug("st0");
 
     // AIRGAP: the kernel leaves the stick unbound; one deny event says why.
@@ -284,6 +313,31 @@ fn vmusb_modes_authorise_only_the_devices_they_allow() {
         deny["reason"].as_str().unwrap().contains("mass storage"),
         "{deny}"
     );
+    assert_eq!(authorized(&ev), "0");
+    // Only boundary authorises from AIRGAP up: root's own write of the
+    // device's `authorized` or a hub's `authorized_default` is refused.
+    assert_eq!(
+        write_sysfs(&authorized_path(&ev), "1"),
+        Err(libc::EPERM),
+        "AIRGAP: root authorising the stick by hand"
+    );
+    let deny = r.next("deny", None);
+    assert_eq!(
+        (
+            deny["hook"].as_str(),
+            deny["path"].as_str(),
+            deny["mode"].as_str()
+        ),
+        (Some("usb_authorize"), Some("authorized"), Some("AIRGAP")),
+        "{deny}"
+    );
+    assert_eq!(
+        write_sysfs("/sys/bus/usb/devices/usb1/authorized_default", "1"),
+        Err(libc::EPERM),
+        "AIRGAP: root opening the hub's default"
+    );
+    let deny = r.next("deny", None);
+    assert_eq!(deny["path"], "authorized_default", "{deny}");
     assert_eq!(authorized(&ev), "0");
     assert!(
         stick_bytes(Duration::from_secs(5)).is_none(),

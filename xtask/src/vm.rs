@@ -562,6 +562,22 @@ fn build_payload(bench: bool) -> Result<Payload> {
         .arg(&preload)
         .arg(root().join("tests/fixtures/preload.c")))?;
     extra.push(("/fixtures/preload.so".into(), preload));
+    // The victim of vm_shield_trace.rs: holds a secret and passes it to a
+    // function a uprobe can read it from.
+    let victim = target_dir()?.join("vm/bd_trace_target");
+    run(Command::new("clang-19")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&victim)
+        .arg(root().join("tests/fixtures/trace_target.c")))?;
+    extra.push(("/fixtures/trace_target".into(), victim));
+    // vm_self_code.rs installs it under a boundary binary's name: a program
+    // the kernel sees as boundary's that maps code itself.
+    let probe = target_dir()?.join("vm/bd_self_code_probe");
+    run(Command::new("clang-19")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&probe)
+        .arg(root().join("tests/fixtures/self_code_probe.c")))?;
+    extra.push(("/fixtures/self_code_probe".into(), probe));
     if bench {
         let dir = root().join("bench/inject");
         let c = dir.join("lsm_bench.c");

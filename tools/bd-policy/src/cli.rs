@@ -14,7 +14,9 @@ in order; the first rule whose conditions hold decides. No match means deny. A m
 an event without \"type\" or \"v\":1, or an event type no tool emits and no rule names is denied, \
 with the cause in \"reason\", and processing continues. A duplicate key at any depth or nesting \
 deeper than 32 levels makes a line malformed; a line over 64 MiB is one deny and is skipped to its \
-newline.\n\n\
+newline. A regular file of 4 MiB or more on standard input is read through a memory mapping; if \
+it shrinks meanwhile, bd-policy stops with exit 2 naming the first line not decided (every \
+decision written is for a whole line that was read).\n\n\
 The current boundary mode is read like bd-lock reads it (state file and pinned bd_mode map, \
 re-read every 100 ms; anything unreadable or inconsistent reads as LOCKDOWN), or fixed with \
 --mode for offline use. Output is flushed whenever no more input is buffered, so every decision \

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 mod cases;
+mod mapped;
 mod trust;
 
 fn main() {
@@ -300,8 +301,18 @@ fn read_some(input: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// What one decision depends on besides the line, refreshed as time goes.
-struct Clock {
+/// Everything one decision depends on besides the line, kept across the
+/// lines of one input stream and refreshed as time goes.
+struct Stream<'p> {
+    eng: Engine<'p>,
+    src: ModeSource,
+    watcher: trust::Watcher,
+    /// The mode decisions are made under, and when it was last read.
+    mode: Mode,
+    mode_at: Instant,
+    /// When the policy files were last checked for changes.
+    watched_at: Instant,
+    /// The clock as of `at`: decision time, and unix ns for rates.
     at: Instant,
     time: String,
     now_ns: u64,
@@ -309,11 +320,68 @@ struct Clock {
     lines: u32,
 }
 
+impl Stream<'_> {
+    /// Decide one input line (without its line end) and append the
+    /// decision to `out`.
+    #[inline(always)]
+    fn decide(&mut self, out: &mut Vec<u8>, line: &[u8], lineno: u64) {
+        // bd-watch's liveness marker is not an event to judge: it goes
+        // through as it came, so bd-lock sees its nonce return only while
+        // this stage moves lines (the end-to-end dead-man heartbeat).
+        if line.starts_with(boundary::event::LIVENESS_PREFIX.as_bytes()) {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+            return;
+        }
+        self.lines += 1;
+        if self.lines >= CLOCK_EVERY || line.len() > 4096 {
+            self.tick(out);
+        }
+        let (text, mut d): (std::borrow::Cow<str>, Decision) =
+            match self.eng.decide_bytes(line, self.mode, self.now_ns) {
+                Ok((s, d)) => (s.into(), d),
+                Err(e) => (
+                    String::from_utf8_lossy(line),
+                    Decision::malformed(format!("malformed input: not UTF-8: {e}")),
+                ),
+            };
+        if let Some(r) = &mut d.builtin_reason {
+            if r.starts_with("malformed") {
+                *r = format!("line {lineno}: {r}");
+            }
+        }
+        self.eng.render(out, &d, &self.time, self.mode, &text);
+    }
+
+    /// Read the clock (at most once a millisecond), and with it the mode
+    /// (every 100 ms) and the policy files (every second).
+    #[cold]
+    fn tick(&mut self, out: &mut Vec<u8>) {
+        self.lines = 0;
+        let t = Instant::now();
+        if t.duration_since(self.at) < Duration::from_millis(1) {
+            return;
+        }
+        self.at = t;
+        let sys = SystemTime::now();
+        self.time = boundary::time::rfc3339_nanos(sys);
+        self.now_ns = boundary::time::unix_nanos(sys).min(u64::MAX as u128) as u64;
+        if t.duration_since(self.mode_at) >= Duration::from_millis(100) {
+            self.mode_at = t;
+            self.mode = self.src.read();
+        }
+        if self.watcher.watching() && t.duration_since(self.watched_at) >= Duration::from_secs(1) {
+            self.watched_at = t;
+            out.extend_from_slice(&self.watcher.check(&self.time, self.mode));
+        }
+    }
+}
+
 fn decide(args: RunArgs) -> Result<i32> {
     let Some(ppath) = &args.policy else {
         anyhow::bail!("no policy: give -p POLICY.toml (or a subcommand: check, explain)");
     };
-    let (pol, mut watcher) = trust::load(ppath, &args.trust)?;
+    let (pol, watcher) = trust::load(ppath, &args.trust)?;
     let rate_path = args.rate_state.clone();
     let rates = match &rate_path {
         Some(p) => RateState::load(p)?,
@@ -327,7 +395,20 @@ fn decide(args: RunArgs) -> Result<i32> {
         }
     };
     let mut src = ModeSource::new(&args.mode);
-    let mut eng = Engine::new(&pol, rates);
+    let mode = src.read();
+    let now = Instant::now();
+    let mut st = Stream {
+        eng: Engine::new(&pol, rates),
+        src,
+        watcher,
+        mode,
+        mode_at: now,
+        watched_at: now,
+        at: now,
+        time: boundary::time::now_rfc3339(),
+        now_ns: unix_ns(),
+        lines: 0,
+    };
 
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
@@ -341,16 +422,7 @@ fn decide(args: RunArgs) -> Result<i32> {
     let mut eof = false;
     let mut lineno: u64 = 0;
 
-    let mut mode = src.read();
-    let mut mode_at = Instant::now();
-    let mut clock = Clock {
-        at: Instant::now(),
-        time: boundary::time::now_rfc3339(),
-        now_ns: unix_ns(),
-        lines: 0,
-    };
     let mut saved_at = Instant::now();
-    let mut watched_at = Instant::now();
 
     let write_out =
         |stdout: &mut std::io::StdoutLock, out: &mut Vec<u8>, flush: bool| -> Result<()> {
@@ -361,6 +433,66 @@ fn decide(args: RunArgs) -> Result<i32> {
             }
             Ok(())
         };
+
+    // A large regular file is read through a mapping (mapped.rs), up to its
+    // last newline; the rest, and whatever is appended meanwhile, by read(2)
+    // below as any other input.
+    if let Some(m) = mapped::Mapped::new(std::os::fd::AsFd::as_fd(&stdin)) {
+        let data = m.bytes();
+        let upto = memchr::memrchr(b'\n', data).map_or(0, |p| p + 1);
+        let mut s = 0usize;
+        while let Some(p) = memchr::memchr(b'\n', &data[s..upto]) {
+            let nl = s + p;
+            let mark = out.len();
+            lineno += 1;
+            if nl - s > MAX_LINE {
+                // As the read(2) path words it (it never holds such a line).
+                let d = Decision::malformed(format!(
+                    "line {lineno}: malformed input: line is {} bytes, over the {MAX_LINE}-byte limit; skipped to its end",
+                    nl - s
+                ));
+                st.eng.render(&mut out, &d, &st.time, st.mode, "");
+            } else {
+                let mut line = &data[s..nl];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                st.decide(&mut out, line, lineno);
+            }
+            if m.shrunk() {
+                // Zeros stood in for this line's bytes, or the next ones:
+                // it is not decided, and nothing after it is.
+                out.truncate(mark);
+                write_out(&mut stdout, &mut out, true)?;
+                anyhow::bail!(
+                    "reading standard input: the file shrank while it was read (at byte {}); line {lineno} and the lines after it were not decided",
+                    m.off + m.shrunk_at() as u64
+                );
+            }
+            s = nl + 1;
+            if out.len() >= OUT_BLOCK {
+                write_out(&mut stdout, &mut out, false)?;
+                m.release_before(s);
+                if let Some(rp) = &rate_path {
+                    if st.eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
+                        st.eng.rates.save(rp, &pol, st.now_ns)?;
+                        saved_at = Instant::now();
+                    }
+                }
+            }
+        }
+        if m.shrunk() {
+            // Lost while looking for the next newline: every decision made
+            // is for a whole line read before; the rest is gone.
+            write_out(&mut stdout, &mut out, true)?;
+            anyhow::bail!(
+                "reading standard input: the file shrank while it was read (at byte {}); the lines from line {} on were not decided",
+                m.off + m.shrunk_at() as u64,
+                lineno + 1
+            );
+        }
+        m.finish(upto).context("reading standard input")?;
+    }
 
     loop {
         // Every complete line in the block, decided in place.
@@ -373,18 +505,7 @@ fn decide(args: RunArgs) -> Result<i32> {
             start = nl + 1;
             searched = start;
             lineno += 1;
-            decide_line(
-                &mut eng,
-                &mut out,
-                line,
-                lineno,
-                &mut clock,
-                &mut mode,
-                &mut mode_at,
-                &mut src,
-                &mut watcher,
-                &mut watched_at,
-            );
+            st.decide(&mut out, line, lineno);
             if out.len() >= OUT_BLOCK {
                 write_out(&mut stdout, &mut out, false)?;
             }
@@ -393,18 +514,7 @@ fn decide(args: RunArgs) -> Result<i32> {
             // The last line had no newline: decided as it is.
             if start < end {
                 lineno += 1;
-                decide_line(
-                    &mut eng,
-                    &mut out,
-                    &buf[start..end],
-                    lineno,
-                    &mut clock,
-                    &mut mode,
-                    &mut mode_at,
-                    &mut src,
-                    &mut watcher,
-                    &mut watched_at,
-                );
+                st.decide(&mut out, &buf[start..end], lineno);
             }
             break;
         }
@@ -433,7 +543,7 @@ fn decide(args: RunArgs) -> Result<i32> {
             let d = Decision::malformed(format!(
                 "line {lineno}: malformed input: line is {total} bytes, over the {MAX_LINE}-byte limit; skipped to its end"
             ));
-            eng.render(&mut out, &d, &clock.time, mode, "");
+            st.eng.render(&mut out, &d, &st.time, st.mode, "");
             continue;
         }
         // No complete line left: keep the partial one, and make room.
@@ -449,13 +559,13 @@ fn decide(args: RunArgs) -> Result<i32> {
         // Re-read the mode now (at most once a millisecond), so a live
         // pipeline decides under the mode a tripwire just engaged rather
         // than one up to 100 ms old.
-        if mode_at.elapsed() >= Duration::from_millis(1) {
-            mode_at = Instant::now();
-            mode = src.read();
+        if st.mode_at.elapsed() >= Duration::from_millis(1) {
+            st.mode_at = Instant::now();
+            st.mode = st.src.read();
         }
         if let Some(rp) = &rate_path {
-            if eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
-                eng.rates.save(rp, &pol, clock.now_ns)?;
+            if st.eng.rates.is_dirty() && saved_at.elapsed() >= Duration::from_secs(1) {
+                st.eng.rates.save(rp, &pol, st.now_ns)?;
                 saved_at = Instant::now();
             }
         }
@@ -465,73 +575,13 @@ fn decide(args: RunArgs) -> Result<i32> {
         }
         end += n;
         // The read may have waited: the next line reads the clock.
-        clock.lines = CLOCK_EVERY;
+        st.lines = CLOCK_EVERY;
     }
     write_out(&mut stdout, &mut out, true)?;
     if let Some(rp) = &rate_path {
-        if eng.rates.is_dirty() {
-            eng.rates.save(rp, &pol, clock.now_ns)?;
+        if st.eng.rates.is_dirty() {
+            st.eng.rates.save(rp, &pol, st.now_ns)?;
         }
     }
     Ok(0)
-}
-
-/// Decide one input line (without its line end) and append the decision.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn decide_line(
-    eng: &mut Engine,
-    out: &mut Vec<u8>,
-    line: &[u8],
-    lineno: u64,
-    clock: &mut Clock,
-    mode: &mut Mode,
-    mode_at: &mut Instant,
-    src: &mut ModeSource,
-    watcher: &mut trust::Watcher,
-    watched_at: &mut Instant,
-) {
-    // bd-watch's liveness marker is not an event to judge: it goes
-    // through as it came, so bd-lock sees its nonce return only while
-    // this stage moves lines (the end-to-end dead-man heartbeat).
-    if line.starts_with(boundary::event::LIVENESS_PREFIX.as_bytes()) {
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        return;
-    }
-    clock.lines += 1;
-    if clock.lines >= CLOCK_EVERY || line.len() > 4096 {
-        clock.lines = 0;
-        let t = Instant::now();
-        if t.duration_since(clock.at) >= Duration::from_millis(1) {
-            clock.at = t;
-            let sys = SystemTime::now();
-            clock.time = boundary::time::rfc3339_nanos(sys);
-            clock.now_ns = boundary::time::unix_nanos(sys).min(u64::MAX as u128) as u64;
-            if t.duration_since(*mode_at) >= Duration::from_millis(100) {
-                *mode_at = t;
-                *mode = src.read();
-            }
-            if watcher.watching() && t.duration_since(*watched_at) >= Duration::from_secs(1) {
-                *watched_at = t;
-                out.extend_from_slice(&watcher.check(&clock.time, *mode));
-            }
-        }
-    }
-    let (text, mut d): (std::borrow::Cow<str>, Decision) = match std::str::from_utf8(line) {
-        Ok(s) => {
-            let d = eng.decide(s, *mode, clock.now_ns);
-            (s.into(), d)
-        }
-        Err(e) => (
-            String::from_utf8_lossy(line),
-            Decision::malformed(format!("malformed input: not UTF-8: {e}")),
-        ),
-    };
-    if let Some(r) = &mut d.builtin_reason {
-        if r.starts_with("malformed") {
-            *r = format!("line {lineno}: {r}");
-        }
-    }
-    eng.render(out, &d, &clock.time, *mode, &text);
 }

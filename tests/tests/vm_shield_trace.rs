@@ -1,0 +1,241 @@
+//! Kernel tracing against a shielded process (issue 13), in the VM harness.
+//! A uprobe with a fetch argument (`+0(%di):string`) on a function that a
+//! protected program passes its secret to copies the secret into the trace
+//! buffer, past every ptrace check. The twin shows exactly that working with
+//! the shield unloaded; with it loaded, tracefs is closed for writing (hook
+//! `tracefs`) and kprobe events cannot be registered through perf either
+//! (hook `kprobe`).
+
+#[path = "vm_lsm_util/mod.rs"]
+mod util;
+
+use bd_tests::bin;
+use std::io::{BufRead, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use util::*;
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+const VICTIM: &str = "/fixtures/trace_target";
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+}
+
+fn os_err(e: std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(-1)
+}
+
+/// Append one line to a tracefs control file, as `echo LINE >> FILE` does.
+fn tracefs_append(file: &str, line: &str) -> Result<(), i32> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .map_err(os_err)?;
+    f.write_all(format!("{line}\n").as_bytes()).map_err(os_err)
+}
+
+/// A process killed however the test ends.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The victim started by bd-inject with `secret` in its memfd; returns it,
+/// its pid and bd_use_secret's offset in the fixture's file.
+fn victim(pin: &Path, secret: &str, shielded: bool) -> (Reap, u32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("secret");
+    std::fs::write(&src, secret).unwrap();
+    let mut c = Command::new(bin("bd-inject"));
+    c.arg("--pin-dir").arg(pin);
+    if shielded {
+        c.arg("--require-protection");
+    }
+    let child = c
+        .args(["--name", "SECRET", "--from-file"])
+        .arg(&src)
+        .args(["--", VICTIM])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn bd-inject");
+    let mut r = Reap(child);
+    let mut line = String::new();
+    std::io::BufReader::new(r.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (pid, off) = line
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("the victim's first line: {line:?}"));
+    (r, pid.parse().unwrap(), off.to_owned())
+}
+
+/// A uprobe on bd_use_secret printing the string its first argument points to.
+fn uprobe_def(group: &str, off: &str) -> String {
+    format!("p:{group}/grab {VICTIM}:{off} +0(%di):string")
+}
+
+/// Wait up to 20 s (TCG is slow) for the trace buffer to show `needle`.
+fn trace_shows(needle: &str) -> bool {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if let Ok(t) = std::fs::read_to_string(format!("{TRACEFS}/trace")) {
+            if t.contains(needle) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Take a probe group away again (disable, then delete); best effort.
+fn remove_probe(group: &str) {
+    let _ = std::fs::write(format!("{TRACEFS}/events/{group}/grab/enable"), "0");
+    let _ = tracefs_append(
+        &format!("{TRACEFS}/uprobe_events"),
+        &format!("-:{group}/grab"),
+    );
+}
+
+/// perf_event_open on the kprobe PMU: a kprobe on `func`, CPU 0, counting
+/// only. The kernel registers it through __register_trace_kprobe, which asks
+/// locked_down(LOCKDOWN_KPROBES).
+fn perf_kprobe(func: &str) -> Result<OwnedFd, i32> {
+    let ty: u64 = std::fs::read_to_string("/sys/bus/event_source/devices/kprobe/type")
+        .expect("the kprobe PMU")
+        .trim()
+        .parse()
+        .unwrap();
+    let name = std::ffi::CString::new(func).unwrap();
+    let mut a = [0u8; 128];
+    let put = |a: &mut [u8; 128], off: usize, v: u64, n: usize| {
+        a[off..off + n].copy_from_slice(&v.to_ne_bytes()[..n]);
+    };
+    put(&mut a, 0, ty, 4);
+    put(&mut a, 4, 112, 4); // PERF_ATTR_SIZE_VER5
+    put(&mut a, 40, 1, 8); // disabled
+    put(&mut a, 56, name.as_ptr() as u64, 8); // kprobe_func
+    put(&mut a, 64, 0, 8); // probe_offset
+                           // SAFETY: a valid perf_event_attr of the size it declares; `name` lives
+                           // across the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            a.as_ptr(),
+            -1i32,
+            0i32,
+            -1i32,
+            0u64,
+        )
+    };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        // SAFETY: a new fd, ours.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+}
+
+fn is_deny(v: &serde_json::Value, hook: &str) -> bool {
+    v["type"] == "deny"
+        && v["hook"] == hook
+        && v["action"] == "deny"
+        && v["pid"] == std::process::id()
+        && v["uid"] == 0
+}
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_shield_trace_uprobe_cannot_read_a_protected_secret() {
+    require_vm();
+    let me = std::process::id();
+    let group = format!("bdgrab{me}");
+
+    // Twin, nothing loaded: root's uprobe prints the secret.
+    let secret = format!("uprobe-twin-secret-{me}");
+    let nowhere = std::env::temp_dir().join(format!("bd-no-pins-{me}"));
+    let (v, _pid, off) = victim(&nowhere, &secret, false);
+    tracefs_append(
+        &format!("{TRACEFS}/uprobe_events"),
+        &uprobe_def(&group, &off),
+    )
+    .expect("twin: define the uprobe");
+    std::fs::write(format!("{TRACEFS}/events/{group}/grab/enable"), "1").expect("twin: enable it");
+    let leaked = trace_shows(&secret);
+    remove_probe(&group);
+    drop(v);
+    assert!(leaked, "twin: the uprobe never printed the secret");
+    perf_kprobe("vfs_read").expect("twin: a kprobe through perf, unloaded");
+
+    // A probe prepared in advance, before boundary is loaded: the shield
+    // must keep it from being switched on.
+    let group = format!("bdprep{me}");
+    tracefs_append(
+        &format!("{TRACEFS}/uprobe_events"),
+        &uprobe_def(&group, &off),
+    )
+    .expect("twin: define the prepared uprobe");
+
+    let l = Loaded::new("trace");
+    let mut w = l.watch();
+    let secret = format!("uprobe-shielded-secret-{me}");
+    let (v, pid, _) = victim(&l.pin, &secret, true);
+    // Every door to a new probe is shut: the dynamic-event files, through
+    // tracefs and through its debugfs mirror.
+    let g2 = format!("bdgrab2{me}");
+    for file in [
+        format!("{TRACEFS}/uprobe_events"),
+        format!("{TRACEFS}/dynamic_events"),
+        "/sys/kernel/debug/tracing/uprobe_events".to_owned(),
+    ] {
+        assert_refused(&file, tracefs_append(&file, &uprobe_def(&g2, &off)));
+    }
+    let ev = w.expect("a tracefs deny", |v| {
+        is_deny(v, "tracefs") && v["path"] == "uprobe_events"
+    });
+    assert_eq!(ev["errno"], "EPERM", "{ev}");
+    w.expect("a tracefs deny for dynamic_events", |v| {
+        is_deny(v, "tracefs") && v["path"] == "dynamic_events"
+    });
+    // kprobe_events with a user-memory fetch: refused the same way.
+    assert_refused(
+        "kprobe_events",
+        tracefs_append(
+            &format!("{TRACEFS}/kprobe_events"),
+            &format!("p:{g2}/k vfs_read +0(%si):ustring"),
+        ),
+    );
+    // The probe prepared in advance cannot be switched on.
+    assert_refused(
+        "enabling a probe defined before protection",
+        std::fs::write(format!("{TRACEFS}/events/{group}/grab/enable"), "1").map_err(os_err),
+    );
+    // A kprobe through perf's kprobe PMU is refused by locked_down.
+    assert_refused("a perf kprobe", perf_kprobe("vfs_read").map(|_| ()));
+    w.expect("a kprobe deny", |v| is_deny(v, "kprobe"));
+    // Reading stays open; the buffer holds nothing of the secret.
+    let t = std::fs::read_to_string(format!("{TRACEFS}/trace")).expect("reading trace");
+    assert!(!t.contains(&secret), "the secret reached the trace buffer");
+    // The victim really ran under the shield the whole time.
+    assert_refused("the victim's environ", read_environ(pid));
+
+    // Unloaded again: root's tracing is its own again.
+    drop(v);
+    drop(w);
+    drop(l);
+    remove_probe(&group);
+    assert!(
+        !std::fs::read_to_string(format!("{TRACEFS}/uprobe_events"))
+            .unwrap()
+            .contains(&group),
+        "the prepared probe was removed once the shield was unloaded"
+    );
+}
