@@ -138,6 +138,10 @@ enum bd_hook {
 	BD_HOOK_SELF_MMAP = 33,   /* LSM mmap_file/file_mprotect: code in a boundary process from a file not its own */
 	BD_HOOK_TRACEFS = 34,     /* LSM file_open of tracefs: for write in any mode, any open at COLDROOM+ */
 	BD_HOOK_KPROBES = 35,     /* LSM locked_down(LOCKDOWN_KPROBES): a kprobe/fprobe trace event */
+	/* 37..=39: boundary's sealed configuration above OPEN (bd_seal, bpf/self_protect.bpf.c) */
+	BD_HOOK_SEAL_WRITE = 37, /* LSM file_open/path_truncate/path_chmod/path_chown/inode_*xattr of a sealed file */
+	BD_HOOK_SEAL_DIR = 38,   /* LSM inode_create/mkdir/mknod/symlink/link/unlink/rmdir/rename in or of a sealed dir or file */
+	BD_HOOK_SEAL_MOUNT = 39, /* LSM sb_mount/move_mount onto a sealed path or one of its ancestors */
 	/* 40..=44: AIRGAP beyond connect/sendmsg (issue 9) */
 	BD_HOOK_SOCK_CREATE = 40,  /* cgroup/sock_create: raw, packet or ICMP socket */
 	BD_HOOK_POST_BIND4 = 41,   /* cgroup/post_bind4: bind beyond loopback */

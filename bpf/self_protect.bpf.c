@@ -23,6 +23,15 @@
  *                            libraries (bd_self_libs) -> SELF_MMAP
  *   kernel_read_file/kernel_load_data  anything but firmware at
  *                            COLDROOM+ (modules, kexec, policies) -> KERNEL_READ
+ *   above OPEN, the sealed configuration (bd_seal: /etc/boundary,
+ *   /etc/default/boundary, /etc/machine-id by default):
+ *     file_open (write, O_TRUNC), path_truncate, path_chmod, path_chown,
+ *     inode_setxattr/removexattr  a sealed file, or one in a sealed dir -> SEAL_WRITE
+ *     inode_create/mkdir/mknod/symlink/link/unlink/rmdir/rename
+ *                            in or out of a sealed dir, of a sealed file or
+ *                            dir, a link of a sealed file -> SEAL_DIR
+ *     sb_mount, move_mount   onto a sealed path; a new filesystem (not a
+ *                            bind or move) onto an ancestor dir -> SEAL_MOUNT
  *
  * None of these honours audit mode or the allow list: the attacker the
  * product exists for is root, and both are root's to change.
@@ -76,6 +85,57 @@ struct super_block___sp {
 struct vfsmount___sp {
 	struct super_block___sp *mnt_sb;
 } __attribute__((preserve_access_index));
+
+/*
+ * boundary's configuration, sealed above OPEN: the files and directories
+ * bd-load recorded (--seal, only in OPEN), by (dev, ino). The trust root of
+ * the release ceremony (operators.d, operators.toml, machine-id), the exec
+ * allow lists and the boot arguments live there; root rewriting any of them
+ * would make the ceremony its own. Value: BD_SEAL_* flags. { 0, 0 } is the
+ * "recorded" mark bd-lock reads: a seal exists, so the files it trusts must
+ * be the sealed ones. Only this object uses it, so it is defined here and
+ * not in self.h (which lsm_file_protect shares).
+ */
+#define BD_SEAL_FILE 1  /* sealed: contents, metadata, and for a dir its entries */
+#define BD_SEAL_GUARD 2 /* an ancestor dir of a sealed path: nothing mounts on it */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct bd_file_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_seal SEC(".maps");
+
+/* seal_write access */
+#define SEAL_W_OPEN 1
+#define SEAL_W_TRUNCATE 2
+#define SEAL_W_CHMOD 3
+#define SEAL_W_CHOWN 4
+#define SEAL_W_SETXATTR 5
+#define SEAL_W_REMOVEXATTR 6
+/* seal_dir access */
+#define SEAL_D_CREATE 1
+#define SEAL_D_MKDIR 2
+#define SEAL_D_MKNOD 3
+#define SEAL_D_SYMLINK 4
+#define SEAL_D_LINK 5
+#define SEAL_D_UNLINK 6
+#define SEAL_D_RMDIR 7
+#define SEAL_D_RENAME 8
+/* seal_mount access */
+#define SEAL_M_MOUNT 1
+#define SEAL_M_MOVE 2
+
+/* Mount flags that change an existing mount's propagation or options rather
+ * than put something new on the path: `unshare -m` makes / private this way,
+ * and a remount cannot show other files. */
+#define MS_REMOUNT 32
+#define MS_BIND 4096
+#define MS_MOVE 8192
+#define MS_UNBINDABLE (1 << 17)
+#define MS_PRIVATE (1 << 18)
+#define MS_SLAVE (1 << 19)
+#define MS_SHARED (1 << 20)
 
 enum kernel_read_file_id {
 	READING_FIRMWARE = 1,
@@ -184,18 +244,30 @@ static __always_inline int pin_remove(struct inode *dir, struct dentry *d, __u32
 	return deny_at(BD_HOOK_PIN_REMOVE, 0, tgid(), access, 0, dir, BPF_CORE_READ(d, d_name.name));
 }
 
+static __always_inline int seal_dir(struct inode *dir, struct dentry *d, __u32 access);
+
 SEC("lsm/inode_unlink")
 int BPF_PROG(bd_self_unlink, struct inode *dir, struct dentry *dentry)
 {
-	return pin_remove(dir, dentry, 1);
+	int r = pin_remove(dir, dentry, 1);
+
+	if (r)
+		return r;
+	return seal_dir(dir, dentry, SEAL_D_UNLINK);
 }
 
 SEC("lsm/inode_rmdir")
 int BPF_PROG(bd_self_rmdir, struct inode *dir, struct dentry *dentry)
 {
-	return pin_remove(dir, dentry, 2);
+	int r = pin_remove(dir, dentry, 2);
+
+	if (r)
+		return r;
+	return seal_dir(dir, dentry, SEAL_D_RMDIR);
 }
 
+/* A rename out of a sealed dir, into one (over an entry or not), or of a
+ * sealed file or dir itself (/etc/boundary moved aside). */
 SEC("lsm/inode_rename")
 int BPF_PROG(bd_self_rename, struct inode *old_dir, struct dentry *old_dentry,
 	     struct inode *new_dir, struct dentry *new_dentry)
@@ -204,7 +276,13 @@ int BPF_PROG(bd_self_rename, struct inode *old_dir, struct dentry *old_dentry,
 
 	if (r)
 		return r;
-	return pin_remove(new_dir, new_dentry, 3);
+	r = pin_remove(new_dir, new_dentry, 3);
+	if (r)
+		return r;
+	r = seal_dir(old_dir, old_dentry, SEAL_D_RENAME);
+	if (r)
+		return r;
+	return seal_dir(new_dir, new_dentry, SEAL_D_RENAME);
 }
 
 /* The filesystem itself is recorded as { s_dev, ino 0 }: unmounting the
@@ -229,6 +307,64 @@ static __always_inline int self_exe(struct inode *ino)
 	return bpf_map_lookup_elem(&bd_self_exes, &k) != 0;
 }
 
+static __always_inline __u32 seal_flags(struct inode *ino)
+{
+	struct bd_file_key k = {};
+	__u32 *v;
+
+	if (!ino)
+		return 0;
+	k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	k.ino = BPF_CORE_READ(ino, i_ino);
+	v = bpf_map_lookup_elem(&bd_seal, &k);
+	return v ? *v : 0;
+}
+
+static __always_inline int sealed(struct inode *ino)
+{
+	return seal_flags(ino) & BD_SEAL_FILE;
+}
+
+/* The seal holds above OPEN only: OPEN is where root administers and
+ * upgrades, and where bd-load records the files again. Checked before the
+ * map lookups: in OPEN the hooks cost one array lookup. */
+static __always_inline int seal_on(void)
+{
+	return bd_effective_mode() != BD_MODE_OPEN;
+}
+
+/* A file is covered when it is sealed itself or sits in a sealed dir (one
+ * created there in OPEN after the load, so not recorded). */
+static __always_inline int seal_covers(struct dentry *d)
+{
+	if (sealed(BPF_CORE_READ(d, d_inode)))
+		return 1;
+	return sealed(BPF_CORE_READ(d, d_parent, d_inode));
+}
+
+static __always_inline int seal_write(struct dentry *d, __u32 access)
+{
+	if (!seal_on() || !seal_covers(d) || current_is_boundary())
+		return 0;
+	return deny_at(BD_HOOK_SEAL_WRITE, 0, tgid(), access, 0, BPF_CORE_READ(d, d_inode),
+		       BPF_CORE_READ(d, d_name.name));
+}
+
+/* An entry changes in `dir`: refused if the dir is sealed, or the entry
+ * itself (a sealed file or dir moved or removed from an unsealed parent,
+ * such as /etc/machine-id out of /etc). */
+static __always_inline int seal_dir(struct inode *dir, struct dentry *d, __u32 access)
+{
+	if (!seal_on())
+		return 0;
+	if (!sealed(dir) && !(d && sealed(BPF_CORE_READ(d, d_inode))))
+		return 0;
+	if (current_is_boundary())
+		return 0;
+	return deny_at(BD_HOOK_SEAL_DIR, 0, tgid(), access, 0, dir,
+		       d ? BPF_CORE_READ(d, d_name.name) : 0);
+}
+
 /* Overwriting or truncating a boundary binary in place keeps its inode, and
  * with it the trust bd_self_exes gives it. O_TRUNC is still in f_flags here
  * (do_dentry_open drops it later): open(O_RDONLY|O_TRUNC) truncates, from
@@ -240,9 +376,9 @@ int BPF_PROG(bd_self_open, struct file *file)
 
 	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE) && !(flags & O_TRUNC))
 		return 0;
-	if (!self_exe(BPF_CORE_READ(file, f_inode)) || current_is_boundary())
-		return 0;
-	return deny(BD_HOOK_SELF_WRITE, 0, tgid(), flags, 0, file);
+	if (self_exe(BPF_CORE_READ(file, f_inode)) && !current_is_boundary())
+		return deny(BD_HOOK_SELF_WRITE, 0, tgid(), flags, 0, file);
+	return seal_write(BPF_CORE_READ(file, f_path.dentry), SEAL_W_OPEN);
 }
 
 /* truncate(2) by path opens nothing. Same signature at v6.1 and v6.12; the
@@ -253,9 +389,121 @@ int BPF_PROG(bd_self_truncate, const struct path *path)
 	struct dentry *d = BPF_CORE_READ(path, dentry);
 	struct inode *ino = BPF_CORE_READ(d, d_inode);
 
-	if (!ino || !self_exe(ino) || current_is_boundary())
+	if (ino && self_exe(ino) && !current_is_boundary())
+		return deny_at(BD_HOOK_SELF_WRITE, 0, tgid(), O_TRUNC, 0, ino,
+			       BPF_CORE_READ(d, d_name.name));
+	return seal_write(d, SEAL_W_TRUNCATE);
+}
+
+/* chmod and chown through the path hooks: inode_setattr gained an idmap
+ * argument in front between v6.1 and v6.12, these did not change. */
+SEC("lsm/path_chmod")
+int BPF_PROG(bd_seal_chmod, const struct path *path)
+{
+	return seal_write(BPF_CORE_READ(path, dentry), SEAL_W_CHMOD);
+}
+
+SEC("lsm/path_chown")
+int BPF_PROG(bd_seal_chown, const struct path *path)
+{
+	return seal_write(BPF_CORE_READ(path, dentry), SEAL_W_CHOWN);
+}
+
+/* The first argument is a user_namespace at v6.1, a mnt_idmap at v6.12;
+ * the dentry is second in both. */
+SEC("lsm/inode_setxattr")
+int BPF_PROG(bd_seal_setxattr, void *idmap, struct dentry *dentry)
+{
+	return seal_write(dentry, SEAL_W_SETXATTR);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(bd_seal_removexattr, void *idmap, struct dentry *dentry)
+{
+	return seal_write(dentry, SEAL_W_REMOVEXATTR);
+}
+
+/* Same leading arguments at v6.1 and v6.12 for every hook below. */
+SEC("lsm/inode_create")
+int BPF_PROG(bd_seal_create, struct inode *dir, struct dentry *dentry)
+{
+	return seal_dir(dir, 0, SEAL_D_CREATE);
+}
+
+SEC("lsm/inode_mkdir")
+int BPF_PROG(bd_seal_mkdir, struct inode *dir, struct dentry *dentry)
+{
+	return seal_dir(dir, 0, SEAL_D_MKDIR);
+}
+
+SEC("lsm/inode_mknod")
+int BPF_PROG(bd_seal_mknod, struct inode *dir, struct dentry *dentry)
+{
+	return seal_dir(dir, 0, SEAL_D_MKNOD);
+}
+
+SEC("lsm/inode_symlink")
+int BPF_PROG(bd_seal_symlink, struct inode *dir, struct dentry *dentry)
+{
+	return seal_dir(dir, 0, SEAL_D_SYMLINK);
+}
+
+/* Into a sealed dir, or a sealed file linked anywhere: a second name out
+ * of the seal would outlive a later release. */
+SEC("lsm/inode_link")
+int BPF_PROG(bd_seal_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)
+{
+	if (seal_on() && sealed(BPF_CORE_READ(old_dentry, d_inode)) && !current_is_boundary())
+		return deny_at(BD_HOOK_SEAL_DIR, 0, tgid(), SEAL_D_LINK, 0,
+			       BPF_CORE_READ(old_dentry, d_inode),
+			       BPF_CORE_READ(old_dentry, d_name.name));
+	return seal_dir(dir, 0, SEAL_D_LINK);
+}
+
+/* `need`: the BD_SEAL_* flags of the mount point that refuse this mount. */
+static __always_inline int seal_mount(const struct path *to, __u32 need, __u32 access)
+{
+	struct dentry *d = BPF_CORE_READ(to, dentry);
+	struct inode *ino = BPF_CORE_READ(d, d_inode);
+
+	if (!seal_on() || !(seal_flags(ino) & need) || current_is_boundary())
 		return 0;
-	return deny_at(BD_HOOK_SELF_WRITE, 0, tgid(), O_TRUNC, 0, ino, BPF_CORE_READ(d, d_name.name));
+	return deny_at(BD_HOOK_SEAL_MOUNT, 0, tgid(), access, 0, ino, BPF_CORE_READ(d, d_name.name));
+}
+
+/*
+ * mount(2) onto a sealed file or dir: any new mount, bind or move would show
+ * other files at the sealed paths. Onto an ancestor (/etc): a new filesystem
+ * only (tmpfs over /etc). Binds and moves there stay allowed because
+ * systemd's service sandboxing (ProtectSystem=, ReadOnlyPaths=) binds /etc
+ * onto itself and moves its new root in every service it starts; what a
+ * foreign bind shows at the sealed paths is other inodes, which bd-lock
+ * refuses to trust.
+ */
+SEC("lsm/sb_mount")
+int BPF_PROG(bd_seal_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags)
+{
+	if (flags & (MS_REMOUNT | MS_UNBINDABLE | MS_PRIVATE | MS_SLAVE | MS_SHARED))
+		return 0;
+	if (flags & (MS_BIND | MS_MOVE))
+		return seal_mount(path, BD_SEAL_FILE, SEAL_M_MOUNT);
+	return seal_mount(path, BD_SEAL_FILE | BD_SEAL_GUARD, SEAL_M_MOUNT);
+}
+
+/* The new mount API (fsmount, open_tree) attaches through move_mount(2),
+ * which sb_mount does not see. Onto a sealed path only, as for a bind; a
+ * tree moved onto its own directory (a sandbox's self-bind) shows the same
+ * inodes and is let through. */
+SEC("lsm/move_mount")
+int BPF_PROG(bd_seal_move_mount, const struct path *from_path, const struct path *to_path)
+{
+	struct inode *from = BPF_CORE_READ(from_path, dentry, d_inode);
+	struct inode *to = BPF_CORE_READ(to_path, dentry, d_inode);
+
+	if (from == to)
+		return 0;
+	return seal_mount(to_path, BD_SEAL_FILE, SEAL_M_MOVE);
 }
 
 /*

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_bd_load_global_optspecs
-    string join \n pin-dir= cgroup= ring-size= require= replace json without-self-protection h/help V/version
+    string join \n pin-dir= cgroup= ring-size= require= replace json without-self-protection seal= h/help V/version
 end
 
 function __fish_bd_load_needs_command
@@ -29,6 +29,7 @@ complete -c bd-load -n "__fish_bd_load_needs_command" -l pin-dir -d 'bpffs direc
 complete -c bd-load -n "__fish_bd_load_needs_command" -l cgroup -d 'Cgroup (v2 directory) to attach the cgroup programs to; `/` means the root of the cgroup2 mount: every process of the host (of the cgroup namespace), so none can leave the governed cgroup' -r -F
 complete -c bd-load -n "__fish_bd_load_needs_command" -l ring-size -d 'Size of the event ring buffer in bytes: a power of two, at least 4096. Applies when the buffer is created (first load); unload to resize' -r
 complete -c bd-load -n "__fish_bd_load_needs_command" -l require -d 'Fail (exit 6, kernel lacks a feature) unless this kind of program can load and attach here' -r -f -a "lsm\t'BPF-LSM programs must load and attach'"
+complete -c bd-load -n "__fish_bd_load_needs_command" -l seal -d 'A file, or a directory with every file and directory below it, that self-protection keeps unchanged above OPEN (no write, truncate, chmod, chown, xattr, create, link, unlink, rename, or mount on it or on a directory above it) and that bd-lock checks, by device and inode, before trusting operator keys, the quorum or the machine-id. Repeat for more; given once, it replaces the defaults. Recorded at each load in mode OPEN only (above OPEN the record stays as it is); a missing path is named on stderr and not sealed' -r -F
 complete -c bd-load -n "__fish_bd_load_needs_command" -l replace -d 'Replace programs that are already attached with this binary\'s'
 complete -c bd-load -n "__fish_bd_load_needs_command" -l json -d 'Print one JSON line per program on stdout (the default prints a table)'
 complete -c bd-load -n "__fish_bd_load_needs_command" -l without-self-protection -d 'Do not load the self_protect programs nor record boundary\'s own executables and objects: anyone root can then edit the maps, unpin and detach. For tests that must show an attack working; never in production'
@@ -46,6 +47,7 @@ complete -c bd-load -n "__fish_bd_load_needs_command" -f -a "help" -d 'Print thi
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l cgroup -d 'Cgroup (v2 directory) to attach the cgroup programs to; `/` means the root of the cgroup2 mount: every process of the host (of the cgroup namespace), so none can leave the governed cgroup' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l ring-size -d 'Size of the event ring buffer in bytes: a power of two, at least 4096. Applies when the buffer is created (first load); unload to resize' -r
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l require -d 'Fail (exit 6, kernel lacks a feature) unless this kind of program can load and attach here' -r -f -a "lsm\t'BPF-LSM programs must load and attach'"
+complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l seal -d 'A file, or a directory with every file and directory below it, that self-protection keeps unchanged above OPEN (no write, truncate, chmod, chown, xattr, create, link, unlink, rename, or mount on it or on a directory above it) and that bd-lock checks, by device and inode, before trusting operator keys, the quorum or the machine-id. Repeat for more; given once, it replaces the defaults. Recorded at each load in mode OPEN only (above OPEN the record stays as it is); a missing path is named on stderr and not sealed' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l replace -d 'Replace programs that are already attached with this binary\'s'
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l json -d 'Print one JSON line per program on stdout (the default prints a table)'
@@ -53,6 +55,7 @@ complete -c bd-load -n "__fish_bd_load_using_subcommand load" -l without-self-pr
 complete -c bd-load -n "__fish_bd_load_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l textfile -d 'Write the Prometheus text to FILE atomically instead (for node_exporter\'s textfile collector, e.g. from a timer)' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l state -d 'bd-lock state file the mode is read from (Prometheus output only)' -r -F
+complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l seal -d 'Paths whose seal to report (as given to load\'s --seal; repeatable): each is shown sealed or not by its current device and inode' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l json -d 'One JSON object on stdout instead of text'
 complete -c bd-load -n "__fish_bd_load_using_subcommand status" -l prometheus -d 'Prometheus text exposition format on stdout: events, losses, denials, programs, mode and dead-man deadline (metric names in bd-load(1))'

@@ -84,6 +84,10 @@ pub const BD_HOOK_BLOCK_DEV: u32 = 32;
 pub const BD_HOOK_SELF_MMAP: u32 = 33;
 pub const BD_HOOK_TRACEFS: u32 = 34;
 pub const BD_HOOK_KPROBES: u32 = 35;
+// 37..=39: the sealed configuration above OPEN (bd_seal).
+pub const BD_HOOK_SEAL_WRITE: u32 = 37;
+pub const BD_HOOK_SEAL_DIR: u32 = 38;
+pub const BD_HOOK_SEAL_MOUNT: u32 = 39;
 pub const BD_HOOK_SOCK_CREATE: u32 = 40;
 pub const BD_HOOK_POST_BIND4: u32 = 41;
 pub const BD_HOOK_POST_BIND6: u32 = 42;
@@ -459,6 +463,9 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_SELF_MMAP => "self_mmap",
         BD_HOOK_TRACEFS => "tracefs",
         BD_HOOK_KPROBES => "kprobe",
+        BD_HOOK_SEAL_WRITE => "seal_write",
+        BD_HOOK_SEAL_DIR => "seal_dir",
+        BD_HOOK_SEAL_MOUNT => "seal_mount",
         BD_HOOK_SOCK_CREATE => "sock_create",
         BD_HOOK_POST_BIND4 => "post_bind4",
         BD_HOOK_POST_BIND6 => "post_bind6",
@@ -754,6 +761,9 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_BLOCK_DEV
             | BD_HOOK_SELF_MMAP
             | BD_HOOK_TRACEFS
+            | BD_HOOK_SEAL_WRITE
+            | BD_HOOK_SEAL_DIR
+            | BD_HOOK_SEAL_MOUNT
             | BD_HOOK_MMAP_EXEC
             | BD_HOOK_MPROTECT_EXEC
             | BD_HOOK_ALLOWED_WRITE
@@ -1170,6 +1180,9 @@ mod tests {
         ("BD_HOOK_SELF_MMAP", BD_HOOK_SELF_MMAP as usize),
         ("BD_HOOK_TRACEFS", BD_HOOK_TRACEFS as usize),
         ("BD_HOOK_KPROBES", BD_HOOK_KPROBES as usize),
+        ("BD_HOOK_SEAL_WRITE", BD_HOOK_SEAL_WRITE as usize),
+        ("BD_HOOK_SEAL_DIR", BD_HOOK_SEAL_DIR as usize),
+        ("BD_HOOK_SEAL_MOUNT", BD_HOOK_SEAL_MOUNT as usize),
         ("BD_HOOK_SOCK_CREATE", BD_HOOK_SOCK_CREATE as usize),
         ("BD_HOOK_POST_BIND4", BD_HOOK_POST_BIND4 as usize),
         ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),

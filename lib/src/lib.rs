@@ -15,5 +15,6 @@ pub mod pin;
 pub mod policy;
 pub mod protect;
 pub mod safefile;
+pub mod seal;
 pub mod time;
 pub mod usb;

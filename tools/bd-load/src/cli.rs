@@ -100,6 +100,17 @@ pub struct LoadArgs {
     /// production.
     #[arg(long)]
     pub without_self_protection: bool,
+
+    /// A file, or a directory with every file and directory below it, that
+    /// self-protection keeps unchanged above OPEN (no write, truncate,
+    /// chmod, chown, xattr, create, link, unlink, rename, or mount on it or
+    /// on a directory above it) and that bd-lock checks, by device and
+    /// inode, before trusting operator keys, the quorum or the machine-id.
+    /// Repeat for more; given once, it replaces the defaults. Recorded at
+    /// each load in mode OPEN only (above OPEN the record stays as it is);
+    /// a missing path is named on stderr and not sealed.
+    #[arg(long, value_name = "PATH", default_values = boundary::seal::DEFAULT_PATHS)]
+    pub seal: Vec<PathBuf>,
 }
 
 impl LoadArgs {
@@ -111,6 +122,13 @@ impl LoadArgs {
             || self.replace
             || self.json
             || self.without_self_protection
+            || self
+                .seal
+                .iter()
+                .map(|p| p.as_os_str())
+                .ne(boundary::seal::DEFAULT_PATHS
+                    .iter()
+                    .map(std::ffi::OsStr::new))
     }
 }
 
@@ -138,6 +156,10 @@ pub struct StatusArgs {
     /// bd-lock state file the mode is read from (Prometheus output only).
     #[arg(long, value_name = "FILE", env = "BD_STATE", default_value = boundary::mode::DEFAULT_STATE)]
     pub state: std::path::PathBuf,
+    /// Paths whose seal to report (as given to load's --seal; repeatable):
+    /// each is shown sealed or not by its current device and inode.
+    #[arg(long, value_name = "PATH", default_values = boundary::seal::DEFAULT_PATHS)]
+    pub seal: Vec<PathBuf>,
 }
 
 fn parse_ring_size(s: &str) -> Result<u32, String> {

@@ -31,6 +31,21 @@ fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
             });
         }
     }
+    if !args.without_self_protection {
+        match bd_load::selfprot::record_seal(pin_dir, &args.seal) {
+            Ok(Some(r)) => eprintln!(
+                "bd-load: seal: {} files and directories sealed above OPEN, {} directories above them guarded against mounts{}",
+                r.sealed,
+                r.guards,
+                if r.recorded { "" } else { " (record kept: not in mode OPEN)" }
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("bd-load: seal: recording failed: {e:#}");
+                return Ok(exit::FAILED);
+            }
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     let mut failed = false;
     for o in &outcomes {
@@ -66,7 +81,8 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         None => run_load(&pin_dir, &cli.load),
         Some(Cmd::Load(args)) => run_load(&pin_dir, args),
         Some(Cmd::Status(args)) => {
-            let s = status::status(&pin_dir)?;
+            let mut s = status::status(&pin_dir)?;
+            s.seal = status::seal_status(&pin_dir, &args.seal);
             if args.prometheus || args.textfile.is_some() {
                 let text = bd_load::metrics::render(&s, &pin_dir, &args.state);
                 match &args.textfile {

@@ -275,3 +275,70 @@ fn not_open(pin_dir: &Path) -> Option<String> {
         None => Some(format!("unknown mode value {}", st.mode)),
     }
 }
+
+/// What `record_seal` did, for the load report.
+#[derive(Debug, Default)]
+pub struct SealReport {
+    /// Sealed inodes and guarded ancestor directories now in the record.
+    pub sealed: usize,
+    pub guards: usize,
+    /// False above OPEN: the record was left as it was.
+    pub recorded: bool,
+}
+
+/// Record the sealed configuration (bd_seal) for `roots`, in OPEN only:
+/// above OPEN the kernel holds the sealed files unchanged and the record
+/// stays as it is, so root cannot re-record a forged operators.d by running
+/// bd-load. None when self_protect's seal map is not pinned (no BPF-LSM).
+pub fn record_seal(pin_dir: &Path, roots: &[PathBuf]) -> anyhow::Result<Option<SealReport>> {
+    let Some(mut seal) = boundary::seal::Seal::open(pin_dir)? else {
+        return Ok(None);
+    };
+    let (entries, missing) = boundary::seal::walk(roots)?;
+    if let Some(why) = not_open(pin_dir) {
+        let stale: Vec<&boundary::seal::Entry> = entries
+            .iter()
+            .filter(|e| seal.flags(&e.key) & e.flags != e.flags)
+            .collect();
+        if let Some(e) = stale.first() {
+            eprintln!(
+                "bd-load: seal: {} (and {} more) is not in the sealed record, which is kept as \
+                 it is because {why}; bd-lock refuses a ceremony that reads a file outside it \
+                 (record again in mode OPEN)",
+                e.path.display(),
+                stale.len() - 1
+            );
+        }
+        let (sealed, guards) = seal.counts();
+        return Ok(Some(SealReport {
+            sealed,
+            guards,
+            recorded: false,
+        }));
+    }
+    for m in &missing {
+        eprintln!(
+            "bd-load: seal: {}: missing, so not sealed (root could create it above OPEN); \
+             create it, even empty, and run bd-load again",
+            m.display()
+        );
+    }
+    for e in entries
+        .iter()
+        .filter(|e| !e.dir && e.flags & boundary::seal::SEAL_FILE != 0 && e.nlink > 1)
+    {
+        eprintln!(
+            "bd-load: seal: {}: {} hard links; a link made before this load outside the \
+             sealed directory keeps its name there (the inode itself is sealed)",
+            e.path.display(),
+            e.nlink
+        );
+    }
+    seal.replace(&entries)?;
+    let (sealed, guards) = seal.counts();
+    Ok(Some(SealReport {
+        sealed,
+        guards,
+        recorded: true,
+    }))
+}

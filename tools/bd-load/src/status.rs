@@ -75,6 +75,57 @@ pub struct Status {
     pub counters: Option<Counters>,
     /// Each shield against root and whether all its programs are attached.
     pub shields: Vec<Shield>,
+    /// The sealed configuration; absent when the seal map is not pinned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal: Option<SealStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SealStatus {
+    /// bd-load has recorded a seal (bd-lock then checks what it trusts).
+    pub recorded: bool,
+    /// Sealed files and directories in the record.
+    pub sealed: usize,
+    /// Ancestor directories guarded against mounts.
+    pub guards: usize,
+    /// Each path asked about (--seal) and whether its inode is sealed now.
+    pub paths: Vec<SealPath>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SealPath {
+    pub path: String,
+    pub sealed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The seal record and, for each of `paths`, whether it is in it.
+pub fn seal_status(pin_dir: &Path, paths: &[std::path::PathBuf]) -> Option<SealStatus> {
+    use boundary::seal::{key_of, Seal, SEAL_FILE};
+    let seal = Seal::open(pin_dir).ok()??;
+    let (sealed, guards) = seal.counts();
+    let paths = paths
+        .iter()
+        .map(|p| match std::fs::metadata(p) {
+            Ok(md) => SealPath {
+                path: p.display().to_string(),
+                sealed: seal.flags(&key_of(&md)) & SEAL_FILE != 0,
+                error: None,
+            },
+            Err(e) => SealPath {
+                path: p.display().to_string(),
+                sealed: false,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    Some(SealStatus {
+        recorded: seal.recorded(),
+        sealed,
+        guards,
+        paths,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +168,28 @@ pub const SHIELDS: &[(&str, &str, &[&str])] = &[
             "bd_self_rename",
             "bd_self_umount",
             "bd_self_open",
+        ],
+    ),
+    (
+        "sealed configuration above OPEN",
+        "self_protect",
+        &[
+            "bd_self_open",
+            "bd_self_truncate",
+            "bd_seal_chmod",
+            "bd_seal_chown",
+            "bd_seal_setxattr",
+            "bd_seal_removexattr",
+            "bd_seal_create",
+            "bd_seal_mkdir",
+            "bd_seal_mknod",
+            "bd_seal_symlink",
+            "bd_seal_link",
+            "bd_self_unlink",
+            "bd_self_rmdir",
+            "bd_self_rename",
+            "bd_seal_sb_mount",
+            "bd_seal_move_mount",
         ],
     ),
     (
@@ -316,6 +389,7 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
         programs: progs,
         maps,
         counters,
+        seal: None,
     })
 }
 
@@ -391,6 +465,27 @@ pub fn render_text(s: &Status) -> String {
         );
         if let Some(e) = &m.error {
             let _ = writeln!(o, "      error: {e}");
+        }
+    }
+    if let Some(seal) = &s.seal {
+        let _ = writeln!(
+            o,
+            "seal: {}, {} files and directories sealed above OPEN, {} directories guarded",
+            if seal.recorded {
+                "recorded"
+            } else {
+                "not recorded"
+            },
+            seal.sealed,
+            seal.guards
+        );
+        for p in &seal.paths {
+            let state = match &p.error {
+                Some(e) => format!("NOT sealed ({e})"),
+                None if p.sealed => "sealed".into(),
+                None => "NOT sealed (not the inode recorded: changed since the load?)".into(),
+            };
+            let _ = writeln!(o, "  {:<44} {}", p.path, state);
         }
     }
     if let Some(c) = &s.counters {

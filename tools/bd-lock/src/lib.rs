@@ -26,7 +26,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             boundary::exit::man(
                 &[
                     (0, "success (status: the state is consistent)"),
-                    (1, "refused: a loosening without a ceremony; a token that is expired, replayed, tampered, not canonical, for another host, transition or seq, signed by an untrusted key or by fewer distinct trusted keys than the quorum; cosign by a key that already signed; a wrong confirmation phrase; --interactive without a terminal; init on an existing state; widening the allow list in LOCKDOWN"),
+                    (1, "refused: a loosening without a ceremony; a token that is expired, replayed, tampered, not canonical, for another host, transition or seq, signed by an untrusted key or by fewer distinct trusted keys than the quorum; cosign by a key that already signed; operator keys, operators config or machine-id that are not the inodes bd-load sealed (another mount namespace, a chroot, a bind mount over /etc, files named elsewhere, or changed in OPEN without loading again); a wrong confirmation phrase; --interactive without a terminal; init on an existing state; widening the allow list in LOCKDOWN"),
                     (2, "usage, unreadable file, no kernel map where one is needed, a failed map or file write"),
                     (4, "set, engage, status: done (or consistent), but the kernel does not enforce the mode: no mode map is pinned, or a mode_enforce program the mode needs is not attached (AIRGAP: the cgroup programs, bd-load --cgroup; COLDROOM: ptrace hooks; LOCKDOWN: exec hook, BPF-LSM); a WARNING line on stderr names what is missing"),
                     (7, "status only: the state reads as LOCKDOWN because of a fault (missing, unreadable, unknown, or file and map disagree)"),
@@ -41,6 +41,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
 /var/lib/boundary/state.json.nonces\tused release-token nonces, one per line, appended and fsynced before a token takes effect\n\
 /sys/fs/bpf/boundary/maps/bd_mode\tthe kernel's mode slot (--pin-dir, BD_PIN_DIR)\n\
 /sys/fs/bpf/boundary/maps/bd_exec_allow\tthe LOCKDOWN exec allow list (device, inode)\n\
+/sys/fs/bpf/boundary/maps/bd_seal\tthe sealed configuration bd-load recorded (device, inode): when it holds a record, a ceremony trusts only those operator keys, operators config and machine-id\n\
 /etc/boundary/operators.toml\tthe operators config (--operators-config, BD_OPERATORS_CONFIG): [quorum] MODE-release = K\n\
 /etc/machine-id\tthe host identity tokens are bound to (--machine-id, BD_MACHINE_ID)\n\
 /etc/boundary/operators.d/*.pub\ttrusted operator public keys (--operator-keys, BD_OPERATOR_KEYS): base64 Ed25519 keys, one per line; a single file also works",
@@ -68,6 +69,8 @@ const CEREMONY: &str = "Tightening is immediate. Loosening (a move to a looser m
 Quorum\t--operators-config FILE (TOML) holds [quorum] MODE-release = K, e.g. lockdown-release = 2: a release out of that mode needs K distinct trusted keys. Others add their signature with bd-lock cosign TOKEN -k KEY. The same key twice is refused; an untrusted key does not count; --interactive is refused where K > 1. A missing file means K = 1; a bad file is an error.
 --interactive\ton a terminal only: type the phrase \"release FROM to TO\", then wait out --cooling-off (at least 10 s, default 60 s); the mode must not change meanwhile.
 
-Keys: the operator keeps the secret key off the host; the host holds only public keys, in /etc/boundary/operators.d/ (one *.pub per operator, so revoking is removing a file).";
+Keys: the operator keeps the secret key off the host; the host holds only public keys, in /etc/boundary/operators.d/ (one *.pub per operator, so revoking is removing a file).
+
+Sealed configuration\twith BPF-LSM, bd-load records /etc/boundary, /etc/default/boundary and /etc/machine-id (bd-load --seal) by device and inode, and the kernel refuses changes to them above OPEN. Before any ceremony (release, disarm, an expired dead-man switch) bd-lock checks that the --operator-keys (the directory and every entry), the --operators-config (or, absent, its directory) and the --machine-id it reads are those inodes, and refuses (exit 1) otherwise. To change them: release to OPEN, edit, run bd-load again, tighten. With no seal recorded, or none that includes a configuration directory, nothing is checked.";
 
 const DEADMAN: &str = "bd-lock arm --heartbeat 30s writes a CLOCK_MONOTONIC deadline into the kernel map. If bpf_ktime_get_ns() passes it, every program acts as LOCKDOWN until a heartbeat (bd-lock heartbeat) moves it forward again. bd-lock on-tripwire --heartbeat 30s arms the switch and sends heartbeats (every third of the interval) while it runs, so a killed pipeline fails closed. At end of input on-tripwire leaves the switch armed. bd-lock disarm clears it. Once the deadline has passed (or has less than 50 ms left), disarming, a heartbeat and re-arming all lift a LOCKDOWN the kernel already applies: each is a loosening, refused without a ceremony (--token for LOCKDOWN -> the recorded mode, or --interactive) and recorded as a mode event from LOCKDOWN. The on-tripwire heartbeat thread never holds a ceremony, so after expiry it stops renewing and says so once.";

@@ -597,6 +597,38 @@ fn current_seq(cur: &Current) -> u64 {
         .max(cur.map.map_or(0, |m| m.seq))
 }
 
+/// Where bd-load has recorded a seal (bpf/self_protect.bpf.c: bd_seal),
+/// the operator keys, the operators config and the machine-id a ceremony
+/// trusts must be the sealed inodes. Another mount namespace, a chroot, a
+/// bind mount or a tmpfs over /etc shows other files at the same paths, and
+/// a --operator-keys elsewhere names unsealed ones: either would make a
+/// root-minted token count. No seal recorded (nothing loaded, no BPF-LSM):
+/// as before; nor when no configuration directory was sealed (/etc/boundary
+/// missing at the load: there is no sealed key set to hold to). A seal map
+/// that cannot be read: refused (fail closed).
+fn sealed_config(ctx: &Ctx) -> Result<()> {
+    let seal = match boundary::seal::Seal::open(&ctx.pin) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            return refuse(format!(
+                "cannot read the sealed-configuration record ({e:#}); refusing to trust                  the operators config"
+            ))
+        }
+    };
+    if !seal.config_sealed() {
+        return Ok(());
+    }
+    let keys = ctx.operator_keys.as_path();
+    let (files, dirs): (Vec<&Path>, Vec<&Path>) = if keys.is_dir() {
+        (vec![ctx.machine_id.as_path()], vec![keys])
+    } else {
+        (vec![ctx.machine_id.as_path(), keys], vec![])
+    };
+    seal.check(&files, &[ctx.operators_config.as_path()], &dirs)
+        .or_else(refuse)
+}
+
 /// Run a ceremony for `from -> to` at transition `seq`; returns the `via`
 /// label and, for a token, the seq it is bound to (checked again under the
 /// state lock before the mode moves).
@@ -607,6 +639,7 @@ fn ceremony(
     to: Mode,
     seq: u64,
 ) -> Result<(&'static str, Option<u64>)> {
+    sealed_config(ctx)?;
     let quorum = token::Quorum::load(&ctx.operators_config)?;
     if let Some(tp) = &c.token {
         let tok = read_token(tp)?;
