@@ -612,7 +612,7 @@ fn sealed_config(ctx: &Ctx) -> Result<()> {
         Ok(None) => return Ok(()),
         Err(e) => {
             return refuse(format!(
-                "cannot read the sealed-configuration record ({e:#}); refusing to trust                  the operators config"
+                "cannot read the sealed-configuration record ({e:#}); refusing to trust the operators config"
             ))
         }
     };
