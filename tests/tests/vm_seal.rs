@@ -638,18 +638,28 @@ fn in_chroot(r: &Rig, croot: &Path, tok: &Path) -> Output {
 
 /// Put on the LOCKDOWN exec allow list what the forged-key test runs: the
 /// copied bd-lock (also run from the chroot through a hard link: the same
-/// inode) and bd-load (the unload on drop), each with its libraries. Without
-/// it LOCKDOWN refuses the harness's own tools, and a failure there left
-/// the VM unable to release (why the test first ran in COLDROOM only).
+/// inode, linked before this, as a link changes the ctime the list holds
+/// it to) and bd-load (the unload on drop), each with its libraries, and
+/// the VM's busybox. Without them a failure there left the VM unable to
+/// release or to report (why the test first ran in COLDROOM only).
 fn allow_for(r: &Rig, mode: &str) {
     if mode != "LOCKDOWN" {
         return;
     }
     let (l, d) = (r.bin.join("bd-lock"), r.bin.join("bd-load"));
-    ok(
-        "bd-lock allow --libs",
-        &r.lock(&["allow", "--libs", l.to_str().unwrap(), d.to_str().unwrap()]),
-    );
+    let mut args = vec![
+        "allow".to_string(),
+        "--libs".into(),
+        l.to_str().unwrap().into(),
+        d.to_str().unwrap().into(),
+    ];
+    // The harness's shell tools (busybox in the VM): should a failure leave
+    // the VM in LOCKDOWN, it can still print this test's output.
+    if let Ok(bb) = std::fs::canonicalize("/bin/sed") {
+        args.push(bb.to_str().unwrap().into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok("bd-lock allow --libs", &r.lock(&args));
 }
 
 /// The forged-key release: root's own key in operators.d (refused by the
@@ -693,10 +703,11 @@ fn forged_key_release(mode: &str) {
         r.populate();
         ok("twin load", &r.load(&["--without-self-protection"]));
         ok("twin init", &r.lock(&["init", "--mode", "OPEN"]));
+        let evil = r.keygen("evil");
+        let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
         allow_for(&r, mode);
         let set = r.lock(&["set", mode, "--reason", "vm seal twin"]);
         assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
-        let evil = r.keygen("evil");
         std::fs::copy(r.root.join("evil.pub"), r.opsd().join("evil.pub"))
             .expect("twin: root writes its own key into operators.d");
         let tok = r.token(&evil, mode, "RESTRICTED", HOST, "evil.tok");
@@ -720,7 +731,6 @@ fn forged_key_release(mode: &str) {
         );
         assert_eq!(r.mode(), "RESTRICTED");
         // And the chroot: a forged operators.d seen through a hard link of bd-lock.
-        let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
         let tok = r.token(&evil, "RESTRICTED", "OPEN", HOST, "evil2.tok");
         let o = in_chroot(&r, &croot, &tok);
         for m in mounts.iter().rev() {
@@ -736,6 +746,9 @@ fn forged_key_release(mode: &str) {
     r.populate();
     ok("load", &r.load(&[]));
     ok("init", &r.lock(&["init", "--mode", "OPEN"]));
+    // Before the allow list: a hard link changes the inode's ctime, which
+    // the list holds it to.
+    let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
     allow_for(&r, mode);
     let set = r.lock(&["set", mode, "--reason", "vm seal"]);
     assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
@@ -815,8 +828,7 @@ fn forged_key_release(mode: &str) {
     assert!(err.contains("not the file bd-load sealed"), "{err}");
     // A new filesystem there is refused outright.
     assert_eq!(mount_tmpfs(&r.etc), Err(libc::EPERM), "tmpfs over etc");
-    // The chroot with a hard link of the real bd-lock.
-    let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
+    // The chroot with a hard link of the real bd-lock (made before the mode).
     let o = in_chroot(&r, &croot, &bad);
     for m in mounts.iter().rev() {
         umount(m);
