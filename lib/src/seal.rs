@@ -337,4 +337,20 @@ mod tests {
         assert_eq!(flags(Path::new("/")), None);
         assert!(walk(&[PathBuf::from("relative")]).unwrap().1.len() == 1);
     }
+
+    #[test]
+    fn state_dir_is_sealed_by_default_and_is_no_config_dir() {
+        assert!(DEFAULT_PATHS.contains(&STATE_DIR));
+        assert!(is_state_dir(Path::new(STATE_DIR)));
+        assert!(!is_state_dir(Path::new("/etc/boundary")));
+        // Entries under the state dir carry it as their root, which is
+        // what keeps MARK_CONFIG_DIR off for a state-only record.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("state.json"), "{}").unwrap();
+        let (e, _) = walk(&[t.path().to_path_buf()]).unwrap();
+        assert!(e
+            .iter()
+            .filter(|x| x.flags & SEAL_FILE != 0)
+            .all(|x| x.root == t.path()));
+    }
 }
