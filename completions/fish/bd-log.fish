@@ -70,6 +70,7 @@ complete -c bd-log -n "__fish_bd_log_using_subcommand verify" -s h -l help -d 'P
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s l -l log -d 'The log file' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s p -l pubkey -d 'Public key (KEY.pub from `bd-log keygen`) the log must verify under' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s k -l key -d 'With --note: the secret key, to add the log\'s identity signature (the one witnesses are configured with) next to the checkpoint\'s epoch signature. Without it the note carries the epoch signature only' -r -F
+complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s o -l output -d 'Write the checkpoint to FILE (a random temp name, fsync, rename) instead of stdout. Above OPEN, boundary\'s sealed state directory accepts writes from boundary\'s own processes only: the verify unit advances its anchor this way, not through a shell redirection' -r -F
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -l note -d 'Print the checkpoint as a C2SP tlog-checkpoint signed note instead of the log line'
 complete -c bd-log -n "__fish_bd_log_using_subcommand checkpoint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-log -n "__fish_bd_log_using_subcommand show" -s l -l log -d 'The log file' -r -F

@@ -137,6 +137,12 @@ later proves the log still extends it.",
         /// Without it the note carries the epoch signature only.
         #[arg(short, long, value_name = "KEY", requires = "note")]
         key: Option<PathBuf>,
+        /// Write the checkpoint to FILE (a random temp name, fsync, rename) instead
+        /// of stdout. Above OPEN, boundary's sealed state directory accepts writes
+        /// from boundary's own processes only: the verify unit advances its anchor
+        /// this way, not through a shell redirection.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print entries as JSON lines (all, by seq, or since a time).
     #[command(

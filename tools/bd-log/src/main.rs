@@ -57,7 +57,8 @@ fn main() {
             pubkey,
             note,
             key,
-        } => bd_log::ops::checkpoint(log, pubkey, *note, key.as_deref()),
+            output,
+        } => bd_log::ops::checkpoint(log, pubkey, *note, key.as_deref(), output.as_deref()),
         Cmd::Vkey { key, log, origin } => {
             bd_log::witness::vkey(key, log.as_deref(), origin.as_deref())
         }

@@ -483,7 +483,13 @@ fn witness_quorum(
     }
 }
 
-pub fn checkpoint(path: &Path, pubkey: &Path, as_note: bool, secret_path: Option<&Path>) -> i32 {
+pub fn checkpoint(
+    path: &Path,
+    pubkey: &Path,
+    as_note: bool,
+    secret_path: Option<&Path>,
+    output: Option<&Path>,
+) -> i32 {
     let shown = path.display();
     let key = match log::keys::load_public(pubkey) {
         Ok(k) => k,
@@ -544,6 +550,12 @@ pub fn checkpoint(path: &Path, pubkey: &Path, as_note: bool, secret_path: Option
                 }
             } else {
                 line.push(b'\n');
+            }
+            if let Some(o) = output {
+                return match boundary::safefile::replace_file(o, &line, 0o644) {
+                    Ok(()) => OK,
+                    Err(e) => err(format!("{e:#}")),
+                };
             }
             let mut out = io::stdout().lock();
             match out.write_all(&line) {

@@ -200,6 +200,46 @@ fn editing_a_record_and_recomputing_the_chain_fails_at_the_next_checkpoint() {
 }
 
 #[test]
+fn checkpoint_output_file_is_the_same_line_written_whole() {
+    for format in FORMATS {
+        let env = fixture(format);
+        let (l, p) = (env.log.to_str().unwrap(), env.pubkey.to_str().unwrap());
+        let printed = env.cmd(&["checkpoint", "-l", l, "-p", p]);
+        assert!(printed.status.success(), "{}", stderr(&printed));
+        // A stale anchor is replaced, not appended to.
+        let anchor = env.path("anchor");
+        std::fs::write(&anchor, b"stale\n").unwrap();
+        let out = env.cmd(&[
+            "checkpoint",
+            "-l",
+            l,
+            "-p",
+            p,
+            "-o",
+            anchor.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.stdout.is_empty(), "-o prints nothing on stdout");
+        assert_eq!(std::fs::read(&anchor).unwrap(), printed.stdout);
+        // An output directory that does not exist: exit 2, one line naming it,
+        // and the old anchor untouched.
+        let missing = env.path("no-such-dir/anchor");
+        let bad = env.cmd(&[
+            "checkpoint",
+            "-l",
+            l,
+            "-p",
+            p,
+            "-o",
+            missing.to_str().unwrap(),
+        ]);
+        assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+        assert!(stderr(&bad).contains("no-such-dir"), "{}", stderr(&bad));
+        assert_eq!(std::fs::read(&anchor).unwrap(), printed.stdout);
+    }
+}
+
+#[test]
 fn truncation_to_a_checkpoint_is_caught_only_with_an_anchor() {
     for format in FORMATS {
         let env = fixture(format);
