@@ -384,3 +384,123 @@ fn canary_trip_is_recorded_by_on_tripwire_and_never_lowers() {
         "{out}"
     );
 }
+
+/// The canary write race, many times over. A thread does to `bd_mode` what
+/// bd-lock's heartbeat and transitions do (read the slot, then write it
+/// back whole) in a tight loop while a canary is exec'd. The kernel's raise
+/// into `bd_mode` lands between that read and write in most rounds and is
+/// lost there (the twin: the old single-slot path really loses it), while
+/// the raise counted in `bd_mode_raise`, which no such write touches, is
+/// never lost. The kernel enforces the stricter of both: with `bd_mode`
+/// overwritten to OPEN the next connect is still refused, and only once the
+/// raise is cleared (what a release ceremony does) is it allowed.
+#[test]
+fn canary_raise_survives_racing_slot_writes() {
+    use boundary::mode::{raised_mode, MapState, Mode, ModeMap, RaiseMap};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let rig = Rig::new("canrace", 82);
+    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "race test"]);
+    assert!(o.status.success(), "{o:?}");
+    let canary = rig.dir.path().join("canary-true");
+    std::fs::copy("/bin/true", &canary).unwrap();
+    let o = rig.lock(&[
+        "canary",
+        "add",
+        "--trip",
+        "LOCKDOWN",
+        canary.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "canary add: {o:?}");
+    let decoy = rig.bash_copy("decoy-bash");
+
+    const ROUNDS: u32 = 150;
+    let (mut old_lost, mut new_lost) = (0u32, 0u32);
+    for _ in 0..ROUNDS {
+        // Back to OPEN in both places (what a release does).
+        let mut mm = ModeMap::open(&rig.pin).unwrap().unwrap();
+        mm.write(MapState {
+            mode: 0,
+            flags: 0,
+            heartbeat_deadline_ns: 0,
+            seq: 1,
+        })
+        .unwrap();
+        let mut rm = RaiseMap::open(&rig.pin).unwrap().unwrap();
+        assert_eq!(rm.clear_live().unwrap(), Mode::Open);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            let pin = rig.pin.clone();
+            std::thread::spawn(move || {
+                let mut mm = ModeMap::open(&pin).unwrap().unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let s = mm.read().unwrap();
+                    // The time bd-lock spends between its read and its write.
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_micros(200) {
+                        std::hint::spin_loop();
+                    }
+                    mm.write(MapState {
+                        heartbeat_deadline_ns: 0,
+                        ..s
+                    })
+                    .unwrap();
+                }
+            })
+        };
+        let st = Command::new(&canary).status().unwrap();
+        assert!(st.success());
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+
+        if mm.read().unwrap().mode != Mode::Lockdown as u32 {
+            old_lost += 1;
+        }
+        let live = rm.live().unwrap();
+        if raised_mode(&live) != Mode::Lockdown || live[5] != 1 {
+            new_lost += 1;
+        }
+    }
+    eprintln!(
+        "{ROUNDS} rounds: bd_mode lost the raise {old_lost} times, bd_mode_raise {new_lost} times"
+    );
+    assert_eq!(new_lost, 0, "a raise in bd_mode_raise was lost");
+    assert!(
+        old_lost > 0,
+        "the old single-slot race never lost a raise in {ROUNDS} rounds: the twin shows nothing"
+    );
+    let total = RaiseMap::open(&rig.pin).unwrap().unwrap().total().unwrap();
+    assert_eq!(total[5], u64::from(ROUNDS), "every exec counted");
+
+    // The kernel enforces the raise with bd_mode written back to OPEN.
+    let mut mm = ModeMap::open(&rig.pin).unwrap().unwrap();
+    mm.write(MapState {
+        mode: 0,
+        flags: 0,
+        heartbeat_deadline_ns: 0,
+        seq: 1,
+    })
+    .unwrap();
+    let denied = rig.exec_then_connect(&decoy);
+    assert!(
+        denied.contains("Operation not permitted"),
+        "bd_mode OPEN, raise LOCKDOWN: {denied}"
+    );
+    let (_, v) = rig.status();
+    assert_eq!(
+        (&v["mode"], &v["raised"]["mode"]),
+        (&"LOCKDOWN".into(), &"LOCKDOWN".into()),
+        "{v}"
+    );
+    // Twin: the raise cleared, the same connect is allowed.
+    let mut rm = RaiseMap::open(&rig.pin).unwrap().unwrap();
+    assert_eq!(rm.clear_live().unwrap(), Mode::Open);
+    let allowed = rig.exec_then_connect(&decoy);
+    assert!(
+        allowed.contains("Connection refused"),
+        "raise cleared: {allowed}"
+    );
+}

@@ -334,6 +334,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             state: &'a Option<State>,
             map_path: PathBuf,
             map: Option<serde_json::Value>,
+            raised: Option<serde_json::Value>,
         }
         let v = St {
             v: 1,
@@ -346,6 +347,9 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             state: &cur.state,
             map_path: mode::mode_map_path(&ctx.pin),
             map: map_json,
+            raised: cur
+                .raised
+                .map(|t| serde_json::json!({"mode": mode::raised_mode(&t), "trips": t})),
         };
         println!("{}", serde_json::to_string(&v)?);
     } else {
@@ -376,6 +380,13 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
                 if m.flags & boundary::event::BD_MODE_F_CANARY != 0 && behind {
                     println!(
                         "kernel map: a canary raised the mode in the kernel; `bd-lock sync` records it in the state file"
+                    );
+                }
+                if let Some(t) = cur.raised.filter(|t| t.iter().any(|&n| n != 0)) {
+                    println!(
+                        "kernel raise: canaries hold {} ({} trips; cleared only by bd-lock release)",
+                        mode::raised_mode(&t),
+                        t.iter().sum::<u64>()
                     );
                 }
                 if m.heartbeat_deadline_ns != 0 {
@@ -553,7 +564,21 @@ fn transition_locked(
             m.write(new_map)?;
         }
     }
+    // Only a ceremony clears the kernel's own raises; one that tripped
+    // while they were cleared stays (clear_live) and is recorded at once.
+    let kept = if to < from {
+        match mode::RaiseMap::open(&ctx.pin)? {
+            Some(mut r) => r.clear_live()?,
+            None => Mode::Open,
+        }
+    } else {
+        Mode::Open
+    };
     emit(from, to, reason, via)?;
+    if kept > to {
+        eprintln!("bd-lock: a canary tripped during the release: the kernel holds {kept}");
+        canary::adopt_locked(ctx, "tripped during a release")?;
+    }
     Ok(from)
 }
 
