@@ -504,3 +504,78 @@ fn canary_raise_survives_racing_slot_writes() {
         "raise cleared: {allowed}"
     );
 }
+
+/// A dead-man switch that fired must survive a reboot. bd-lock's heartbeat
+/// loop runs with its pipeline stalled (stdin held open, nothing comes back)
+/// past the deadline, then dies as in `reboot -f`. The reboot is simulated:
+/// the stamps are given another boot id (what the next boot sees) and
+/// bd_mode is reset to the all-zero slot a fresh load pins; then `bd-lock
+/// sync`, which boot-load runs, must record LOCKDOWN via "deadman" before
+/// boot-load re-arms. Twin: the loop dies before its deadline (a power cut,
+/// not a stall) and the same boot keeps the recorded mode.
+#[test]
+fn deadman_fired_before_a_reboot_is_recorded_at_boot() {
+    use boundary::mode::{MapState, ModeMap};
+    let rig = Rig::new("deadboot", 83);
+    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "deadman test"]);
+    assert!(o.status.success(), "{o:?}");
+    let state = rig.dir.path().join("state.json");
+    let stamp = |what: &str| rig.dir.path().join(format!("state.json.{what}"));
+
+    let boot = |stall: Duration| -> Value {
+        let mut lock = rig
+            .tool("bd-lock")
+            .args(["on-tripwire", "--heartbeat", "1s"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(stall);
+        kill(&mut lock);
+        let (_, st) = rig.status();
+        eprintln!("after {stall:?}: deadman_expired {}", st["deadman_expired"]);
+        // The next boot: another boot id on the stamps, a fresh bd_mode slot.
+        for what in ["deadline", "alive"] {
+            let p = stamp(what);
+            let t = std::fs::read_to_string(&p).unwrap();
+            let mut v: Value = serde_json::from_str(&t).unwrap();
+            v["boot_id"] = "00000000-0000-4000-8000-0000000000e0".into();
+            std::fs::write(&p, v.to_string()).unwrap();
+        }
+        ModeMap::open(&rig.pin)
+            .unwrap()
+            .unwrap()
+            .write(MapState::default())
+            .unwrap();
+        let o = rig.lock(&["sync"]);
+        assert!(o.status.success(), "sync: {o:?}");
+        let (_, st) = rig.status();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        serde_json::json!({"status": st, "sync": out})
+    };
+
+    // Twin first: down 300 ms into a 1 s interval (before the deadline).
+    let r = boot(Duration::from_millis(300));
+    assert_eq!(r["status"]["mode"], "OPEN", "{r}");
+    assert!(!r["sync"].as_str().unwrap().contains("deadman"), "{r}");
+    assert_eq!(
+        boundary::mode::read_state(&state).unwrap().mode,
+        boundary::mode::Mode::Open
+    );
+
+    // The stall: 2 s with nothing coming back, past the 1 s deadline.
+    let r = boot(Duration::from_millis(2000));
+    assert_eq!(r["status"]["mode"], "LOCKDOWN", "{r}");
+    assert_eq!(r["status"]["fault"], Value::Null, "{r}");
+    let ev: Value =
+        serde_json::from_str(r["sync"].as_str().unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (&ev["from"], &ev["to"], &ev["via"]),
+        (&"OPEN".into(), &"LOCKDOWN".into(), &"deadman".into()),
+        "{r}"
+    );
+    let st = boundary::mode::read_state(&state).unwrap();
+    assert_eq!(st.mode, boundary::mode::Mode::Lockdown);
+    // Consumed: a later release is not undone by the same stamps.
+    assert!(!stamp("deadline").exists() && !stamp("alive").exists());
+}
