@@ -20,28 +20,34 @@ struct {
 } bd_canary SEC(".maps");
 
 /*
- * Raise bd_mode to at least `trip`, never lower it. A missing slot already
- * reads as LOCKDOWN (bd_effective_mode) and an unknown value too: neither is
- * written. The slot is written in place (no compare-and-swap below BPF ISA
- * v3, which these objects do not require): a second canary on another CPU
- * that wrote a stricter mode between our read and write is caught by the
- * re-read, and a bd-lock write racing in that window is the open race
- * SECURITY.md names. seq moves as for any transition; BD_MODE_F_CANARY tells
- * bd-lock the kernel made it.
+ * Raise the mode to at least `trip`, never lower it. The raise that counts
+ * is the atomic add into bd_mode_raise (maps.h), which userspace never
+ * overwrites outside a release ceremony: no bd-lock write racing this can
+ * lose it. bd_mode is raised in place too, as before, so bd-lock sees the
+ * kernel's transition (a new seq, BD_MODE_F_CANARY) and records it; that
+ * in-place copy can still be overwritten by a racing bd-lock write, which
+ * is harmless now (the raise entry holds). A missing slot already reads as
+ * LOCKDOWN (bd_effective_mode): nothing is written.
  */
 static __always_inline void bd_canary_raise(__u32 trip, __u32 *from, __u32 *to, __u64 *seq)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, live = BD_RAISE_LIVE, total = BD_RAISE_TOTAL;
 	struct bd_mode_state *m = bpf_map_lookup_elem(&bd_mode, &zero);
+	struct bd_mode_raise *rl = bpf_map_lookup_elem(&bd_mode_raise, &live);
+	struct bd_mode_raise *rt = bpf_map_lookup_elem(&bd_mode_raise, &total);
 
 	*from = BD_MODE_LOCKDOWN;
 	*to = BD_MODE_LOCKDOWN;
 	*seq = 0;
-	if (!m)
+	if (!m || !rl || !rt)
 		return;
-	*from = m->mode;
+	*from = bd_effective_mode();
 	if (trip > BD_MODE_LOCKDOWN)
 		trip = BD_MODE_LOCKDOWN;
+	if (trip == BD_MODE_OPEN)
+		return;
+	__sync_fetch_and_add(&rt->trips[trip], 1);
+	__sync_fetch_and_add(&rl->trips[trip], 1);
 	if (m->mode < trip) {
 		m->mode = trip;
 		m->flags |= BD_MODE_F_CANARY;
@@ -49,7 +55,7 @@ static __always_inline void bd_canary_raise(__u32 trip, __u32 *from, __u32 *to, 
 		if (m->mode < trip) /* another writer lowered it meanwhile */
 			m->mode = trip;
 	}
-	*to = m->mode;
+	*to = bd_effective_mode();
 	*seq = m->seq;
 }
 

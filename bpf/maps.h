@@ -46,6 +46,31 @@ struct {
 } bd_mode SEC(".maps");
 
 /*
+ * The kernel's own raises (a canary tripped), kept apart from bd_mode so no
+ * userspace write of bd_mode (a heartbeat, a transition) can overwrite one:
+ * without compare-and-swap (BPF ISA v3, not required here) a raise written
+ * into bd_mode can be lost to a bd-lock read-modify-write racing it.
+ * trips[m] counts canaries that tripped mode m; the counts only ever grow
+ * by atomic add. Entry BD_RAISE_LIVE is what the programs enforce: bd-lock
+ * clears it only in a release ceremony. Entry BD_RAISE_TOTAL is never
+ * written by userspace: a release compares it before and after clearing
+ * the live entry to catch a canary that tripped meanwhile.
+ */
+#define BD_RAISE_LIVE 0
+#define BD_RAISE_TOTAL 1
+struct bd_mode_raise {
+	__u64 trips[BD_MODE_LOCKDOWN + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct bd_mode_raise);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_mode_raise SEC(".maps");
+
+/*
  * Protected processes: tgid -> flags (reserved, 1). Written by
  * lsm_file_protect (children inherit) and bd-load protect / bd-inject;
  * read by exec_monitor to flag execs of protected tasks, which works
@@ -77,15 +102,33 @@ static __always_inline void bd_count_denied(__u32 hook)
 		*v += 1;
 }
 
+/* The strictest mode a live canary raise holds (OPEN if none); a missing
+ * entry reads as LOCKDOWN. */
+static __always_inline __u32 bd_raised_mode(void)
+{
+	__u32 live = BD_RAISE_LIVE;
+	struct bd_mode_raise *r = bpf_map_lookup_elem(&bd_mode_raise, &live);
+	__u32 i;
+
+	if (!r)
+		return BD_MODE_LOCKDOWN;
+#pragma unroll
+	for (i = BD_MODE_LOCKDOWN; i > BD_MODE_OPEN; i--)
+		if (r->trips[i])
+			return i;
+	return BD_MODE_OPEN;
+}
+
 /*
- * The mode the programs enforce. Fail closed: a missing slot, an unknown
- * value, or a dead-man deadline that has passed all read as LOCKDOWN.
- * A never-written slot is all zeroes = OPEN with no deadline, which is
- * what a freshly loaded system is until bd-lock writes it.
+ * The mode the programs enforce: the stricter of bd_mode and the kernel's
+ * own raises. Fail closed: a missing slot, an unknown value, or a dead-man
+ * deadline that has passed all read as LOCKDOWN. A never-written slot is
+ * all zeroes = OPEN with no deadline, which is what a freshly loaded system
+ * is until bd-lock writes it.
  */
 static __always_inline __u32 bd_effective_mode(void)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, raised;
 	struct bd_mode_state *m = bpf_map_lookup_elem(&bd_mode, &zero);
 	if (!m)
 		return BD_MODE_LOCKDOWN;
@@ -93,7 +136,8 @@ static __always_inline __u32 bd_effective_mode(void)
 		return BD_MODE_LOCKDOWN;
 	if (m->heartbeat_deadline_ns && bpf_ktime_get_ns() > m->heartbeat_deadline_ns)
 		return BD_MODE_LOCKDOWN;
-	return m->mode;
+	raised = bd_raised_mode();
+	return raised > m->mode ? raised : m->mode;
 }
 
 #endif /* BD_MAPS_H */

@@ -76,7 +76,7 @@ complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l operator-keys -
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l operators-config -d 'Operators config (TOML): `[quorum] lockdown-release = 2` asks that many distinct trusted keys to sign a release out of that mode; missing = 1 everywhere' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l machine-id -d 'This host\'s identity, which release tokens are bound to (systemd machine-id: 32 lowercase hex digits)' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -l json -d 'JSON lines on stdout for every subcommand: `status` prints one mode_status object, `keygen` an operator_key line, `allow` an exec_allow line per file; on failure one error object ({"v":1,"type":"error","code":N,...}) while the message still goes to stderr. Transitions print their mode lines either way'
-complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -s h -l help -d 'Print help'
+complete -c bd-lock -n "__fish_bd_lock_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l reason -d 'Why (recorded in the state file and the mode event)' -r
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l state -d 'State file' -r -F
 complete -c bd-lock -n "__fish_bd_lock_using_subcommand set" -l pin-dir -d 'bpffs pin directory holding maps/bd_mode (default /sys/fs/bpf/boundary)' -r -F

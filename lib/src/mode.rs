@@ -224,6 +224,129 @@ impl ModeMap {
     }
 }
 
+/// Path of the pinned map of the kernel's own raises under a pin directory.
+pub fn raise_map_path(pin_dir: &Path) -> PathBuf {
+    pin_dir.join("maps").join("bd_mode_raise")
+}
+
+/// `struct bd_mode_raise`: canaries tripped, counted per mode.
+pub type Trips = [u64; 6];
+type RawTrips = [u8; 48];
+
+fn trips_from(b: &RawTrips) -> Trips {
+    let mut t = [0u64; 6];
+    for (i, x) in t.iter_mut().enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+        *x = u64::from_ne_bytes(w);
+    }
+    t
+}
+
+fn trips_to(t: &Trips) -> RawTrips {
+    let mut b = [0u8; 48];
+    for (i, x) in t.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&x.to_ne_bytes());
+    }
+    b
+}
+
+/// The strictest mode with a nonzero trip count (OPEN if none), as
+/// bd_raised_mode() reads it in the kernel.
+pub fn raised_mode(t: &Trips) -> Mode {
+    (1..t.len())
+        .rev()
+        .find(|&i| t[i] != 0)
+        .and_then(|i| Mode::from_u32(i as u32))
+        .unwrap_or(Mode::Open)
+}
+
+/// The pinned `bd_mode_raise` map (bpf/maps.h): the kernel's canary raises,
+/// kept apart from `bd_mode` so that no write of `bd_mode` can lose one.
+/// Entry 0 (live) is enforced and cleared only by a release; entry 1 (total)
+/// is never written here.
+pub struct RaiseMap {
+    array: aya::maps::Array<aya::maps::MapData, RawTrips>,
+    path: PathBuf,
+}
+
+impl RaiseMap {
+    /// `Ok(None)` if nothing is pinned (programs from before the map existed:
+    /// their raises go into `bd_mode` alone, which is then what they enforce).
+    pub fn open(pin_dir: &Path) -> Result<Option<RaiseMap>> {
+        let path = raise_map_path(pin_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let data = aya::maps::MapData::from_pin(&path)
+            .with_context(|| format!("opening pinned map {}", path.display()))?;
+        let map = aya::maps::Map::from_map_data(data)
+            .with_context(|| format!("{}: not a BPF map", path.display()))?;
+        let array = aya::maps::Array::try_from(map).with_context(|| {
+            format!(
+                "{}: not a 2 x 48-byte array map (a layout this version does not know)",
+                path.display()
+            )
+        })?;
+        if array.len() != 2 {
+            bail!(
+                "{}: {} entries, not 2 (a layout this version does not know)",
+                path.display(),
+                array.len()
+            );
+        }
+        Ok(Some(RaiseMap { array, path }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn get(&self, i: u32) -> Result<Trips> {
+        let raw = self
+            .array
+            .get(&i, 0)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        Ok(trips_from(&raw))
+    }
+
+    /// The live raise counts (what the kernel enforces).
+    pub fn live(&self) -> Result<Trips> {
+        self.get(0)
+    }
+
+    /// The counts since the map was created (never cleared).
+    pub fn total(&self) -> Result<Trips> {
+        self.get(1)
+    }
+
+    /// Clear the live raises: the release ceremony's step, nothing else's.
+    /// A canary that trips while this runs must not be lost to the write:
+    /// the total is read before and after, and every trip counted since the
+    /// start is written back live, until the total holds still. Returns the
+    /// mode still raised (OPEN when nothing tripped meanwhile). A total that
+    /// never settles leaves every trip since the start live (fail closed).
+    pub fn clear_live(&mut self) -> Result<Mode> {
+        let base = self.total()?;
+        let mut keep = [0u64; 6];
+        for _ in 0..64 {
+            self.array
+                .set(0, trips_to(&keep), 0)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            let now = self.total()?;
+            let since: Trips = std::array::from_fn(|i| now[i].wrapping_sub(base[i]));
+            if since == keep {
+                return Ok(raised_mode(&keep));
+            }
+            keep = since;
+        }
+        bail!(
+            "{}: canaries kept tripping during the release; their raises stay",
+            self.path.display()
+        )
+    }
+}
+
 /// CLOCK_MONOTONIC now, in ns: the clock `bpf_ktime_get_ns()` reads.
 pub fn monotonic_ns() -> u64 {
     let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
@@ -386,6 +509,8 @@ pub struct Current {
     pub fault: Option<String>,
     /// The dead-man deadline has passed: the kernel acts as LOCKDOWN.
     pub deadman_expired: bool,
+    /// The kernel's live canary raises (`bd_mode_raise`), when pinned.
+    pub raised: Option<Trips>,
 }
 
 fn lock_path(state: &Path) -> PathBuf {
@@ -419,6 +544,7 @@ pub fn read_current_locked(state_path: &Path, pin_dir: Option<&Path>) -> Current
         map: None,
         fault: None,
         deadman_expired: false,
+        raised: None,
     };
     let mut faults = Vec::new();
     match read_state(state_path) {
@@ -428,6 +554,12 @@ pub fn read_current_locked(state_path: &Path, pin_dir: Option<&Path>) -> Current
     if let Some(pd) = pin_dir {
         match ModeMap::open(pd).and_then(|m| m.map(|m| m.read()).transpose()) {
             Ok(m) => cur.map = m,
+            Err(e) => faults.push(format!("{e:#}")),
+        }
+    }
+    if let Some(pd) = pin_dir {
+        match RaiseMap::open(pd).and_then(|m| m.map(|m| m.live()).transpose()) {
+            Ok(t) => cur.raised = t,
             Err(e) => faults.push(format!("{e:#}")),
         }
     }
@@ -457,6 +589,10 @@ pub fn read_current_locked(state_path: &Path, pin_dir: Option<&Path>) -> Current
             } else {
                 s.mode
             };
+            // The kernel enforces the stricter of the two (bd_effective_mode).
+            if let Some(t) = &cur.raised {
+                cur.mode = cur.mode.max(raised_mode(t));
+            }
         }
     } else {
         cur.fault = Some(faults.join("; "));

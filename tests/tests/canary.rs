@@ -384,3 +384,198 @@ fn canary_trip_is_recorded_by_on_tripwire_and_never_lowers() {
         "{out}"
     );
 }
+
+/// The canary write race, many times over. A thread does to `bd_mode` what
+/// bd-lock's heartbeat and transitions do (read the slot, then write it
+/// back whole) in a tight loop while a canary is exec'd. The kernel's raise
+/// into `bd_mode` lands between that read and write in most rounds and is
+/// lost there (the twin: the old single-slot path really loses it), while
+/// the raise counted in `bd_mode_raise`, which no such write touches, is
+/// never lost. The kernel enforces the stricter of both: with `bd_mode`
+/// overwritten to OPEN the next connect is still refused, and only once the
+/// raise is cleared (what a release ceremony does) is it allowed.
+#[test]
+fn canary_raise_survives_racing_slot_writes() {
+    use boundary::mode::{raised_mode, MapState, Mode, ModeMap, RaiseMap};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let rig = Rig::new("canrace", 82);
+    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "race test"]);
+    assert!(o.status.success(), "{o:?}");
+    let canary = rig.dir.path().join("canary-true");
+    std::fs::copy("/bin/true", &canary).unwrap();
+    let o = rig.lock(&[
+        "canary",
+        "add",
+        "--trip",
+        "LOCKDOWN",
+        canary.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "canary add: {o:?}");
+    let decoy = rig.bash_copy("decoy-bash");
+
+    const ROUNDS: u32 = 150;
+    let (mut old_lost, mut new_lost) = (0u32, 0u32);
+    for _ in 0..ROUNDS {
+        // Back to OPEN in both places (what a release does).
+        let mut mm = ModeMap::open(&rig.pin).unwrap().unwrap();
+        mm.write(MapState {
+            mode: 0,
+            flags: 0,
+            heartbeat_deadline_ns: 0,
+            seq: 1,
+        })
+        .unwrap();
+        let mut rm = RaiseMap::open(&rig.pin).unwrap().unwrap();
+        assert_eq!(rm.clear_live().unwrap(), Mode::Open);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            let pin = rig.pin.clone();
+            std::thread::spawn(move || {
+                let mut mm = ModeMap::open(&pin).unwrap().unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let s = mm.read().unwrap();
+                    // The time bd-lock spends between its read and its write.
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_micros(200) {
+                        std::hint::spin_loop();
+                    }
+                    mm.write(MapState {
+                        heartbeat_deadline_ns: 0,
+                        ..s
+                    })
+                    .unwrap();
+                }
+            })
+        };
+        let st = Command::new(&canary).status().unwrap();
+        assert!(st.success());
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+
+        if mm.read().unwrap().mode != Mode::Lockdown as u32 {
+            old_lost += 1;
+        }
+        let live = rm.live().unwrap();
+        if raised_mode(&live) != Mode::Lockdown || live[5] != 1 {
+            new_lost += 1;
+        }
+    }
+    eprintln!(
+        "{ROUNDS} rounds: bd_mode lost the raise {old_lost} times, bd_mode_raise {new_lost} times"
+    );
+    assert_eq!(new_lost, 0, "a raise in bd_mode_raise was lost");
+    assert!(
+        old_lost > 0,
+        "the old single-slot race never lost a raise in {ROUNDS} rounds: the twin shows nothing"
+    );
+    let total = RaiseMap::open(&rig.pin).unwrap().unwrap().total().unwrap();
+    assert_eq!(total[5], u64::from(ROUNDS), "every exec counted");
+
+    // The kernel enforces the raise with bd_mode written back to OPEN.
+    let mut mm = ModeMap::open(&rig.pin).unwrap().unwrap();
+    mm.write(MapState {
+        mode: 0,
+        flags: 0,
+        heartbeat_deadline_ns: 0,
+        seq: 1,
+    })
+    .unwrap();
+    let denied = rig.exec_then_connect(&decoy);
+    assert!(
+        denied.contains("Operation not permitted"),
+        "bd_mode OPEN, raise LOCKDOWN: {denied}"
+    );
+    let (_, v) = rig.status();
+    assert_eq!(
+        (&v["mode"], &v["raised"]["mode"]),
+        (&"LOCKDOWN".into(), &"LOCKDOWN".into()),
+        "{v}"
+    );
+    // Twin: the raise cleared, the same connect is allowed.
+    let mut rm = RaiseMap::open(&rig.pin).unwrap().unwrap();
+    assert_eq!(rm.clear_live().unwrap(), Mode::Open);
+    let allowed = rig.exec_then_connect(&decoy);
+    assert!(
+        allowed.contains("Connection refused"),
+        "raise cleared: {allowed}"
+    );
+}
+
+/// A dead-man switch that fired must survive a reboot. bd-lock's heartbeat
+/// loop runs with its pipeline stalled (stdin held open, nothing comes back)
+/// past the deadline, then dies as in `reboot -f`. The reboot is simulated:
+/// the stamps are given another boot id (what the next boot sees) and
+/// bd_mode is reset to the all-zero slot a fresh load pins; then `bd-lock
+/// sync`, which boot-load runs, must record LOCKDOWN via "deadman" before
+/// boot-load re-arms. Twin: the loop dies before its deadline (a power cut,
+/// not a stall) and the same boot keeps the recorded mode.
+#[test]
+fn deadman_fired_before_a_reboot_is_recorded_at_boot() {
+    use boundary::mode::{MapState, ModeMap};
+    let rig = Rig::new("deadboot", 83);
+    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "deadman test"]);
+    assert!(o.status.success(), "{o:?}");
+    let state = rig.dir.path().join("state.json");
+    let stamp = |what: &str| rig.dir.path().join(format!("state.json.{what}"));
+
+    let boot = |stall: Duration| -> Value {
+        let mut lock = rig
+            .tool("bd-lock")
+            .args(["on-tripwire", "--heartbeat", "1s"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(stall);
+        kill(&mut lock);
+        let (_, st) = rig.status();
+        eprintln!("after {stall:?}: deadman_expired {}", st["deadman_expired"]);
+        // The next boot: another boot id on the stamps, a fresh bd_mode slot.
+        for what in ["deadline", "alive"] {
+            let p = stamp(what);
+            let t = std::fs::read_to_string(&p).unwrap();
+            let mut v: Value = serde_json::from_str(&t).unwrap();
+            v["boot_id"] = "00000000-0000-4000-8000-0000000000e0".into();
+            std::fs::write(&p, v.to_string()).unwrap();
+        }
+        ModeMap::open(&rig.pin)
+            .unwrap()
+            .unwrap()
+            .write(MapState::default())
+            .unwrap();
+        let o = rig.lock(&["sync"]);
+        assert!(o.status.success(), "sync: {o:?}");
+        let (_, st) = rig.status();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        serde_json::json!({"status": st, "sync": out})
+    };
+
+    // Twin first: down 300 ms into a 1 s interval (before the deadline).
+    let r = boot(Duration::from_millis(300));
+    assert_eq!(r["status"]["mode"], "OPEN", "{r}");
+    assert!(!r["sync"].as_str().unwrap().contains("deadman"), "{r}");
+    assert_eq!(
+        boundary::mode::read_state(&state).unwrap().mode,
+        boundary::mode::Mode::Open
+    );
+
+    // The stall: 2 s with nothing coming back, past the 1 s deadline.
+    let r = boot(Duration::from_millis(2000));
+    assert_eq!(r["status"]["mode"], "LOCKDOWN", "{r}");
+    assert_eq!(r["status"]["fault"], Value::Null, "{r}");
+    let ev: Value =
+        serde_json::from_str(r["sync"].as_str().unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (&ev["from"], &ev["to"], &ev["via"]),
+        (&"OPEN".into(), &"LOCKDOWN".into(), &"deadman".into()),
+        "{r}"
+    );
+    let st = boundary::mode::read_state(&state).unwrap();
+    assert_eq!(st.mode, boundary::mode::Mode::Lockdown);
+    // Consumed: a later release is not undone by the same stamps.
+    assert!(!stamp("deadline").exists() && !stamp("alive").exists());
+}

@@ -3,10 +3,12 @@
 //!
 //! The kernel side is bpf/canary.h: exec_monitor (tracepoint) and
 //! mode_enforce (BPF-LSM) look the file up in the pinned hash `bd_canary`
-//! by (kernel dev_t, inode) and raise `bd_mode` in place, bumping its seq and
-//! setting BD_MODE_F_CANARY. Until bd-lock records that transition the state
-//! file and the map disagree, which every reader takes as LOCKDOWN: fail
-//! closed, never looser than the kernel.
+//! by (kernel dev_t, inode), count the trip in `bd_mode_raise` (which no
+//! bd-lock write but a release touches, so no race can lose it) and raise
+//! `bd_mode` in place, bumping its seq and setting BD_MODE_F_CANARY. Every
+//! reader takes the stricter of the state and the live raises; until bd-lock
+//! records the transition the state file and the map disagree, which reads
+//! as LOCKDOWN: fail closed, never looser than the kernel.
 
 use crate::{emit, refuse, uid, Ctx};
 use anyhow::{Context, Result};
@@ -158,20 +160,27 @@ fn remove(ctx: &Ctx, paths: &[PathBuf]) -> Result<i32> {
 }
 
 /// Record a mode the kernel raised by itself (a canary) in the state file and
-/// print its `mode` event (`via: "canary"`). Only ever tightens: adopts when
-/// the map carries BD_MODE_F_CANARY, a later seq than the file, and a
-/// stricter known mode; otherwise changes nothing. Caller holds the state
-/// lock. Returns the transition recorded.
+/// print its `mode` event (`via: "canary"`). Only ever tightens: adopts the
+/// stricter of the live raises in `bd_mode_raise` and of a `bd_mode` slot
+/// that carries BD_MODE_F_CANARY and a later seq than the file; otherwise
+/// changes nothing. The raise entry is what counts: a bd-lock write racing
+/// the canary may have overwritten `bd_mode`'s copy, and then `bd_mode` is
+/// raised here to match the file. Caller holds the state lock. Returns the
+/// transition recorded.
 pub fn adopt_locked(ctx: &Ctx, what: &str) -> Result<Option<(Mode, Mode)>> {
     let st = mode::read_state(&ctx.state)?;
-    let Some(mm) = ctx.map()? else {
+    let Some(mut mm) = ctx.map()? else {
         return Ok(None);
     };
     let m = mm.read()?;
-    if m.flags & BD_MODE_F_CANARY == 0 || m.seq <= st.seq {
-        return Ok(None);
-    }
-    let Some(kmode) = Mode::from_u32(m.mode) else {
+    let flagged = (m.flags & BD_MODE_F_CANARY != 0 && m.seq > st.seq)
+        .then(|| Mode::from_u32(m.mode))
+        .flatten();
+    let raised = match mode::RaiseMap::open(&ctx.pin)? {
+        Some(r) => Some(mode::raised_mode(&r.live()?)),
+        None => None,
+    };
+    let Some(kmode) = flagged.max(raised) else {
         return Ok(None);
     };
     if kmode <= st.mode {
@@ -180,10 +189,19 @@ pub fn adopt_locked(ctx: &Ctx, what: &str) -> Result<Option<(Mode, Mode)>> {
     let from = st.mode;
     let mut new = st.clone();
     new.mode = kmode;
-    new.seq = m.seq;
+    new.seq = m.seq.max(st.seq + 1);
     new.since = boundary::time::now_rfc3339();
     new.uid = uid();
     new.reason = format!("canary tripped in the kernel: {what}");
+    if m.mode != kmode as u32 || m.seq != new.seq {
+        // Tighten the kernel copy first, as every transition does.
+        mm.write(mode::MapState {
+            mode: kmode as u32,
+            flags: BD_MODE_F_CANARY,
+            heartbeat_deadline_ns: m.heartbeat_deadline_ns,
+            seq: new.seq,
+        })?;
+    }
     mode::write_state(&ctx.state, &new)?;
     emit(from, kmode, &new.reason, "canary")?;
     Ok(Some((from, kmode)))

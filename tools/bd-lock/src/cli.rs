@@ -90,6 +90,11 @@ pub enum Cmd {
         reason: String,
     },
     /// Copy the state file's mode into a freshly loaded kernel map (or a looser one).
+    ///
+    /// First, a dead-man switch that an earlier boot ran past before it went
+    /// down (its stamps next to the state file) is recorded as LOCKDOWN (a
+    /// mode event, via "deadman"), and a mode a canary raised in the kernel
+    /// is recorded (via "canary").
     Sync,
     /// Change the mode. Tightening is immediate; loosening is refused (use release).
     Set {

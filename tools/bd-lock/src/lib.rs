@@ -40,6 +40,8 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
 /var/lib/boundary/state.json.lock\tflock serialising every writer (transitions and heartbeats)\n\
 /var/lib/boundary/state.json.nonces\tused release-token nonces, one per line, appended and fsynced before a token takes effect\n\
 /sys/fs/bpf/boundary/maps/bd_mode\tthe kernel's mode slot (--pin-dir, BD_PIN_DIR)\n\
+/sys/fs/bpf/boundary/maps/bd_mode_raise\tthe kernel's canary raises, counted per mode; enforced with bd_mode (the stricter wins), cleared only by a release\n\
+/var/lib/boundary/state.json.deadline, .alive\tdead-man stamps (wall clock, boot id): the armed deadline, and when the heartbeat loop last ran; sync at boot records LOCKDOWN when an earlier boot ran past its deadline\n\
 /sys/fs/bpf/boundary/maps/bd_exec_allow\tthe LOCKDOWN exec allow list (device, inode)\n\
 /sys/fs/bpf/boundary/maps/bd_seal\tthe sealed configuration bd-load recorded (device, inode): when it holds a record, a ceremony trusts only those operator keys, operators config and machine-id\n\
 /etc/boundary/operators.toml\tthe operators config (--operators-config, BD_OPERATORS_CONFIG): [quorum] MODE-release = K\n\

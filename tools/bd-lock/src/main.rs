@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod canary;
+mod deadman;
 
 /// A refusal (exit 1), as opposed to an error (exit 2).
 #[derive(Debug)]
@@ -334,6 +335,7 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             state: &'a Option<State>,
             map_path: PathBuf,
             map: Option<serde_json::Value>,
+            raised: Option<serde_json::Value>,
         }
         let v = St {
             v: 1,
@@ -346,6 +348,9 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
             state: &cur.state,
             map_path: mode::mode_map_path(&ctx.pin),
             map: map_json,
+            raised: cur
+                .raised
+                .map(|t| serde_json::json!({"mode": mode::raised_mode(&t), "trips": t})),
         };
         println!("{}", serde_json::to_string(&v)?);
     } else {
@@ -376,6 +381,13 @@ fn status(ctx: &Ctx, json: bool) -> Result<i32> {
                 if m.flags & boundary::event::BD_MODE_F_CANARY != 0 && behind {
                     println!(
                         "kernel map: a canary raised the mode in the kernel; `bd-lock sync` records it in the state file"
+                    );
+                }
+                if let Some(t) = cur.raised.filter(|t| t.iter().any(|&n| n != 0)) {
+                    println!(
+                        "kernel raise: canaries hold {} ({} trips; cleared only by bd-lock release)",
+                        mode::raised_mode(&t),
+                        t.iter().sum::<u64>()
                     );
                 }
                 if m.heartbeat_deadline_ns != 0 {
@@ -437,6 +449,9 @@ fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
 
 fn sync(ctx: &Ctx) -> Result<i32> {
     let _l = mode::lock_state(&ctx.state)?;
+    if let Some(why) = deadman::fired_before_boot(&ctx.state) {
+        deadman_fired(ctx, &why)?;
+    }
     // A mode a canary raised in the kernel is recorded, not refused.
     if canary::adopt_locked(ctx, "recorded by bd-lock sync")?.is_some() {
         return Ok(0);
@@ -470,6 +485,25 @@ fn sync(ctx: &Ctx) -> Result<i32> {
         "sync",
     )?;
     Ok(0)
+}
+
+/// An earlier boot went down after its dead-man switch fired: record the
+/// LOCKDOWN the kernel was applying, so the reboot does not undo it. The
+/// stamps are consumed (a later release must not be undone by them).
+fn deadman_fired(ctx: &Ctx, why: &str) -> Result<()> {
+    let mut st = mode::read_state(&ctx.state)?;
+    if st.mode != Mode::Lockdown {
+        let from = st.mode;
+        let map_seq = ctx.map()?.map_or(Ok(0), |m| m.read().map(|m| m.seq))?;
+        st.seq = st.seq.max(map_seq) + 1;
+        st.mode = Mode::Lockdown;
+        st.since = boundary::time::now_rfc3339();
+        st.uid = uid();
+        st.reason = format!("dead-man switch: {why}");
+        mode::write_state(&ctx.state, &st)?;
+        emit(from, Mode::Lockdown, &st.reason, "deadman")?;
+    }
+    deadman::clear(&ctx.state)
 }
 
 /// Move to `to`. Loosening is refused unless `ceremony` says one was done.
@@ -553,7 +587,21 @@ fn transition_locked(
             m.write(new_map)?;
         }
     }
+    // Only a ceremony clears the kernel's own raises; one that tripped
+    // while they were cleared stays (clear_live) and is recorded at once.
+    let kept = if to < from {
+        match mode::RaiseMap::open(&ctx.pin)? {
+            Some(mut r) => r.clear_live()?,
+            None => Mode::Open,
+        }
+    } else {
+        Mode::Open
+    };
     emit(from, to, reason, via)?;
+    if kept > to {
+        eprintln!("bd-lock: a canary tripped during the release: the kernel holds {kept}");
+        canary::adopt_locked(ctx, "tripped during a release")?;
+    }
     Ok(from)
 }
 
@@ -838,6 +886,7 @@ fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
     }
     mm.write(ms)?;
     mode::write_state(&ctx.state, &st)?;
+    deadman::record_deadline(&ctx.state, ms.heartbeat_deadline_ns)?;
     if let Some(via) = via {
         emit(
             Mode::Lockdown,
@@ -887,6 +936,7 @@ fn heartbeat(ctx: &Ctx, c: Option<&Ceremony>) -> Result<()> {
     if via.is_some() {
         mode::write_state(&ctx.state, &st)?;
     }
+    deadman::record_deadline(&ctx.state, ms.heartbeat_deadline_ns)?;
     if let Some(via) = via {
         emit(
             Mode::Lockdown,
@@ -927,6 +977,7 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
         mm.write(ms)?;
     }
     mode::write_state(&ctx.state, &st)?;
+    deadman::clear(&ctx.state)?;
     let from = if cur.deadman_expired {
         Mode::Lockdown
     } else {
@@ -957,8 +1008,13 @@ fn new_nonce() -> String {
 /// The marker thread: every `every`, a fresh nonce into `pending`, then this
 /// thread's name set to magic + nonce, which exec_monitor reports. It proves
 /// nothing by itself; only the nonce coming back on stdin renews.
-fn liveness_marker(pending: Pending, every: Duration) {
+fn liveness_marker(pending: Pending, every: Duration, state: PathBuf) {
     loop {
+        // Whether or not nonces come back: a boot after a stall can then
+        // tell that this host ran past its deadline (deadman.rs).
+        if let Err(e) = deadman::record_alive(&state) {
+            eprintln!("bd-lock: liveness marker: {e:#}");
+        }
         let n = new_nonce();
         {
             let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -996,9 +1052,10 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
             let p = Pending::default();
             let every = (iv / 3).max(Duration::from_millis(200));
             let pt = p.clone();
+            let state = ctx.state.clone();
             std::thread::Builder::new()
                 .name("liveness".into())
-                .spawn(move || liveness_marker(pt, every))
+                .spawn(move || liveness_marker(pt, every, state))
                 .context("starting the liveness marker thread")?;
             Some(p)
         }
