@@ -913,7 +913,14 @@ static __always_inline int unix_peer(struct sock___bd *peer, __u32 hook)
 		d->target_ino = key.ino;
 		addr = BPF_CORE_READ(u, addr);
 		if (addr) {
-			bpf_probe_read_kernel(d->path, SUN_PATH_LEN, &addr->name[0].sun_path);
+			/* name is a flexible array, which aya's CO-RE cannot
+			 * index: the field's offset, then sun_path's fixed
+			 * place in the UAPI sockaddr_un (after sun_family). */
+			bpf_probe_read_kernel(d->path, SUN_PATH_LEN,
+					      (char *)addr +
+						      bpf_core_field_offset(struct unix_address___bd,
+									    name) +
+						      sizeof(unsigned short));
 			/* An abstract name starts with a NUL: written @name. */
 			if (!d->path[0])
 				d->path[0] = '@';
