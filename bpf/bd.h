@@ -158,6 +158,10 @@ enum bd_hook {
 	BD_HOOK_CGROUP_MOVE = 56,      /* LSM file_open of cgroup.procs/threads for writing, governed */
 	BD_HOOK_KERNEL_INTEGRITY = 57, /* LSM locked_down, integrity reasons, at COLDROOM+: ioperm, MSR, PCI, debugfs... */
 	BD_HOOK_USB_AUTHORIZE = 58,    /* LSM file_open of a USB authorized/authorized_default for writing, AIRGAP+, not boundary */
+	BD_HOOK_UNIX_CONNECT = 59,     /* LSM unix_stream_connect: governed, AIRGAP+, to a listener outside the governed cgroup */
+	BD_HOOK_UNIX_SEND = 60,        /* LSM unix_may_send: governed, AIRGAP+, a datagram to a socket outside the governed cgroup */
+	BD_HOOK_ANON_MMAP_EXEC = 61,   /* LSM mmap_file: anonymous memory with PROT_EXEC (LOCKDOWN) */
+	BD_HOOK_ANON_MPROTECT_EXEC = 62, /* LSM file_mprotect: anonymous memory to PROT_EXEC (LOCKDOWN) */
 };
 
 /* struct bd_deny.action */

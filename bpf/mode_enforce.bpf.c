@@ -10,7 +10,10 @@
  *                        (their packets escape every address check), binding
  *                        to anything but loopback, and every IP packet the
  *                        cgroup's sockets send to or receive from beyond
- *                        loopback (which also cuts sockets opened before).
+ *                        loopback (which also cuts sockets opened before);
+ *                        and AF_UNIX connect/send from the governed cgroup to
+ *                        a socket made outside it, but for a logging allow
+ *                        list (BPF-LSM).
  *   COLDROOM and stricter  ptrace attach (and what the kernel checks as attach:
  *                        /proc/<pid>/mem, process_vm_readv/writev) of any
  *                        process is refused, system-wide (BPF-LSM).
@@ -19,7 +22,8 @@
  *                        (mmap/mprotect with PROT_EXEC: shared libraries,
  *                        LD_PRELOAD, dlopen, ld.so running a file, and the
  *                        ELF interpreter the kernel maps at exec), system-wide
- *                        (BPF-LSM). Anonymous executable memory is left alone.
+ *                        (BPF-LSM), and so is anonymous executable memory,
+ *                        for every process.
  *
  * Canaries (bd_canary, any mode): an exec or open of a canary file is refused
  * and raises bd_mode to the canary's mode in that same system call.
@@ -468,7 +472,38 @@ static __always_inline int map_exec(struct file *file, __u32 hook)
 	return -EPERM;
 }
 
-/* Same signature at v6.1 and v6.12 (include/linux/lsm_hook_defs.h). */
+/*
+ * Anonymous executable memory in LOCKDOWN: refused for every process, on
+ * every kernel. The allow list names files; code written into anonymous
+ * memory (a JIT, or shellcode an allowed interpreter was talked into
+ * writing) is no file on it. Nothing on the shipped allow list JITs
+ * (boundary's own tools, shells, systemd and its daemons, sshd), and
+ * boundary's own processes are refused it above OPEN by self_protect.
+ * access = the prot asked for.
+ */
+static __always_inline int anon_exec(__u32 hook, __u32 prot)
+{
+	struct bd_deny *d;
+	__u32 mode = bd_effective_mode();
+
+	if (mode < BD_MODE_LOCKDOWN)
+		return 0;
+	d = deny_begin(hook, mode);
+	if (d) {
+		d->access = prot;
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/*
+ * Same signature at v6.1 and v6.12 (include/linux/lsm_hook_defs.h). `file`
+ * is NULL for anonymous memory, but a test of the argument itself is not
+ * kept on every kernel: where LSM arguments are marked trusted (6.12) the
+ * verifier takes it for non-NULL and drops `!file` as dead code. The inode
+ * is read through bpf_probe_read_kernel (BPF_CORE_READ), a plain value
+ * (0 when file is NULL) whose test the verifier keeps on both kernels.
+ */
 SEC("lsm/mmap_file")
 int BPF_PROG(mode_mmap, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags, int ret)
@@ -476,8 +511,10 @@ int BPF_PROG(mode_mmap, struct file *file, unsigned long reqprot, unsigned long 
 	if (ret)
 		return ret;
 	/* prot, not reqprot: what the kernel will map (READ_IMPLIES_EXEC). */
-	if (!file || !(prot & PROT_EXEC))
+	if (!(prot & PROT_EXEC))
 		return 0;
+	if (!BPF_CORE_READ(file, f_inode))
+		return anon_exec(BD_HOOK_ANON_MMAP_EXEC, prot);
 	return map_exec(file, BD_HOOK_MMAP_EXEC);
 }
 
@@ -491,9 +528,10 @@ int BPF_PROG(mode_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
 		return ret;
 	if (!(prot & PROT_EXEC))
 		return 0;
+	/* Read, not an argument: a plain value on every kernel. */
 	file = BPF_CORE_READ(vma, vm_file);
-	if (!file)
-		return 0;
+	if (!file || !BPF_CORE_READ(file, f_inode))
+		return anon_exec(BD_HOOK_ANON_MPROTECT_EXEC, prot);
 	return map_exec(file, BD_HOOK_MPROTECT_EXEC);
 }
 
@@ -518,12 +556,17 @@ static __always_inline int deny_allowed(__u32 hook, __u32 mode, struct bd_file_k
  * LOCKDOWN, and what is written then runs in LOCKDOWN): no open for writing.
  * Any open of an unsealed entry's inode seals it first.
  */
-static const char cg_procs[16] = "cgroup.procs";
-static const char cg_threads[16] = "cgroup.threads";
+
+/* Names compared by the write-refusals below (cgroup and sysfs files). */
+#define NAME_LEN 32
+static const char cg_procs[NAME_LEN] = "cgroup.procs";
+static const char cg_threads[NAME_LEN] = "cgroup.threads";
+static const char usb_auth[NAME_LEN] = "authorized";
+static const char usb_auth_default[NAME_LEN] = "authorized_default";
 
 static __always_inline int name_is(const char *a, const char *b)
 {
-	for (int i = 0; i < 16; i++) {
+	for (int i = 0; i < NAME_LEN; i++) {
 		if (a[i] != b[i])
 			return 0;
 		if (!a[i])
@@ -533,36 +576,55 @@ static __always_inline int name_is(const char *a, const char *b)
 }
 
 /*
- * AIRGAP and above: a governed task may not move any task to another cgroup
- * (cgroup.procs / cgroup.threads opened for writing), or it would leave the
- * cgroup the network programs govern.
+ * An open for writing of a file named `a` or `b` on a filesystem of `magic`:
+ * its name into `name` and 1; else 0. The cheap tests (magic, mode) come
+ * before the name is read: file_open runs for every open.
  */
-static __always_inline int cgroup_move(struct file *file, struct inode *inode)
+static __always_inline int write_open_of(struct file *file, struct inode *inode,
+					 unsigned long magic, const char *a, const char *b,
+					 char *name)
 {
-	struct dentry *dentry;
-	struct bd_deny *d;
-	char name[16] = {};
-	__u32 mode;
-
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
+	if (BPF_CORE_READ(inode, i_sb, s_magic) != magic)
 		return 0;
 	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
 		return 0;
-	dentry = BPF_CORE_READ(file, f_path.dentry);
-	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(dentry, d_name.name));
-	if (!name_is(name, cg_procs) && !name_is(name, cg_threads))
+	bpf_probe_read_kernel_str(name, NAME_LEN, BPF_CORE_READ(file, f_path.dentry, d_name.name));
+	return name_is(name, a) || name_is(name, b);
+}
+
+/* Refuse a write-open found by write_open_of: deny event naming the file. */
+static __always_inline int deny_named(__u32 hook, __u32 mode, struct inode *inode, __u32 access,
+				      const char *name)
+{
+	struct bd_deny *d = deny_begin(hook, mode);
+
+	if (d) {
+		d->target_ino = BPF_CORE_READ(inode, i_ino);
+		d->target_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		d->access = access;
+		__builtin_memcpy(d->path, name, NAME_LEN);
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/*
+ * AIRGAP and above: a governed task may not move any task to another cgroup
+ * (cgroup.procs / cgroup.threads opened for writing), or it would leave the
+ * cgroup the network programs govern. access 1: a cgroup.procs/threads
+ * write (2: clone3, below).
+ */
+static __always_inline int cgroup_move(struct file *file, struct inode *inode)
+{
+	char name[NAME_LEN] = {};
+	__u32 mode;
+
+	if (!write_open_of(file, inode, CGROUP2_SUPER_MAGIC, cg_procs, cg_threads, name))
 		return 0;
 	mode = bd_effective_mode();
 	if (mode < BD_MODE_AIRGAP || !governed())
 		return 0;
-	d = deny_begin(BD_HOOK_CGROUP_MOVE, mode);
-	if (d) {
-		d->target_ino = BPF_CORE_READ(inode, i_ino);
-		d->access = 1; /* a cgroup.procs/threads write (2: clone3, below) */
-		__builtin_memcpy(d->path, name, sizeof(name));
-		deny_submit(d);
-	}
-	return -EPERM;
+	return deny_named(BD_HOOK_CGROUP_MOVE, mode, inode, 1, name);
 }
 
 /*
@@ -575,48 +637,20 @@ static __always_inline int cgroup_move(struct file *file, struct inode *inode)
  * boundary's executables (the bd_self_libs mark; never under
  * --without-self-protection) nobody could be told apart, so nothing is.
  */
-static const char usb_auth[32] = "authorized";
-static const char usb_auth_default[32] = "authorized_default";
-
-static __always_inline int name_is32(const char *a, const char *b)
-{
-	for (int i = 0; i < 32; i++) {
-		if (a[i] != b[i])
-			return 0;
-		if (!a[i])
-			return 1;
-	}
-	return 1;
-}
-
 static __always_inline int usb_authorize(struct file *file, struct inode *inode)
 {
 	struct bd_file_key mark = {};
-	struct bd_deny *d;
-	char name[32] = {};
+	char name[NAME_LEN] = {};
 	__u32 mode;
 
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != SYSFS_MAGIC)
-		return 0;
-	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
-		return 0;
-	bpf_probe_read_kernel_str(name, sizeof(name),
-				  BPF_CORE_READ(file, f_path.dentry, d_name.name));
-	if (!name_is32(name, usb_auth) && !name_is32(name, usb_auth_default))
+	if (!write_open_of(file, inode, SYSFS_MAGIC, usb_auth, usb_auth_default, name))
 		return 0;
 	mode = bd_effective_mode();
 	if (mode < BD_MODE_AIRGAP)
 		return 0;
 	if (!bpf_map_lookup_elem(&bd_self_libs, &mark) || current_is_boundary())
 		return 0;
-	d = deny_begin(BD_HOOK_USB_AUTHORIZE, mode);
-	if (d) {
-		d->target_ino = BPF_CORE_READ(inode, i_ino);
-		d->target_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-		__builtin_memcpy(d->path, name, sizeof(name));
-		deny_submit(d);
-	}
-	return -EPERM;
+	return deny_named(BD_HOOK_USB_AUTHORIZE, mode, inode, 0, name);
 }
 
 SEC("lsm/file_open")
@@ -741,6 +775,179 @@ int BPF_PROG(mode_socket_create, int family, int type, int protocol, int kern, i
 		deny_submit(d);
 	}
 	return -EPERM;
+}
+
+/*
+ * AF_UNIX out of the governed cgroup, AIRGAP and above: a governed task that
+ * may not reach the network could ask a daemon outside the cgroup to reach
+ * it for it (PID 1's /run/systemd/private and `systemd-run`, dbus, a
+ * container runtime's socket, a proxy root left running). So a governed
+ * task connects (stream, seqpacket) or sends datagrams only to a socket
+ * made inside the governed cgroup: the peer sock's cgroup (sk_cgrp_data,
+ * set when the socket was created) must be the governed cgroup or below it.
+ * Named, abstract and unnamed sockets alike; socketpair() never asks.
+ *
+ * Ancestry: bd_governed (a cgroup array) answers only for the current
+ * task, so bd-load also records the governed cgroup's id (its kernfs id,
+ * the inode number of its directory) in bd_governed_id, and the peer's
+ * cgroup is walked up through cgroup->self.parent comparing kn->id: the same
+ * fields on 6.1 and 6.12, where cgroup->ancestor_ids became ancestors.
+ *
+ * The exception is a short list of sockets by identity (bd_unix_allow: the
+ * socket inode's kernel dev_t and inode number, recorded by bd-load
+ * --unix-allow, by default journald's /run/systemd/journal/socket and
+ * /run/systemd/journal/dev-log, which /dev/log links to): logging, which an
+ * air-gapped workload needs and which reaches no network. By inode, not by
+ * the listener's cgroup: those sockets are made by PID 1 (socket
+ * activation) in init.scope, the cgroup of /run/systemd/private too. By
+ * inode, not by path in the kernel: a path names whatever is bound there
+ * later; the inode is the socket journald listens on.
+ */
+#define AF_UNIX 1
+#define SUN_PATH_LEN 108
+#define CGROUP_DEPTH_MAX 64
+
+/* The governed cgroup's id (slot 0), written by bd-load with bd_governed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_governed_id SEC(".maps");
+
+/* AF_UNIX sockets a governed task may reach in AIRGAP+ wherever they were
+ * made: struct bd_file_key of the socket inode -> reserved (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct bd_file_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bd_unix_allow SEC(".maps");
+
+/* Only the fields read here, as CO-RE flavours (the ___bd suffix is dropped
+ * when matching the kernel's BTF) so kernel.h stays as it is. */
+struct kernfs_node___bd {
+	__u64 id;
+} __attribute__((preserve_access_index));
+struct cgroup___bd;
+struct cgroup_subsys_state___bd {
+	struct cgroup___bd *cgroup;
+	struct cgroup_subsys_state___bd *parent;
+} __attribute__((preserve_access_index));
+struct cgroup___bd {
+	struct cgroup_subsys_state___bd self;
+	struct kernfs_node___bd *kn;
+} __attribute__((preserve_access_index));
+struct sock_cgroup_data___bd {
+	struct cgroup___bd *cgroup;
+} __attribute__((preserve_access_index));
+struct sock___bd {
+	struct sock_cgroup_data___bd sk_cgrp_data;
+} __attribute__((preserve_access_index));
+struct socket___bd {
+	struct sock___bd *sk;
+} __attribute__((preserve_access_index));
+struct sockaddr_un___bd {
+	unsigned short sun_family;
+	char sun_path[SUN_PATH_LEN];
+} __attribute__((preserve_access_index));
+struct unix_address___bd {
+	int len;
+	struct sockaddr_un___bd name[];
+} __attribute__((preserve_access_index));
+struct unix_sock___bd {
+	struct unix_address___bd *addr;
+	struct path path;
+} __attribute__((preserve_access_index));
+
+/* Is the socket's cgroup the governed one or below it? Unknown (no id
+ * recorded, a chain deeper than we walk) is no. */
+static __always_inline int sock_governed(struct sock___bd *sk)
+{
+	struct cgroup___bd *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	__u32 zero = 0;
+	__u64 *gid = bpf_map_lookup_elem(&bd_governed_id, &zero);
+	__u64 want;
+
+	if (!gid || !*gid)
+		return 0;
+	want = *gid;
+	for (int i = 0; i < CGROUP_DEPTH_MAX; i++) {
+		if (!cg)
+			return 0;
+		if (BPF_CORE_READ(cg, kn, id) == want)
+			return 1;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+	return 0;
+}
+
+/* The peer sock (a struct unix_sock) may be reached by a governed task:
+ * 0, else a deny event with its address and socket inode, and -EPERM. */
+static __always_inline int unix_peer(struct sock___bd *peer, __u32 hook)
+{
+	struct unix_sock___bd *u = (void *)peer;
+	struct unix_address___bd *addr;
+	struct bd_file_key key = {};
+	struct inode *inode;
+	struct bd_deny *d;
+	__u32 mode;
+
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_AIRGAP || !governed())
+		return 0;
+	if (sock_governed(peer))
+		return 0;
+	inode = BPF_CORE_READ(u, path.dentry, d_inode);
+	if (inode) {
+		file_key(inode, &key);
+		if (bpf_map_lookup_elem(&bd_unix_allow, &key))
+			return 0;
+	}
+	d = deny_begin(hook, mode);
+	if (d) {
+		d->family = AF_UNIX;
+		d->target_dev = key.dev;
+		d->target_ino = key.ino;
+		addr = BPF_CORE_READ(u, addr);
+		if (addr) {
+			/* name is a flexible array, which aya's CO-RE cannot
+			 * index: the field's offset, then sun_path's fixed
+			 * place in the UAPI sockaddr_un (after sun_family). */
+			bpf_probe_read_kernel(d->path, SUN_PATH_LEN,
+					      (char *)addr +
+						      bpf_core_field_offset(struct unix_address___bd,
+									    name) +
+						      sizeof(unsigned short));
+			/* An abstract name starts with a NUL: written @name. */
+			if (!d->path[0])
+				d->path[0] = '@';
+		}
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/* Same signature at v6.1 and v6.12: the connecting sock, the listener, the
+ * new sock for the server side. */
+SEC("lsm/unix_stream_connect")
+int BPF_PROG(mode_unix_connect, struct sock___bd *sock, struct sock___bd *other,
+	     struct sock___bd *newsk, int ret)
+{
+	if (ret)
+		return ret;
+	return unix_peer(other, BD_HOOK_UNIX_CONNECT);
+}
+
+/* connect() of a datagram socket and every datagram sent with an address. */
+SEC("lsm/unix_may_send")
+int BPF_PROG(mode_unix_send, struct socket___bd *sock, struct socket___bd *other, int ret)
+{
+	if (ret)
+		return ret;
+	return unix_peer(BPF_CORE_READ(other, sk), BD_HOOK_UNIX_SEND);
 }
 
 /*

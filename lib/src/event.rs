@@ -102,6 +102,10 @@ pub const BD_HOOK_PACKET_SOCKET: u32 = 55;
 pub const BD_HOOK_CGROUP_MOVE: u32 = 56;
 pub const BD_HOOK_KERNEL_INTEGRITY: u32 = 57;
 pub const BD_HOOK_USB_AUTHORIZE: u32 = 58;
+pub const BD_HOOK_UNIX_CONNECT: u32 = 59;
+pub const BD_HOOK_UNIX_SEND: u32 = 60;
+pub const BD_HOOK_ANON_MMAP_EXEC: u32 = 61;
+pub const BD_HOOK_ANON_MPROTECT_EXEC: u32 = 62;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
@@ -443,6 +447,10 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_CGROUP_MOVE => "cgroup_move",
         BD_HOOK_KERNEL_INTEGRITY => "kernel_integrity",
         BD_HOOK_USB_AUTHORIZE => "usb_authorize",
+        BD_HOOK_UNIX_CONNECT => "unix_connect",
+        BD_HOOK_UNIX_SEND => "unix_send",
+        BD_HOOK_ANON_MMAP_EXEC => "anon_mmap_exec",
+        BD_HOOK_ANON_MPROTECT_EXEC => "anon_mprotect_exec",
         BD_HOOK_CONNECT4 => "connect4",
         BD_HOOK_CONNECT6 => "connect6",
         BD_HOOK_SENDMSG4 => "sendmsg4",
@@ -771,6 +779,8 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_ALLOWED_RENAME
             | BD_HOOK_CGROUP_MOVE
             | BD_HOOK_USB_AUTHORIZE
+            | BD_HOOK_UNIX_CONNECT
+            | BD_HOOK_UNIX_SEND
     );
     let net_hook = matches!(
         d.hook,

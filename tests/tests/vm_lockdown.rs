@@ -1,5 +1,5 @@
 //! Mode enforcement by BPF-LSM (mode_enforce: bprm_check_security,
-//! ptrace_access_check), run inside the VM harness (`cargo xtask vm-test`):
+//! ptrace_access_check, mmap_file, unix_stream_connect, ...), run inside the VM harness (`cargo xtask vm-test`):
 //! the host kernel refuses LSM programs.
 //!
 //! COLDROOM refuses ptrace attach; LOCKDOWN also refuses exec of any file not
@@ -31,6 +31,11 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with(&[])
+    }
+
+    /// Loaded with these bd-load options added.
+    fn with(extra: &[&str]) -> Rig {
         let pin = PathBuf::from(format!(
             "/sys/fs/bpf/bd-test-lockdown-{}",
             std::process::id()
@@ -47,6 +52,7 @@ impl Rig {
             .arg("load")
             .arg("--cgroup")
             .arg(&cgroup)
+            .args(extra)
             .output()
             .expect("spawn bd-load");
         let out = String::from_utf8_lossy(&o.stdout);
@@ -67,6 +73,8 @@ impl Rig {
             "mode_traceme",
             "mode_locked_down",
             "mode_task_alloc",
+            "mode_unix_connect",
+            "mode_unix_send",
         ] {
             let name = format!("mode_enforce-{p} ");
             assert!(
@@ -899,4 +907,275 @@ fn vm_airgap_refuses_packet_sockets_and_leaving_the_governed_cgroup() {
     let _ = watch.wait();
     drop(rig);
     let _ = std::fs::remove_dir(&other);
+}
+
+/// A `sockaddr_un` for `path` (a leading NUL: abstract) and its length.
+fn sun(path: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    assert!(path.len() < a.sun_path.len(), "socket path too long");
+    for (d, s) in a.sun_path.iter_mut().zip(path) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + path.len();
+    (a, len as libc::socklen_t)
+}
+
+/// In the caller (a forked child: raw syscalls only): a new socket of `ty`
+/// connected to `a`; 0 or the errno.
+fn unix_connect(ty: i32, a: &(libc::sockaddr_un, libc::socklen_t)) -> i32 {
+    // SAFETY: plain syscalls on a socket of our own.
+    unsafe {
+        let s = libc::socket(libc::AF_UNIX, ty, 0);
+        if s < 0 {
+            return errno();
+        }
+        let r = if libc::connect(s, (&a.0 as *const libc::sockaddr_un).cast(), a.1) == 0 {
+            0
+        } else {
+            errno()
+        };
+        libc::close(s);
+        r
+    }
+}
+
+/// A datagram sent to `a` from a new unbound socket; 0 or the errno.
+fn unix_sendto(a: &(libc::sockaddr_un, libc::socklen_t)) -> i32 {
+    // SAFETY: plain syscalls on a socket of our own.
+    unsafe {
+        let s = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0);
+        if s < 0 {
+            return errno();
+        }
+        let r = if libc::sendto(
+            s,
+            b"x".as_ptr().cast(),
+            1,
+            0,
+            (&a.0 as *const libc::sockaddr_un).cast(),
+            a.1,
+        ) == 1
+        {
+            0
+        } else {
+            errno()
+        };
+        libc::close(s);
+        r
+    }
+}
+
+/// A socket of `ty` bound at `a` (listening if a stream), made by the caller
+/// (in its cgroup), then reached from a second socket of the caller: the
+/// peer is inside whatever cgroup the caller is in. 0 or the errno.
+fn unix_self(ty: i32, a: &(libc::sockaddr_un, libc::socklen_t)) -> i32 {
+    // SAFETY: plain syscalls on sockets of our own.
+    unsafe {
+        let l = libc::socket(libc::AF_UNIX, ty, 0);
+        if l < 0 || libc::bind(l, (&a.0 as *const libc::sockaddr_un).cast(), a.1) != 0 {
+            return 100 + errno();
+        }
+        if ty == libc::SOCK_STREAM && libc::listen(l, 4) != 0 {
+            return 100 + errno();
+        }
+        let r = if ty == libc::SOCK_STREAM {
+            unix_connect(ty, a)
+        } else {
+            unix_sendto(a)
+        };
+        libc::close(l);
+        r
+    }
+}
+
+/// Issue: AIRGAP's AF_UNIX escape. A governed task that may not reach the
+/// network asks a daemon outside the governed cgroup to reach it for it
+/// (PID 1's /run/systemd/private, dbus, a runtime's socket, a proxy). In
+/// AIRGAP a governed task's connect (stream) and send (datagram) to sockets
+/// made outside the governed cgroup, named or abstract, are EPERM with a
+/// `unix_connect`/`unix_send` deny naming the socket. Still allowed in
+/// AIRGAP: sockets made inside the governed cgroup, a socket on the
+/// --unix-allow list (the stand-in for journald's, made outside), and the
+/// same outside sockets from a task outside the governed cgroup. Twin: in
+/// OPEN the governed task reaches every outside socket.
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_airgap_refuses_unix_sockets_made_outside_the_governed_cgroup() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
+    require_vm();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log.dgram");
+    // Made by this test process: outside the governed cgroup, like a daemon.
+    let _log = UnixDatagram::bind(&log).unwrap();
+    let rig = Rig::with(&["--unix-allow", log.to_str().unwrap()]);
+    rig.lock(&["init", "--mode", "OPEN"]);
+    let other = PathBuf::from(format!(
+        "/sys/fs/cgroup/bd-test-unix-out-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir(&other).unwrap();
+
+    let out_stream = tmp.path().join("out.sock");
+    let _l1 = UnixListener::bind(&out_stream).unwrap();
+    let out_dgram = tmp.path().join("out.dgram");
+    let _l2 = UnixDatagram::bind(&out_dgram).unwrap();
+    let abs_name = format!("bd-test-unix-abs-{}", std::process::id());
+    let _l3 = UnixListener::bind_addr(&SocketAddr::from_abstract_name(&abs_name).unwrap()).unwrap();
+    let mut abs = vec![0u8];
+    abs.extend_from_slice(abs_name.as_bytes());
+
+    let a_stream = sun(out_stream.as_os_str().as_bytes());
+    let a_dgram = sun(out_dgram.as_os_str().as_bytes());
+    let a_abs = sun(&abs);
+    let a_log = sun(log.as_os_str().as_bytes());
+    let in_stream = tmp.path().join("in.sock");
+    let in_dgram = tmp.path().join("in.dgram");
+    let a_in_stream = sun(in_stream.as_os_str().as_bytes());
+    let a_in_dgram = sun(in_dgram.as_os_str().as_bytes());
+
+    // OPEN, the twin: the governed task reaches every outside socket.
+    let g = &rig.cgroup;
+    assert_eq!(
+        in_child(g, || unix_connect(libc::SOCK_STREAM, &a_stream)),
+        0,
+        "OPEN: stream"
+    );
+    assert_eq!(in_child(g, || unix_sendto(&a_dgram)), 0, "OPEN: datagram");
+    assert_eq!(
+        in_child(g, || unix_connect(libc::SOCK_STREAM, &a_abs)),
+        0,
+        "OPEN: abstract"
+    );
+
+    let (mut watch, rx) = rig.watch();
+    rig.lock(&["set", "AIRGAP", "--reason", "vm test"]);
+
+    assert_eq!(
+        in_child(g, || unix_connect(libc::SOCK_STREAM, &a_stream)),
+        libc::EPERM,
+        "AIRGAP: stream connect to a listener outside"
+    );
+    let d = next_deny(&rx, "unix_connect");
+    assert_eq!(
+        (d["mode"].as_str(), d["path"].as_str()),
+        (Some("AIRGAP"), out_stream.to_str()),
+        "{d}"
+    );
+    assert_eq!(
+        d["ino"].as_u64(),
+        Some(std::fs::metadata(&out_stream).unwrap().ino()),
+        "{d}"
+    );
+    assert_eq!(
+        in_child(g, || unix_sendto(&a_dgram)),
+        libc::EPERM,
+        "AIRGAP: datagram to a socket outside"
+    );
+    let d = next_deny(&rx, "unix_send");
+    assert_eq!(d["path"].as_str(), out_dgram.to_str(), "{d}");
+    // connect() of a datagram socket asks the same hook.
+    assert_eq!(
+        in_child(g, || unix_connect(libc::SOCK_DGRAM, &a_dgram)),
+        libc::EPERM,
+        "AIRGAP: datagram connect to a socket outside"
+    );
+    next_deny(&rx, "unix_send");
+    assert_eq!(
+        in_child(g, || unix_connect(libc::SOCK_STREAM, &a_abs)),
+        libc::EPERM,
+        "AIRGAP: abstract listener outside"
+    );
+    let d = next_deny(&rx, "unix_connect");
+    assert_eq!(
+        d["path"].as_str(),
+        Some(format!("@{abs_name}").as_str()),
+        "{d}"
+    );
+
+    // Still allowed in AIRGAP.
+    assert_eq!(
+        in_child(g, || unix_sendto(&a_log)),
+        0,
+        "AIRGAP: the allowed log socket"
+    );
+    assert_eq!(
+        in_child(g, || unix_self(libc::SOCK_STREAM, &a_in_stream)),
+        0,
+        "AIRGAP: a listener made inside the governed cgroup"
+    );
+    assert_eq!(
+        in_child(g, || unix_self(libc::SOCK_DGRAM, &a_in_dgram)),
+        0,
+        "AIRGAP: a datagram socket made inside the governed cgroup"
+    );
+    assert_eq!(
+        in_child(&other, || unix_connect(libc::SOCK_STREAM, &a_stream)),
+        0,
+        "AIRGAP: a task outside the governed cgroup is not governed"
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+    drop(rig);
+    let _ = std::fs::remove_dir(&other);
+}
+
+/// LOCKDOWN and anonymous executable memory, the same on 6.1 and 6.12: an
+/// allowed program (the probe fixture, allowed with its libraries) gets
+/// EPERM for an anonymous mmap(PROT_EXEC) and an mprotect to PROT_EXEC,
+/// each an `anon_mmap_exec`/`anon_mprotect_exec` deny; a memfd mapped
+/// executable is a file off the list (`mmap_exec`). Twin: in OPEN all three
+/// map.
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_lockdown_refuses_anonymous_executable_memory() {
+    require_vm();
+    let probe = Path::new("/fixtures/self_code_probe");
+    let rig = Rig::new();
+    rig.lock(&["init", "--mode", "OPEN"]);
+    // The tools with their libraries too: bd-lock releases from LOCKDOWN.
+    let tools = [bin("bd-lock"), bin("bd-load"), bin("bd-watch")];
+    let mut args = vec!["allow", "--libs", probe.to_str().unwrap()];
+    args.extend(tools.iter().map(|p| p.to_str().unwrap()));
+    rig.lock(&args);
+    let run = || {
+        let o = Command::new(probe).output().expect("run the probe");
+        assert!(o.status.success(), "probe: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = run();
+    for l in ["anon_mmap ok", "anon_mprotect ok", "memfd_mmap ok"] {
+        assert!(out.contains(l), "OPEN: {l}: {out}");
+    }
+    let (mut watch, rx) = rig.watch();
+    rig.lock(&["engage", "--reason", "vm test"]);
+    let out = run();
+    for l in [
+        "anon_mmap errno=1",
+        "anon_mprotect errno=1",
+        "memfd_mmap errno=1",
+    ] {
+        assert!(out.contains(l), "LOCKDOWN: {l}: {out}");
+    }
+    let d = next_deny(&rx, "anon_mmap_exec");
+    assert_eq!(
+        (d["mode"].as_str(), d["comm"].as_str(), d["access"].as_u64()),
+        (
+            Some("LOCKDOWN"),
+            Some("self_code_probe"),
+            Some((libc::PROT_READ | libc::PROT_EXEC) as u64)
+        ),
+        "{d}"
+    );
+    let d = next_deny(&rx, "anon_mprotect_exec");
+    assert_eq!(d["comm"].as_str(), Some("self_code_probe"), "{d}");
+    next_deny(&rx, "mmap_exec");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    release_to_open(&rig);
+    assert!(run().contains("anon_mmap ok"), "released");
+    drop(rig);
 }

@@ -114,7 +114,27 @@ pub struct LoadArgs {
     /// a missing path is named on stderr and not sealed.
     #[arg(long, value_name = "PATH", default_values = boundary::seal::DEFAULT_PATHS)]
     pub seal: Vec<PathBuf>,
+
+    /// An AF_UNIX socket a task of the governed cgroup may still connect or
+    /// send to from AIRGAP up although it was made outside that cgroup
+    /// (every other such socket is refused: a daemon outside could reach
+    /// the network for it). Recorded by the socket's device and inode when
+    /// the programs are loaded; a socket bound again later (the daemon
+    /// restarted) is another inode and refused until the next load. Repeat
+    /// for more; given once, it replaces the defaults (journald's sockets
+    /// and /dev/log); a path that is not a socket is named on stderr and
+    /// skipped.
+    #[arg(long, value_name = "PATH", default_values = DEFAULT_UNIX_ALLOW)]
+    pub unix_allow: Vec<PathBuf>,
 }
+
+/// Logging sockets an air-gapped workload needs: journald's native and
+/// syslog sockets (/dev/log links to the latter under systemd).
+pub const DEFAULT_UNIX_ALLOW: &[&str] = &[
+    "/run/systemd/journal/socket",
+    "/run/systemd/journal/dev-log",
+    "/dev/log",
+];
 
 impl LoadArgs {
     /// True when any load flag was given.
@@ -132,6 +152,11 @@ impl LoadArgs {
                 .ne(boundary::seal::DEFAULT_PATHS
                     .iter()
                     .map(std::ffi::OsStr::new))
+            || self
+                .unix_allow
+                .iter()
+                .map(|p| p.as_os_str())
+                .ne(DEFAULT_UNIX_ALLOW.iter().map(std::ffi::OsStr::new))
     }
 }
 

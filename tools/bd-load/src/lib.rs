@@ -143,6 +143,12 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              directory (one created later included: bd-lock's state.json, a new file at \
              every transition), or mount on them, and bd-lock refuses a ceremony reading \
              other files (status shows the record)\n\
+             <pin-dir>/maps/bd_governed, bd_governed_id\tthe --cgroup the cgroup programs \
+             attach to, for BPF-LSM programs scoped like them, and its id (the inode of its \
+             directory), up to which AIRGAP walks an AF_UNIX peer socket's cgroup\n\
+             <pin-dir>/maps/bd_unix_allow\tAF_UNIX sockets a governed task may reach in \
+             AIRGAP+ though made outside the governed cgroup: each --unix-allow path that is \
+             a socket, by (dev, ino), recorded when mode_enforce is loaded\n\
              /sys/kernel/btf/vmlinux\tkernel BTF, needed for CO-RE\n\
              /sys/kernel/security/lsm\tthe active LSMs; BPF-LSM needs `bpf` in it",
         ),

@@ -215,6 +215,18 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
                 eprintln!("bd-load: {obj_name}: recording the governed cgroup in bd_governed: {e}");
             }
         }
+        // AF_UNIX in AIRGAP+ walks a peer socket's cgroup up to this id;
+        // without it every peer outside counts as outside (fail closed).
+        if let (Some(cg), Some(m)) = (cgroup.as_ref(), ebpf.map_mut("bd_governed_id")) {
+            if let Err(e) = record_governed_id(cg, m) {
+                eprintln!(
+                    "bd-load: {obj_name}: recording the governed cgroup in bd_governed_id: {e:#}"
+                );
+            }
+        }
+        if let Some(m) = ebpf.map_mut("bd_unix_allow") {
+            record_unix_allow(obj_name, m, &args.unix_allow);
+        }
         for (p, old_link) in to_load {
             let link_path = pin::link_path(pin_dir, obj_name, &p.name);
             let Some(prog) = ebpf.program_mut(&p.name) else {
@@ -262,6 +274,59 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
         }
     }
     Ok(out)
+}
+
+/// The cgroup's id as the kernel walks it (kernfs node id = the inode
+/// number of its cgroup2 directory on 64-bit kernels) into slot 0.
+fn record_governed_id(cg: &File, m: &mut aya::maps::Map) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = cg.metadata().context("fstat of the cgroup")?.ino();
+    let mut a = aya::maps::Array::<_, u64>::try_from(m)?;
+    a.set(0, id, 0)?;
+    Ok(())
+}
+
+/// Each --unix-allow path that is a socket now, by its inode's kernel
+/// dev_t and inode number; anything else is named on stderr and skipped
+/// (journald may not run on this host).
+fn record_unix_allow(obj_name: &str, m: &mut aya::maps::Map, paths: &[PathBuf]) {
+    use std::os::unix::fs::FileTypeExt;
+    let mut h = match aya::maps::HashMap::<_, boundary::event::BdFileKey, u32>::try_from(m) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("bd-load: {obj_name}: bd_unix_allow: {e}");
+            return;
+        }
+    };
+    for p in paths {
+        let md = match std::fs::metadata(p) {
+            Ok(md) if md.file_type().is_socket() => md,
+            Ok(_) => {
+                eprintln!(
+                    "bd-load: --unix-allow {}: not a socket; not allowed",
+                    p.display()
+                );
+                continue;
+            }
+            Err(e) => {
+                eprintln!("bd-load: --unix-allow {}: {e}; not allowed", p.display());
+                continue;
+            }
+        };
+        let key = match boundary::protect::file_key(p) {
+            Ok(k) if k.ino == std::os::unix::fs::MetadataExt::ino(&md) => k,
+            _ => {
+                eprintln!(
+                    "bd-load: --unix-allow {}: changed while read; not allowed",
+                    p.display()
+                );
+                continue;
+            }
+        };
+        if let Err(e) = h.insert(key, 1, 0) {
+            eprintln!("bd-load: --unix-allow {}: {e}", p.display());
+        }
+    }
 }
 
 /// Where cgroup2 is mounted (the first cgroup2 line of /proc/self/mounts):
