@@ -25,6 +25,14 @@
 //! instead of a loop over its bytes. A line with either goes through the
 //! same grammar with a byte-by-byte string loop (escapes still send it on to
 //! the strict reader).
+//!
+//! Then the keys: producers write every event with the same keys in the
+//! same order, so the scanner keeps the top-level keys of the last line it
+//! read key by key ([`Template`]) and first tries the next line along them:
+//! one comparison of the bytes `,"key":` per key stands for the comma, the
+//! key, the colon, the duplicate check and the search for the key's plan
+//! (a quarter of the instructions per event in the bench). Any difference
+//! sends the line back to the key-by-key read, from its first byte.
 
 use std::borrow::Cow;
 
@@ -51,6 +59,11 @@ pub(super) struct Scanner {
     keys: Vec<(u32, u32)>,
     /// What [`Scanner::prepare`] found in the line it was last given.
     shape: Shape,
+    /// The top-level keys of the last line read in full (see [`Template`]).
+    template: Template,
+    /// Whether the last line [`Scanner::scan`] accepted was read along the
+    /// template (for the tests, which must know the path they test).
+    pub(super) via_template: bool,
 }
 
 const SHARED: u8 = u8::MAX;
@@ -71,6 +84,8 @@ impl Scanner {
             quotes: Vec::new(),
             keys: Vec::new(),
             shape: Shape::Other,
+            template: Template::default(),
+            via_template: false,
         }
     }
 
@@ -107,15 +122,146 @@ impl Scanner {
         let shape = self.shape;
         self.keys.clear();
         let (q, k, t) = (&self.quotes[..], &mut self.keys, &self.plan_of_class);
+        let tm = &mut self.template;
         // One copy of the scanner per shape, so the tests a shape rules out
         // are not made per byte.
-        match shape {
-            Shape::Tight => scan_top(&mut Scan::<true, true>::new(line, q, k), t, plans, slots),
-            Shape::Clean => scan_top(&mut Scan::<false, true>::new(line, q, k), t, plans, slots),
-            Shape::Other => scan_top(&mut Scan::<false, false>::new(line, q, k), t, plans, slots),
-        }
-        .is_some()
+        let r = match shape {
+            Shape::Tight => run(Scan::<true, true>::new(line, q, k), tm, t, plans, slots),
+            Shape::Clean => run(Scan::<false, true>::new(line, q, k), tm, t, plans, slots),
+            Shape::Other => run(Scan::<false, false>::new(line, q, k), tm, t, plans, slots),
+        };
+        self.via_template = r == Some(true);
+        r.is_some()
     }
+}
+
+/// Read one line: along the template when the line has its keys, else
+/// key by key (and the line's keys become the template). `Some(true)`:
+/// read along the template; `Some(false)`: key by key; `None`: not read.
+#[inline(always)]
+fn run<'a, const T: bool, const C: bool>(
+    mut sc: Scan<'a, '_, T, C>,
+    template: &mut Template,
+    plan_of_class: &[u8; 64],
+    plans: &[KeyPlan],
+    slots: &mut [Option<Val<'a>>],
+) -> Option<bool> {
+    if !template.keys.is_empty() {
+        if scan_template(&mut sc, template, plans, slots).is_some() {
+            return Some(true);
+        }
+        // Another shape (or a bad line): from the start, key by key.
+        for s in slots.iter_mut() {
+            *s = None;
+        }
+        sc.i = 0;
+        sc.keys.clear();
+    }
+    scan_top(&mut sc, plan_of_class, plans, slots)?;
+    template.learn(sc.b, sc.keys, plan_of_class, plans);
+    Some(false)
+}
+
+/// The top-level keys of the last line the key-by-key scan accepted, in
+/// order, each as the exact bytes that lead to its value: `{"v":` for the
+/// first, `,"pid":` for the others. Producers write every event of a kind
+/// with the same keys in the same order, so the next line usually holds
+/// these very bytes where its keys are, and then one comparison per key
+/// stands for the comma, the key's string, the colon, the duplicate check
+/// (these keys were distinct) and the search for the key's plan (kept
+/// here). The values are still read and checked one by one as before. A
+/// line that differs anywhere is read again key by key.
+#[derive(Default)]
+struct Template {
+    /// The leads of all keys, one after the other.
+    lead: Vec<u8>,
+    /// Per key: where its lead ends in `lead`, and its plan (0 for none,
+    /// `i + 1` for plan `i`).
+    keys: Vec<(u32, u8)>,
+}
+
+/// Keys longer than this make no template: the comparison is meant to be
+/// a few word loads.
+const TEMPLATE_KEY: usize = 28;
+
+impl Template {
+    /// Keep the keys of `b` (ranges in `keys`, the top-level keys of a line
+    /// [`scan_top`] accepted, so distinct and without escapes).
+    #[cold]
+    fn learn(
+        &mut self,
+        b: &[u8],
+        keys: &[(u32, u32)],
+        plan_of_class: &[u8; 64],
+        plans: &[KeyPlan],
+    ) {
+        self.lead.clear();
+        self.keys.clear();
+        for (n, &(x, y)) in keys.iter().enumerate() {
+            let k = &b[x as usize..y as usize];
+            let plan = match plan_of_class[class(k)] {
+                0 => 0,
+                SHARED => plans
+                    .iter()
+                    .position(|p| same(p.key.as_bytes(), k))
+                    .map_or(0, |i| i + 1),
+                i => usize::from(same(plans[i as usize - 1].key.as_bytes(), k)) * i as usize,
+            };
+            // A plan that is not read here (nested fields) cannot be in a
+            // line scan_top accepted; and plans past u8 are not kept.
+            if k.len() > TEMPLATE_KEY
+                || plan > u8::MAX as usize
+                || (plan > 0 && !plans[plan - 1].subs.is_empty())
+            {
+                self.lead.clear();
+                self.keys.clear();
+                return;
+            }
+            self.lead.push(if n == 0 { b'{' } else { b',' });
+            self.lead.push(b'"');
+            self.lead.extend_from_slice(k);
+            self.lead.extend_from_slice(b"\":");
+            self.keys.push((self.lead.len() as u32, plan as u8));
+        }
+    }
+}
+
+/// [`scan_top`] for a line with exactly the template's keys, in its order,
+/// with no whitespace around them; `None` for any other line (which may
+/// still be fine: the caller reads it key by key).
+#[inline(always)]
+fn scan_template<'a, const T: bool, const C: bool>(
+    sc: &mut Scan<'a, '_, T, C>,
+    t: &Template,
+    plans: &[KeyPlan],
+    slots: &mut [Option<Val<'a>>],
+) -> Option<()> {
+    let mut from = 0usize;
+    for &(end, plan) in &t.keys {
+        let lead = &t.lead[from..end as usize];
+        from = end as usize;
+        // The key's bytes, between quotes, hold no quote: equal bytes here
+        // are the same string token, the same key.
+        if !same(sc.b.get(sc.i..sc.i + lead.len())?, lead) {
+            return None;
+        }
+        sc.i += lead.len();
+        match plan {
+            0 => sc.skip(1)?,
+            i => match plans[i as usize - 1].whole {
+                Some(s) => match &mut slots[s] {
+                    s @ None => sc.named_into(s)?,
+                    Some(_) => return None,
+                },
+                None => drop(sc.named()?),
+            },
+        }
+    }
+    if sc.peek()? != b'}' {
+        return None;
+    }
+    sc.i += 1;
+    (sc.i == sc.b.len()).then_some(())
 }
 
 /// What [`classify`] found in a line.
@@ -532,9 +678,9 @@ fn class(k: &[u8]) -> usize {
     (k.len() * 7 + f * 3 + l) & 63
 }
 
-/// Byte equality without a libc call for the short keys events have: two
-/// overlapping word loads per side for 4..=16 bytes (most keys), instead of
-/// a byte loop.
+/// Byte equality without a libc call for the short keys events have (and
+/// a template's `,"key":` leads): two overlapping word loads per side for
+/// 4..=32 bytes, instead of a byte loop.
 #[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -545,6 +691,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         0..4 => a.iter().zip(b).all(|(x, y)| x == y),
         4..8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
         8..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        17..=32 => word16(a, 0) == word16(b, 0) && word16(a, n - 16) == word16(b, n - 16),
         _ => a == b,
     }
 }
@@ -561,6 +708,13 @@ fn word8(s: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&s[at..at + 8]);
     u64::from_ne_bytes(w)
+}
+
+#[inline(always)]
+fn word16(s: &[u8], at: usize) -> u128 {
+    let mut w = [0u8; 16];
+    w.copy_from_slice(&s[at..at + 16]);
+    u128::from_ne_bytes(w)
 }
 
 fn scan_top<'a, const T: bool, const C: bool>(
