@@ -2456,6 +2456,78 @@ uid = 0
                 }
             }
 
+            /// One scanner across many lines, as bd-policy uses it: the
+            /// first line's keys become the template, and every later line
+            /// (the same keys with other values, mutated at any byte, keys
+            /// dropped, repeated or reordered, whitespace put in) must be
+            /// read exactly as the strict reader reads it, whichever path
+            /// it takes.
+            #[test]
+            fn template_scan_agrees_across_lines(
+                kv in proptest::collection::vec((key(), value()), 1..14),
+                lines in proptest::collection::vec(
+                    (
+                        proptest::collection::vec(value(), 14),
+                        0u8..5,
+                        any::<prop::sample::Index>(),
+                        proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, mutation_char()), 0..2),
+                    ),
+                    1..8,
+                ),
+            ) {
+                let pol = Policy::parse(POLICY).unwrap();
+                let tight = |kv: &[(String, String)]| {
+                    let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", body.join(","))
+                };
+                let mut sc = fast::Scanner::new(&pol.plans);
+                let mut seq = vec![tight(&kv)];
+                for (vals, op, at, muts) in lines {
+                    let mut kv2: Vec<(String, String)> =
+                        kv.iter().zip(&vals).map(|((k, _), v)| (k.clone(), v.clone())).collect();
+                    let i = at.index(kv2.len());
+                    match op {
+                        0 => {}
+                        1 => { kv2.remove(i); }
+                        2 => { let d = kv2[i].clone(); kv2.push(d); }
+                        3 => kv2.swap(0, i),
+                        _ => kv2[i].1 = format!(" {} ", kv2[i].1),
+                    }
+                    let mut line: Vec<char> = tight(&kv2).chars().collect();
+                    for (at, op, c) in muts {
+                        let i = at.index(line.len());
+                        match op {
+                            0 => { line.remove(i); }
+                            1 => line.insert(i, c),
+                            _ => line[i] = c,
+                        }
+                    }
+                    seq.push(line.into_iter().collect());
+                }
+                for line in &seq {
+                    let mut f = vec![None; pol.fields.len()];
+                    prop_assert_eq!(sc.prepare(line.as_bytes()), line.is_ascii());
+                    let fast = sc.scan(line, &pol.plans, &mut f, true).then_some(f);
+                    let mut s = vec![None; pol.fields.len()];
+                    let strict = read_strict(line, &pol.plans, &mut s).ok().map(|_| s);
+                    if let Some(f) = fast {
+                        prop_assert!(strict.is_some(), "fast took a line the strict reader refuses: {:?} after {:?}", line, seq[0]);
+                        prop_assert_eq!(Some(f), strict, "{:?} after {:?}", line, seq[0]);
+                    }
+                }
+                // Not vacuous: a line the scanner takes teaches its keys, so
+                // the same line right after is read along the template.
+                let mut f = vec![None; pol.fields.len()];
+                sc.prepare(seq[0].as_bytes());
+                if sc.scan(&seq[0], &pol.plans, &mut f, true) {
+                    let mut g = vec![None; pol.fields.len()];
+                    sc.prepare(seq[0].as_bytes());
+                    prop_assert!(sc.scan(&seq[0], &pol.plans, &mut g, true));
+                    prop_assert!(sc.via_template, "{:?} not read along its own keys", seq[0]);
+                    prop_assert_eq!(f, g);
+                }
+            }
+
             #[test]
             fn fast_scan_agrees_on_deep_nesting(depth in 1usize..48, obj in any::<bool>(), dup in any::<bool>()) {
                 let pol = Policy::parse(POLICY).unwrap();
@@ -2468,6 +2540,84 @@ uid = 0
                     close.repeat(depth)
                 );
                 check(&pol, &line)?;
+            }
+        }
+
+        /// A line with the template's keys is read along it; one that
+        /// differs only after the template's keys, or inside a value, is
+        /// still refused when the strict reader refuses it (a key again,
+        /// at the top or nested, trailing text), and read key by key when
+        /// it is merely different.
+        #[test]
+        fn template_reads_the_same_shape_and_refuses_the_rest() {
+            let pol = Policy::parse(POLICY).unwrap();
+            let mut sc = fast::Scanner::new(&pol.plans);
+            let mut scan = |line: &str| {
+                let mut f = vec![None; pol.fields.len()];
+                sc.prepare(line.as_bytes());
+                let ok = sc.scan(line, &pol.plans, &mut f, true);
+                let mut s = vec![None; pol.fields.len()];
+                let strict = read_strict(line, &pol.plans, &mut s).ok().map(|_| s);
+                if ok {
+                    assert_eq!(Some(f), strict, "{line}");
+                }
+                (ok, sc.via_template, strict.is_some())
+            };
+            let a = r#"{"v":1,"type":"exec","uid":0,"comm":"sh","argv":["sh","-c"],"ok":true,"x":{"y":1}}"#;
+            // The first line teaches the template; the second follows it.
+            assert_eq!(scan(a), (true, false, true));
+            let b = r#"{"v":1,"type":"exec","uid":1000,"comm":"bash","argv":[],"ok":false,"x":{"z":[1]}}"#;
+            assert_eq!(scan(b), (true, true, true));
+            for (line, strict_ok) in [
+                // A key again after the template's keys.
+                (
+                    r#"{"v":1,"type":"exec","uid":1,"comm":"sh","argv":[],"ok":true,"x":{},"uid":2}"#,
+                    false,
+                ),
+                // A key twice inside a value the template skips.
+                (
+                    r#"{"v":1,"type":"exec","uid":1,"comm":"sh","argv":[],"ok":true,"x":{"y":1,"y":2}}"#,
+                    false,
+                ),
+                // Text after the object.
+                (
+                    r#"{"v":1,"type":"exec","uid":1,"comm":"sh","argv":[],"ok":true,"x":{}}x"#,
+                    false,
+                ),
+                (
+                    r#"{"v":1,"type":"exec","uid":1,"comm":"sh","argv":[],"ok":true,"x":{}} "#,
+                    true,
+                ),
+                // Whitespace where the template has none.
+                (
+                    r#"{"v":1,"type":"exec","uid" :1,"comm":"sh","argv":[],"ok":true,"x":{}}"#,
+                    true,
+                ),
+                // Another key order, a key fewer, a key more.
+                (
+                    r#"{"type":"exec","v":1,"uid":1,"comm":"sh","argv":[],"ok":true,"x":{}}"#,
+                    true,
+                ),
+                (
+                    r#"{"v":1,"type":"exec","uid":1,"comm":"sh","argv":[],"ok":true}"#,
+                    true,
+                ),
+                (
+                    r#"{"v":1,"type":"exec","uid":1,"comm":"sh","argv":[],"ok":true,"x":{},"n":1}"#,
+                    true,
+                ),
+                // A named value the scanner leaves to the strict reader.
+                (
+                    r#"{"v":1,"type":"exec","uid":1.5,"comm":"sh","argv":[],"ok":true,"x":{}}"#,
+                    true,
+                ),
+            ] {
+                // Each after a line that (re)teaches the template `a`.
+                assert!(scan(a).0);
+                let (ok, via, strict) = scan(line);
+                assert_eq!(strict, strict_ok, "{line}");
+                assert!(!via, "{line} was read along the template");
+                assert!(!ok || strict, "{line}");
             }
         }
 
