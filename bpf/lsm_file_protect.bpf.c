@@ -469,6 +469,26 @@ static __always_inline int prog_type_reads_others(__u32 t)
  * command before anything is allocated; security_bpf_prog_load() exists
  * only from 6.9. Only the first three arguments: 6.12 added a fourth.
  */
+static long any_elem(void *map, const void *key, void *val, void *ctx)
+{
+	*(int *)ctx = 1;
+	return 1; /* stop at the first */
+}
+
+/* bd-load records boundary's executables only after every object is
+ * loaded: until then it must be able to load (and have its own
+ * bpf_probe_read_kernel verified), so the two BPF rules start once the
+ * record exists. That window is bd-load's own (SECURITY.md: the load is
+ * unprotected until recorded); --without-self-protection never records, and
+ * leaves these rules off with the rest of self-protection. */
+static __always_inline int boundary_recorded(void)
+{
+	int found = 0;
+
+	bpf_for_each_map_elem(&bd_self_exes, any_elem, &found, 0);
+	return found;
+}
+
 SEC("lsm/bpf")
 int BPF_PROG(bpf_trace_load, int cmd, union bpf_attr *attr, unsigned int size)
 {
@@ -479,7 +499,7 @@ int BPF_PROG(bpf_trace_load, int cmd, union bpf_attr *attr, unsigned int size)
 	t = BPF_CORE_READ(attr, prog_type);
 	if (!prog_type_reads_others(t))
 		return 0;
-	if (current_allowed(&accessor) || current_is_boundary())
+	if (current_allowed(&accessor) || current_is_boundary() || !boundary_recorded())
 		return 0;
 	return deny(BD_HOOK_BPF_TRACE, 0, accessor, t, 0, 0);
 }
@@ -509,7 +529,7 @@ int BPF_PROG(locked_down, enum lockdown_reason what)
 	 * process's pages. Refused to the same people as the loads above. */
 	if (bpf_core_enum_value_exists(enum lockdown_reason, LOCKDOWN_BPF_READ_KERNEL) &&
 	    what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_BPF_READ_KERNEL)) {
-		if (current_allowed(&accessor) || current_is_boundary())
+		if (current_allowed(&accessor) || current_is_boundary() || !boundary_recorded())
 			return 0;
 		return deny(BD_HOOK_BPF_READ_KERNEL, 0, accessor, what, 0, 0);
 	}
