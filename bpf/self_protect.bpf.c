@@ -23,13 +23,14 @@
  *                            libraries (bd_self_libs) -> SELF_MMAP
  *   kernel_read_file/kernel_load_data  anything but firmware at
  *                            COLDROOM+ (modules, kexec, policies) -> KERNEL_READ
- *   above OPEN, the sealed configuration (bd_seal: /etc/boundary,
- *   /etc/default/boundary, /etc/machine-id by default):
+ *   above OPEN, the sealed configuration and state (bd_seal: /etc/boundary,
+ *   /etc/default/boundary, /etc/machine-id, /var/lib/boundary by default;
+ *   a sealed dir covers every entry in it, those created later included):
  *     file_open (write, O_TRUNC), path_truncate, path_chmod, path_chown,
  *     inode_setxattr/removexattr  a sealed file, or one in a sealed dir -> SEAL_WRITE
  *     inode_create/mkdir/mknod/symlink/link/unlink/rmdir/rename
  *                            in or out of a sealed dir, of a sealed file or
- *                            dir, a link of a sealed file -> SEAL_DIR
+ *                            dir, a link of a covered file -> SEAL_DIR
  *     sb_mount, move_mount   onto a sealed path; a new filesystem (not a
  *                            bind or move) onto an ancestor dir -> SEAL_MOUNT
  *
@@ -91,7 +92,9 @@ struct vfsmount___sp {
  * bd-load recorded (--seal, only in OPEN), by (dev, ino). The trust root of
  * the release ceremony (operators.d, operators.toml, machine-id), the exec
  * allow lists and the boot arguments live there; root rewriting any of them
- * would make the ceremony its own. Value: BD_SEAL_* flags. { 0, 0 } is the
+ * would make the ceremony its own. The state dir (/var/lib/boundary: mode
+ * state, nonce store) too: a looser mode written there above OPEN would be
+ * copied into the kernel at the next boot. Value: BD_SEAL_* flags. { 0, 0 } is the
  * "recorded" mark bd-lock reads: a seal exists, so the files it trusts must
  * be the sealed ones. Only this object uses it, so it is defined here and
  * not in self.h (which lsm_file_protect shares).
@@ -333,8 +336,10 @@ static __always_inline int seal_on(void)
 	return bd_effective_mode() != BD_MODE_OPEN;
 }
 
-/* A file is covered when it is sealed itself or sits in a sealed dir (one
- * created there in OPEN after the load, so not recorded). */
+/* A file is covered when it is sealed itself or sits in a sealed dir: one
+ * created there after the load is not recorded, and bd-lock replaces
+ * state.json by a new inode (temp name, rename) at every transition, so
+ * the state dir is sealed by its entries' parent, not by their inodes. */
 static __always_inline int seal_covers(struct dentry *d)
 {
 	if (sealed(BPF_CORE_READ(d, d_inode)))
@@ -448,12 +453,15 @@ int BPF_PROG(bd_seal_symlink, struct inode *dir, struct dentry *dentry)
 	return seal_dir(dir, 0, SEAL_D_SYMLINK);
 }
 
-/* Into a sealed dir, or a sealed file linked anywhere: a second name out
- * of the seal would outlive a later release. */
+/* Into a sealed dir, or a covered file linked anywhere: a second name out
+ * of the seal would outlive a later release, and a file created in a sealed
+ * dir after the load (bd-lock's state.json, renamed in at every transition)
+ * is covered only through its parent, which the second name does not have:
+ * writes through it would go unchecked. */
 SEC("lsm/inode_link")
 int BPF_PROG(bd_seal_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)
 {
-	if (seal_on() && sealed(BPF_CORE_READ(old_dentry, d_inode)) && !current_is_boundary())
+	if (seal_on() && seal_covers(old_dentry) && !current_is_boundary())
 		return deny_at(BD_HOOK_SEAL_DIR, 0, tgid(), SEAL_D_LINK, 0,
 			       BPF_CORE_READ(old_dentry, d_inode),
 			       BPF_CORE_READ(old_dentry, d_name.name));

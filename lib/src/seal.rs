@@ -33,8 +33,19 @@ pub const RECORDED: BdFileKey = BdFileKey { dev: 0, ino: 0 };
 /// root for bd-lock to hold a ceremony to. A host where it was missing at
 /// the load (bd-load names it on stderr) keeps the old behaviour.
 pub const MARK_CONFIG_DIR: u32 = 4;
+/// The state directory (mode state, its lock, the release-token nonce
+/// store, the verify anchor): sealed by default, since a looser mode written
+/// there above OPEN is what boot-load copies into the kernel at the next
+/// boot. bd-lock replaces state.json by a new inode at every transition;
+/// the kernel covers it through its sealed parent directory.
+pub const STATE_DIR: &str = "/var/lib/boundary";
 /// What bd-load seals unless told otherwise (`--seal`).
-pub const DEFAULT_PATHS: &[&str] = &["/etc/boundary", "/etc/default/boundary", "/etc/machine-id"];
+pub const DEFAULT_PATHS: &[&str] = &[
+    "/etc/boundary",
+    "/etc/default/boundary",
+    "/etc/machine-id",
+    STATE_DIR,
+];
 /// Files and directories below one sealed directory, at most (bd_seal holds 1024).
 const MAX_ENTRIES: usize = 1000;
 
@@ -50,6 +61,9 @@ pub fn key_of(md: &std::fs::Metadata) -> BdFileKey {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub path: PathBuf,
+    /// The `--seal` root this entry was found under (itself for a root, the
+    /// root it guards for an ancestor).
+    pub root: PathBuf,
     pub key: BdFileKey,
     pub flags: u32,
     /// Hard links to a sealed non-directory: any but this one were made
@@ -61,7 +75,9 @@ pub struct Entry {
 /// What to record for `roots`: each root (a directory with everything below
 /// it, not following symlinks; a symlink root also seals its target) as
 /// SEAL_FILE, each ancestor directory as SEAL_GUARD. Missing roots are
-/// returned apart, so the caller can say they are not sealed.
+/// returned apart, so the caller can say they are not sealed. The kernel
+/// also covers entries created in a sealed directory later (by boundary:
+/// nobody else may create them above OPEN), through their parent.
 pub fn walk(roots: &[PathBuf]) -> anyhow::Result<(Vec<Entry>, Vec<PathBuf>)> {
     let mut out: Vec<Entry> = Vec::new();
     let mut missing = Vec::new();
@@ -106,6 +122,7 @@ pub fn walk(roots: &[PathBuf]) -> anyhow::Result<(Vec<Entry>, Vec<PathBuf>)> {
                 stack.extend(kids);
             }
             out.push(Entry {
+                root: root.clone(),
                 key: key_of(&md),
                 flags: SEAL_FILE,
                 nlink: md.nlink(),
@@ -125,6 +142,7 @@ pub fn walk(roots: &[PathBuf]) -> anyhow::Result<(Vec<Entry>, Vec<PathBuf>)> {
         {
             let md = std::fs::metadata(a).with_context(|| format!("{}", a.display()))?;
             out.push(Entry {
+                root: root.clone(),
                 key: key_of(&md),
                 flags: SEAL_GUARD,
                 nlink: md.nlink(),
@@ -144,6 +162,14 @@ pub fn walk(roots: &[PathBuf]) -> anyhow::Result<(Vec<Entry>, Vec<PathBuf>)> {
     }
     merged.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((merged, missing))
+}
+
+/// Is `root` (a `--seal` path) the state directory rather than configuration?
+pub fn is_state_dir(root: &Path) -> bool {
+    root == Path::new(STATE_DIR)
+        || std::env::var_os("BD_STATE")
+            .map(PathBuf::from)
+            .is_some_and(|s| s.parent() == Some(root))
 }
 
 /// The kernel's seal record.
@@ -195,7 +221,11 @@ impl Seal {
                 .insert(e.key, e.flags, 0)
                 .with_context(|| format!("recording {} in {SEAL_MAP}", e.path.display()))?;
         }
-        let dir = entries.iter().any(|e| e.dir && e.flags & SEAL_FILE != 0);
+        // The state dir is no trust root: sealing it alone must not make
+        // bd-lock demand a sealed key set the host never had.
+        let dir = entries
+            .iter()
+            .any(|e| e.dir && e.flags & SEAL_FILE != 0 && !is_state_dir(&e.root));
         self.map
             .insert(RECORDED, if dir { MARK_CONFIG_DIR } else { 0 }, 0)
             .with_context(|| format!("marking {SEAL_MAP} recorded"))
@@ -306,5 +336,21 @@ mod tests {
         assert_eq!(flags(t.path()), Some(SEAL_GUARD));
         assert_eq!(flags(Path::new("/")), None);
         assert!(walk(&[PathBuf::from("relative")]).unwrap().1.len() == 1);
+    }
+
+    #[test]
+    fn state_dir_is_sealed_by_default_and_is_no_config_dir() {
+        assert!(DEFAULT_PATHS.contains(&STATE_DIR));
+        assert!(is_state_dir(Path::new(STATE_DIR)));
+        assert!(!is_state_dir(Path::new("/etc/boundary")));
+        // Entries under the state dir carry it as their root, which is
+        // what keeps MARK_CONFIG_DIR off for a state-only record.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("state.json"), "{}").unwrap();
+        let (e, _) = walk(&[t.path().to_path_buf()]).unwrap();
+        assert!(e
+            .iter()
+            .filter(|x| x.flags & SEAL_FILE != 0)
+            .all(|x| x.root == t.path()));
     }
 }

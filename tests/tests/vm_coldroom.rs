@@ -11,7 +11,7 @@ mod util;
 use bd_tests::bin;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use util::*;
 
 fn errno() -> i32 {
@@ -114,60 +114,8 @@ fn vm_coldroom_refuses_port_io_pci_and_debugfs_writes() {
     );
     assert_eq!(open_read(&dbg), Ok(()), "twin: {} in OPEN", dbg.display());
 
-    let dir = tempfile::tempdir().unwrap();
-    let lock_raw = |args: &[&str]| -> Output {
-        Command::new(bin("bd-lock"))
-            .env("BD_PIN_DIR", &l.pin)
-            .env("BD_STATE", dir.path().join("state.json"))
-            .env("BD_OPERATOR_KEYS", dir.path().join("ops"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let lock = |args: &[&str]| {
-        let o = lock_raw(args);
-        assert!(
-            o.status.success(),
-            "bd-lock {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    lock(&["init", "--mode", "OPEN"]);
-    // The release token first: a failed assertion must still leave the
-    // kernel in OPEN, or Loaded's unload is refused and later tests in this
-    // boot run under COLDROOM.
-    let ops = dir.path().join("ops");
-    std::fs::create_dir(&ops).unwrap();
-    let key = dir.path().join("op");
-    lock(&["keygen", "-o", key.to_str().unwrap()]);
-    std::fs::copy(dir.path().join("op.pub"), ops.join("op.pub")).unwrap();
-    let tok = dir.path().join("tok");
-    let set = lock_raw(&["set", "COLDROOM", "--reason", "vm test"]);
-    lock(&[
-        "token",
-        "-k",
-        key.to_str().unwrap(),
-        "--from",
-        "COLDROOM",
-        "--to",
-        "OPEN",
-        "-o",
-        tok.to_str().unwrap(),
-    ]);
-    struct Release<'a>(&'a dyn Fn(&[&str]) -> Output, PathBuf);
-    impl Drop for Release<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["release", "--token", self.1.to_str().unwrap()]);
-        }
-    }
-    let _release = Release(&lock_raw, tok.clone());
-    // Exit 4 is bd-lock naming the network programs, not attached without
-    // --cgroup; mode_enforce's LSM programs are.
-    let err = String::from_utf8_lossy(&set.stderr);
-    assert!(
-        set.status.success() || (set.status.code() == Some(4) && !err.contains("mode_locked_down")),
-        "bd-lock set COLDROOM: {err}"
-    );
+    let mut c = Ceremony::new(&l.pin, &bin("bd-lock"));
+    c.engage("COLDROOM");
 
     assert_refused("ioperm at COLDROOM", ioperm());
     w.expect("an ioport deny", |v| is_integrity_deny(v, "ioport"));
@@ -177,7 +125,7 @@ fn vm_coldroom_refuses_port_io_pci_and_debugfs_writes() {
     w.expect("a debugfs deny", |v| is_integrity_deny(v, "debugfs"));
 
     // Released by the ceremony, the same calls work again.
-    lock(&["release", "--token", tok.to_str().unwrap()]);
+    c.release();
     assert_eq!(ioperm(), Ok(()), "ioperm after the release");
     assert_eq!(
         pci_config_write(&pci),

@@ -16,19 +16,19 @@
 #[path = "vm_lsm_util/mod.rs"]
 mod util;
 
-use bd_tests::bin;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use util::assert_ok as ok;
 use util::*;
 
 const HOST: &str = "5ea1ed0000000000000000000000c0de";
 const OTHER_HOST: &str = "0be1ed0000000000000000000000beef";
 
 struct Rig {
-    _t: tempfile::TempDir,
+    c: Copies,
     root: PathBuf,
     bin: PathBuf,
     etc: PathBuf,
@@ -38,36 +38,16 @@ struct Rig {
 
 impl Rig {
     fn new(tag: &str) -> Rig {
-        require_vm();
-        let t = tempfile::Builder::new()
-            .prefix(&format!("bd-seal-{tag}-"))
-            .tempdir()
-            .unwrap();
-        let root = t.path().to_path_buf();
-        // Copies beside each other on /tmp: the chroot variant hard-links
-        // bd-lock, which needs the same filesystem.
-        let bin_dir = root.join("bin");
-        std::fs::create_dir(&bin_dir).unwrap();
-        for b in [
-            "bd-load",
-            "bd-watch",
-            "bd-lock",
-            "bd-log",
-            "bd-policy",
-            "bd-inject",
-        ] {
-            std::fs::copy(bin(b), bin_dir.join(b)).unwrap();
-        }
+        // The chroot variant hard-links the copied bd-lock into the rig's
+        // own tree: Copies keeps both on one filesystem.
+        let c = Copies::new(&format!("seal-{tag}"));
         let r = Rig {
-            etc: root.join("etc"),
-            state: root.join("state"),
-            bin: bin_dir,
-            pin: PathBuf::from(format!(
-                "/sys/fs/bpf/bd-test-seal-{tag}-{}",
-                std::process::id()
-            )),
-            root,
-            _t: t,
+            root: c.root.clone(),
+            bin: c.bin_dir(),
+            etc: c.root.join("etc"),
+            state: c.root.join("state"),
+            pin: c.pin.clone(),
+            c,
         };
         std::fs::create_dir(&r.state).unwrap();
         r
@@ -202,27 +182,8 @@ impl Drop for Rig {
             let _ = self.lock(&["release", "--token", tok.to_str().unwrap_or_default()]);
             let _ = std::fs::remove_file(&tok);
         }
-        let _ = Command::new(self.bin.join("bd-load"))
-            .arg("--pin-dir")
-            .arg(&self.pin)
-            .arg("unload")
-            .output();
-        let _ = Command::new(bin("bd-load"))
-            .arg("--pin-dir")
-            .arg(&self.pin)
-            .arg("unload")
-            .output();
+        // Then `c` unloads.
     }
-}
-
-fn ok(what: &str, o: &Output) {
-    assert!(
-        o.status.success(),
-        "{what}: {}\n{}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
 }
 
 fn cstr(p: &Path) -> CString {
@@ -675,36 +636,101 @@ fn in_chroot(r: &Rig, croot: &Path, tok: &Path) -> Output {
     c.output().unwrap()
 }
 
+/// Put on the LOCKDOWN exec allow list what the forged-key test runs: the
+/// copied bd-lock (also run from the chroot through a hard link: the same
+/// inode, linked before this, as a link changes the ctime the list holds
+/// it to) and bd-load (the unload on drop), each with its libraries, and
+/// the VM's busybox. Without them a failure there left the VM unable to
+/// release or to report (why the test first ran in COLDROOM only).
+fn allow_for(r: &Rig, mode: &str) {
+    if mode != "LOCKDOWN" {
+        return;
+    }
+    let (l, d) = (r.bin.join("bd-lock"), r.bin.join("bd-load"));
+    let mut args = vec![
+        "allow".to_string(),
+        "--libs".into(),
+        l.to_str().unwrap().into(),
+        d.to_str().unwrap().into(),
+    ];
+    // The harness's shell tools (busybox in the VM): should a failure leave
+    // the VM in LOCKDOWN, it can still print this test's output.
+    if let Ok(bb) = std::fs::canonicalize("/bin/sed") {
+        args.push(bb.to_str().unwrap().into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok("bd-lock allow --libs", &r.lock(&args));
+}
+
 /// The forged-key release: root's own key in operators.d (refused by the
-/// seal), named with --operator-keys elsewhere, or shown in a chroot; each
-/// refused in COLDROOM with one line, exit 1. Twin: unloaded, the same
-/// forged keys lift COLDROOM. (Not LOCKDOWN: a failure there leaves the VM
-/// unable to exec the harness's own tools, which hid this test's output
-/// and failed every later test of the boot.)
+/// seal), named with --operator-keys elsewhere, shown by a bind over the
+/// directory above the seal, or shown in a chroot; each refused in COLDROOM
+/// and in LOCKDOWN with one line, exit 1. Twin: unloaded, the same forged
+/// keys lift the mode, by each of the three ways.
 #[test]
 #[ignore = "vm: run by cargo xtask vm-test"]
 fn vm_seal_forged_key_release_fails() {
+    forged_key_release("COLDROOM");
+}
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_seal_forged_key_release_fails_in_lockdown() {
+    forged_key_release("LOCKDOWN");
+}
+
+/// A forged tree for the directory above the seal: root's key in
+/// operators.d, this host's machine-id.
+fn forged_etc(r: &Rig) -> PathBuf {
+    let forged = r.root.join("forged-etc");
+    if !forged.exists() {
+        std::fs::create_dir_all(forged.join("boundary/operators.d")).unwrap();
+        std::fs::copy(
+            r.root.join("evil.pub"),
+            forged.join("boundary/operators.d/evil.pub"),
+        )
+        .unwrap();
+        std::fs::write(forged.join("machine-id"), format!("{HOST}\n")).unwrap();
+    }
+    forged
+}
+
+fn forged_key_release(mode: &str) {
     // Twin first: no self-protection, so no seal.
     {
-        let r = Rig::new("twin");
+        let r = Rig::new(&format!("twin-{}", mode.to_lowercase()));
         r.keygen("op");
         r.populate();
         ok("twin load", &r.load(&["--without-self-protection"]));
         ok("twin init", &r.lock(&["init", "--mode", "OPEN"]));
-        let set = r.lock(&["set", "COLDROOM", "--reason", "vm seal twin"]);
-        assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
         let evil = r.keygen("evil");
+        let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
+        allow_for(&r, mode);
+        let set = r.lock(&["set", mode, "--reason", "vm seal twin"]);
+        assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
         std::fs::copy(r.root.join("evil.pub"), r.opsd().join("evil.pub"))
             .expect("twin: root writes its own key into operators.d");
-        let tok = r.token(&evil, "COLDROOM", "RESTRICTED", HOST, "evil.tok");
+        let tok = r.token(&evil, mode, "RESTRICTED", HOST, "evil.tok");
         ok(
-            "twin: the forged-key release lifts COLDROOM",
+            "twin: the forged-key release lifts the mode",
             &r.lock(&["release", "--token", tok.to_str().unwrap()]),
         );
         assert_eq!(r.mode(), "RESTRICTED");
-        // And the chroot: a forged operators.d seen through a hard link of bd-lock.
         std::fs::remove_file(r.opsd().join("evil.pub")).unwrap();
-        let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
+        // A forged tree bound over the directory above the seal.
+        let set = r.lock(&["set", mode, "--reason", "vm seal twin"]);
+        assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
+        let tok = r.token(&evil, mode, "RESTRICTED", HOST, "evil-bind.tok");
+        let forged = forged_etc(&r);
+        bind(&forged, &r.etc).expect("twin: a bind onto the directory above");
+        let o = r.lock(&["release", "--token", tok.to_str().unwrap()]);
+        umount(&r.etc);
+        ok(
+            "twin: the release through a bind over etc lifts the mode",
+            &o,
+        );
+        assert_eq!(r.mode(), "RESTRICTED");
+        // And the chroot: a forged operators.d seen through a hard link of bd-lock.
         let tok = r.token(&evil, "RESTRICTED", "OPEN", HOST, "evil2.tok");
         let o = in_chroot(&r, &croot, &tok);
         for m in mounts.iter().rev() {
@@ -714,15 +740,19 @@ fn vm_seal_forged_key_release_fails() {
         assert_eq!(r.mode(), "OPEN");
     }
 
-    let r = Rig::new("cer");
+    let r = Rig::new(&format!("cer-{}", mode.to_lowercase()));
     let key = r.keygen("op");
     let evil = r.keygen("evil");
     r.populate();
     ok("load", &r.load(&[]));
     ok("init", &r.lock(&["init", "--mode", "OPEN"]));
-    let set = r.lock(&["set", "COLDROOM", "--reason", "vm seal"]);
+    // Before the allow list: a hard link changes the inode's ctime, which
+    // the list holds it to.
+    let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
+    allow_for(&r, mode);
+    let set = r.lock(&["set", mode, "--reason", "vm seal"]);
     assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
-    let good = r.token(&key, "COLDROOM", "OPEN", HOST, "good.tok");
+    let good = r.token(&key, mode, "OPEN", HOST, "good.tok");
     struct Release<'a>(&'a Rig, PathBuf);
     impl Drop for Release<'_> {
         fn drop(&mut self) {
@@ -738,7 +768,7 @@ fn vm_seal_forged_key_release_fails() {
         io(std::fs::copy(r.root.join("evil.pub"), r.opsd().join("evil.pub")).map(drop)),
         Err(libc::EPERM)
     );
-    let bad = r.token(&evil, "COLDROOM", "OPEN", HOST, "evil.tok");
+    let bad = r.token(&evil, mode, "OPEN", HOST, "evil.tok");
     // Named elsewhere: the keys are not the sealed ones.
     let keys = r.root.join("evil.d");
     std::fs::create_dir(&keys).unwrap();
@@ -766,7 +796,7 @@ fn vm_seal_forged_key_release_fails() {
     // Another host's machine-id: refused the same way.
     let mid = r.root.join("other-id");
     std::fs::write(&mid, format!("{OTHER_HOST}\n")).unwrap();
-    let other = r.token(&key, "COLDROOM", "OPEN", OTHER_HOST, "other.tok");
+    let other = r.token(&key, mode, "OPEN", OTHER_HOST, "other.tok");
     let o = r
         .lock_cmd(&r.bin.join("bd-lock"))
         .env("BD_MACHINE_ID", &mid)
@@ -777,22 +807,28 @@ fn vm_seal_forged_key_release_fails() {
     // A forged tree bound over the directory above the seal: the kernel
     // lets a bind onto /etc through (systemd's sandboxing binds it onto
     // itself), and bd-lock sees other inodes at the sealed paths.
-    let forged = r.root.join("forged-etc");
-    std::fs::create_dir_all(forged.join("boundary/operators.d")).unwrap();
-    std::fs::copy(
-        r.root.join("evil.pub"),
-        forged.join("boundary/operators.d/evil.pub"),
-    )
-    .unwrap();
-    std::fs::write(forged.join("machine-id"), format!("{HOST}\n")).unwrap();
+    let forged = forged_etc(&r);
     bind(&forged, &r.etc).expect("a bind onto the directory above the seal");
     let o = r.lock(&["release", "--token", bad.to_str().unwrap()]);
     umount(&r.etc);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "bind over etc: {err}");
     assert!(err.contains("not the file bd-load sealed"), "{err}");
-    // The chroot with a hard link of the real bd-lock.
-    let (croot, mounts) = forged_chroot(&r, &r.root.join("evil.pub"));
+    // The same tree attached by move_mount(2): a move onto the directory
+    // above is let through as well, and shows the same foreign inodes.
+    assert_eq!(
+        move_mount(&forged, &r.etc),
+        Ok(()),
+        "move_mount onto the directory above the seal"
+    );
+    let o = r.lock(&["release", "--token", bad.to_str().unwrap()]);
+    umount(&r.etc);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "move_mount over etc: {err}");
+    assert!(err.contains("not the file bd-load sealed"), "{err}");
+    // A new filesystem there is refused outright.
+    assert_eq!(mount_tmpfs(&r.etc), Err(libc::EPERM), "tmpfs over etc");
+    // The chroot with a hard link of the real bd-lock (made before the mode).
     let o = in_chroot(&r, &croot, &bad);
     for m in mounts.iter().rev() {
         umount(m);
@@ -800,7 +836,7 @@ fn vm_seal_forged_key_release_fails() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "chroot: {err}");
     assert!(err.contains("not the file bd-load sealed"), "{err}");
-    assert_eq!(r.mode(), "COLDROOM");
+    assert_eq!(r.mode(), mode);
 
     // The real operator's token still works.
     ok(
@@ -808,5 +844,262 @@ fn vm_seal_forged_key_release_fails() {
         &r.lock(&["release", "--token", good.to_str().unwrap()]),
     );
     std::mem::forget(release);
+    assert_eq!(r.mode(), "OPEN");
+}
+
+/// The mode recorded in the rig's state file.
+fn state_mode(r: &Rig) -> String {
+    let s = std::fs::read(r.state.join("state.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&s).unwrap();
+    v["mode"].as_str().unwrap_or("?").to_string()
+}
+
+/// Every file of `dir` by name, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Put `dir` back as `backup` holds it (copies keep the modes bd-lock
+/// checks), in OPEN between twin attacks.
+fn restore(dir: &Path, backup: &Path) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if !backup.join(e.file_name()).exists() {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(backup).unwrap().flatten() {
+        let to = dir.join(e.file_name());
+        let _ = std::fs::remove_file(&to);
+        std::fs::copy(e.path(), &to).unwrap();
+    }
+}
+
+/// Paths an operator sealed with `--seal` beside the defaults: a file and a
+/// directory that are not boundary's.
+fn app_file(r: &Rig) -> PathBuf {
+    r.root.join("app.conf")
+}
+
+fn app_dir(r: &Rig) -> PathBuf {
+    r.root.join("app.d")
+}
+
+/// Every way of changing the state dir (mode state, nonce store) and the
+/// operator's own sealed paths; each cleans up what it made.
+fn state_attacks() -> Vec<Attack> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    vec![
+        (
+            "write state.json (a looser mode for the next boot)",
+            Box::new(|r: &Rig| {
+                io(std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(r.state.join("state.json"))
+                    .map(drop))
+            }),
+        ),
+        (
+            "open(O_RDONLY|O_TRUNC) the nonce store",
+            Box::new(|r: &Rig| {
+                io(std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_TRUNC)
+                    .open(r.state.join("state.json.nonces"))
+                    .map(drop))
+            }),
+        ),
+        (
+            "truncate(2) the nonce store",
+            Box::new(|r: &Rig| {
+                // SAFETY: a NUL-terminated path.
+                rc(
+                    unsafe { libc::truncate(cstr(&r.state.join("state.json.nonces")).as_ptr(), 0) }
+                        as libc::c_long,
+                )
+            }),
+        ),
+        (
+            "rename a forged state over state.json",
+            Box::new(|r: &Rig| {
+                let tmp = r.root.join("forged-state.json");
+                std::fs::copy(r.state.join("state.json"), &tmp).unwrap();
+                let x = io(std::fs::rename(&tmp, r.state.join("state.json")));
+                let _ = std::fs::remove_file(&tmp);
+                x
+            }),
+        ),
+        (
+            "unlink the nonce store (to replay a token)",
+            Box::new(|r: &Rig| io(std::fs::remove_file(r.state.join("state.json.nonces")))),
+        ),
+        (
+            "unlink state.json",
+            Box::new(|r: &Rig| io(std::fs::remove_file(r.state.join("state.json")))),
+        ),
+        (
+            "hard link state.json out of the dir (to write it there)",
+            Box::new(|r: &Rig| {
+                let out = r.root.join("state-link.json");
+                let x = io(std::fs::hard_link(r.state.join("state.json"), &out));
+                let _ = std::fs::remove_file(&out);
+                x
+            }),
+        ),
+        (
+            "create a file in the state dir",
+            Box::new(|r: &Rig| {
+                let p = r.state.join("planted");
+                let x = io(std::fs::write(&p, "x\n"));
+                let _ = std::fs::remove_file(&p);
+                x
+            }),
+        ),
+        (
+            "write a file sealed with --seal",
+            Box::new(|r: &Rig| io(std::fs::write(app_file(r), "evil = 1\n"))),
+        ),
+        (
+            "create in a directory sealed with --seal",
+            Box::new(|r: &Rig| {
+                let p = app_dir(r).join("evil.conf");
+                let x = io(std::fs::write(&p, "x\n"));
+                let _ = std::fs::remove_file(&p);
+                x
+            }),
+        ),
+        (
+            "write a file in a directory sealed with --seal",
+            Box::new(|r: &Rig| io(std::fs::write(app_dir(r).join("a.conf"), "evil = 1\n"))),
+        ),
+    ]
+}
+
+/// /var/lib/boundary sealed (SECURITY.md, "Modes"): above OPEN root cannot
+/// write a looser mode into the state file for the next boot, nor truncate,
+/// unlink or replace the nonce store, nor link state.json out to write it
+/// there; bd-lock still writes both (set, engage above OPEN, release with a
+/// nonce recorded). The same for a file and a directory an operator sealed
+/// with --seal beside the defaults; a file not given stays writable. Twin:
+/// every attack lands in OPEN with the same programs loaded. The state dir
+/// is the rig's own (`--seal` it, as an installation with another BD_STATE
+/// must); the default set's /var/lib/boundary is checked in status.
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_seal_state_dir_is_sealed_above_open() {
+    let r = Rig::new("state");
+    let key = r.keygen("op");
+    r.populate();
+    std::fs::write(app_file(&r), "evil = 0\n").unwrap();
+    std::fs::create_dir(app_dir(&r)).unwrap();
+    std::fs::write(app_dir(&r).join("a.conf"), "evil = 0\n").unwrap();
+    let free = r.root.join("not-sealed.conf");
+    std::fs::write(&free, "x\n").unwrap();
+    let (st, af, ad) = (
+        r.state.to_str().unwrap().to_owned(),
+        app_file(&r).to_str().unwrap().to_owned(),
+        app_dir(&r).to_str().unwrap().to_owned(),
+    );
+    ok(
+        "load",
+        &r.load(&["--seal", &st, "--seal", &af, "--seal", &ad]),
+    );
+
+    // Status: the given paths sealed, one not given not; and the default
+    // set names /var/lib/boundary.
+    let s = Command::new(r.bin.join("bd-load"))
+        .arg("--pin-dir")
+        .arg(&r.pin)
+        .args(["status", "--json"])
+        .args(["--seal", &st, "--seal", &af, "--seal", &ad, "--seal"])
+        .arg(&free)
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    let sealed: Vec<bool> = (0..4)
+        .map(|i| s["seal"]["paths"][i]["sealed"] == true)
+        .collect();
+    assert_eq!(sealed, [true, true, true, false], "{s}");
+    let s = r.c.bd_load(&["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert!(
+        s["seal"]["paths"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["path"] == "/var/lib/boundary")),
+        "default status names the state dir: {s}"
+    );
+    let mut w = Watch::start_with(&r.bin.join("bd-watch"), &r.pin);
+
+    // A state and a nonce store, written by bd-lock in and above OPEN.
+    ok("init", &r.lock(&["init", "--mode", "OPEN"]));
+    let set = r.lock(&["set", "RESTRICTED", "--reason", "vm seal state"]);
+    assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
+    assert_eq!(state_mode(&r), "RESTRICTED");
+    let tok = r.token(&key, "RESTRICTED", "OPEN", HOST, "first.tok");
+    ok(
+        "release above OPEN records its nonce in the sealed dir",
+        &r.lock(&["release", "--token", tok.to_str().unwrap()]),
+    );
+    assert_eq!(state_mode(&r), "OPEN");
+    assert!(r.state.join("state.json.nonces").exists());
+
+    // Twin: in OPEN each attack lands.
+    let backup = r.root.join("state-backup");
+    std::fs::create_dir(&backup).unwrap();
+    for (name, _) in snapshot(&r.state) {
+        std::fs::copy(r.state.join(&name), backup.join(&name)).unwrap();
+    }
+    for (what, f) in state_attacks() {
+        assert_eq!(f(&r), Ok(()), "OPEN: {what}");
+        restore(&r.state, &backup);
+    }
+    std::fs::write(app_file(&r), "evil = 0\n").unwrap();
+    std::fs::write(app_dir(&r).join("a.conf"), "evil = 0\n").unwrap();
+    assert_eq!(r.mode(), "OPEN", "the restored state still reads");
+
+    // bd-lock writes the sealed state above OPEN: engage further, and a
+    // release that appends a nonce.
+    let set = r.lock(&["set", "RESTRICTED", "--reason", "vm seal state"]);
+    assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
+    let set = r.lock(&["set", "COLDROOM", "--reason", "vm seal state"]);
+    assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
+    assert_eq!(
+        state_mode(&r),
+        "COLDROOM",
+        "engage above OPEN wrote the state"
+    );
+    let tok = r.token(&key, "COLDROOM", "RESTRICTED", HOST, "second.tok");
+    ok(
+        "release COLDROOM -> RESTRICTED",
+        &r.lock(&["release", "--token", tok.to_str().unwrap()]),
+    );
+    assert_eq!(state_mode(&r), "RESTRICTED");
+    let nonces = std::fs::read_to_string(r.state.join("state.json.nonces")).unwrap();
+    assert_eq!(nonces.lines().count(), 2, "{nonces}");
+
+    let before = snapshot(&r.state);
+    for (what, f) in state_attacks() {
+        assert_eq!(f(&r), Err(libc::EPERM), "RESTRICTED: {what}");
+    }
+    assert_eq!(snapshot(&r.state), before, "the state dir is unchanged");
+    assert_eq!(std::fs::read_to_string(app_file(&r)).unwrap(), "evil = 0\n");
+    for h in ["seal_write", "seal_dir"] {
+        let ev = w.expect(h, |v| seal_deny(v, h) && v["mode"] == "RESTRICTED");
+        assert_eq!(ev["pid"], std::process::id(), "{ev}");
+    }
+    // Only what was given is sealed.
+    assert_eq!(io(std::fs::write(&free, "y\n")), Ok(()), "a file not given");
+
+    let tok = r.token(&key, "RESTRICTED", "OPEN", HOST, "last.tok");
+    ok(
+        "release",
+        &r.lock(&["release", "--token", tok.to_str().unwrap()]),
+    );
+    assert_eq!(state_mode(&r), "OPEN");
     assert_eq!(r.mode(), "OPEN");
 }

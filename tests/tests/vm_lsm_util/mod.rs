@@ -1,13 +1,13 @@
-//! Shared by the BPF-LSM VM tests (vm_protect.rs, vm_inject.rs): a loaded
-//! set of programs in a pin dir of its own, a bd-watch reading it, and
-//! checks on errno.
+//! Shared by the BPF-LSM VM tests: a loaded set of programs in a pin dir of
+//! its own, a bd-watch reading it, checks on errno, copies of boundary's
+//! binaries, and a mode entered with its release token in hand.
 
 #![allow(dead_code)]
 
 use bd_tests::{bin, in_vm};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -286,4 +286,202 @@ pub fn vm_readv(pid: u32, addr: u64) -> Result<Vec<u8>, i32> {
     .map_err(|e| e as i32)?;
     buf.truncate(n);
     Ok(buf)
+}
+
+/// Copies of boundary's six binaries in `<root>/bin` of a temp dir of their
+/// own, and a pin dir the copied bd-load loads into: bd-load records the
+/// binaries beside itself as boundary's, so a test that seals, truncates or
+/// engages a mode does it for these inodes, not for the ones every other
+/// VM test runs. Unloaded on drop (by the copy, then by the original, in
+/// case the copy was the thing broken).
+pub struct Copies {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub pin: PathBuf,
+}
+
+impl Copies {
+    /// `tag` names the temp dir and the pin dir (with this pid).
+    pub fn new(tag: &str) -> Copies {
+        require_vm();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("bd-{tag}-"))
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        // On the same filesystem as the rest of the temp dir: a test may
+        // hard-link a copy (boundary's identity is the inode).
+        std::fs::create_dir(root.join("bin")).unwrap();
+        for b in [
+            "bd-load",
+            "bd-watch",
+            "bd-lock",
+            "bd-log",
+            "bd-policy",
+            "bd-inject",
+        ] {
+            std::fs::copy(bin(b), root.join("bin").join(b)).unwrap();
+        }
+        let pin = PathBuf::from(format!("/sys/fs/bpf/bd-test-{tag}-{}", std::process::id()));
+        Copies {
+            _dir: dir,
+            root,
+            pin,
+        }
+    }
+
+    pub fn bin_dir(&self) -> PathBuf {
+        self.root.join("bin")
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bin_dir().join(name)
+    }
+
+    /// `bd-load --pin-dir <pin> load --require lsm EXTRA` by the copy.
+    pub fn load(&self, extra: &[&str]) -> Output {
+        Command::new(self.bin("bd-load"))
+            .arg("--pin-dir")
+            .arg(&self.pin)
+            .args(["load", "--require", "lsm"])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
+    /// `bd-load --pin-dir <pin> ARGS` by the copy.
+    pub fn bd_load(&self, args: &[&str]) -> Output {
+        Command::new(self.bin("bd-load"))
+            .arg("--pin-dir")
+            .arg(&self.pin)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Copies {
+    fn drop(&mut self) {
+        let _ = self.bd_load(&["unload"]);
+        let _ = Command::new(bin("bd-load"))
+            .arg("--pin-dir")
+            .arg(&self.pin)
+            .arg("unload")
+            .output();
+    }
+}
+
+/// Assert a command succeeded, with its output in the message.
+#[track_caller]
+pub fn assert_ok(what: &str, o: &Output) {
+    assert!(
+        o.status.success(),
+        "{what}: {}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// A mode state of its own (a temp dir: state.json, one operator key in
+/// `ops`) for the programs in `pin`, driven by `bd_lock`. [`engage`] makes
+/// the release token (it names the new state's seq) before it checks
+/// anything, and drop releases with it: a failed assertion must still
+/// leave the kernel in OPEN, or the unload is refused and every later test
+/// of the boot runs above OPEN.
+///
+/// [`engage`]: Ceremony::engage
+pub struct Ceremony {
+    dir: tempfile::TempDir,
+    pin: PathBuf,
+    bd_lock: PathBuf,
+    key: PathBuf,
+    token: Option<PathBuf>,
+}
+
+impl Ceremony {
+    /// `bd-lock init --mode OPEN` and an operator key.
+    pub fn new(pin: &Path, bd_lock: &Path) -> Ceremony {
+        let mut c = Ceremony {
+            dir: tempfile::Builder::new()
+                .prefix("bd-ceremony-")
+                .tempdir()
+                .unwrap(),
+            pin: pin.to_path_buf(),
+            bd_lock: bd_lock.to_path_buf(),
+            key: PathBuf::new(),
+            token: None,
+        };
+        let key = c.dir.path().join("op");
+        let ops = c.dir.path().join("ops");
+        std::fs::create_dir(&ops).unwrap();
+        c.lock(&["init", "--mode", "OPEN"]);
+        c.lock(&["keygen", "-o", key.to_str().unwrap()]);
+        std::fs::copy(c.dir.path().join("op.pub"), ops.join("op.pub")).unwrap();
+        c.key = key;
+        c
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `bd-lock ARGS` with this state, these keys and the pins.
+    pub fn lock_raw(&self, args: &[&str]) -> Output {
+        Command::new(&self.bd_lock)
+            .env("BD_PIN_DIR", &self.pin)
+            .env("BD_STATE", self.dir.path().join("state.json"))
+            .env("BD_OPERATOR_KEYS", self.dir.path().join("ops"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    #[track_caller]
+    pub fn lock(&self, args: &[&str]) -> Output {
+        let o = self.lock_raw(args);
+        assert_ok(&format!("bd-lock {args:?}"), &o);
+        o
+    }
+
+    /// `bd-lock set mode`, then the release token for `mode -> OPEN`.
+    /// Exit 4 is accepted (bd-lock naming the network programs, not
+    /// attached without --cgroup) unless it names mode_enforce's LSM ones.
+    pub fn engage(&mut self, mode: &str) {
+        let tok = self.dir.path().join(format!("{mode}.tok"));
+        let set = self.lock_raw(&["set", mode, "--reason", "vm test"]);
+        self.lock(&[
+            "token",
+            "-k",
+            self.key.to_str().unwrap(),
+            "--from",
+            mode,
+            "--to",
+            "OPEN",
+            "-o",
+            tok.to_str().unwrap(),
+        ]);
+        self.token = Some(tok);
+        let err = String::from_utf8_lossy(&set.stderr);
+        assert!(
+            set.status.success()
+                || (set.status.code() == Some(4) && !err.contains("mode_locked_down")),
+            "bd-lock set {mode}: {err}"
+        );
+    }
+
+    /// Back to OPEN with the token; asserts it worked.
+    #[track_caller]
+    pub fn release(&mut self) {
+        let tok = self.token.take().expect("engage first");
+        self.lock(&["release", "--token", tok.to_str().unwrap()]);
+    }
+}
+
+impl Drop for Ceremony {
+    fn drop(&mut self) {
+        if let Some(tok) = self.token.take() {
+            let _ = self.lock_raw(&["release", "--token", tok.to_str().unwrap_or_default()]);
+        }
+    }
 }

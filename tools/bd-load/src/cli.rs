@@ -104,8 +104,11 @@ pub struct LoadArgs {
     /// A file, or a directory with every file and directory below it, that
     /// self-protection keeps unchanged above OPEN (no write, truncate,
     /// chmod, chown, xattr, create, link, unlink, rename, or mount on it or
-    /// on a directory above it) and that bd-lock checks, by device and
-    /// inode, before trusting operator keys, the quorum or the machine-id.
+    /// on a directory above it; in a sealed directory only boundary's own
+    /// executables change entries, new ones included) and that bd-lock
+    /// checks, by device and inode, before trusting operator keys, the
+    /// quorum or the machine-id. The defaults include the state directory
+    /// (/var/lib/boundary): seal yours too if BD_STATE moves it.
     /// Repeat for more; given once, it replaces the defaults. Recorded at
     /// each load in mode OPEN only (above OPEN the record stays as it is);
     /// a missing path is named on stderr and not sealed.

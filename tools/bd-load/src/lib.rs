@@ -134,13 +134,15 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
              load (new files only in mode OPEN); while the self_protect programs run only \
              those executables may open, detach or unpin them, and above OPEN they map code \
              only from themselves and those libraries\n\
-             <pin-dir>/maps/bd_seal\tthe sealed configuration: every file and directory \
-             under each --seal path (default /etc/boundary, /etc/default/boundary, \
-             /etc/machine-id) by (dev, ino), and the directories above them; recorded at \
-             each load in mode OPEN only (a missing path is named on stderr, a sealed file \
-             with more than one hard link is warned about); above OPEN only boundary's \
-             executables may change them or mount on them, and bd-lock refuses a ceremony \
-             reading other files (status shows the record)\n\
+             <pin-dir>/maps/bd_seal\tthe sealed configuration and state: every file and \
+             directory under each --seal path (default /etc/boundary, /etc/default/boundary, \
+             /etc/machine-id, /var/lib/boundary) by (dev, ino), and the directories above \
+             them; recorded at each load in mode OPEN only (a missing path is named on \
+             stderr, a sealed file with more than one hard link is warned about); above OPEN \
+             only boundary's executables may change them, or any entry of a sealed \
+             directory (one created later included: bd-lock's state.json, a new file at \
+             every transition), or mount on them, and bd-lock refuses a ceremony reading \
+             other files (status shows the record)\n\
              /sys/kernel/btf/vmlinux\tkernel BTF, needed for CO-RE\n\
              /sys/kernel/security/lsm\tthe active LSMs; BPF-LSM needs `bpf` in it",
         ),

@@ -296,9 +296,21 @@ pub fn record_seal(pin_dir: &Path, roots: &[PathBuf]) -> anyhow::Result<Option<S
     };
     let (entries, missing) = boundary::seal::walk(roots)?;
     if let Some(why) = not_open(pin_dir) {
+        // A file in a sealed directory is covered through its parent (the
+        // kernel checks it), so state.json, a new inode after every
+        // transition, is not news.
+        let covered = |e: &boundary::seal::Entry| {
+            !e.dir
+                && e.path
+                    .parent()
+                    .and_then(|p| std::fs::symlink_metadata(p).ok())
+                    .is_some_and(|md| {
+                        seal.flags(&boundary::seal::key_of(&md)) & boundary::seal::SEAL_FILE != 0
+                    })
+        };
         let stale: Vec<&boundary::seal::Entry> = entries
             .iter()
-            .filter(|e| seal.flags(&e.key) & e.flags != e.flags)
+            .filter(|e| seal.flags(&e.key) & e.flags != e.flags && !covered(e))
             .collect();
         if let Some(e) = stale.first() {
             eprintln!(
