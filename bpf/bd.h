@@ -138,6 +138,7 @@ enum bd_hook {
 	BD_HOOK_SELF_MMAP = 33,   /* LSM mmap_file/file_mprotect: code in a boundary process from a file not its own */
 	BD_HOOK_TRACEFS = 34,     /* LSM file_open of tracefs: for write in any mode, any open at COLDROOM+ */
 	BD_HOOK_KPROBES = 35,     /* LSM locked_down(LOCKDOWN_KPROBES): a kprobe/fprobe trace event */
+	BD_HOOK_BPF_TRACE = 36,   /* LSM bpf: BPF_PROG_LOAD of a tracing type (kprobe, tracepoint, perf, raw_tp, tracing, lsm, ext, struct_ops) */
 	/* 37..=39: boundary's sealed configuration above OPEN (bd_seal, bpf/self_protect.bpf.c) */
 	BD_HOOK_SEAL_WRITE = 37, /* LSM file_open/path_truncate/path_chmod/path_chown/inode_*xattr of a sealed file */
 	BD_HOOK_SEAL_DIR = 38,   /* LSM inode_create/mkdir/mknod/symlink/link/unlink/rmdir/rename in or of a sealed dir or file */
@@ -148,6 +149,8 @@ enum bd_hook {
 	BD_HOOK_POST_BIND6 = 42,   /* cgroup/post_bind6 */
 	BD_HOOK_SKB_INGRESS = 43,  /* cgroup_skb/ingress: packet from beyond loopback */
 	BD_HOOK_SKB_EGRESS = 44,   /* cgroup_skb/egress: packet to beyond loopback */
+	/* 45..=49: kernel tracing beyond 34..=36 (issue 13) */
+	BD_HOOK_BPF_READ_KERNEL = 45, /* LSM locked_down(LOCKDOWN_BPF_READ_KERNEL): bpf_probe_read_kernel in a program */
 	/* 50..=69: LOCKDOWN file and liveness hooks (issue 9, helper B) */
 	BD_HOOK_MMAP_EXEC = 50,     /* LSM mmap_file with PROT_EXEC (LOCKDOWN allow list) */
 	BD_HOOK_MPROTECT_EXEC = 51, /* LSM file_mprotect to PROT_EXEC (LOCKDOWN allow list) */

@@ -415,7 +415,94 @@ enum lockdown_reason {
 	LOCKDOWN_DEV_MEM = 2,
 	LOCKDOWN_KCORE = 22,
 	LOCKDOWN_KPROBES = 23,
+	LOCKDOWN_BPF_READ_KERNEL = 24,
 };
+
+/* BPF program types whose programs run in other tasks' context with the
+ * tracing helpers (kernel/trace/bpf_trace.c: bpf_probe_read_user(_str),
+ * bpf_probe_read_kernel, bpf_copy_from_user_task, BTF pointer walks), or
+ * with a proto borrowed from such a program (EXT) or from the kernel code
+ * they replace (STRUCT_OPS). uapi numbers: stable across kernels. */
+#define BD_PT_KPROBE 2
+#define BD_PT_TRACEPOINT 5
+#define BD_PT_PERF_EVENT 7
+#define BD_PT_RAW_TRACEPOINT 17
+#define BD_PT_RAW_TRACEPOINT_WRITABLE 24
+#define BD_PT_TRACING 26
+#define BD_PT_STRUCT_OPS 27
+#define BD_PT_EXT 28
+#define BD_PT_LSM 29
+/* The highest type this rule has been checked against (NETFILTER, 6.4):
+ * a newer one is refused until someone reads its helper protos. */
+#define BD_PT_KNOWN_MAX 32
+
+static __always_inline int prog_type_reads_others(__u32 t)
+{
+	switch (t) {
+	case BD_PT_KPROBE:
+	case BD_PT_TRACEPOINT:
+	case BD_PT_PERF_EVENT:
+	case BD_PT_RAW_TRACEPOINT:
+	case BD_PT_RAW_TRACEPOINT_WRITABLE:
+	case BD_PT_TRACING:
+	case BD_PT_STRUCT_OPS:
+	case BD_PT_EXT:
+	case BD_PT_LSM:
+		return 1;
+	}
+	return t > BD_PT_KNOWN_MAX;
+}
+
+/*
+ * BPF tracing (issue 13, the same rule as tracefs): a kprobe, uprobe
+ * (perf's uprobe PMU + PERF_EVENT_IOC_SET_BPF), tracepoint, raw_tp, fentry
+ * or LSM program calls bpf_probe_read_user() in the protected process's
+ * context and hands its memory to a map or trace_printk, past every ptrace
+ * check. While this object is loaded, in every mode, BPF_PROG_LOAD of those
+ * types is refused to everyone not boundary and not on the allow list.
+ * Socket, cgroup and XDP types stay loadable (systemd's IPAddressDeny and
+ * device policy): their helper proto has no BTF walks, and the kernel-read
+ * helper they would get with CAP_PERFMON is refused in locked_down below;
+ * their bpf_probe_read_user() stays (SECURITY.md, open).
+ *
+ * Decided in security_bpf(), which both 6.1 and 6.12 call for every
+ * command before anything is allocated; security_bpf_prog_load() exists
+ * only from 6.9. Only the first three arguments: 6.12 added a fourth.
+ */
+static long any_elem(void *map, const void *key, void *val, void *ctx)
+{
+	*(int *)ctx = 1;
+	return 1; /* stop at the first */
+}
+
+/* bd-load records boundary's executables only after every object is
+ * loaded: until then it must be able to load (and have its own
+ * bpf_probe_read_kernel verified), so the two BPF rules start once the
+ * record exists. That window is bd-load's own (SECURITY.md: the load is
+ * unprotected until recorded); --without-self-protection never records, and
+ * leaves these rules off with the rest of self-protection. */
+static __always_inline int boundary_recorded(void)
+{
+	int found = 0;
+
+	bpf_for_each_map_elem(&bd_self_exes, any_elem, &found, 0);
+	return found;
+}
+
+SEC("lsm/bpf")
+int BPF_PROG(bpf_trace_load, int cmd, union bpf_attr *attr, unsigned int size)
+{
+	__u32 accessor, t;
+
+	if (cmd != BPF_PROG_LOAD)
+		return 0;
+	t = BPF_CORE_READ(attr, prog_type);
+	if (!prog_type_reads_others(t))
+		return 0;
+	if (current_allowed(&accessor) || current_is_boundary() || !boundary_recorded())
+		return 0;
+	return deny(BD_HOOK_BPF_TRACE, 0, accessor, t, 0, 0);
+}
 
 /* /proc/kcore and /dev/mem read kernel memory, and through the direct map
  * every process's pages; the kernel asks the LSMs before opening either,
@@ -436,6 +523,15 @@ int BPF_PROG(locked_down, enum lockdown_reason what)
 		if (current_allowed(&accessor) || current_is_boundary())
 			return 0;
 		return deny(BD_HOOK_KPROBES, 0, accessor, what, 0, 0);
+	}
+	/* Asked by the verifier when a program asks for bpf_probe_read_kernel
+	 * (any type, CAP_PERFMON): through the direct map it reads every
+	 * process's pages. Refused to the same people as the loads above. */
+	if (bpf_core_enum_value_exists(enum lockdown_reason, LOCKDOWN_BPF_READ_KERNEL) &&
+	    what == bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_BPF_READ_KERNEL)) {
+		if (current_allowed(&accessor) || current_is_boundary() || !boundary_recorded())
+			return 0;
+		return deny(BD_HOOK_BPF_READ_KERNEL, 0, accessor, what, 0, 0);
 	}
 	if (what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_KCORE) &&
 	    what != bpf_core_enum_value(enum lockdown_reason, LOCKDOWN_DEV_MEM))

@@ -84,6 +84,7 @@ pub const BD_HOOK_BLOCK_DEV: u32 = 32;
 pub const BD_HOOK_SELF_MMAP: u32 = 33;
 pub const BD_HOOK_TRACEFS: u32 = 34;
 pub const BD_HOOK_KPROBES: u32 = 35;
+pub const BD_HOOK_BPF_TRACE: u32 = 36;
 // 37..=39: the sealed configuration above OPEN (bd_seal).
 pub const BD_HOOK_SEAL_WRITE: u32 = 37;
 pub const BD_HOOK_SEAL_DIR: u32 = 38;
@@ -93,6 +94,7 @@ pub const BD_HOOK_POST_BIND4: u32 = 41;
 pub const BD_HOOK_POST_BIND6: u32 = 42;
 pub const BD_HOOK_SKB_INGRESS: u32 = 43;
 pub const BD_HOOK_SKB_EGRESS: u32 = 44;
+pub const BD_HOOK_BPF_READ_KERNEL: u32 = 45;
 pub const BD_HOOK_MMAP_EXEC: u32 = 50;
 pub const BD_HOOK_MPROTECT_EXEC: u32 = 51;
 pub const BD_HOOK_ALLOWED_WRITE: u32 = 52;
@@ -471,6 +473,7 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_SELF_MMAP => "self_mmap",
         BD_HOOK_TRACEFS => "tracefs",
         BD_HOOK_KPROBES => "kprobe",
+        BD_HOOK_BPF_TRACE => "bpf_trace",
         BD_HOOK_SEAL_WRITE => "seal_write",
         BD_HOOK_SEAL_DIR => "seal_dir",
         BD_HOOK_SEAL_MOUNT => "seal_mount",
@@ -479,6 +482,7 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_POST_BIND6 => "post_bind6",
         BD_HOOK_SKB_INGRESS => "skb_ingress",
         BD_HOOK_SKB_EGRESS => "skb_egress",
+        BD_HOOK_BPF_READ_KERNEL => "bpf_read_kernel",
         _ => return None,
     })
 }
@@ -1190,6 +1194,7 @@ mod tests {
         ("BD_HOOK_SELF_MMAP", BD_HOOK_SELF_MMAP as usize),
         ("BD_HOOK_TRACEFS", BD_HOOK_TRACEFS as usize),
         ("BD_HOOK_KPROBES", BD_HOOK_KPROBES as usize),
+        ("BD_HOOK_BPF_TRACE", BD_HOOK_BPF_TRACE as usize),
         ("BD_HOOK_SEAL_WRITE", BD_HOOK_SEAL_WRITE as usize),
         ("BD_HOOK_SEAL_DIR", BD_HOOK_SEAL_DIR as usize),
         ("BD_HOOK_SEAL_MOUNT", BD_HOOK_SEAL_MOUNT as usize),
@@ -1198,6 +1203,7 @@ mod tests {
         ("BD_HOOK_POST_BIND6", BD_HOOK_POST_BIND6 as usize),
         ("BD_HOOK_SKB_INGRESS", BD_HOOK_SKB_INGRESS as usize),
         ("BD_HOOK_SKB_EGRESS", BD_HOOK_SKB_EGRESS as usize),
+        ("BD_HOOK_BPF_READ_KERNEL", BD_HOOK_BPF_READ_KERNEL as usize),
         ("BD_HOOK_MMAP_EXEC", BD_HOOK_MMAP_EXEC as usize),
         ("BD_HOOK_MPROTECT_EXEC", BD_HOOK_MPROTECT_EXEC as usize),
         ("BD_HOOK_ALLOWED_WRITE", BD_HOOK_ALLOWED_WRITE as usize),

@@ -80,6 +80,21 @@ fn without_bpf_lsm_every_shield_is_named_missing_and_protect_fails() {
             .unwrap()
             .iter()
             .any(|m| m == "self_protect-bd_self_map")));
+    // BPF tracing, tracefs and kprobe events are one row: all three programs.
+    let tracing = shields
+        .iter()
+        .find(|s| s["name"] == "kernel tracing")
+        .unwrap_or_else(|| panic!("no kernel tracing shield: {v}"));
+    for prog in ["file_open", "locked_down", "bpf_trace_load"] {
+        assert!(
+            tracing["missing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| *m == format!("lsm_file_protect-{prog}")),
+            "{tracing}"
+        );
+    }
     let text = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
     assert!(
         text.contains("core dumps") && text.contains("MISSING: lsm_file_protect-task_setrlimit"),

@@ -239,3 +239,115 @@ fn vm_shield_trace_uprobe_cannot_read_a_protected_secret() {
         "the prepared probe was removed once the shield was unloaded"
     );
 }
+
+const GRAB: &str = "/fixtures/bpf_grab";
+
+/// tests/fixtures/bpf_grab.c with `args`: its pid, exit code and stdout.
+fn grab(args: &[&str]) -> (u32, i32, String) {
+    let child = Command::new(GRAB)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn bpf_grab");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("bpf_grab");
+    (
+        pid,
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn is_deny_by(v: &serde_json::Value, hook: &str, pid: u32, access: u64) -> bool {
+    v["type"] == "deny"
+        && v["hook"] == hook
+        && v["action"] == "deny"
+        && v["pid"] == pid
+        && v["access"] == access
+        && v["errno"] == "EPERM"
+}
+
+const PT_KPROBE: u64 = 2;
+const PT_TRACING: u64 = 26;
+const LOCKDOWN_BPF_READ_KERNEL: u64 = 24;
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_shield_trace_bpf_programs_cannot_read_a_protected_secret() {
+    require_vm();
+    let me = std::process::id();
+
+    // Twin, nothing loaded: root's uprobe BPF program copies the secret out
+    // of the victim with bpf_probe_read_user, and every program type loads.
+    let secret = format!("bpf-twin-secret-{me}");
+    let nowhere = std::env::temp_dir().join(format!("bd-no-pins-bpf-{me}"));
+    let (v, _pid, off) = victim(&nowhere, &secret, false);
+    let (_, code, out) = grab(&["uprobe", VICTIM, &off]);
+    drop(v);
+    assert_eq!(code, 0, "twin: the uprobe program: {out}");
+    assert!(
+        out.contains(&format!("read: {secret}")),
+        "twin: the BPF program did not read the secret: {out}"
+    );
+    for ty in ["kprobe", "fentry", "cgroup_skb", "cgroup_skb_read_kernel"] {
+        let (_, code, out) = grab(&["load", ty]);
+        assert_eq!((code, out.trim()), (0, "loaded"), "twin: load {ty}");
+    }
+
+    let l = Loaded::new("bpftrace");
+    let status: serde_json::Value =
+        serde_json::from_str(&l.bd_load(&["status", "--json"])).expect("status json");
+    let row = status["shields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "kernel tracing")
+        .unwrap_or_else(|| panic!("no kernel tracing row: {status}"));
+    assert_eq!(row["active"], true, "{row}");
+    let mut w = l.watch();
+    let secret = format!("bpf-shielded-secret-{me}");
+    let (v, pid, off) = victim(&l.pin, &secret, true);
+
+    // The same attack: its BPF_PROG_LOAD is refused, nothing is read.
+    let (gpid, code, out) = grab(&["uprobe", VICTIM, &off]);
+    assert_eq!(code, 10, "the uprobe program was not refused: {out}");
+    assert!(out.contains("prog_load: errno 1"), "{out}");
+    assert!(!out.contains(&secret), "{out}");
+    w.expect("a bpf_trace deny for the uprobe program", |v| {
+        is_deny_by(v, "bpf_trace", gpid, PT_KPROBE)
+    });
+    let (gpid, code, out) = grab(&["load", "kprobe"]);
+    assert_eq!(code, 10, "a kprobe program loaded: {out}");
+    w.expect("a bpf_trace deny for kprobe", |v| {
+        is_deny_by(v, "bpf_trace", gpid, PT_KPROBE)
+    });
+    let (gpid, code, out) = grab(&["load", "fentry"]);
+    assert_eq!(code, 10, "an fentry program loaded: {out}");
+    w.expect("a bpf_trace deny for fentry", |v| {
+        is_deny_by(v, "bpf_trace", gpid, PT_TRACING)
+    });
+    // systemd's kind of program still loads ...
+    let (_, code, out) = grab(&["load", "cgroup_skb"]);
+    assert_eq!((code, out.trim()), (0, "loaded"), "cgroup_skb refused");
+    // ... but not with the kernel-read helper: the verifier is told no.
+    let (gpid, code, out) = grab(&["load", "cgroup_skb_read_kernel"]);
+    assert_eq!(code, 1, "probe_read_kernel in cgroup_skb: {out}");
+    assert!(out.contains("prog_load: errno 22"), "{out}");
+    w.expect("a bpf_read_kernel deny", |v| {
+        is_deny_by(v, "bpf_read_kernel", gpid, LOCKDOWN_BPF_READ_KERNEL)
+    });
+    // Boundary's own bd-load keeps loading BPF (a second set, beside).
+    let second = Loaded::new("bpftrace2");
+    drop(second);
+    // The victim really ran under the shield the whole time.
+    assert_refused("the victim's environ", read_environ(pid));
+    drop(v);
+    drop(w);
+    drop(l);
+
+    // Unloaded again: the kprobe and fentry loads work.
+    for ty in ["kprobe", "fentry", "cgroup_skb_read_kernel"] {
+        let (_, code, out) = grab(&["load", ty]);
+        assert_eq!((code, out.trim()), (0, "loaded"), "after unload: load {ty}");
+    }
+}

@@ -570,6 +570,13 @@ fn build_payload(bench: bool) -> Result<Payload> {
         .arg(&victim)
         .arg(root().join("tests/fixtures/trace_target.c")))?;
     extra.push(("/fixtures/trace_target".into(), victim));
+    // Root's BPF tracing attack of vm_shield_trace.rs: raw bpf(2), no libbpf.
+    let grab = target_dir()?.join("vm/bd_bpf_grab");
+    run(Command::new("clang-19")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&grab)
+        .arg(root().join("tests/fixtures/bpf_grab.c")))?;
+    extra.push(("/fixtures/bpf_grab".into(), grab));
     // vm_self_code.rs installs it under a boundary binary's name: a program
     // the kernel sees as boundary's that maps code itself.
     let probe = target_dir()?.join("vm/bd_self_code_probe");

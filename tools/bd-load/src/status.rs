@@ -156,6 +156,13 @@ pub const SHIELDS: &[(&str, &str, &[&str])] = &[
     ),
     ("perf sampling", "lsm_file_protect", &["perf_event_alloc"]),
     ("kcore and /dev/mem", "lsm_file_protect", &["locked_down"]),
+    // tracefs dynamic events (file_open), kprobe events and bpf_probe_read_kernel
+    // (locked_down), BPF tracing program loads (bpf_trace_load).
+    (
+        "kernel tracing",
+        "lsm_file_protect",
+        &["file_open", "locked_down", "bpf_trace_load"],
+    ),
     (
         "self-protection",
         "self_protect",
