@@ -124,7 +124,7 @@ say "pipeline running (dead-man switch armed: if it dies, the kernel acts as LOC
 step "trip the wire: run $work/canary"
 "$work/canary"
 for _ in $(seq 100); do
-    m=$("$bin/bd-lock" status --json | sed -n 's/.*"mode":"\([A-Z]*\)".*/\1/p' | head -1)
+    m=$("$bin/bd-lock" status --json | sed -n 's/.*"mode":"\([A-Z]*\)","fault".*/\1/p' | head -1)
     [ "$m" = AIRGAP ] && break; sleep 0.1
 done
 [ "$m" = AIRGAP ] || fail "mode is $m, not AIRGAP, after the tripwire"

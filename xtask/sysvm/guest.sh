@@ -56,7 +56,7 @@ wait_for() {
     for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
     "$@"
 }
-mode_is() { bd-lock status --json 2>/dev/null | grep -q "\"mode\":\"$1\""; }
+mode_is() { bd-lock status --json 2>/dev/null | grep -q "\"mode\":\"$1\",\"fault\""; }
 active() { [ "$(systemctl is-active "$1")" = "$2" ]; }
 
 out "boot phase $phase kernel $(uname -r) lsm=$(cat /sys/kernel/security/lsm)"
