@@ -225,7 +225,16 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
             }
         }
         if let Some(m) = ebpf.map_mut("bd_unix_allow") {
-            record_unix_allow(obj_name, m, &args.unix_allow);
+            // The defaults name journald's sockets, absent on hosts without
+            // it: only a path the operator gave is worth a line when missing.
+            let given =
+                args.unix_allow
+                    .iter()
+                    .map(|p| p.as_os_str())
+                    .ne(crate::cli::DEFAULT_UNIX_ALLOW
+                        .iter()
+                        .map(std::ffi::OsStr::new));
+            record_unix_allow(obj_name, m, &args.unix_allow, given);
         }
         for (p, old_link) in to_load {
             let link_path = pin::link_path(pin_dir, obj_name, &p.name);
@@ -288,8 +297,8 @@ fn record_governed_id(cg: &File, m: &mut aya::maps::Map) -> anyhow::Result<()> {
 
 /// Each --unix-allow path that is a socket now, by its inode's kernel
 /// dev_t and inode number; anything else is named on stderr and skipped
-/// (journald may not run on this host).
-fn record_unix_allow(obj_name: &str, m: &mut aya::maps::Map, paths: &[PathBuf]) {
+/// (journald may not run on this host: a missing default is skipped quietly).
+fn record_unix_allow(obj_name: &str, m: &mut aya::maps::Map, paths: &[PathBuf], given: bool) {
     use std::os::unix::fs::FileTypeExt;
     let mut h = match aya::maps::HashMap::<_, boundary::event::BdFileKey, u32>::try_from(m) {
         Ok(h) => h,
@@ -308,6 +317,7 @@ fn record_unix_allow(obj_name: &str, m: &mut aya::maps::Map, paths: &[PathBuf]) 
                 );
                 continue;
             }
+            Err(e) if !given && e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 eprintln!("bd-load: --unix-allow {}: {e}; not allowed", p.display());
                 continue;
