@@ -40,12 +40,7 @@ pub const MARK_CONFIG_DIR: u32 = 4;
 /// the kernel covers it through its sealed parent directory.
 pub const STATE_DIR: &str = "/var/lib/boundary";
 /// What bd-load seals unless told otherwise (`--seal`).
-pub const DEFAULT_PATHS: &[&str] = &[
-    "/etc/boundary",
-    "/etc/default/boundary",
-    "/etc/machine-id",
-    STATE_DIR,
-];
+pub const DEFAULT_PATHS: &[&str] = &["/etc/boundary", "/etc/default/boundary", "/etc/machine-id"];
 /// Files and directories below one sealed directory, at most (bd_seal holds 1024).
 const MAX_ENTRIES: usize = 1000;
 
@@ -340,7 +335,9 @@ mod tests {
 
     #[test]
     fn state_dir_is_sealed_by_default_and_is_no_config_dir() {
-        assert!(DEFAULT_PATHS.contains(&STATE_DIR));
+        // Not a default: systemd bind-mounts it onto itself for boundary's own
+        // units (ReadWritePaths=), a mount onto a sealed path (sys-vm found it).
+        assert!(!DEFAULT_PATHS.contains(&STATE_DIR));
         assert!(is_state_dir(Path::new(STATE_DIR)));
         assert!(!is_state_dir(Path::new("/etc/boundary")));
         // Entries under the state dir carry it as their root, which is
