@@ -28,7 +28,8 @@ const HOST: &str = "5ea1ed0000000000000000000000c0de";
 const OTHER_HOST: &str = "0be1ed0000000000000000000000beef";
 
 struct Rig {
-    c: Copies,
+    // Held for its Drop, which unloads after Rig's own release.
+    _c: Copies,
     root: PathBuf,
     bin: PathBuf,
     etc: PathBuf,
@@ -47,7 +48,7 @@ impl Rig {
             etc: c.root.join("etc"),
             state: c.root.join("state"),
             pin: c.pin.clone(),
-            c,
+            _c: c,
         };
         std::fs::create_dir(&r.state).unwrap();
         r
@@ -182,7 +183,7 @@ impl Drop for Rig {
             let _ = self.lock(&["release", "--token", tok.to_str().unwrap_or_default()]);
             let _ = std::fs::remove_file(&tok);
         }
-        // Then `c` unloads.
+        // Then `_c` unloads.
     }
 }
 
