@@ -165,6 +165,8 @@ enum bd_hook {
 	BD_HOOK_UNIX_SEND = 60,        /* LSM unix_may_send: governed, AIRGAP+, a datagram to a socket outside the governed cgroup */
 	BD_HOOK_ANON_MMAP_EXEC = 61,   /* LSM mmap_file: anonymous memory with PROT_EXEC (LOCKDOWN) */
 	BD_HOOK_ANON_MPROTECT_EXEC = 62, /* LSM file_mprotect: anonymous memory to PROT_EXEC (LOCKDOWN) */
+	BD_HOOK_BPF_ATTACH = 63,       /* LSM bpf: raw_tp open, tracing link create/update, iter create, not boundary */
+	BD_HOOK_PERF_SET_BPF = 64,     /* LSM file_ioctl(_compat): PERF_EVENT_IOC_SET_BPF on a perf event, not boundary */
 };
 
 /* struct bd_deny.action */

@@ -504,6 +504,198 @@ int BPF_PROG(bpf_trace_load, int cmd, union bpf_attr *attr, unsigned int size)
 	return deny(BD_HOOK_BPF_TRACE, 0, accessor, t, 0, 0);
 }
 
+/*
+ * BPF tracing attached late (SECURITY.md channel 8): the load rule above
+ * checks BPF_PROG_LOAD only, so a program loaded before the shield (its fd
+ * kept, or got back by id) could still be attached afterwards. While this
+ * object is loaded, to everyone not boundary and not on the allow list:
+ *
+ *   BPF_RAW_TRACEPOINT_OPEN          refused whatever the program
+ *   BPF_LINK_CREATE, BPF_LINK_UPDATE refused when the attach type is a
+ *                                    tracing one (or newer than this list),
+ *                                    or the program behind the fd is of a
+ *                                    type prog_type_reads_others() names
+ *                                    (an EXT program ignores the attach type)
+ *   BPF_ITER_CREATE                  refused: it runs an iterator link (a
+ *                                    tracing program) made earlier
+ *   PERF_EVENT_IOC_SET_BPF           refused on a perf event file (below)
+ *
+ *   BPF_PROG_ATTACH                  refused for a tracing attach type:
+ *                                    of those it takes only BPF_LSM_CGROUP
+ *                                    (an LSM program on a cgroup, 6.0+);
+ *                                    the rest is cgroup, sockmap, flow
+ *                                    dissector, lirc and tcx
+ *
+ * systemd's cgroup programs keep attaching both ways. The deny's access is
+ * the bpf command (hook bpf_attach).
+ */
+#define BD_AT_TRACE_RAW_TP 23
+#define BD_AT_TRACE_FENTRY 24
+#define BD_AT_TRACE_FEXIT 25
+#define BD_AT_MODIFY_RETURN 26
+#define BD_AT_LSM_MAC 27
+#define BD_AT_TRACE_ITER 28
+#define BD_AT_PERF_EVENT 41
+#define BD_AT_TRACE_KPROBE_MULTI 42
+#define BD_AT_LSM_CGROUP 43
+#define BD_AT_STRUCT_OPS 44
+#define BD_AT_TRACE_UPROBE_MULTI 48
+#define BD_AT_TRACE_KPROBE_SESSION 56
+#define BD_AT_TRACE_UPROBE_SESSION 57
+/* The highest attach type read (6.12 ends at 55, netkit peer; the two
+ * sessions came later): newer ones are refused until read. */
+#define BD_AT_KNOWN_MAX 57
+
+static __always_inline int attach_type_traces(__u32 t)
+{
+	switch (t) {
+	case BD_AT_TRACE_RAW_TP:
+	case BD_AT_TRACE_FENTRY:
+	case BD_AT_TRACE_FEXIT:
+	case BD_AT_MODIFY_RETURN:
+	case BD_AT_LSM_MAC:
+	case BD_AT_TRACE_ITER:
+	case BD_AT_PERF_EVENT:
+	case BD_AT_TRACE_KPROBE_MULTI:
+	case BD_AT_LSM_CGROUP:
+	case BD_AT_STRUCT_OPS:
+	case BD_AT_TRACE_UPROBE_MULTI:
+	case BD_AT_TRACE_KPROBE_SESSION:
+	case BD_AT_TRACE_UPROBE_SESSION:
+		return 1;
+	}
+	return t > BD_AT_KNOWN_MAX;
+}
+
+/* CO-RE flavours of the kernel types walked from an fd to its program. */
+struct bpf_prog___lt {
+	__u32 type; /* enum bpf_prog_type */
+} __attribute__((preserve_access_index));
+
+struct fdtable___lt {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___lt {
+	struct fdtable___lt *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct___lt {
+	struct files_struct___lt *files;
+} __attribute__((preserve_access_index));
+
+struct file___lt {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+/* The caller's file at `fd`, 0 if none. */
+static __always_inline struct file *file_of_fd(__s32 fd)
+{
+	struct task_struct___lt *t = (void *)bpf_get_current_task();
+	struct fdtable___lt *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **arr;
+	struct file *f = 0;
+
+	if (fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	arr = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]))
+		return 0;
+	return f;
+}
+
+/* Whether `f` is an anonymous-inode file of that name ("bpf-prog",
+ * "[perf_event]"): the kernel names them at creation, and nothing but the
+ * kernel object's own constructor can give a file such a name. */
+static __always_inline int anon_named(struct file *f, const char *want, int n)
+{
+	char name[16] = {};
+
+	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name)) < 0)
+		return 0;
+	for (int i = 0; i < n && i < (int)sizeof(name); i++)
+		if (name[i] != want[i])
+			return 0;
+	return 1;
+}
+
+/* Whether the caller's `fd` is a program of a type the load rule refuses.
+ * Not a program: the syscall refuses the fd itself. */
+static __always_inline int fd_prog_traces(__s32 fd)
+{
+	struct file *f = file_of_fd(fd);
+	struct bpf_prog___lt *p;
+
+	if (!f || !anon_named(f, "bpf-prog", 9))
+		return 0;
+	p = BPF_CORE_READ((struct file___lt *)f, private_data);
+	if (!p)
+		return 0;
+	return prog_type_reads_others(BPF_CORE_READ(p, type));
+}
+
+SEC("lsm/bpf")
+int BPF_PROG(bpf_trace_attach, int cmd, union bpf_attr *attr, unsigned int size)
+{
+	__u32 accessor;
+
+	switch (cmd) {
+	case BPF_RAW_TRACEPOINT_OPEN:
+	case BPF_ITER_CREATE:
+		break;
+	case BPF_LINK_CREATE:
+		if (!attach_type_traces(BPF_CORE_READ(attr, link_create.attach_type)) &&
+		    !fd_prog_traces(BPF_CORE_READ(attr, link_create.prog_fd)))
+			return 0;
+		break;
+	case BPF_LINK_UPDATE:
+		if (!fd_prog_traces(BPF_CORE_READ(attr, link_update.new_prog_fd)))
+			return 0;
+		break;
+	case BPF_PROG_ATTACH:
+		if (!attach_type_traces(BPF_CORE_READ(attr, attach_type)))
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	if (current_allowed(&accessor) || current_is_boundary() || !boundary_recorded())
+		return 0;
+	return deny(BD_HOOK_BPF_ATTACH, 0, accessor, cmd, 0, 0);
+}
+
+/* _IOW('$', 8, __u32): the same number on the native and compat paths. */
+#define BD_PERF_EVENT_IOC_SET_BPF 0x40042408u
+
+/* PERF_EVENT_IOC_SET_BPF hands a perf event (a uprobe, kprobe or
+ * tracepoint) a program: an old fd's kprobe-type program would then run in
+ * the protected process. Only on perf event files: another driver's ioctl
+ * of the same number is not this. The deny's access is the ioctl. */
+static __always_inline int perf_set_bpf(struct file *file, unsigned int cmd)
+{
+	__u32 accessor;
+
+	if (cmd != BD_PERF_EVENT_IOC_SET_BPF || !anon_named(file, "[perf_event]", 13))
+		return 0;
+	if (current_allowed(&accessor) || current_is_boundary() || !boundary_recorded())
+		return 0;
+	return deny(BD_HOOK_PERF_SET_BPF, 0, accessor, cmd, 0, file);
+}
+
+SEC("lsm/file_ioctl")
+int BPF_PROG(perf_set_bpf_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return perf_set_bpf(file, cmd);
+}
+
+/* 6.8+ (and 6.1.74+) send a 32-bit caller's ioctl here instead. */
+SEC("lsm/file_ioctl_compat")
+int BPF_PROG(perf_set_bpf_compat, struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return perf_set_bpf(file, cmd);
+}
+
 /* /proc/kcore and /dev/mem read kernel memory, and through the direct map
  * every process's pages; the kernel asks the LSMs before opening either,
  * whatever the lockdown LSM's own setting.
