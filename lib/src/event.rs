@@ -108,6 +108,9 @@ pub const BD_HOOK_UNIX_CONNECT: u32 = 59;
 pub const BD_HOOK_UNIX_SEND: u32 = 60;
 pub const BD_HOOK_ANON_MMAP_EXEC: u32 = 61;
 pub const BD_HOOK_ANON_MPROTECT_EXEC: u32 = 62;
+// 63, 64: BPF tracing attached after the load rule (channel 8).
+pub const BD_HOOK_BPF_ATTACH: u32 = 63;
+pub const BD_HOOK_PERF_SET_BPF: u32 = 64;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
@@ -483,6 +486,8 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_SKB_INGRESS => "skb_ingress",
         BD_HOOK_SKB_EGRESS => "skb_egress",
         BD_HOOK_BPF_READ_KERNEL => "bpf_read_kernel",
+        BD_HOOK_BPF_ATTACH => "bpf_attach",
+        BD_HOOK_PERF_SET_BPF => "perf_set_bpf",
         _ => return None,
     })
 }
@@ -1226,6 +1231,8 @@ mod tests {
             "BD_HOOK_ANON_MPROTECT_EXEC",
             BD_HOOK_ANON_MPROTECT_EXEC as usize,
         ),
+        ("BD_HOOK_BPF_ATTACH", BD_HOOK_BPF_ATTACH as usize),
+        ("BD_HOOK_PERF_SET_BPF", BD_HOOK_PERF_SET_BPF as usize),
         ("BD_ALLOW_SEALED", BD_ALLOW_SEALED as usize),
         ("BD_ACT_DENY", BD_ACT_DENY as usize),
         ("BD_ACT_AUDIT", BD_ACT_AUDIT as usize),

@@ -351,3 +351,137 @@ fn vm_shield_trace_bpf_programs_cannot_read_a_protected_secret() {
         assert_eq!((code, out.trim()), (0, "loaded"), "after unload: load {ty}");
     }
 }
+
+/// `bpf_grab late VICTIM OFF HOW`: loads its uprobe program now (before
+/// the shield) and waits for a line on stdin to attach it.
+struct Late {
+    child: Reap,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Late {
+    fn start(off: &str, how: &str) -> Late {
+        let mut c = Command::new(GRAB)
+            .args(["late", VICTIM, off, how])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn bpf_grab late");
+        let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "loaded", "bpf_grab late {how}: {line:?}");
+        Late {
+            child: Reap(c),
+            out,
+        }
+    }
+
+    /// Sends the go, waits for the end: pid, exit code, the rest of stdout.
+    fn attach(mut self) -> (u32, i32, String) {
+        let pid = self.child.0.id();
+        self.child
+            .0
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"go\n")
+            .unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.out, &mut rest).unwrap();
+        let code = self.child.0.wait().unwrap().code().unwrap_or(-1);
+        (pid, code, rest)
+    }
+}
+
+const BPF_LINK_CREATE: u64 = 28;
+const PERF_EVENT_IOC_SET_BPF: u64 = 0x4004_2408;
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_shield_trace_bpf_program_loaded_before_the_shield_cannot_attach() {
+    require_vm();
+    let me = std::process::id();
+
+    // Twin, nothing loaded: a program loaded first and attached later, by
+    // either way, reads the secret.
+    let nowhere = std::env::temp_dir().join(format!("bd-no-pins-late-{me}"));
+    let mut off = String::new();
+    for how in ["set_bpf", "link"] {
+        let secret = format!("late-twin-{how}-{me}");
+        let (v, _pid, o) = victim(&nowhere, &secret, false);
+        off = o;
+        let late = Late::start(&off, how);
+        let (_, code, out) = late.attach();
+        drop(v);
+        assert_eq!(code, 0, "twin {how}: {out}");
+        assert!(
+            out.contains("attached") && out.contains(&format!("read: {secret}")),
+            "twin {how}: the late-attached program did not read the secret: {out}"
+        );
+    }
+
+    // Loaded before the shield, kept, attached after the secret is protected.
+    let set_bpf = Late::start(&off, "set_bpf");
+    let link = Late::start(&off, "link");
+    let l = Loaded::new("bpflate");
+    let status: serde_json::Value =
+        serde_json::from_str(&l.bd_load(&["status", "--json"])).expect("status json");
+    let foreign: Vec<&serde_json::Value> = status["foreign_tracing"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no foreign_tracing: {status}"))
+        .iter()
+        .filter(|t| t["prog_type"] == "kprobe" && t["uid"] == 0)
+        .collect();
+    assert!(
+        foreign.len() >= 2,
+        "the two programs loaded before the shield are not reported: {status}"
+    );
+    let mut w = l.watch();
+    let secret = format!("late-shielded-secret-{me}");
+    let (v, pid, _) = victim(&l.pin, &secret, true);
+    // protect --require-clean names them and exits 1 (the pid is protected).
+    let out = Command::new(bin("bd-load"))
+        .arg("--pin-dir")
+        .arg(&l.pin)
+        .args(["protect", "--require-clean", "--pid", &pid.to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "protect --require-clean: {err}");
+    assert!(
+        err.contains("foreign BPF tracing program id"),
+        "protect --require-clean: {err}"
+    );
+
+    let (gpid, code, out) = set_bpf.attach();
+    assert_eq!(code, 12, "PERF_EVENT_IOC_SET_BPF was not refused: {out}");
+    assert!(out.contains("set_bpf: errno 1"), "{out}");
+    assert!(!out.contains(&secret), "{out}");
+    w.expect("a perf_set_bpf deny", |v| {
+        is_deny_by(v, "perf_set_bpf", gpid, PERF_EVENT_IOC_SET_BPF) && v["path"] == "[perf_event]"
+    });
+    let (gpid, code, out) = link.attach();
+    assert_eq!(code, 12, "BPF_LINK_CREATE was not refused: {out}");
+    assert!(out.contains("link_create: errno 1"), "{out}");
+    assert!(!out.contains(&secret), "{out}");
+    w.expect("a bpf_attach deny", |v| {
+        is_deny_by(v, "bpf_attach", gpid, BPF_LINK_CREATE)
+    });
+    // The victim really ran under the shield the whole time.
+    assert_refused("the victim's environ", read_environ(pid));
+    drop(v);
+    drop(w);
+    drop(l);
+
+    // Unloaded again: the same late attach reads a secret.
+    let secret = format!("late-after-{me}");
+    let (v, _pid, off) = victim(&nowhere, &secret, false);
+    let (_, code, out) = Late::start(&off, "link").attach();
+    drop(v);
+    assert_eq!(code, 0, "after unload: {out}");
+    assert!(
+        out.contains(&format!("read: {secret}")),
+        "after unload: {out}"
+    );
+}

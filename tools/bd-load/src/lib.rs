@@ -112,7 +112,7 @@ pub fn man_sections() -> Vec<(&'static str, &'static str)> {
             boundary::exit::man(
                 &[
                     (0, "success; for load, every program this kernel supports is attached (or was already)"),
-                    (1, "refused: unload, unprotect, allow or a looser lsm-config while the boundary mode is not OPEN, cannot be read, or the dead-man switch has lapsed (leave the mode through bd-lock's ceremony first); protect --require-clean: a process already had a tracer or open /proc/PID/mem fds (it is protected all the same)"),
+                    (1, "refused: unload, unprotect, allow or a looser lsm-config while the boundary mode is not OPEN, cannot be read, or the dead-man switch has lapsed (leave the mode through bd-lock's ceremony first); protect --require-clean: a process already had a tracer or open /proc/PID/mem fds, or a foreign BPF tracing program is loaded (it is protected all the same)"),
                     (2, "usage error, a program failed to load or attach (the verifier log is printed), or another runtime error"),
                     (3, "not root and lacking CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN), or the pins are not accessible"),
                     (5, "status: nothing is loaded under the pin dir"),

@@ -46,6 +46,12 @@ fn run_load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    // A tracing program loaded before the shield cannot be attached now,
+    // but one already attached keeps running: say so (SECURITY.md, channel 8).
+    match status::foreign_tracing(pin_dir) {
+        Ok(l) => status::report_foreign(&l),
+        Err(e) => eprintln!("bd-load: {e}: foreign tracing programs not checked"),
+    }
     let mut stdout = std::io::stdout().lock();
     let mut failed = false;
     for o in &outcomes {

@@ -70,14 +70,17 @@ pub struct Target {
 
 /// What protection cannot undo for a running process is reported: a tracer
 /// already attached and /proc/PID/mem fds opened before it (both keep
-/// working). Its RLIMIT_CORE is set to 1 (no core dumps) and held there.
+/// working), and BPF tracing programs that are not boundary's (loaded before
+/// the shield: one already attached keeps running). Its RLIMIT_CORE is set
+/// to 1 (no core dumps) and held there.
 #[derive(Debug, clap::Args)]
 pub struct ProtectArgs {
     #[command(flatten)]
     pub target: Target,
     /// Exit with status 1 if a protected process already has a tracer or
-    /// open /proc/PID/mem fds (it stays protected; those accesses do not
-    /// end until their holders let go).
+    /// open /proc/PID/mem fds, or a BPF tracing program that is not
+    /// boundary's is loaded (it stays protected; those accesses do not end
+    /// until their holders let go).
     #[arg(long)]
     pub require_clean: bool,
 }
@@ -242,6 +245,34 @@ pub fn run(cmd: &LsmCmd, pin_dir: &Path) -> anyhow::Result<()> {
                     json!({"v":1,"type":"protect","path":p,"dev":k.dev,"ino":k.ino,
                     "state":"protected","block_devices":devs,"backing_files":images}),
                 );
+            }
+            // A tracing program loaded before the shield, maybe attached
+            // (a running uprobe program reads the new secret as well).
+            let foreign = crate::status::foreign_tracing(pin_dir);
+            match &foreign {
+                Ok(l) => crate::status::report_foreign(l),
+                Err(e) => eprintln!("bd-load: {e}: foreign tracing programs not checked"),
+            }
+            if a.require_clean {
+                match &foreign {
+                    Ok(l) if !l.is_empty() => {
+                        let ids: Vec<u32> = l.iter().map(|t| t.prog_id).collect();
+                        return Err(crate::fail_reported(
+                            exit::UNCLEAN,
+                            format!(
+                                "--require-clean: foreign BPF tracing program(s) {ids:?} \
+                                 loaded (protected all the same)"
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(crate::fail_reported(
+                            exit::UNCLEAN,
+                            format!("--require-clean: {e} (fail closed)"),
+                        ))
+                    }
+                    Ok(_) => {}
+                }
             }
         }
         LsmCmd::Unprotect(t) => {

@@ -78,6 +78,12 @@ pub struct Status {
     /// The sealed configuration; absent when the seal map is not pinned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seal: Option<SealStatus>,
+    /// Tracing-type BPF programs loaded that are not this pin dir's.
+    pub foreign_tracing: Vec<ForeignTracer>,
+    /// Why the programs could not be listed (then `foreign_tracing` is
+    /// empty and says nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign_tracing_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,11 +163,19 @@ pub const SHIELDS: &[(&str, &str, &[&str])] = &[
     ("perf sampling", "lsm_file_protect", &["perf_event_alloc"]),
     ("kcore and /dev/mem", "lsm_file_protect", &["locked_down"]),
     // tracefs dynamic events (file_open), kprobe events and bpf_probe_read_kernel
-    // (locked_down), BPF tracing program loads (bpf_trace_load).
+    // (locked_down), BPF tracing program loads (bpf_trace_load) and attaches
+    // (bpf_trace_attach, perf_set_bpf_ioctl; the compat ioctl hook is absent
+    // before 6.8, when file_ioctl sees those calls too).
     (
         "kernel tracing",
         "lsm_file_protect",
-        &["file_open", "locked_down", "bpf_trace_load"],
+        &[
+            "file_open",
+            "locked_down",
+            "bpf_trace_load",
+            "bpf_trace_attach",
+            "perf_set_bpf_ioctl",
+        ],
     ),
     (
         "self-protection",
@@ -385,6 +399,10 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
                 .collect()
         }),
     });
+    let (foreign_tracing, foreign_tracing_error) = match foreign_tracing(pin_dir) {
+        Ok(l) => (l, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     Ok(Status {
         v: 1,
         type_: "load_status",
@@ -397,6 +415,8 @@ pub fn status(pin_dir: &Path) -> anyhow::Result<Status> {
         maps,
         counters,
         seal: None,
+        foreign_tracing,
+        foreign_tracing_error,
     })
 }
 
@@ -495,6 +515,16 @@ pub fn render_text(s: &Status) -> String {
             let _ = writeln!(o, "  {:<44} {}", p.path, state);
         }
     }
+    if let Some(e) = &s.foreign_tracing_error {
+        let _ = writeln!(o, "foreign tracing programs: UNKNOWN ({e})");
+    } else if s.foreign_tracing.is_empty() {
+        let _ = writeln!(o, "foreign tracing programs: none");
+    } else {
+        let _ = writeln!(o, "foreign tracing programs:");
+        for t in &s.foreign_tracing {
+            let _ = writeln!(o, "  {}", foreign_line(t));
+        }
+    }
     if let Some(c) = &s.counters {
         let _ = writeln!(
             o,
@@ -503,4 +533,121 @@ pub fn render_text(s: &Status) -> String {
         );
     }
     o
+}
+
+/// A BPF program of a type that runs in other processes' context with the
+/// tracing helpers (the types the `bpf_trace` rule refuses to load) that is
+/// not one of boundary's programs under this pin dir: loaded before the
+/// shield, or by an allowed process. The shield stops it from being
+/// attached anew; one already attached keeps running.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ForeignTracer {
+    pub prog_id: u32,
+    pub prog_type: String,
+    /// The name given at load (up to 15 bytes; empty when none was).
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Links holding it attached (a perf event given it by
+    /// `PERF_EVENT_IOC_SET_BPF` holds it without one).
+    pub links: Vec<u32>,
+}
+
+/// uapi `bpf_prog_type` numbers the kernel rule names (bpf/lsm_file_protect.bpf.c,
+/// prog_type_reads_others), with a name; types newer than 32 count too.
+fn tracing_type_name(t: u32) -> Option<String> {
+    Some(match t {
+        2 => "kprobe".into(),
+        5 => "tracepoint".into(),
+        7 => "perf_event".into(),
+        17 => "raw_tracepoint".into(),
+        24 => "raw_tracepoint_writable".into(),
+        26 => "tracing".into(),
+        27 => "struct_ops".into(),
+        28 => "ext".into(),
+        29 => "lsm".into(),
+        t if t > 32 => format!("type_{t}"),
+        _ => return None,
+    })
+}
+
+/// The program ids behind every link pinned under `pin_dir`: boundary's own.
+pub fn own_prog_ids(pin_dir: &Path) -> std::collections::BTreeSet<u32> {
+    std::fs::read_dir(pin::links_dir(pin_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| link_status(&e.path()).ok().map(|(_, p, _)| p))
+        .collect()
+}
+
+/// Every loaded tracing-type program that is not boundary's, with the
+/// links holding it. Boundary's are the programs behind this pin dir's link
+/// pins, and programs with the same tag (a hash of the instructions: the
+/// same code, so boundary's own from another pin dir, e.g. a second set
+/// loaded beside). Programs that go away while being listed are skipped; an
+/// error listing them at all is returned (the caller says it could not look).
+pub fn foreign_tracing(pin_dir: &Path) -> Result<Vec<ForeignTracer>, String> {
+    let own = own_prog_ids(pin_dir);
+    let mut all = Vec::new();
+    for p in aya::programs::loaded_programs() {
+        match p {
+            Ok(p) => all.push(p),
+            // Gone between the id walk and the fd: nothing left to report.
+            Err(aya::programs::ProgramError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(format!("listing BPF programs: {e}")),
+        }
+    }
+    let own_tags: std::collections::BTreeSet<u64> = all
+        .iter()
+        .filter(|p| own.contains(&p.id()))
+        .map(|p| p.tag())
+        .collect();
+    let mut out: BTreeMap<u32, ForeignTracer> = BTreeMap::new();
+    for p in all {
+        let Some(ty) = tracing_type_name(p.program_type() as u32) else {
+            continue;
+        };
+        if own.contains(&p.id()) || own_tags.contains(&p.tag()) {
+            continue;
+        }
+        out.insert(
+            p.id(),
+            ForeignTracer {
+                prog_id: p.id(),
+                prog_type: ty,
+                name: p.name_as_str().unwrap_or("").to_owned(),
+                uid: p.created_by_uid(),
+                links: Vec::new(),
+            },
+        );
+    }
+    for l in aya::programs::loaded_links().flatten() {
+        if let Some(t) = out.get_mut(&l.program_id()) {
+            t.links.push(l.id());
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+/// One stderr line per foreign tracing program (load, protect, status).
+pub fn report_foreign(list: &[ForeignTracer]) {
+    for t in list {
+        eprintln!("bd-load: {}", foreign_line(t));
+    }
+}
+
+pub fn foreign_line(t: &ForeignTracer) -> String {
+    format!(
+        "foreign BPF tracing program id {} ({}, name {:?}, uid {}, links {:?}): loaded \
+         before the shield or by an allowed process; it cannot be attached anew, but one \
+         already attached keeps running and can read protected memory (bpftool prog show id {})",
+        t.prog_id,
+        t.prog_type,
+        t.name,
+        t.uid.map_or_else(|| "?".into(), |u| u.to_string()),
+        t.links,
+        t.prog_id
+    )
 }
