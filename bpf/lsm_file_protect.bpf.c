@@ -569,7 +569,7 @@ static __always_inline int attach_type_traces(__u32 t)
 
 /* CO-RE flavours of the kernel types walked from an fd to its program. */
 struct bpf_prog___lt {
-	__u32 type; /* enum bpf_prog_type */
+	enum bpf_prog_type type;
 } __attribute__((preserve_access_index));
 
 struct fdtable___lt {
