@@ -68,7 +68,7 @@ complete -c bd-load -n "__fish_bd_load_using_subcommand unload" -s h -l help -d 
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l pid -d 'Process id (tgid) to act on; repeatable' -r
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l path -d 'File to act on (by device and inode); repeatable' -r -F
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l pin-dir -d 'bpffs directory holding the pins [env: BD_PIN_DIR] [default: /sys/fs/bpf/boundary]' -r -F
-complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l require-clean -d 'Exit with status 1 if a protected process already has a tracer or open /proc/PID/mem fds (it stays protected; those accesses do not end until their holders let go)'
+complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -l require-clean -d 'Exit with status 1 if a protected process already has a tracer or open /proc/PID/mem fds, or a BPF tracing program that is not boundary\'s is loaded (it stays protected; those accesses do not end until their holders let go)'
 complete -c bd-load -n "__fish_bd_load_using_subcommand protect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bd-load -n "__fish_bd_load_using_subcommand unprotect" -l pid -d 'Process id (tgid) to act on; repeatable' -r
 complete -c bd-load -n "__fish_bd_load_using_subcommand unprotect" -l path -d 'File to act on (by device and inode); repeatable' -r -F
