@@ -31,8 +31,9 @@
  *     inode_create/mkdir/mknod/symlink/link/unlink/rmdir/rename
  *                            in or out of a sealed dir, of a sealed file or
  *                            dir, a link of a covered file -> SEAL_DIR
- *     sb_mount, move_mount   onto a sealed path; a new filesystem (not a
- *                            bind or move) onto an ancestor dir -> SEAL_MOUNT
+ *     sb_mount, move_mount   onto a sealed path (but a bind onto the state
+ *                            dir); a new filesystem (not a bind or move) onto
+ *                            an ancestor dir -> SEAL_MOUNT
  *
  * None of these honours audit mode or the allow list: the attacker the
  * product exists for is root, and both are root's to change.
@@ -101,6 +102,7 @@ struct vfsmount___sp {
  */
 #define BD_SEAL_FILE 1  /* sealed: contents, metadata, and for a dir its entries */
 #define BD_SEAL_GUARD 2 /* an ancestor dir of a sealed path: nothing mounts on it */
+#define BD_SEAL_STATE 4 /* the state dir itself: a bind onto it is let through (sb_mount) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -468,13 +470,19 @@ int BPF_PROG(bd_seal_link, struct dentry *old_dentry, struct inode *dir, struct 
 	return seal_dir(dir, 0, SEAL_D_LINK);
 }
 
-/* `need`: the BD_SEAL_* flags of the mount point that refuse this mount. */
-static __always_inline int seal_mount(const struct path *to, __u32 need, __u32 access)
+/* `need`: the BD_SEAL_* flags of the mount point that refuse this mount;
+ * `except`: those that let it through all the same. */
+static __always_inline int seal_mount(const struct path *to, __u32 need, __u32 except,
+				      __u32 access)
 {
 	struct dentry *d = BPF_CORE_READ(to, dentry);
 	struct inode *ino = BPF_CORE_READ(d, d_inode);
+	__u32 f;
 
-	if (!seal_on() || !(seal_flags(ino) & need) || current_is_boundary())
+	if (!seal_on())
+		return 0;
+	f = seal_flags(ino);
+	if (!(f & need) || (f & except) || current_is_boundary())
 		return 0;
 	return deny_at(BD_HOOK_SEAL_MOUNT, 0, tgid(), access, 0, ino, BPF_CORE_READ(d, d_name.name));
 }
@@ -487,6 +495,19 @@ static __always_inline int seal_mount(const struct path *to, __u32 need, __u32 a
  * onto itself and moves its new root in every service it starts; what a
  * foreign bind shows at the sealed paths is other inodes, which bd-lock
  * refuses to trust.
+ *
+ * A bind onto the state dir itself (BD_SEAL_STATE) is let through for the
+ * same reason: ReadWritePaths=/var/lib/boundary makes systemd bind the dir
+ * onto itself (mount(2), source string == target) in the namespace of
+ * boundary's own units, which did not start above OPEN while it was
+ * refused. Telling that self-bind from a forged one here would mean
+ * comparing the source string with the target's path, and the source is
+ * resolved only after this hook: a bind over /var/lib in that window (an
+ * ancestor bind, allowed anyway) makes it name other inodes. So the kernel
+ * buys nothing by refusing it; bd-lock checks, before every read and write
+ * of the state, that the dir it opened is the sealed inode, which catches
+ * a bind onto the dir and one over its parent alike. A move onto it and a
+ * new filesystem stay refused.
  */
 SEC("lsm/sb_mount")
 int BPF_PROG(bd_seal_sb_mount, const char *dev_name, const struct path *path, const char *type,
@@ -494,9 +515,11 @@ int BPF_PROG(bd_seal_sb_mount, const char *dev_name, const struct path *path, co
 {
 	if (flags & (MS_REMOUNT | MS_UNBINDABLE | MS_PRIVATE | MS_SLAVE | MS_SHARED))
 		return 0;
-	if (flags & (MS_BIND | MS_MOVE))
-		return seal_mount(path, BD_SEAL_FILE, SEAL_M_MOUNT);
-	return seal_mount(path, BD_SEAL_FILE | BD_SEAL_GUARD, SEAL_M_MOUNT);
+	if (flags & MS_MOVE)
+		return seal_mount(path, BD_SEAL_FILE, 0, SEAL_M_MOUNT);
+	if (flags & MS_BIND)
+		return seal_mount(path, BD_SEAL_FILE, BD_SEAL_STATE, SEAL_M_MOUNT);
+	return seal_mount(path, BD_SEAL_FILE | BD_SEAL_GUARD, 0, SEAL_M_MOUNT);
 }
 
 /* The new mount API (fsmount, open_tree) attaches through move_mount(2),
@@ -511,7 +534,7 @@ int BPF_PROG(bd_seal_move_mount, const struct path *from_path, const struct path
 
 	if (from == to)
 		return 0;
-	return seal_mount(to_path, BD_SEAL_FILE, SEAL_M_MOVE);
+	return seal_mount(to_path, BD_SEAL_FILE, 0, SEAL_M_MOVE);
 }
 
 /*

@@ -24,6 +24,11 @@ pub const SEAL_MAP: &str = "bd_seal";
 pub const SEAL_FILE: u32 = 1;
 /// An ancestor directory of a sealed path: nothing may be mounted on it.
 pub const SEAL_GUARD: u32 = 2;
+/// The state directory itself (with [`SEAL_FILE`]): the kernel lets a bind
+/// onto it through (systemd binds it onto itself for boundary's units,
+/// `ReadWritePaths=`), and bd-lock checks it is the dir it reads and writes
+/// ([`Seal::check_state_dir`]).
+pub const SEAL_STATE: u32 = 4;
 /// `{ dev 0, ino 0 }`: a seal has been recorded (no inode has that key).
 /// Its value is [`MARK_CONFIG_DIR`] when a configuration directory was
 /// among the sealed paths.
@@ -33,6 +38,10 @@ pub const RECORDED: BdFileKey = BdFileKey { dev: 0, ino: 0 };
 /// root for bd-lock to hold a ceremony to. A host where it was missing at
 /// the load (bd-load names it on stderr) keeps the old behaviour.
 pub const MARK_CONFIG_DIR: u32 = 4;
+/// The mark's value also carries this when the state directory was among
+/// the sealed paths: bd-lock then reads and writes mode state only in that
+/// very directory.
+pub const MARK_STATE_DIR: u32 = 8;
 /// The state directory (mode state, its lock, the release-token nonce
 /// store, the verify anchor): sealed by default, since a looser mode written
 /// there above OPEN is what boot-load copies into the kernel at the next
@@ -40,7 +49,12 @@ pub const MARK_CONFIG_DIR: u32 = 4;
 /// the kernel covers it through its sealed parent directory.
 pub const STATE_DIR: &str = "/var/lib/boundary";
 /// What bd-load seals unless told otherwise (`--seal`).
-pub const DEFAULT_PATHS: &[&str] = &["/etc/boundary", "/etc/default/boundary", "/etc/machine-id"];
+pub const DEFAULT_PATHS: &[&str] = &[
+    "/etc/boundary",
+    "/etc/default/boundary",
+    "/etc/machine-id",
+    STATE_DIR,
+];
 /// Files and directories below one sealed directory, at most (bd_seal holds 1024).
 const MAX_ENTRIES: usize = 1000;
 
@@ -116,10 +130,15 @@ pub fn walk(roots: &[PathBuf]) -> anyhow::Result<(Vec<Entry>, Vec<PathBuf>)> {
                 }
                 stack.extend(kids);
             }
+            let state = md.is_dir() && p == *root && is_state_dir(root);
             out.push(Entry {
                 root: root.clone(),
                 key: key_of(&md),
-                flags: SEAL_FILE,
+                flags: if state {
+                    SEAL_FILE | SEAL_STATE
+                } else {
+                    SEAL_FILE
+                },
                 nlink: md.nlink(),
                 dir: md.is_dir(),
                 path: p,
@@ -221,9 +240,47 @@ impl Seal {
         let dir = entries
             .iter()
             .any(|e| e.dir && e.flags & SEAL_FILE != 0 && !is_state_dir(&e.root));
+        let state = entries.iter().any(|e| e.flags & SEAL_STATE != 0);
+        let mark = if dir { MARK_CONFIG_DIR } else { 0 } | if state { MARK_STATE_DIR } else { 0 };
         self.map
-            .insert(RECORDED, if dir { MARK_CONFIG_DIR } else { 0 }, 0)
+            .insert(RECORDED, mark, 0)
             .with_context(|| format!("marking {SEAL_MAP} recorded"))
+    }
+
+    /// Was a state directory among the sealed paths?
+    pub fn state_sealed(&self) -> bool {
+        self.map
+            .get(&RECORDED, 0)
+            .is_ok_and(|v| v & MARK_STATE_DIR != 0)
+    }
+
+    /// When a state directory was sealed, `dir` (the one bd-lock is about to
+    /// read or write mode state in) must be that very inode: a bind onto it
+    /// or over a directory above it (the kernel lets both through, for
+    /// systemd's sandboxing), another mount namespace or a chroot would show
+    /// another one, and a transition written there would be lost at the next
+    /// boot. Returns the mismatch as one line.
+    pub fn check_state_dir(&self, dir: &Path) -> Result<(), String> {
+        if !self.state_sealed() {
+            return Ok(());
+        }
+        let why = match std::fs::metadata(dir) {
+            Ok(md) if self.flags(&key_of(&md)) & SEAL_STATE != 0 => return Ok(()),
+            Ok(md) => {
+                let k = key_of(&md);
+                format!(
+                    "device {} inode {} is not the sealed state directory",
+                    k.dev, k.ino
+                )
+            }
+            Err(e) => e.to_string(),
+        };
+        Err(format!(
+            "{}: {why} (a mount over it or a directory above it, another mount namespace, \
+             a chroot, or a state dir given elsewhere); refusing to read or write mode state \
+             there (in OPEN, run bd-load again to record it)",
+            dir.display()
+        ))
     }
 
     /// Sealed inodes and guard directories in the record (not the mark).
@@ -335,9 +392,7 @@ mod tests {
 
     #[test]
     fn state_dir_is_sealed_by_default_and_is_no_config_dir() {
-        // Not a default: systemd bind-mounts it onto itself for boundary's own
-        // units (ReadWritePaths=), a mount onto a sealed path (sys-vm found it).
-        assert!(!DEFAULT_PATHS.contains(&STATE_DIR));
+        assert!(DEFAULT_PATHS.contains(&STATE_DIR));
         assert!(is_state_dir(Path::new(STATE_DIR)));
         assert!(!is_state_dir(Path::new("/etc/boundary")));
         // Entries under the state dir carry it as their root, which is

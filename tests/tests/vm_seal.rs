@@ -237,6 +237,47 @@ fn bind(from: &Path, on: &Path) -> Result<(), i32> {
     } as libc::c_long)
 }
 
+/// In a child: `unshare -m` (a private mount namespace, every mount made
+/// private), then a bind of `from` onto `on`, as systemd sets up a unit's
+/// namespace. Ok if the bind worked there (it vanishes with the child).
+fn unshare_bind(from: &Path, on: &Path) -> Result<(), i32> {
+    let (from, on) = (cstr(from), cstr(on));
+    // SAFETY: fork in a test process; the child only makes syscalls and _exits.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                libc::_exit(100);
+            }
+            if libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                libc::_exit(101);
+            }
+            let r = libc::mount(
+                from.as_ptr(),
+                on.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            );
+            libc::_exit(if r == 0 { 0 } else { errno() });
+        }
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, 0);
+        match libc::WEXITSTATUS(st) {
+            0 => Ok(()),
+            100 | 101 => panic!("unshare -m itself failed ({})", libc::WEXITSTATUS(st)),
+            e => Err(e),
+        }
+    }
+}
+
 fn umount(on: &Path) {
     // SAFETY: a NUL-terminated path.
     unsafe { libc::umount2(cstr(on).as_ptr(), libc::MNT_DETACH) };
@@ -1011,7 +1052,8 @@ fn vm_seal_state_dir_is_sealed_above_open() {
         &r.load(&["--seal", &st, "--seal", &af, "--seal", &ad]),
     );
 
-    // Status: the given paths sealed, one not given not.
+    // Status: the given paths sealed, one not given not; and the default
+    // set names /var/lib/boundary.
     let s = Command::new(r.bin.join("bd-load"))
         .arg("--pin-dir")
         .arg(&r.pin)
@@ -1025,6 +1067,19 @@ fn vm_seal_state_dir_is_sealed_above_open() {
         .map(|i| s["seal"]["paths"][i]["sealed"] == true)
         .collect();
     assert_eq!(sealed, [true, true, true, false], "{s}");
+    let s = Command::new(r.bin.join("bd-load"))
+        .arg("--pin-dir")
+        .arg(&r.pin)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert!(
+        s["seal"]["paths"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["path"] == "/var/lib/boundary")),
+        "default status names the state dir: {s}"
+    );
     let mut w = Watch::start_with(&r.bin.join("bd-watch"), &r.pin);
 
     // A state and a nonce store, written by bd-lock in and above OPEN.
@@ -1094,4 +1149,266 @@ fn vm_seal_state_dir_is_sealed_above_open() {
     );
     assert_eq!(state_mode(&r), "OPEN");
     assert_eq!(r.mode(), "OPEN");
+}
+
+/// The mode recorded in `dir`'s state file ("none" without one).
+fn mode_in(dir: &Path) -> String {
+    let Ok(s) = std::fs::read(dir.join("state.json")) else {
+        return "none".into();
+    };
+    let v: serde_json::Value = serde_json::from_slice(&s).unwrap_or_default();
+    v["mode"].as_str().unwrap_or("?").to_string()
+}
+
+/// The state dir laid out as installed (`<root>/var/lib/boundary`), its
+/// parent, and a forged copy of the parent (`<root>/forged/lib`) holding a
+/// copy of the state as it is now.
+struct StateLayout {
+    dir: PathBuf,
+    lib: PathBuf,
+    forged: PathBuf,
+}
+
+impl StateLayout {
+    fn new(r: &Rig) -> StateLayout {
+        let lib = r.root.join("var/lib");
+        let l = StateLayout {
+            dir: lib.join("boundary"),
+            lib,
+            forged: r.root.join("forged/lib"),
+        };
+        std::fs::create_dir_all(&l.dir).unwrap();
+        std::fs::create_dir_all(l.forged.join("boundary")).unwrap();
+        l
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The forged dir gets the real state's files, as an attacker would copy them.
+    fn copy_to_forged(&self) {
+        for e in std::fs::read_dir(&self.dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), self.forged.join("boundary").join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    fn lock(&self, r: &Rig, args: &[&str]) -> Output {
+        r.lock_cmd(&r.bin.join("bd-lock"))
+            .env("BD_STATE", self.state())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// bd-load with this state dir known as the state dir (BD_STATE), sealed
+    /// beside the rig's configuration and the defaults' /var/lib/boundary
+    /// (missing in the VM: named on stderr, not sealed).
+    fn load(&self, r: &Rig, extra: &[&str]) -> Output {
+        let b = r.boundary();
+        let d = r.etc.join("default/boundary");
+        let m = r.etc.join("machine-id");
+        Command::new(r.bin.join("bd-load"))
+            .env("BD_STATE", self.state())
+            .arg("--pin-dir")
+            .arg(&r.pin)
+            .args(["load", "--require", "lsm"])
+            .args(["--seal", b.to_str().unwrap()])
+            .args(["--seal", d.to_str().unwrap()])
+            .args(["--seal", m.to_str().unwrap()])
+            .args(["--seal", self.dir.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+}
+
+/// The state dir bound over: systemd's self-bind of the sealed state dir
+/// (`ReadWritePaths=/var/lib/boundary` for boundary's own units) works above
+/// OPEN, also from `unshare -m`, and bd-lock keeps working through it; a
+/// forged dir bound onto the state dir, or a forged tree over its parent
+/// (both let through by the kernel, as for systemd), makes bd-lock refuse to
+/// read or write the state there (exit 1, one line naming the dir), so a
+/// transition cannot land in a forged dir and be lost at the next boot.
+/// A move_mount of the forged dir onto it and a tmpfs stay EPERM.
+/// Twin: unloaded, the same bind over the parent lets bd-lock write a
+/// transition into the forged dir while the real one keeps the older mode.
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_seal_state_dir_bind_is_checked_by_bd_lock() {
+    // Twin: no self-protection, no seal.
+    {
+        let r = Rig::new("sbind-twin");
+        r.keygen("op");
+        r.populate();
+        let l = StateLayout::new(&r);
+        ok("twin load", &l.load(&r, &["--without-self-protection"]));
+        ok("twin init", &l.lock(&r, &["init", "--mode", "OPEN"]));
+        l.copy_to_forged();
+        bind(&l.forged, &l.lib).expect("twin: a bind over the state dir's parent");
+        let set = l.lock(&r, &["set", "RESTRICTED", "--reason", "vm seal twin"]);
+        umount(&l.lib);
+        assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
+        assert_eq!(
+            mode_in(&l.forged.join("boundary")),
+            "RESTRICTED",
+            "twin: the transition landed in the forged dir"
+        );
+        assert_eq!(
+            mode_in(&l.dir),
+            "OPEN",
+            "twin: the real state dir keeps the older mode for the next boot"
+        );
+    }
+
+    let r = Rig::new("sbind");
+    let key = r.keygen("op");
+    r.populate();
+    let l = StateLayout::new(&r);
+    ok("load", &l.load(&r, &[]));
+    ok("init", &l.lock(&r, &["init", "--mode", "OPEN"]));
+    let set = l.lock(&r, &["set", "RESTRICTED", "--reason", "vm seal state bind"]);
+    assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
+    assert_eq!(mode_in(&l.dir), "RESTRICTED");
+    l.copy_to_forged();
+    struct Release<'a>(&'a Rig, &'a StateLayout, PathBuf);
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            umount(&self.1.dir);
+            umount(&self.1.lib);
+            for m in ["RESTRICTED", "COLDROOM"] {
+                let tok = self.0.root.join(format!("cleanup-{m}.tok"));
+                let _ = self.1.lock(
+                    self.0,
+                    &[
+                        "token",
+                        "-k",
+                        self.2.to_str().unwrap_or_default(),
+                        "--from",
+                        m,
+                        "--to",
+                        "OPEN",
+                        "-o",
+                        tok.to_str().unwrap_or_default(),
+                    ],
+                );
+                let _ = self.1.lock(
+                    self.0,
+                    &["release", "--token", tok.to_str().unwrap_or_default()],
+                );
+            }
+        }
+    }
+    let release = Release(&r, &l, key.clone());
+
+    // systemd's self-bind, as mount(2) with the source naming the target:
+    // bd-lock reads and writes through it (RESTRICTED -> COLDROOM -> back).
+    assert_eq!(
+        bind(&l.dir, &l.dir),
+        Ok(()),
+        "a self-bind of the sealed state dir"
+    );
+    let st = l.lock(&r, &["status", "--json"]);
+    assert!(
+        matches!(st.status.code(), Some(0 | 4)),
+        "status through the self-bind: {st:?}"
+    );
+    let set = l.lock(&r, &["set", "COLDROOM", "--reason", "vm seal state bind"]);
+    assert!(
+        matches!(set.status.code(), Some(0 | 4)),
+        "set through the self-bind: {set:?}"
+    );
+    assert_eq!(mode_in(&l.dir), "COLDROOM");
+    let tok = token_at(&r, &l, &key, "COLDROOM", "RESTRICTED", "self.tok");
+    ok(
+        "release through the self-bind",
+        &l.lock(&r, &["release", "--token", tok.to_str().unwrap()]),
+    );
+    umount(&l.dir);
+    assert_eq!(mode_in(&l.dir), "RESTRICTED", "written into the real dir");
+    assert_eq!(
+        unshare_bind(&l.dir, &l.dir),
+        Ok(()),
+        "the self-bind from unshare -m"
+    );
+
+    // A forged dir onto the state dir, and a forged tree over its parent:
+    // the kernel lets both through; bd-lock refuses every state command.
+    let refused = |o: &Output, what: &str| {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{what}: {o:?}");
+        assert_eq!(err.lines().count(), 1, "{what}: one line: {err}");
+        assert!(
+            err.contains(l.dir.to_str().unwrap()) && err.contains("not the sealed state directory"),
+            "{what}: names the dir: {err}"
+        );
+    };
+    let forged_dir = l.forged.join("boundary");
+    let tok = token_at(&r, &l, &key, "RESTRICTED", "OPEN", "bind.tok");
+    for (what, on, from) in [
+        ("a forged dir onto the state dir", &l.dir, &forged_dir),
+        ("a forged tree over its parent", &l.lib, &l.forged),
+    ] {
+        assert_eq!(bind(from, on), Ok(()), "{what}: let through by the kernel");
+        let before = snapshot(&forged_dir);
+        refused(
+            &l.lock(&r, &["set", "COLDROOM", "--reason", "vm seal forged"]),
+            what,
+        );
+        refused(&l.lock(&r, &["engage", "--reason", "vm seal forged"]), what);
+        refused(
+            &l.lock(&r, &["release", "--token", tok.to_str().unwrap()]),
+            what,
+        );
+        refused(&l.lock(&r, &["status"]), what);
+        refused(&l.lock(&r, &["sync"]), what);
+        umount(on);
+        assert_eq!(
+            snapshot(&forged_dir),
+            before,
+            "{what}: nothing written in the forged dir"
+        );
+        assert_eq!(
+            mode_in(&l.dir),
+            "RESTRICTED",
+            "{what}: the real state unchanged"
+        );
+    }
+    assert_eq!(
+        move_mount(&forged_dir, &l.dir),
+        Err(libc::EPERM),
+        "move_mount onto the state dir"
+    );
+    assert_eq!(
+        mount_tmpfs(&l.dir),
+        Err(libc::EPERM),
+        "tmpfs onto the state dir"
+    );
+
+    // The real dir, unbound: the release goes through.
+    ok(
+        "release through the real state dir",
+        &l.lock(&r, &["release", "--token", tok.to_str().unwrap()]),
+    );
+    std::mem::forget(release);
+    assert_eq!(mode_in(&l.dir), "OPEN");
+}
+
+/// A token for `from -> to` at the current seq of `l`'s state.
+fn token_at(r: &Rig, l: &StateLayout, key: &Path, from: &str, to: &str, name: &str) -> PathBuf {
+    let tok = r.root.join(name);
+    let (k, t) = (key.to_str().unwrap(), tok.to_str().unwrap());
+    ok(
+        "token",
+        &l.lock(
+            r,
+            &[
+                "token", "-k", k, "--from", from, "--to", to, "--host", HOST, "-o", t,
+            ],
+        ),
+    );
+    tok
 }

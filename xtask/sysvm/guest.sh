@@ -145,8 +145,10 @@ if [ "$phase" = 2 ]; then
     t allowed-exec-still-runs /usr/bin/true
     t pipeline-ready-after-boot wait_for 120 active boundary.service active
     t pipeline-logs-denial wait_for 30 sh -c "grep bd-notallowed $LOG | grep -q '\"hook\":\"exec\"'"
-    # The verify unit advances its anchor in LOCKDOWN too (bd-log writes it:
-    # checkpoint -o, which also works where the state dir is sealed).
+    # Above OPEN the state directory is sealed against every process but
+    # boundary's: root's shell cannot write the anchor, and the verify unit
+    # still advances it because bd-log writes it (checkpoint -o).
+    t state-dir-sealed-in-lockdown sh -c '! sh -c "echo forged >> /var/lib/boundary/anchor" 2>/dev/null'
     cp /var/lib/boundary/anchor /root/anchor.before
     sleep 11  # one checkpoint interval, so there is a newer checkpoint
     t verify-in-lockdown-advances-anchor sh -c 'systemctl start boundary-verify.service &&

@@ -107,10 +107,11 @@ pub struct LoadArgs {
     /// on a directory above it; in a sealed directory only boundary's own
     /// executables change entries, new ones included) and that bd-lock
     /// checks, by device and inode, before trusting operator keys, the
-    /// quorum or the machine-id. The state directory (/var/lib/boundary) is
-    /// not a default: systemd bind-mounts it onto itself for boundary's own
-    /// units (ReadWritePaths=), a mount the seal refuses, so those units would
-    /// not start above OPEN; seal it only where no unit does that.
+    /// quorum or the machine-id. The defaults include the state directory
+    /// (/var/lib/boundary): seal yours too if BD_STATE moves it (bd-load
+    /// knows it by BD_STATE). A bind onto the state directory itself is let
+    /// through (systemd binds it onto itself for boundary's units); bd-lock
+    /// then reads and writes mode state only in that sealed directory.
     /// Repeat for more; given once, it replaces the defaults. Recorded at
     /// each load in mode OPEN only (above OPEN the record stays as it is);
     /// a missing path is named on stderr and not sealed.

@@ -202,7 +202,7 @@ pub fn adopt_locked(ctx: &Ctx, what: &str) -> Result<Option<(Mode, Mode)>> {
             seq: new.seq,
         })?;
     }
-    mode::write_state(&ctx.state, &new)?;
+    super::write_state(ctx, &new)?;
     emit(from, kmode, &new.reason, "canary")?;
     Ok(Some((from, kmode)))
 }

@@ -87,6 +87,14 @@ impl Ctx {
 
 fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx::new(&cli.global);
+    let reads_state = match &cli.cmd {
+        Cmd::Keygen { .. } | Cmd::Cosign { .. } | Cmd::Allow { .. } => false,
+        Cmd::Token { seq, .. } => seq.is_none(),
+        _ => true,
+    };
+    if reads_state {
+        sealed_state(&ctx.pin, &ctx.state)?;
+    }
     match cli.cmd {
         Cmd::Status => status(&ctx, ctx.json),
         Cmd::Init { mode, reason } => init(&ctx, mode, &reason),
@@ -442,7 +450,7 @@ fn init(ctx: &Ctx, m: Mode, reason: &str) -> Result<i32> {
             seq: st.seq,
         })?;
     }
-    mode::write_state(&ctx.state, &st)?;
+    write_state(ctx, &st)?;
     emit(None, m, reason, "init")?;
     Ok(0)
 }
@@ -500,9 +508,10 @@ fn deadman_fired(ctx: &Ctx, why: &str) -> Result<()> {
         st.since = boundary::time::now_rfc3339();
         st.uid = uid();
         st.reason = format!("dead-man switch: {why}");
-        mode::write_state(&ctx.state, &st)?;
+        write_state(ctx, &st)?;
         emit(from, Mode::Lockdown, &st.reason, "deadman")?;
     }
+    sealed_state(&ctx.pin, &ctx.state)?;
     deadman::clear(&ctx.state)
 }
 
@@ -567,6 +576,9 @@ fn transition_locked(
     let mut st = State::new(to, reason);
     st.seq = seq;
     st.heartbeat_ns = cur.state.as_ref().and_then(|s| s.heartbeat_ns);
+    // Before the kernel moves: a transition whose state cannot be written
+    // to the sealed dir must not happen at all.
+    sealed_state(&ctx.pin, &ctx.state)?;
     let mut map = ctx.map()?;
     let new_map = MapState {
         mode: to as u32,
@@ -580,9 +592,9 @@ fn transition_locked(
         if let Some(m) = &mut map {
             m.write(new_map)?;
         }
-        mode::write_state(&ctx.state, &st)?;
+        write_state(ctx, &st)?;
     } else {
-        mode::write_state(&ctx.state, &st)?;
+        write_state(ctx, &st)?;
         if let Some(m) = &mut map {
             m.write(new_map)?;
         }
@@ -677,6 +689,39 @@ fn sealed_config(ctx: &Ctx) -> Result<()> {
         .or_else(refuse)
 }
 
+/// Where bd-load sealed a state dir, the one holding `state` must be that
+/// very inode before bd-lock reads or writes mode state there: the kernel
+/// lets a bind onto the state dir (systemd's `ReadWritePaths=`) and one over
+/// a directory above it (systemd's `ProtectSystem=`) through, and either
+/// could show a forged dir, into which a transition would be written and
+/// then lost at the next boot (back in the older, looser mode). Checked at
+/// the start of every command that touches the state and again before each
+/// write. No seal recorded, or no state dir among the sealed paths: as
+/// before. A seal map that cannot be read: refused (fail closed).
+fn sealed_state(pin: &Path, state: &Path) -> Result<()> {
+    let seal = match boundary::seal::Seal::open(pin) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            return refuse(format!(
+                "cannot read the sealed-configuration record ({e:#}); refusing to read or write mode state at {}",
+                state.display()
+            ))
+        }
+    };
+    let dir = match state.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    seal.check_state_dir(dir).or_else(refuse)
+}
+
+/// [`mode::write_state`] into the sealed state dir only.
+fn write_state(ctx: &Ctx, st: &State) -> Result<()> {
+    sealed_state(&ctx.pin, &ctx.state)?;
+    mode::write_state(&ctx.state, st)
+}
+
 /// Run a ceremony for `from -> to` at transition `seq`; returns the `via`
 /// label and, for a token, the seq it is bound to (checked again under the
 /// state lock before the mode moves).
@@ -710,6 +755,7 @@ fn ceremony(
                 tok.nonce
             ));
         }
+        sealed_state(&ctx.pin, &ctx.state)?;
         token::record_nonce(&ctx.state, &tok.nonce, tok.expires)?;
         return Ok(("release-token", Some(tok.seq)));
     }
@@ -885,7 +931,8 @@ fn arm(ctx: &Ctx, interval: Duration, c: Option<&Ceremony>) -> Result<i32> {
         released_expiry(&mut st, &mut ms);
     }
     mm.write(ms)?;
-    mode::write_state(&ctx.state, &st)?;
+    write_state(ctx, &st)?;
+    sealed_state(&ctx.pin, &ctx.state)?;
     deadman::record_deadline(&ctx.state, ms.heartbeat_deadline_ns)?;
     if let Some(via) = via {
         emit(
@@ -934,8 +981,9 @@ fn heartbeat(ctx: &Ctx, c: Option<&Ceremony>) -> Result<()> {
     }
     mm.write(ms)?;
     if via.is_some() {
-        mode::write_state(&ctx.state, &st)?;
+        write_state(ctx, &st)?;
     }
+    sealed_state(&ctx.pin, &ctx.state)?;
     deadman::record_deadline(&ctx.state, ms.heartbeat_deadline_ns)?;
     if let Some(via) = via {
         emit(
@@ -976,7 +1024,8 @@ fn disarm(ctx: &Ctx, c: &Ceremony) -> Result<i32> {
         }
         mm.write(ms)?;
     }
-    mode::write_state(&ctx.state, &st)?;
+    write_state(ctx, &st)?;
+    sealed_state(&ctx.pin, &ctx.state)?;
     deadman::clear(&ctx.state)?;
     let from = if cur.deadman_expired {
         Mode::Lockdown
@@ -1008,11 +1057,12 @@ fn new_nonce() -> String {
 /// The marker thread: every `every`, a fresh nonce into `pending`, then this
 /// thread's name set to magic + nonce, which exec_monitor reports. It proves
 /// nothing by itself; only the nonce coming back on stdin renews.
-fn liveness_marker(pending: Pending, every: Duration, state: PathBuf) {
+fn liveness_marker(pending: Pending, every: Duration, state: PathBuf, pin: PathBuf) {
     loop {
         // Whether or not nonces come back: a boot after a stall can then
-        // tell that this host ran past its deadline (deadman.rs).
-        if let Err(e) = deadman::record_alive(&state) {
+        // tell that this host ran past its deadline (deadman.rs). Not into
+        // a dir that is not the sealed one: a missing stamp reads as fired.
+        if let Err(e) = sealed_state(&pin, &state).and_then(|()| deadman::record_alive(&state)) {
             eprintln!("bd-lock: liveness marker: {e:#}");
         }
         let n = new_nonce();
@@ -1053,9 +1103,10 @@ fn on_tripwire(ctx: &Ctx, hb: Option<Duration>, tee: bool) -> Result<i32> {
             let every = (iv / 3).max(Duration::from_millis(200));
             let pt = p.clone();
             let state = ctx.state.clone();
+            let pin = ctx.pin.clone();
             std::thread::Builder::new()
                 .name("liveness".into())
-                .spawn(move || liveness_marker(pt, every, state))
+                .spawn(move || liveness_marker(pt, every, state, pin))
                 .context("starting the liveness marker thread")?;
             Some(p)
         }
