@@ -74,6 +74,12 @@ const MODULES: &[&str] = &[
     "drivers/block/loop",
 ];
 
+/// Modules of vm_shield_storage.rs (with what they depend on): a RAM-backed
+/// SCSI disk with its sd block device and sg node. Staged under
+/// /lib/storage, not /lib/modules: /init loads those at boot, and only that
+/// test wants a SCSI disk; it insmods these in glob order (dependencies first).
+const STORAGE_MODULES: &[&str] = &["sd_mod", "sg", "scsi_debug"];
+
 /// Host programs copied into the VM beside busybox (busybox `ip` has no netns).
 const HOST_TOOLS: &[&str] = &["/usr/bin/ip", "/usr/bin/bash"];
 
@@ -585,6 +591,14 @@ fn build_payload(bench: bool) -> Result<Payload> {
         .arg(&probe)
         .arg(root().join("tests/fixtures/self_code_probe.c")))?;
     extra.push(("/fixtures/self_code_probe".into(), probe));
+    // Root's read of a disk past the block layer (vm_shield_storage.rs):
+    // SG_IO READ(10) and NVMe passthrough reads.
+    let ptread = target_dir()?.join("vm/bd_passthrough_read");
+    run(Command::new("clang-19")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&ptread)
+        .arg(root().join("tests/fixtures/passthrough_read.c")))?;
+    extra.push(("/fixtures/passthrough_read".into(), ptread));
     if bench {
         let dir = root().join("bench/inject");
         let c = dir.join("lsm_bench.c");
@@ -625,6 +639,7 @@ fn build_initramfs(
         "tests",
         "fixtures",
         "lib/modules",
+        "lib/storage",
         "bench",
         "var/tmp",
     ] {
@@ -687,21 +702,24 @@ fn build_initramfs(
         }
     }
 
-    if series == USB_KERNEL {
-        for (i, m) in module_closure(&mods_root, USB_MODULES)?.iter().enumerate() {
-            let name = m.file_name().unwrap_or_default().to_string_lossy();
-            let base = name.trim_end_matches(".xz").trim_end_matches(".ko");
-            // Numbered: /init loads /lib/modules/*.ko in glob order, dependencies first.
-            let dst = stage.join("lib/modules").join(format!("u{i:02}-{base}.ko"));
-            if name.ends_with(".xz") {
-                let out = Command::new("xz").arg("-dc").arg(m).output()?;
-                if !out.status.success() {
-                    bail!("xz -d {} failed", m.display());
-                }
-                fs::write(&dst, out.stdout)?;
-            } else {
-                fs::copy(m, &dst)?;
+    let (wanted, dir, prefix) = if series == USB_KERNEL {
+        (USB_MODULES, "lib/modules", "u")
+    } else {
+        (STORAGE_MODULES, "lib/storage", "s")
+    };
+    // Numbered: loaded in glob order (by /init, or by the test), dependencies first.
+    for (i, m) in module_closure(&mods_root, wanted)?.iter().enumerate() {
+        let name = m.file_name().unwrap_or_default().to_string_lossy();
+        let base = name.trim_end_matches(".xz").trim_end_matches(".ko");
+        let dst = stage.join(dir).join(format!("{prefix}{i:02}-{base}.ko"));
+        if name.ends_with(".xz") {
+            let out = Command::new("xz").arg("-dc").arg(m).output()?;
+            if !out.status.success() {
+                bail!("xz -d {} failed", m.display());
             }
+            fs::write(&dst, out.stdout)?;
+        } else {
+            fs::copy(m, &dst)?;
         }
     }
 
