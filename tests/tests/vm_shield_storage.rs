@@ -234,3 +234,97 @@ fn vm_shield_storage_passthrough_of_a_protected_file_is_refused() {
         assert!(found(&o), "after unprotect: {}: {o:?}", n.display());
     }
 }
+
+/// NVMe Read by `NVME_IOCTL_IO_CMD` of the whole namespace through `node`.
+fn nvme_read(node: &Path, needle: &str) -> Output {
+    Command::new(FIXTURE)
+        .arg("nvme")
+        .arg(node)
+        .arg(BLOCKS.to_string())
+        .arg(needle)
+        .output()
+        .unwrap()
+}
+
+/// `_IOWR('N', 0x43, struct nvme_passthru_cmd)`: 72-byte argument.
+const NVME_IOCTL_IO_CMD: u32 = 0xC048_4E43;
+
+#[test]
+#[ignore = "vm: run by cargo xtask vm-test"]
+fn vm_shield_storage_nvme_passthrough_of_a_protected_file_is_refused() {
+    require_vm();
+    // xtask gives the cloud-kernel boots one qemu NVMe disk (serial bdnvme0).
+    let serial = std::fs::read_to_string("/sys/class/nvme/nvme0/serial").unwrap_or_default();
+    assert_eq!(serial.trim(), "bdnvme0", "no qemu NVMe controller nvme0");
+    let (block, ng, ctrl) = (
+        PathBuf::from("/dev/nvme0n1"),
+        PathBuf::from("/dev/ng0n1"),
+        PathBuf::from("/dev/nvme0"),
+    );
+    for n in [&block, &ng, &ctrl] {
+        assert!(n.exists(), "{}", n.display());
+    }
+    let secret = format!("nvme-passthrough-secret-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    run(Command::new("mke2fs").arg("-q").arg(&block));
+    run(Command::new("mount")
+        .args(["-t", "ext4"])
+        .arg(&block)
+        .arg(&mnt));
+    struct Umount(PathBuf);
+    impl Drop for Umount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Umount(mnt.clone());
+    let f = mnt.join("key");
+    std::fs::write(&f, &secret).unwrap();
+    run(&mut Command::new("sync"));
+
+    // Twin, nothing loaded: the generic node and the controller read it.
+    for n in [&ng, &ctrl] {
+        let o = nvme_read(n, &secret);
+        assert!(found(&o), "twin: {}: {o:?}", n.display());
+    }
+
+    let l = Loaded::new("nvme");
+    let mut w = l.watch();
+    l.bd_load(&["protect", "--path", f.to_str().unwrap()]);
+    // Both inodes were opened above: refused at open, by class.
+    for n in [&ng, &ctrl] {
+        let o = nvme_read(n, &secret);
+        assert_eq!(
+            refused_at(&o),
+            (Some(2), Some(EPERM)),
+            "{}: {o:?}",
+            n.display()
+        );
+    }
+    w.expect("a passthrough_open deny of ng0n1", |v| {
+        is_pt_deny(v, "passthrough_open") && v["path"] == "ng0n1"
+    });
+    // A fresh node of ng0n1 opens; its passthrough command is refused.
+    let ng_copy = mknod_char(&dir.path().join("ng"), &ng);
+    let o = nvme_read(&ng_copy, &secret);
+    assert_eq!(refused_at(&o), (Some(3), Some(EPERM)), "ng copy: {o:?}");
+    let ev = w.expect("a passthrough_cmd deny", |v| {
+        is_pt_deny(v, "passthrough_cmd") && v["path"] == "ng"
+    });
+    assert_eq!(ev["access"], NVME_IOCTL_IO_CMD, "{ev}");
+    assert_refused(
+        "reading the nvme block device",
+        std::fs::read(&block).map_err(|e| e.raw_os_error().unwrap_or(-1)),
+    );
+    for n in [&ng, &ctrl, &ng_copy] {
+        assert!(!found(&nvme_read(n, &secret)), "{}", n.display());
+    }
+
+    l.bd_load(&["unprotect", "--path", f.to_str().unwrap()]);
+    for n in [&ng, &ctrl, &ng_copy] {
+        let o = nvme_read(n, &secret);
+        assert!(found(&o), "after unprotect: {}: {o:?}", n.display());
+    }
+}

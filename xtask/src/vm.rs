@@ -80,6 +80,9 @@ const MODULES: &[&str] = &[
 /// test wants a SCSI disk; it insmods these in glob order (dependencies first).
 const STORAGE_MODULES: &[&str] = &["sd_mod", "sg", "scsi_debug"];
 
+/// Size of the NVMe disk the cloud-kernel boots get (nvme_qemu_args).
+const NVME_DISK_MB: u64 = 16;
+
 /// Host programs copied into the VM beside busybox (busybox `ip` has no netns).
 const HOST_TOOLS: &[&str] = &["/usr/bin/ip", "/usr/bin/bash"];
 
@@ -359,6 +362,27 @@ fn has_usb_tests(p: &Payload, args: &VmArgs) -> bool {
 /// the chardev behind the guest's second serial port), joined by a relay so
 /// the test inside the guest can hot-plug devices with monitor commands on
 /// /dev/ttyS1.
+/// A blank NVMe disk for vm_shield_storage.rs (the cloud kernels build
+/// nvme in): /dev/nvme0 (controller), /dev/nvme0n1 and /dev/ng0n1 in the
+/// guest. Zeroed at every boot, beside the initramfs.
+fn nvme_qemu_args(initrd: &Path) -> Result<Vec<String>> {
+    let img = initrd
+        .parent()
+        .context("initramfs has no parent dir")?
+        .join("nvme-disk.img");
+    let f = fs::File::create(&img).with_context(|| format!("creating {}", img.display()))?;
+    f.set_len(NVME_DISK_MB << 20)?;
+    Ok(vec![
+        "-drive".into(),
+        format!(
+            "if=none,id=bdnvme,file={},format=raw,file.locking=off",
+            img.display()
+        ),
+        "-device".into(),
+        "nvme,serial=bdnvme0,drive=bdnvme".into(),
+    ])
+}
+
 fn usb_qemu_args(vm_dir: &Path) -> Result<(Vec<String>, PathBuf, PathBuf)> {
     let img = vm_dir.join("usb-stick.img");
     let mut data = USB_STICK_MARK.to_vec();
@@ -860,7 +884,7 @@ fn boot(vmlinuz: &Path, initrd: &Path, args: &VmArgs, usb: Option<&Path>) -> Res
             let (a, m, r) = usb_qemu_args(dir)?;
             (a, Some((m, r)))
         }
-        None => (Vec::new(), None),
+        None => (nvme_qemu_args(initrd)?, None),
     };
     // -cx16: qemu 7.2's TCG mis-emulates the SLUB fast path's cmpxchg16b
     // (6.12 double-faults in kmem_cache_alloc, about one boot in five);
