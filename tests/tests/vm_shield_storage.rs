@@ -101,10 +101,12 @@ fn find_disk() -> Option<Disk> {
     None
 }
 
-/// SG_IO READ(10) of the whole disk through `node`, looking for `needle`.
+/// SG_IO READ(10) of the whole disk through `node`, looking for `needle`
+/// (sg, major 21, with the v3 header; bsg takes only the v4 header).
 fn sg_read(node: &Path, needle: &str) -> Output {
+    let major = libc::major(std::fs::metadata(node).unwrap().rdev());
     Command::new(FIXTURE)
-        .arg("sg")
+        .arg(if major == 21 { "sg" } else { "bsg" })
         .arg(node)
         .arg(BLOCKS.to_string())
         .arg(needle)
