@@ -246,23 +246,24 @@ struct io_uring_cmd___pt {
 	__u32 cmd_op;
 } __attribute__((preserve_access_index));
 
-static long pt_any_elem(void *map, const void *key, void *val, void *ctx)
+static long pt_first_elem(void *map, const void *key, void *val, void *ctx)
 {
-	*(int *)ctx = 1;
 	return 1; /* stop at the first */
 }
 
 /* Is any file protected now? Both maps: a file on a filesystem without a
  * device number (btrfs) has no bd_prot_devs entry, yet its blocks are on
- * some disk a passthrough node reaches. */
+ * some disk a passthrough node reaches. Counted by the helper's return
+ * (elements visited), not by a flag the callback sets: verifiers before
+ * 6.7 assume a callback runs exactly once, take such a flag as always set
+ * and hard-wire the branch (on 6.1 every open was refused, nothing
+ * protected). */
 static __always_inline int pt_protecting(void)
 {
-	int found = 0;
+	int unused = 0;
 
-	bpf_for_each_map_elem(&bd_prot_files, pt_any_elem, &found, 0);
-	if (!found)
-		bpf_for_each_map_elem(&bd_prot_devs, pt_any_elem, &found, 0);
-	return found;
+	return bpf_for_each_map_elem(&bd_prot_files, pt_first_elem, &unused, 0) > 0 ||
+	       bpf_for_each_map_elem(&bd_prot_devs, pt_first_elem, &unused, 0) > 0;
 }
 
 static __always_inline int pt_class_is(const char *n, const char *want, int len)

@@ -182,7 +182,11 @@ fn vm_shield_storage_passthrough_of_a_protected_file_is_refused() {
     let l = Loaded::new("sg");
     let mut w = l.watch();
     // Loaded, nothing protected: passthrough works as before.
-    assert!(found(&sg_read(&disk.sg, &secret)));
+    let o = sg_read(&disk.sg, &secret);
+    if !found(&o) {
+        let seen = w.drain(Duration::from_secs(2)).to_vec();
+        panic!("loaded, nothing protected: {o:?}; denies: {seen:?}");
+    }
     let out = l.bd_load(&["protect", "--path", f.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(!v["block_devices"].as_array().unwrap().is_empty(), "{v}");
