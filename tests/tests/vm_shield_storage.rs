@@ -124,7 +124,7 @@ fn refused_at(o: &Output) -> (Option<i32>, Option<i32>) {
     let errno = err
         .split("errno=")
         .nth(1)
-        .and_then(|s| s.trim().split_whitespace().next()?.parse().ok());
+        .and_then(|s| s.split_whitespace().next()?.parse().ok());
     (o.status.code(), errno)
 }
 
