@@ -151,6 +151,9 @@ enum bd_hook {
 	BD_HOOK_SKB_EGRESS = 44,   /* cgroup_skb/egress: packet to beyond loopback */
 	/* 45..=49: kernel tracing beyond 34..=36 (issue 13) */
 	BD_HOOK_BPF_READ_KERNEL = 45, /* LSM locked_down(LOCKDOWN_BPF_READ_KERNEL): bpf_probe_read_kernel in a program */
+	/* 48..=49: storage passthrough char devices while a file is protected */
+	BD_HOOK_PASSTHRU_OPEN = 48, /* LSM file_open of /dev/sgN (major 21), or of a bsg/nvme-generic/nvme node */
+	BD_HOOK_PASSTHRU_CMD = 49,  /* LSM file_ioctl/uring_cmd on an sg, bsg, nvme-generic or nvme node */
 	/* 50..=69: LOCKDOWN file and liveness hooks (issue 9, helper B) */
 	BD_HOOK_MMAP_EXEC = 50,     /* LSM mmap_file with PROT_EXEC (LOCKDOWN allow list) */
 	BD_HOOK_MPROTECT_EXEC = 51, /* LSM file_mprotect to PROT_EXEC (LOCKDOWN allow list) */

@@ -187,6 +187,172 @@ struct inode___blk {
 #define S_IFMT 00170000
 #define S_IFBLK 0060000
 
+/* ---- storage passthrough char devices (hooks passthrough_open, passthrough_cmd) ---- */
+
+/*
+ * A SCSI or NVMe passthrough node hands root the blocks of a disk without
+ * the block layer, so the block_dev check (by block device number) never
+ * sees it: SCSI generic /dev/sgN (SCSI commands by write()/read() or SG_IO),
+ * /dev/bsg/H:C:T:L (SG_IO), NVMe generic /dev/ngXnY and the controller
+ * /dev/nvmeN (NVME_IOCTL_* passthrough, io_uring uring_cmd). The rule,
+ * while any file is protected (bd_prot_files or bd_prot_devs not empty),
+ * for everyone not on the allow list and not boundary:
+ *
+ *   file_open  of a char device of major 21 (sg: fixed, whatever node, a
+ *              fresh mknod included), or of a char device whose cdev the
+ *              kernel already looked up and whose device's class is "bsg",
+ *              "nvme-generic" or "nvme"              -> passthrough_open
+ *   file_ioctl and uring_cmd on any of those         -> passthrough_cmd
+ *
+ * Every such node, not only the disk under the protected file: which disk
+ * an sg, bsg or ng node addresses is not in its inode, and which one holds
+ * the file is bd-load's knowledge, not this program's. bsg, ng and nvme
+ * majors are dynamic, and at file_open of an inode never opened before
+ * i_cdev is still NULL (chrdev_open runs after this hook and fills it), so
+ * those are judged by class where the command is issued: they have no
+ * read/write, only ioctl and uring_cmd, by then i_cdev is set, and a
+ * node made with mknod reaches the same cdev. The class is read from the
+ * parent device cdev_device_add() gives the cdev; a node whose cdev has no
+ * parent device (sg's) is judged by its fixed major.
+ */
+#define S_IFCHR 0020000
+#define SCSI_GENERIC_MAJOR 21
+
+struct kobject___pt {
+	struct kobject___pt *parent;
+} __attribute__((preserve_access_index));
+
+struct class___pt {
+	const char *name;
+} __attribute__((preserve_access_index));
+
+struct device___pt {
+	struct kobject___pt kobj;
+	struct class___pt *class;
+} __attribute__((preserve_access_index));
+
+struct cdev___pt {
+	struct kobject___pt kobj;
+} __attribute__((preserve_access_index));
+
+struct inode___pt {
+	unsigned short i_mode;
+	__u32 i_rdev;
+	struct cdev___pt *i_cdev;
+} __attribute__((preserve_access_index));
+
+struct io_uring_cmd___pt {
+	struct file *file;
+	__u32 cmd_op;
+} __attribute__((preserve_access_index));
+
+static long pt_first_elem(void *map, const void *key, void *val, void *ctx)
+{
+	return 1; /* stop at the first */
+}
+
+/* Is any file protected now? Both maps: a file on a filesystem without a
+ * device number (btrfs) has no bd_prot_devs entry, yet its blocks are on
+ * some disk a passthrough node reaches. Counted by the helper's return
+ * (elements visited), not by a flag the callback sets: verifiers before
+ * 6.7 assume a callback runs exactly once, take such a flag as always set
+ * and hard-wire the branch (on 6.1 every open was refused, nothing
+ * protected). */
+static __always_inline int pt_protecting(void)
+{
+	int unused = 0;
+
+	return bpf_for_each_map_elem(&bd_prot_files, pt_first_elem, &unused, 0) > 0 ||
+	       bpf_for_each_map_elem(&bd_prot_devs, pt_first_elem, &unused, 0) > 0;
+}
+
+static __always_inline int pt_class_is(const char *n, const char *want, int len)
+{
+	for (int k = 0; k < len; k++)
+		if (n[k] != want[k])
+			return 0;
+	return 1;
+}
+
+/* Is this inode a storage passthrough node? */
+static __always_inline int passthrough_node(struct inode *inode)
+{
+	struct inode___pt *i = (struct inode___pt *)inode;
+	struct kobject___pt *parent;
+	struct device___pt *dev;
+	struct cdev___pt *cd;
+	const char *name;
+	char n[16] = {};
+
+	if ((BPF_CORE_READ(i, i_mode) & S_IFMT) != S_IFCHR)
+		return 0;
+	if ((BPF_CORE_READ(i, i_rdev) >> 20) == SCSI_GENERIC_MAJOR)
+		return 1;
+	cd = BPF_CORE_READ(i, i_cdev);
+	if (!cd)
+		return 0;
+	parent = BPF_CORE_READ(cd, kobj.parent);
+	if (!parent)
+		return 0;
+	dev = (struct device___pt *)((void *)parent -
+				     bpf_core_field_offset(struct device___pt, kobj));
+	name = BPF_CORE_READ(dev, class, name);
+	if (!name || bpf_probe_read_kernel_str(n, sizeof(n), name) < 0)
+		return 0;
+	/* the terminating NUL included: "nvme" is not "nvme-subsystem" */
+	return pt_class_is(n, "bsg", 4) || pt_class_is(n, "nvme", 5) ||
+	       pt_class_is(n, "nvme-generic", 13);
+}
+
+static __always_inline int passthrough_deny(__u32 hook, struct file *file, __u32 access)
+{
+	__u32 accessor, flags, audit;
+
+	if (!pt_protecting())
+		return 0;
+	if (current_allowed(&accessor) || current_is_boundary())
+		return 0;
+	lsm_cfg(&flags, &audit);
+	return deny(hook, audit, accessor, access, 0, file);
+}
+
+/* At open: access is the device number (kernel dev_t), as for block_dev. */
+static __always_inline int passthrough_open(struct file *file, struct inode *inode)
+{
+	if (!passthrough_node(inode))
+		return 0;
+	return passthrough_deny(BD_HOOK_PASSTHRU_OPEN, file,
+				BPF_CORE_READ((struct inode___pt *)inode, i_rdev));
+}
+
+/* An ioctl: access is the command (SG_IO 0x2285, NVME_IOCTL_IO_CMD ...).
+ * Also an fd on /dev/sgN opened before the file was protected: its SG_IO
+ * is refused here (its read/write is not: SECURITY.md). */
+SEC("lsm/file_ioctl")
+int BPF_PROG(passthrough_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	if (ret)
+		return ret; /* an earlier LSM refused: keep its errno */
+	if (!passthrough_node(BPF_CORE_READ(file, f_inode)))
+		return 0;
+	return passthrough_deny(BD_HOOK_PASSTHRU_CMD, file, cmd);
+}
+
+/* io_uring IORING_OP_URING_CMD (NVMe passthrough without an ioctl): access
+ * is the command's cmd_op. */
+SEC("lsm/uring_cmd")
+int BPF_PROG(passthrough_uring_cmd, struct io_uring_cmd___pt *ioucmd, int ret)
+{
+	struct file *file;
+
+	if (ret)
+		return ret;
+	file = BPF_CORE_READ(ioucmd, file);
+	if (!passthrough_node(BPF_CORE_READ(file, f_inode)))
+		return 0;
+	return passthrough_deny(BD_HOOK_PASSTHRU_CMD, file, BPF_CORE_READ(ioucmd, cmd_op));
+}
+
 /* ---- kernel tracing (issue 13) ---- */
 
 #define TRACEFS_MAGIC 0x74726163
@@ -256,6 +422,8 @@ int BPF_PROG(file_open, struct file *file, int ret)
 	/* The raw device under a protected file's filesystem holds its
 	 * blocks: refused by device number, whatever node (a fresh mknod
 	 * included) it is opened through. */
+	if ((BPF_CORE_READ((struct inode___blk *)inode, i_mode) & S_IFMT) == S_IFCHR)
+		return passthrough_open(file, inode);
 	if ((BPF_CORE_READ((struct inode___blk *)inode, i_mode) & S_IFMT) != S_IFBLK)
 		return 0;
 	rdev = BPF_CORE_READ((struct inode___blk *)inode, i_rdev);

@@ -95,6 +95,9 @@ pub const BD_HOOK_POST_BIND6: u32 = 42;
 pub const BD_HOOK_SKB_INGRESS: u32 = 43;
 pub const BD_HOOK_SKB_EGRESS: u32 = 44;
 pub const BD_HOOK_BPF_READ_KERNEL: u32 = 45;
+// 48..=49: storage passthrough char devices while a file is protected.
+pub const BD_HOOK_PASSTHRU_OPEN: u32 = 48;
+pub const BD_HOOK_PASSTHRU_CMD: u32 = 49;
 pub const BD_HOOK_MMAP_EXEC: u32 = 50;
 pub const BD_HOOK_MPROTECT_EXEC: u32 = 51;
 pub const BD_HOOK_ALLOWED_WRITE: u32 = 52;
@@ -488,6 +491,8 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_BPF_READ_KERNEL => "bpf_read_kernel",
         BD_HOOK_BPF_ATTACH => "bpf_attach",
         BD_HOOK_PERF_SET_BPF => "perf_set_bpf",
+        BD_HOOK_PASSTHRU_OPEN => "passthrough_open",
+        BD_HOOK_PASSTHRU_CMD => "passthrough_cmd",
         _ => return None,
     })
 }
@@ -776,6 +781,8 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_PIN_REMOVE
             | BD_HOOK_SELF_WRITE
             | BD_HOOK_BLOCK_DEV
+            | BD_HOOK_PASSTHRU_OPEN
+            | BD_HOOK_PASSTHRU_CMD
             | BD_HOOK_SELF_MMAP
             | BD_HOOK_TRACEFS
             | BD_HOOK_SEAL_WRITE
@@ -1209,6 +1216,8 @@ mod tests {
         ("BD_HOOK_SKB_INGRESS", BD_HOOK_SKB_INGRESS as usize),
         ("BD_HOOK_SKB_EGRESS", BD_HOOK_SKB_EGRESS as usize),
         ("BD_HOOK_BPF_READ_KERNEL", BD_HOOK_BPF_READ_KERNEL as usize),
+        ("BD_HOOK_PASSTHRU_OPEN", BD_HOOK_PASSTHRU_OPEN as usize),
+        ("BD_HOOK_PASSTHRU_CMD", BD_HOOK_PASSTHRU_CMD as usize),
         ("BD_HOOK_MMAP_EXEC", BD_HOOK_MMAP_EXEC as usize),
         ("BD_HOOK_MPROTECT_EXEC", BD_HOOK_MPROTECT_EXEC as usize),
         ("BD_HOOK_ALLOWED_WRITE", BD_HOOK_ALLOWED_WRITE as usize),

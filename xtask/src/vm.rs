@@ -74,6 +74,15 @@ const MODULES: &[&str] = &[
     "drivers/block/loop",
 ];
 
+/// Modules of vm_shield_storage.rs (with what they depend on): a RAM-backed
+/// SCSI disk with its sd block device and sg node. Staged under
+/// /lib/storage, not /lib/modules: /init loads those at boot, and only that
+/// test wants a SCSI disk; it insmods these in glob order (dependencies first).
+const STORAGE_MODULES: &[&str] = &["sd_mod", "sg", "scsi_debug"];
+
+/// Size of the NVMe disk the cloud-kernel boots get (nvme_qemu_args).
+const NVME_DISK_MB: u64 = 16;
+
 /// Host programs copied into the VM beside busybox (busybox `ip` has no netns).
 const HOST_TOOLS: &[&str] = &["/usr/bin/ip", "/usr/bin/bash"];
 
@@ -353,6 +362,27 @@ fn has_usb_tests(p: &Payload, args: &VmArgs) -> bool {
 /// the chardev behind the guest's second serial port), joined by a relay so
 /// the test inside the guest can hot-plug devices with monitor commands on
 /// /dev/ttyS1.
+/// A blank NVMe disk for vm_shield_storage.rs (the cloud kernels build
+/// nvme in): /dev/nvme0 (controller), /dev/nvme0n1 and /dev/ng0n1 in the
+/// guest. Zeroed at every boot, beside the initramfs.
+fn nvme_qemu_args(initrd: &Path) -> Result<Vec<String>> {
+    let img = initrd
+        .parent()
+        .context("initramfs has no parent dir")?
+        .join("nvme-disk.img");
+    let f = fs::File::create(&img).with_context(|| format!("creating {}", img.display()))?;
+    f.set_len(NVME_DISK_MB << 20)?;
+    Ok(vec![
+        "-drive".into(),
+        format!(
+            "if=none,id=bdnvme,file={},format=raw,file.locking=off",
+            img.display()
+        ),
+        "-device".into(),
+        "nvme,serial=bdnvme0,drive=bdnvme".into(),
+    ])
+}
+
 fn usb_qemu_args(vm_dir: &Path) -> Result<(Vec<String>, PathBuf, PathBuf)> {
     let img = vm_dir.join("usb-stick.img");
     let mut data = USB_STICK_MARK.to_vec();
@@ -585,6 +615,14 @@ fn build_payload(bench: bool) -> Result<Payload> {
         .arg(&probe)
         .arg(root().join("tests/fixtures/self_code_probe.c")))?;
     extra.push(("/fixtures/self_code_probe".into(), probe));
+    // Root's read of a disk past the block layer (vm_shield_storage.rs):
+    // SG_IO READ(10) and NVMe passthrough reads.
+    let ptread = target_dir()?.join("vm/bd_passthrough_read");
+    run(Command::new("clang-19")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&ptread)
+        .arg(root().join("tests/fixtures/passthrough_read.c")))?;
+    extra.push(("/fixtures/passthrough_read".into(), ptread));
     if bench {
         let dir = root().join("bench/inject");
         let c = dir.join("lsm_bench.c");
@@ -625,6 +663,7 @@ fn build_initramfs(
         "tests",
         "fixtures",
         "lib/modules",
+        "lib/storage",
         "bench",
         "var/tmp",
     ] {
@@ -687,21 +726,24 @@ fn build_initramfs(
         }
     }
 
-    if series == USB_KERNEL {
-        for (i, m) in module_closure(&mods_root, USB_MODULES)?.iter().enumerate() {
-            let name = m.file_name().unwrap_or_default().to_string_lossy();
-            let base = name.trim_end_matches(".xz").trim_end_matches(".ko");
-            // Numbered: /init loads /lib/modules/*.ko in glob order, dependencies first.
-            let dst = stage.join("lib/modules").join(format!("u{i:02}-{base}.ko"));
-            if name.ends_with(".xz") {
-                let out = Command::new("xz").arg("-dc").arg(m).output()?;
-                if !out.status.success() {
-                    bail!("xz -d {} failed", m.display());
-                }
-                fs::write(&dst, out.stdout)?;
-            } else {
-                fs::copy(m, &dst)?;
+    let (wanted, dir, prefix) = if series == USB_KERNEL {
+        (USB_MODULES, "lib/modules", "u")
+    } else {
+        (STORAGE_MODULES, "lib/storage", "s")
+    };
+    // Numbered: loaded in glob order (by /init, or by the test), dependencies first.
+    for (i, m) in module_closure(&mods_root, wanted)?.iter().enumerate() {
+        let name = m.file_name().unwrap_or_default().to_string_lossy();
+        let base = name.trim_end_matches(".xz").trim_end_matches(".ko");
+        let dst = stage.join(dir).join(format!("{prefix}{i:02}-{base}.ko"));
+        if name.ends_with(".xz") {
+            let out = Command::new("xz").arg("-dc").arg(m).output()?;
+            if !out.status.success() {
+                bail!("xz -d {} failed", m.display());
             }
+            fs::write(&dst, out.stdout)?;
+        } else {
+            fs::copy(m, &dst)?;
         }
     }
 
@@ -842,7 +884,7 @@ fn boot(vmlinuz: &Path, initrd: &Path, args: &VmArgs, usb: Option<&Path>) -> Res
             let (a, m, r) = usb_qemu_args(dir)?;
             (a, Some((m, r)))
         }
-        None => (Vec::new(), None),
+        None => (nvme_qemu_args(initrd)?, None),
     };
     // -cx16: qemu 7.2's TCG mis-emulates the SLUB fast path's cmpxchg16b
     // (6.12 double-faults in kmem_cache_alloc, about one boot in five);

@@ -155,6 +155,12 @@ pub const SHIELDS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("protected files", "lsm_file_protect", &["file_open"]),
+    // sg/bsg/nvme passthrough nodes while a file is protected (SECURITY.md channel 7).
+    (
+        "storage passthrough",
+        "lsm_file_protect",
+        &["file_open", "passthrough_ioctl", "passthrough_uring_cmd"],
+    ),
     (
         "core dumps",
         "lsm_file_protect",
