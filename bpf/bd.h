@@ -151,6 +151,8 @@ enum bd_hook {
 	BD_HOOK_SKB_EGRESS = 44,   /* cgroup_skb/egress: packet to beyond loopback */
 	/* 45..=49: kernel tracing beyond 34..=36 (issue 13) */
 	BD_HOOK_BPF_READ_KERNEL = 45, /* LSM locked_down(LOCKDOWN_BPF_READ_KERNEL): bpf_probe_read_kernel in a program */
+	BD_HOOK_ALLOWED_NAME = 46,    /* LSM inode_link/unlink/rename of an allowed file (LOCKDOWN); access 1 link, 2 unlink, 3 rename */
+	BD_HOOK_ALLOWED_SETATTR = 47, /* LSM inode_setattr of an allowed file (LOCKDOWN): chmod, chown, utimes; access = ia_valid */
 	/* 50..=69: LOCKDOWN file and liveness hooks (issue 9, helper B) */
 	BD_HOOK_MMAP_EXEC = 50,     /* LSM mmap_file with PROT_EXEC (LOCKDOWN allow list) */
 	BD_HOOK_MPROTECT_EXEC = 51, /* LSM file_mprotect to PROT_EXEC (LOCKDOWN allow list) */
@@ -165,6 +167,8 @@ enum bd_hook {
 	BD_HOOK_UNIX_SEND = 60,        /* LSM unix_may_send: governed, AIRGAP+, a datagram to a socket outside the governed cgroup */
 	BD_HOOK_ANON_MMAP_EXEC = 61,   /* LSM mmap_file: anonymous memory with PROT_EXEC (LOCKDOWN) */
 	BD_HOOK_ANON_MPROTECT_EXEC = 62, /* LSM file_mprotect: anonymous memory to PROT_EXEC (LOCKDOWN) */
+	BD_HOOK_ALLOWED_XATTR = 66,      /* LSM inode_setxattr/removexattr/set_acl/remove_acl of an allowed file (LOCKDOWN); access 1-4 */
+	BD_HOOK_ALLOWED_IOCTL = 67,      /* LSM file_ioctl(_compat) setting inode flags or generation of an allowed file (LOCKDOWN); access = cmd */
 };
 
 /* struct bd_deny.action */

@@ -95,6 +95,9 @@ pub const BD_HOOK_POST_BIND6: u32 = 42;
 pub const BD_HOOK_SKB_INGRESS: u32 = 43;
 pub const BD_HOOK_SKB_EGRESS: u32 = 44;
 pub const BD_HOOK_BPF_READ_KERNEL: u32 = 45;
+// 46, 47, 66, 67: an allowed file's names and attributes frozen in LOCKDOWN.
+pub const BD_HOOK_ALLOWED_NAME: u32 = 46;
+pub const BD_HOOK_ALLOWED_SETATTR: u32 = 47;
 pub const BD_HOOK_MMAP_EXEC: u32 = 50;
 pub const BD_HOOK_MPROTECT_EXEC: u32 = 51;
 pub const BD_HOOK_ALLOWED_WRITE: u32 = 52;
@@ -108,6 +111,8 @@ pub const BD_HOOK_UNIX_CONNECT: u32 = 59;
 pub const BD_HOOK_UNIX_SEND: u32 = 60;
 pub const BD_HOOK_ANON_MMAP_EXEC: u32 = 61;
 pub const BD_HOOK_ANON_MPROTECT_EXEC: u32 = 62;
+pub const BD_HOOK_ALLOWED_XATTR: u32 = 66;
+pub const BD_HOOK_ALLOWED_IOCTL: u32 = 67;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
@@ -445,6 +450,10 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_ALLOWED_WRITE => "allowed_write",
         BD_HOOK_ALLOWED_TRUNCATE => "allowed_truncate",
         BD_HOOK_ALLOWED_RENAME => "allowed_rename",
+        BD_HOOK_ALLOWED_NAME => "allowed_name",
+        BD_HOOK_ALLOWED_SETATTR => "allowed_setattr",
+        BD_HOOK_ALLOWED_XATTR => "allowed_xattr",
+        BD_HOOK_ALLOWED_IOCTL => "allowed_ioctl",
         BD_HOOK_PACKET_SOCKET => "packet_socket",
         BD_HOOK_CGROUP_MOVE => "cgroup_move",
         BD_HOOK_KERNEL_INTEGRITY => "kernel_integrity",
@@ -1212,6 +1221,10 @@ mod tests {
             BD_HOOK_ALLOWED_TRUNCATE as usize,
         ),
         ("BD_HOOK_ALLOWED_RENAME", BD_HOOK_ALLOWED_RENAME as usize),
+        ("BD_HOOK_ALLOWED_NAME", BD_HOOK_ALLOWED_NAME as usize),
+        ("BD_HOOK_ALLOWED_SETATTR", BD_HOOK_ALLOWED_SETATTR as usize),
+        ("BD_HOOK_ALLOWED_XATTR", BD_HOOK_ALLOWED_XATTR as usize),
+        ("BD_HOOK_ALLOWED_IOCTL", BD_HOOK_ALLOWED_IOCTL as usize),
         ("BD_HOOK_PACKET_SOCKET", BD_HOOK_PACKET_SOCKET as usize),
         ("BD_HOOK_CGROUP_MOVE", BD_HOOK_CGROUP_MOVE as usize),
         (
