@@ -23,7 +23,10 @@
  *                        LD_PRELOAD, dlopen, ld.so running a file, and the
  *                        ELF interpreter the kernel maps at exec), system-wide
  *                        (BPF-LSM), and so is anonymous executable memory,
- *                        for every process.
+ *                        for every process; an allowed file's names and
+ *                        attributes (whose change would move the ctime its
+ *                        entry is sealed with) are frozen for every process
+ *                        but boundary's own.
  *
  * Canaries (bd_canary, any mode): an exec or open of a canary file is refused
  * and raises bd_mode to the canary's mode in that same system call.

@@ -291,7 +291,21 @@ fn vm_allow_ctime_frozen_in_lockdown() {
     assert_eq!(ctime(&lock), before);
 
     // bd-lock still runs, and the release ceremony works.
-    ok("bd-lock status in LOCKDOWN", &cer.lock(&["status"]));
+    // Exit 4: the AIRGAP cgroup programs are not attached (no --cgroup).
+    let st = cer.lock_raw(&["status"]);
+    assert!(
+        matches!(st.status.code(), Some(0 | 4)),
+        "bd-lock status in LOCKDOWN: {st:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&st.stdout).contains("LOCKDOWN"),
+        "{st:?}"
+    );
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        !err.contains("mode_link") && !err.contains("mode_setattr"),
+        "bd-lock counts the frozen-file programs missing: {err}"
+    );
     cer.release();
     // Back in OPEN nothing is frozen: the second name goes.
     assert_eq!(io(std::fs::remove_file(&second)), Ok(()));
