@@ -591,12 +591,17 @@ static __always_inline int frozen_allowed(struct dentry *dentry, __u32 mode)
 static __always_inline int deny_frozen(__u32 hook, __u32 mode, struct dentry *dentry,
 				       __u32 access)
 {
-	struct bd_deny *d = deny_begin(hook, mode);
-	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	struct bd_file_key key = {};
+	struct bd_deny *d;
 
+	/* Read before the reservation: a read between it and its NULL test
+	 * lets clang keep a second test the verifier follows to an exit with
+	 * the record unreleased. */
+	file_key(BPF_CORE_READ(dentry, d_inode), &key);
+	d = deny_begin(hook, mode);
 	if (d) {
-		d->target_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-		d->target_ino = BPF_CORE_READ(inode, i_ino);
+		d->target_dev = key.dev;
+		d->target_ino = key.ino;
 		d->access = access;
 		bpf_probe_read_kernel_str(d->path, sizeof(d->path),
 					  BPF_CORE_READ(dentry, d_name.name));
