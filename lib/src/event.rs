@@ -790,6 +790,10 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_ALLOWED_WRITE
             | BD_HOOK_ALLOWED_TRUNCATE
             | BD_HOOK_ALLOWED_RENAME
+            | BD_HOOK_ALLOWED_NAME
+            | BD_HOOK_ALLOWED_SETATTR
+            | BD_HOOK_ALLOWED_XATTR
+            | BD_HOOK_ALLOWED_IOCTL
             | BD_HOOK_CGROUP_MOVE
             | BD_HOOK_USB_AUTHORIZE
             | BD_HOOK_UNIX_CONNECT
