@@ -171,6 +171,29 @@ pub fn mode_map_path(pin_dir: &Path) -> PathBuf {
     pin_dir.join("maps").join("bd_mode")
 }
 
+/// A pinned array map of `V`s; `Ok(None)` if nothing is pinned at `path`.
+/// `shape` names the layout in the error when the value size differs (a
+/// map from a version this one does not know).
+fn open_pinned_array<V: aya::Pod>(
+    path: &Path,
+    shape: &str,
+) -> Result<Option<aya::maps::Array<aya::maps::MapData, V>>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let data = aya::maps::MapData::from_pin(path)
+        .with_context(|| format!("opening pinned map {}", path.display()))?;
+    let map = aya::maps::Map::from_map_data(data)
+        .with_context(|| format!("{}: not a BPF map", path.display()))?;
+    let array = aya::maps::Array::try_from(map).with_context(|| {
+        format!(
+            "{}: not a {shape} array map (a layout this version does not know)",
+            path.display()
+        )
+    })?;
+    Ok(Some(array))
+}
+
 /// The pinned `bd_mode` map, opened for reading and writing.
 pub struct ModeMap {
     array: aya::maps::Array<aya::maps::MapData, RawSlot>,
@@ -181,16 +204,7 @@ impl ModeMap {
     /// Open the map pinned under `pin_dir`; `Ok(None)` if nothing is pinned there.
     pub fn open(pin_dir: &Path) -> Result<Option<ModeMap>> {
         let path = mode_map_path(pin_dir);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let data = aya::maps::MapData::from_pin(&path)
-            .with_context(|| format!("opening pinned map {}", path.display()))?;
-        let map = aya::maps::Map::from_map_data(data)
-            .with_context(|| format!("{}: not a BPF map", path.display()))?;
-        let array = aya::maps::Array::try_from(map)
-            .with_context(|| format!("{}: not a 24-byte array map", path.display()))?;
-        Ok(Some(ModeMap { array, path }))
+        Ok(open_pinned_array(&path, "24-byte")?.map(|array| ModeMap { array, path }))
     }
 
     pub fn path(&self) -> &Path {
@@ -275,19 +289,9 @@ impl RaiseMap {
     /// their raises go into `bd_mode` alone, which is then what they enforce).
     pub fn open(pin_dir: &Path) -> Result<Option<RaiseMap>> {
         let path = raise_map_path(pin_dir);
-        if !path.exists() {
+        let Some(array) = open_pinned_array(&path, "2 x 48-byte")? else {
             return Ok(None);
-        }
-        let data = aya::maps::MapData::from_pin(&path)
-            .with_context(|| format!("opening pinned map {}", path.display()))?;
-        let map = aya::maps::Map::from_map_data(data)
-            .with_context(|| format!("{}: not a BPF map", path.display()))?;
-        let array = aya::maps::Array::try_from(map).with_context(|| {
-            format!(
-                "{}: not a 2 x 48-byte array map (a layout this version does not know)",
-                path.display()
-            )
-        })?;
+        };
         if array.len() != 2 {
             bail!(
                 "{}: {} entries, not 2 (a layout this version does not know)",

@@ -48,6 +48,16 @@ impl Rig {
         self.tool("bd-lock").args(args).output().unwrap()
     }
 
+    fn init_open(&self, reason: &str) {
+        let o = self.lock(&["init", "--mode", "OPEN", "--reason", reason]);
+        assert!(o.status.success(), "init: {o:?}");
+    }
+
+    fn add_canary(&self, file: &Path, trip: &str) {
+        let o = self.lock(&["canary", "add", "--trip", trip, file.to_str().unwrap()]);
+        assert!(o.status.success(), "canary add {}: {o:?}", file.display());
+    }
+
     fn status(&self) -> (Option<i32>, Value) {
         let o = self.lock(&["status", "--json"]);
         (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
@@ -206,18 +216,10 @@ fn policy(rig: &Rig) -> PathBuf {
 #[test]
 fn canary_exec_refuses_the_next_connect_with_the_pipeline_dead() {
     let rig = Rig::new("canary", 80);
-    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "canary test"]);
-    assert!(o.status.success(), "{o:?}");
+    rig.init_open("canary test");
     let canary = rig.bash_copy("canary-bash");
     let decoy = rig.bash_copy("decoy-bash");
-    let o = rig.lock(&[
-        "canary",
-        "add",
-        "--trip",
-        "AIRGAP",
-        canary.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "canary add: {o:?}");
+    rig.add_canary(&canary, "AIRGAP");
 
     // The pipeline ran, and is dead before anything trips.
     let mut pipe = Pipeline::start(&rig, &policy(&rig));
@@ -305,16 +307,13 @@ fn canary_exec_refuses_the_next_connect_with_the_pipeline_dead() {
 #[test]
 fn canary_trip_is_recorded_by_on_tripwire_and_never_lowers() {
     let rig = Rig::new("canarypipe", 81);
-    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "canary pipeline"]);
-    assert!(o.status.success(), "{o:?}");
+    rig.init_open("canary pipeline");
     let low = rig.dir.path().join("canary-low");
     let high = rig.dir.path().join("canary-high");
     std::fs::copy("/bin/true", &low).unwrap();
     std::fs::copy("/bin/true", &high).unwrap();
-    for (p, m) in [(&high, "COLDROOM"), (&low, "RESTRICTED")] {
-        let o = rig.lock(&["canary", "add", "--trip", m, p.to_str().unwrap()]);
-        assert!(o.status.success(), "{o:?}");
-    }
+    rig.add_canary(&high, "COLDROOM");
+    rig.add_canary(&low, "RESTRICTED");
     // Bad input: a missing file is an error naming it, nothing registered.
     let o = rig.lock(&["canary", "add", "/nonexistent/bd-canary"]);
     assert_eq!(o.status.code(), Some(2));
@@ -401,18 +400,10 @@ fn canary_raise_survives_racing_slot_writes() {
     use std::sync::Arc;
 
     let rig = Rig::new("canrace", 82);
-    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "race test"]);
-    assert!(o.status.success(), "{o:?}");
+    rig.init_open("race test");
     let canary = rig.dir.path().join("canary-true");
     std::fs::copy("/bin/true", &canary).unwrap();
-    let o = rig.lock(&[
-        "canary",
-        "add",
-        "--trip",
-        "LOCKDOWN",
-        canary.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "canary add: {o:?}");
+    rig.add_canary(&canary, "LOCKDOWN");
     let decoy = rig.bash_copy("decoy-bash");
 
     const ROUNDS: u32 = 150;
@@ -517,8 +508,7 @@ fn canary_raise_survives_racing_slot_writes() {
 fn deadman_fired_before_a_reboot_is_recorded_at_boot() {
     use boundary::mode::{MapState, ModeMap};
     let rig = Rig::new("deadboot", 83);
-    let o = rig.lock(&["init", "--mode", "OPEN", "--reason", "deadman test"]);
-    assert!(o.status.success(), "{o:?}");
+    rig.init_open("deadman test");
     let state = rig.dir.path().join("state.json");
     let stamp = |what: &str| rig.dir.path().join(format!("state.json.{what}"));
 
