@@ -151,6 +151,8 @@ enum bd_hook {
 	BD_HOOK_SKB_EGRESS = 44,   /* cgroup_skb/egress: packet to beyond loopback */
 	/* 45..=49: kernel tracing beyond 34..=36 (issue 13) */
 	BD_HOOK_BPF_READ_KERNEL = 45, /* LSM locked_down(LOCKDOWN_BPF_READ_KERNEL): bpf_probe_read_kernel in a program */
+	BD_HOOK_ALLOWED_NAME = 46,    /* LSM inode_link/unlink/rename of an allowed file (LOCKDOWN); access 1 link, 2 unlink, 3 rename */
+	BD_HOOK_ALLOWED_SETATTR = 47, /* LSM inode_setattr of an allowed file (LOCKDOWN): chmod, chown, utimes; access = ia_valid */
 	/* 48..=49: storage passthrough char devices while a file is protected */
 	BD_HOOK_PASSTHRU_OPEN = 48, /* LSM file_open of /dev/sgN (major 21), or of a bsg/nvme-generic/nvme node */
 	BD_HOOK_PASSTHRU_CMD = 49,  /* LSM file_ioctl/uring_cmd on an sg, bsg, nvme-generic or nvme node */
@@ -170,6 +172,8 @@ enum bd_hook {
 	BD_HOOK_ANON_MPROTECT_EXEC = 62, /* LSM file_mprotect: anonymous memory to PROT_EXEC (LOCKDOWN) */
 	BD_HOOK_BPF_ATTACH = 63,       /* LSM bpf: raw_tp open, tracing link create/update, iter create, not boundary */
 	BD_HOOK_PERF_SET_BPF = 64,     /* LSM file_ioctl(_compat): PERF_EVENT_IOC_SET_BPF on a perf event, not boundary */
+	BD_HOOK_ALLOWED_XATTR = 66,      /* LSM inode_setxattr/removexattr/set_acl/remove_acl of an allowed file (LOCKDOWN); access 1-4 */
+	BD_HOOK_ALLOWED_IOCTL = 67,      /* LSM file_ioctl(_compat) setting inode flags or generation of an allowed file (LOCKDOWN); access = cmd */
 };
 
 /* struct bd_deny.action */

@@ -23,7 +23,10 @@
  *                        LD_PRELOAD, dlopen, ld.so running a file, and the
  *                        ELF interpreter the kernel maps at exec), system-wide
  *                        (BPF-LSM), and so is anonymous executable memory,
- *                        for every process.
+ *                        for every process; an allowed file's names and
+ *                        attributes (whose change would move the ctime its
+ *                        entry is sealed with) are frozen for every process
+ *                        but boundary's own.
  *
  * Canaries (bd_canary, any mode): an exec or open of a canary file is refused
  * and raises bd_mode to the canary's mode in that same system call.
@@ -552,6 +555,62 @@ static __always_inline int deny_allowed(__u32 hook, __u32 mode, struct bd_file_k
 }
 
 /*
+ * In LOCKDOWN an allowed file's ctime and generation are frozen: every
+ * change of them (a new or removed name, a rename, chmod, chown, utimes,
+ * xattrs and ACLs, inode-flag ioctls) would make its entry stale, and a
+ * stale bd-lock cannot run the release ceremony until a reboot. Boundary's
+ * own processes pass. Does the change of `dentry`'s inode need refusing?
+ */
+#define FROZEN_LINK 1
+#define FROZEN_UNLINK 2
+#define FROZEN_RENAME 3
+#define FROZEN_SETXATTR 1
+#define FROZEN_REMOVEXATTR 2
+#define FROZEN_SET_ACL 3
+#define FROZEN_REMOVE_ACL 4
+
+static __always_inline int frozen_allowed(struct dentry *dentry, __u32 mode)
+{
+	struct bd_file_key key = {};
+	struct inode *inode;
+
+	if (mode < BD_MODE_LOCKDOWN)
+		return 0;
+	/* A plain value (probe read): 6.12 marks LSM pointer arguments
+	 * trusted and would drop a NULL test of the argument itself. */
+	inode = BPF_CORE_READ(dentry, d_inode);
+	if (!inode)
+		return 0;
+	file_key(inode, &key);
+	if (!bpf_map_lookup_elem(&bd_exec_allow, &key))
+		return 0;
+	return !current_is_boundary();
+}
+
+/* The refusal found by frozen_allowed: deny event, -EPERM. */
+static __always_inline int deny_frozen(__u32 hook, __u32 mode, struct dentry *dentry,
+				       __u32 access)
+{
+	struct bd_file_key key = {};
+	struct bd_deny *d;
+
+	/* Read before the reservation: a read between it and its NULL test
+	 * lets clang keep a second test the verifier follows to an exit with
+	 * the record unreleased. */
+	file_key(BPF_CORE_READ(dentry, d_inode), &key);
+	d = deny_begin(hook, mode);
+	if (d) {
+		d->target_dev = key.dev;
+		d->target_ino = key.ino;
+		d->access = access;
+		bpf_probe_read_kernel_str(d->path, sizeof(d->path),
+					  BPF_CORE_READ(dentry, d_name.name));
+		deny_submit(d);
+	}
+	return -EPERM;
+}
+
+/*
  * Integrity of allowed files, in every mode (the list is prepared before
  * LOCKDOWN, and what is written then runs in LOCKDOWN): no open for writing.
  * Any open of an unsealed entry's inode seals it first.
@@ -740,6 +799,9 @@ int BPF_PROG(mode_rename, struct inode *old_dir, struct dentry *old_dentry, stru
 	mode = bd_effective_mode();
 	if (mode < BD_MODE_LOCKDOWN)
 		return 0;
+	/* The allowed file itself moved (its ctime with it). */
+	if (frozen_allowed(old_dentry, mode))
+		return deny_frozen(BD_HOOK_ALLOWED_NAME, mode, old_dentry, FROZEN_RENAME);
 	inode = BPF_CORE_READ(new_dentry, d_inode);
 	if (!inode)
 		return 0;
@@ -747,6 +809,172 @@ int BPF_PROG(mode_rename, struct inode *old_dir, struct dentry *old_dentry, stru
 	if (!bpf_map_lookup_elem(&bd_exec_allow, &key))
 		return 0;
 	return deny_allowed(BD_HOOK_ALLOWED_RENAME, mode, &key, new_dentry);
+}
+
+/* inode_link: a new name of an allowed inode (nlink, so ctime). */
+SEC("lsm/inode_link")
+int BPF_PROG(mode_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry,
+	     int ret)
+{
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	mode = bd_effective_mode();
+	if (!frozen_allowed(old_dentry, mode))
+		return 0;
+	return deny_frozen(BD_HOOK_ALLOWED_NAME, mode, old_dentry, FROZEN_LINK);
+}
+
+/* inode_unlink of any name of an allowed inode: the last one removes the
+ * file, any other drops nlink and moves ctime. */
+SEC("lsm/inode_unlink")
+int BPF_PROG(mode_unlink, struct inode *dir, struct dentry *dentry, int ret)
+{
+	__u32 mode;
+
+	if (ret)
+		return ret;
+	mode = bd_effective_mode();
+	if (!frozen_allowed(dentry, mode))
+		return 0;
+	return deny_frozen(BD_HOOK_ALLOWED_NAME, mode, dentry, FROZEN_UNLINK);
+}
+
+/*
+ * inode_setattr: chmod, chown, utimes/utimensat (any ATTR_* change, ctime
+ * always moves). v6.1 passes (dentry, attr), later kernels (mnt_idmap,
+ * dentry, attr): the count the trampoline recorded says which, so one
+ * program loads on both. Read as plain values, then through
+ * bpf_probe_read_kernel. access = ia_valid (ATTR_MODE 1, ATTR_UID 2,
+ * ATTR_GID 4, ATTR_ATIME 16, ATTR_MTIME 32, ...).
+ */
+struct iattr___bd {
+	unsigned int ia_valid;
+} __attribute__((preserve_access_index));
+
+SEC("lsm/inode_setattr")
+int mode_setattr(unsigned long long *ctx)
+{
+	__u64 d = 0, a = 0;
+	struct iattr___bd *attr;
+	struct dentry *dentry;
+	__u32 mode;
+
+	mode = bd_effective_mode();
+	if (mode < BD_MODE_LOCKDOWN)
+		return 0;
+	if (bpf_get_func_arg_cnt(ctx) >= 3) {
+		bpf_get_func_arg(ctx, 1, &d);
+		bpf_get_func_arg(ctx, 2, &a);
+	} else {
+		bpf_get_func_arg(ctx, 0, &d);
+		bpf_get_func_arg(ctx, 1, &a);
+	}
+	dentry = (struct dentry *)d;
+	if (!frozen_allowed(dentry, mode))
+		return 0;
+	attr = (struct iattr___bd *)a;
+	return deny_frozen(BD_HOOK_ALLOWED_SETATTR, mode, dentry, BPF_CORE_READ(attr, ia_valid));
+}
+
+/* Extended attributes, ACLs among them (through setxattr on v6.1). The
+ * first argument is a user_namespace at v6.1, a mnt_idmap at v6.12; the
+ * dentry is second in both. */
+SEC("lsm/inode_setxattr")
+int BPF_PROG(mode_setxattr, void *idmap, struct dentry *dentry)
+{
+	__u32 mode = bd_effective_mode();
+
+	if (!frozen_allowed(dentry, mode))
+		return 0;
+	return deny_frozen(BD_HOOK_ALLOWED_XATTR, mode, dentry, FROZEN_SETXATTR);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(mode_removexattr, void *idmap, struct dentry *dentry)
+{
+	__u32 mode = bd_effective_mode();
+
+	if (!frozen_allowed(dentry, mode))
+		return 0;
+	return deny_frozen(BD_HOOK_ALLOWED_XATTR, mode, dentry, FROZEN_REMOVEXATTR);
+}
+
+/* From v6.2 POSIX ACLs no longer pass through inode_setxattr/removexattr
+ * but these hooks (absent at v6.1: bd-load skips them there). */
+SEC("lsm/inode_set_acl")
+int BPF_PROG(mode_set_acl, void *idmap, struct dentry *dentry)
+{
+	__u32 mode = bd_effective_mode();
+
+	if (!frozen_allowed(dentry, mode))
+		return 0;
+	return deny_frozen(BD_HOOK_ALLOWED_XATTR, mode, dentry, FROZEN_SET_ACL);
+}
+
+SEC("lsm/inode_remove_acl")
+int BPF_PROG(mode_remove_acl, void *idmap, struct dentry *dentry)
+{
+	__u32 mode = bd_effective_mode();
+
+	if (!frozen_allowed(dentry, mode))
+		return 0;
+	return deny_frozen(BD_HOOK_ALLOWED_XATTR, mode, dentry, FROZEN_REMOVE_ACL);
+}
+
+/*
+ * ioctls that change the inode through a read-only descriptor: inode
+ * flags (chattr: FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR), which move ctime,
+ * and the generation (FS_IOC_SETVERSION, ext4's EXT4_IOC_SETVERSION),
+ * which the entry is sealed with too. Matched on direction, type and
+ * number, not size, so the 32-bit forms (FS_IOC32_*) match as well.
+ * access = the command.
+ */
+#define IOC_NOSIZE(c) ((c) & 0xc000ffffu)
+#define IOC_W(t, n) (0x40000000u | ((t) << 8) | (n))
+
+static __always_inline int inode_changing_ioctl(unsigned int cmd)
+{
+	unsigned int c = IOC_NOSIZE(cmd);
+
+	return c == IOC_W('f', 2) ||  /* FS_IOC_SETFLAGS */
+	       c == IOC_W('f', 4) ||  /* EXT4_IOC_SETVERSION */
+	       c == IOC_W('v', 2) ||  /* FS_IOC_SETVERSION */
+	       c == IOC_W('X', 32);   /* FS_IOC_FSSETXATTR */
+}
+
+static __always_inline int frozen_ioctl(struct file *file, unsigned int cmd)
+{
+	struct dentry *dentry;
+	__u32 mode;
+
+	if (!inode_changing_ioctl(cmd))
+		return 0;
+	mode = bd_effective_mode();
+	dentry = BPF_CORE_READ(file, f_path.dentry);
+	if (!frozen_allowed(dentry, mode))
+		return 0;
+	return deny_frozen(BD_HOOK_ALLOWED_IOCTL, mode, dentry, cmd);
+}
+
+/* Same signature at v6.1 and v6.12. */
+SEC("lsm/file_ioctl")
+int BPF_PROG(mode_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	if (ret)
+		return ret;
+	return frozen_ioctl(file, cmd);
+}
+
+/* 32-bit callers from v6.8 (earlier they went through file_ioctl; absent
+ * there: bd-load skips it). */
+SEC("lsm/file_ioctl_compat")
+int BPF_PROG(mode_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	if (ret)
+		return ret;
+	return frozen_ioctl(file, cmd);
 }
 
 /*

@@ -95,6 +95,9 @@ pub const BD_HOOK_POST_BIND6: u32 = 42;
 pub const BD_HOOK_SKB_INGRESS: u32 = 43;
 pub const BD_HOOK_SKB_EGRESS: u32 = 44;
 pub const BD_HOOK_BPF_READ_KERNEL: u32 = 45;
+// 46, 47, 66, 67: an allowed file's names and attributes frozen in LOCKDOWN.
+pub const BD_HOOK_ALLOWED_NAME: u32 = 46;
+pub const BD_HOOK_ALLOWED_SETATTR: u32 = 47;
 // 48..=49: storage passthrough char devices while a file is protected.
 pub const BD_HOOK_PASSTHRU_OPEN: u32 = 48;
 pub const BD_HOOK_PASSTHRU_CMD: u32 = 49;
@@ -114,6 +117,8 @@ pub const BD_HOOK_ANON_MPROTECT_EXEC: u32 = 62;
 // 63, 64: BPF tracing attached after the load rule (channel 8).
 pub const BD_HOOK_BPF_ATTACH: u32 = 63;
 pub const BD_HOOK_PERF_SET_BPF: u32 = 64;
+pub const BD_HOOK_ALLOWED_XATTR: u32 = 66;
+pub const BD_HOOK_ALLOWED_IOCTL: u32 = 67;
 
 /// `bd_allow_val.flags`: the kernel recorded generation and ctime.
 pub const BD_ALLOW_SEALED: u32 = 1 << 0;
@@ -451,6 +456,10 @@ pub fn hook_name(h: u32) -> Option<&'static str> {
         BD_HOOK_ALLOWED_WRITE => "allowed_write",
         BD_HOOK_ALLOWED_TRUNCATE => "allowed_truncate",
         BD_HOOK_ALLOWED_RENAME => "allowed_rename",
+        BD_HOOK_ALLOWED_NAME => "allowed_name",
+        BD_HOOK_ALLOWED_SETATTR => "allowed_setattr",
+        BD_HOOK_ALLOWED_XATTR => "allowed_xattr",
+        BD_HOOK_ALLOWED_IOCTL => "allowed_ioctl",
         BD_HOOK_PACKET_SOCKET => "packet_socket",
         BD_HOOK_CGROUP_MOVE => "cgroup_move",
         BD_HOOK_KERNEL_INTEGRITY => "kernel_integrity",
@@ -793,6 +802,10 @@ pub fn deny_line(d: &BdDeny, clock: &KtimeClock) -> DenyLine {
             | BD_HOOK_ALLOWED_WRITE
             | BD_HOOK_ALLOWED_TRUNCATE
             | BD_HOOK_ALLOWED_RENAME
+            | BD_HOOK_ALLOWED_NAME
+            | BD_HOOK_ALLOWED_SETATTR
+            | BD_HOOK_ALLOWED_XATTR
+            | BD_HOOK_ALLOWED_IOCTL
             | BD_HOOK_CGROUP_MOVE
             | BD_HOOK_USB_AUTHORIZE
             | BD_HOOK_UNIX_CONNECT
@@ -1226,6 +1239,10 @@ mod tests {
             BD_HOOK_ALLOWED_TRUNCATE as usize,
         ),
         ("BD_HOOK_ALLOWED_RENAME", BD_HOOK_ALLOWED_RENAME as usize),
+        ("BD_HOOK_ALLOWED_NAME", BD_HOOK_ALLOWED_NAME as usize),
+        ("BD_HOOK_ALLOWED_SETATTR", BD_HOOK_ALLOWED_SETATTR as usize),
+        ("BD_HOOK_ALLOWED_XATTR", BD_HOOK_ALLOWED_XATTR as usize),
+        ("BD_HOOK_ALLOWED_IOCTL", BD_HOOK_ALLOWED_IOCTL as usize),
         ("BD_HOOK_PACKET_SOCKET", BD_HOOK_PACKET_SOCKET as usize),
         ("BD_HOOK_CGROUP_MOVE", BD_HOOK_CGROUP_MOVE as usize),
         (

@@ -83,6 +83,26 @@ pub fn kind(section: &str) -> Kind {
     }
 }
 
+/// LSM hooks newer than the oldest kernel boundary supports (6.1), whose
+/// programs are skipped where the kernel lacks them: there the operation
+/// they guard goes through a hook every kernel has (ACLs through
+/// inode_setxattr/removexattr before 6.2, 32-bit ioctls through file_ioctl
+/// before 6.8), which mode_enforce also holds.
+const LATER_LSM_HOOKS: [&str; 3] = ["inode_set_acl", "inode_remove_acl", "file_ioctl_compat"];
+
+/// Why an LSM program for `hook` is not loaded here: only for a hook in
+/// LATER_LSM_HOOKS the kernel's BTF has no bpf_lsm_<hook> for. Any other
+/// hook is tried, so a typo or a vanished hook fails loudly.
+fn absent_hook(hook: &str, btf: Option<&Btf>) -> Option<String> {
+    if !LATER_LSM_HOOKS.contains(&hook) {
+        return None;
+    }
+    let btf = btf?;
+    btf.id_by_type_name_kind(&format!("bpf_lsm_{hook}"), aya_obj::btf::BtfKind::Func)
+        .is_err()
+        .then(|| format!("this kernel has no {hook} LSM hook (it came later); what it guards passes through a hook this kernel has"))
+}
+
 /// Holds an exclusive lock on the pin dir while loading or unloading, so two
 /// loaders never race to create the same pins.
 pub fn lock_pin_dir(pin_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<File>> {
@@ -137,7 +157,11 @@ pub fn load(pin_dir: &Path, args: &LoadArgs) -> anyhow::Result<Vec<Outcome>> {
             let link = pin::link_path(pin_dir, obj_name, &p.name);
             let pinned = link.exists();
             let k = kind(&p.section);
-            if let Kind::Lsm { .. } = k {
+            if let Kind::Lsm { hook } = &k {
+                if let Some(why) = absent_hook(hook, btf.as_ref()) {
+                    out.push(Outcome::new(obj_name, p, "unsupported", why));
+                    continue;
+                }
                 if !feats.bpf_lsm {
                     out.push(Outcome::new(
                         obj_name,

@@ -240,6 +240,14 @@ fn enforcing_programs(m: Mode) -> Vec<&'static str> {
             "mode_file_open",
             "mode_truncate",
             "mode_rename",
+            // Without these root makes an allowed bd-lock stale (a link,
+            // chmod, utimes...) and no release ceremony runs until a reboot.
+            "mode_link",
+            "mode_unlink",
+            "mode_setattr",
+            "mode_setxattr",
+            "mode_removexattr",
+            "mode_ioctl",
         ]);
     }
     v
