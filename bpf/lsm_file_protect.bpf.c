@@ -338,6 +338,17 @@ int BPF_PROG(passthrough_ioctl, struct file *file, unsigned int cmd, unsigned lo
 	return passthrough_deny(BD_HOOK_PASSTHRU_CMD, file, cmd);
 }
 
+/* 6.8+ (and Debian's 6.1) send a 32-bit caller's ioctl here instead of
+ * file_ioctl; where the hook is absent bd-load reports it unsupported and
+ * file_ioctl sees every caller. */
+SEC("lsm/file_ioctl_compat")
+int BPF_PROG(passthrough_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg)
+{
+	if (!passthrough_node(BPF_CORE_READ(file, f_inode)))
+		return 0;
+	return passthrough_deny(BD_HOOK_PASSTHRU_CMD, file, cmd);
+}
+
 /* io_uring IORING_OP_URING_CMD (NVMe passthrough without an ioctl): access
  * is the command's cmd_op. */
 SEC("lsm/uring_cmd")
@@ -637,12 +648,6 @@ static __always_inline int prog_type_reads_others(__u32 t)
  * command before anything is allocated; security_bpf_prog_load() exists
  * only from 6.9. Only the first three arguments: 6.12 added a fourth.
  */
-static long any_elem(void *map, const void *key, void *val, void *ctx)
-{
-	*(int *)ctx = 1;
-	return 1; /* stop at the first */
-}
-
 /* bd-load records boundary's executables only after every object is
  * loaded: until then it must be able to load (and have its own
  * bpf_probe_read_kernel verified), so the two BPF rules start once the
@@ -651,10 +656,14 @@ static long any_elem(void *map, const void *key, void *val, void *ctx)
  * leaves these rules off with the rest of self-protection. */
 static __always_inline int boundary_recorded(void)
 {
-	int found = 0;
+	int unused = 0;
 
-	bpf_for_each_map_elem(&bd_self_exes, any_elem, &found, 0);
-	return found;
+	/* The helper's return (elements visited), not a flag the callback
+	 * sets: pt_protecting's flag was hard-wired by the 6.1 verifier. This
+	 * one happened to survive it (the test below passed on 6.1 with the
+	 * flag), but nothing promised that:
+	 * vm_shield_trace_bpf_rules_wait_for_boundary_to_be_recorded. */
+	return bpf_for_each_map_elem(&bd_self_exes, pt_first_elem, &unused, 0) > 0;
 }
 
 SEC("lsm/bpf")

@@ -27,20 +27,34 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn new(name: &str) -> Loaded {
+        Loaded::with_args(name, &[])
+    }
+
+    /// `bd-load --require lsm EXTRA`. A load that fails part-way is
+    /// unloaded before the panic, so that what it left attached does not
+    /// shield the next test's twin.
+    pub fn with_args(name: &str, extra: &[&str]) -> Loaded {
         require_vm();
         let pin = PathBuf::from(format!("/sys/fs/bpf/bd-test-{name}-{}", std::process::id()));
         let out = Command::new(bin("bd-load"))
             .arg("--pin-dir")
             .arg(&pin)
             .args(["--require", "lsm"])
+            .args(extra)
             .output()
             .expect("spawn bd-load");
-        assert!(
-            out.status.success(),
-            "bd-load --require lsm failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
+        if !out.status.success() {
+            let _ = Command::new(bin("bd-load"))
+                .arg("--pin-dir")
+                .arg(&pin)
+                .arg("unload")
+                .output();
+            panic!(
+                "bd-load --require lsm {extra:?} failed: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
         Loaded { pin }
     }
 
