@@ -139,6 +139,32 @@ fn mknod_char(at: &Path, like: &Path) -> PathBuf {
     at.to_path_buf()
 }
 
+/// Unmounts on drop.
+struct Umount(PathBuf);
+
+impl Drop for Umount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A fresh ext4 on `dev`, mounted under `dir`, holding `secret` in a file
+/// synced to the disk (so passthrough reads find it): the mount and the file.
+fn ext4_with_secret(dev: &Path, dir: &Path, secret: &str) -> (Umount, PathBuf) {
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    run(Command::new("mke2fs").arg("-q").arg(dev));
+    run(Command::new("mount")
+        .args(["-t", "ext4"])
+        .arg(dev)
+        .arg(&mnt));
+    let u = Umount(mnt.clone());
+    let f = mnt.join("key");
+    std::fs::write(&f, secret).unwrap();
+    run(&mut Command::new("sync"));
+    (u, f)
+}
+
 fn is_pt_deny(v: &serde_json::Value, hook: &str) -> bool {
     v["type"] == "deny" && v["hook"] == hook && v["action"] == "deny" && v["uid"] == 0
 }
@@ -150,23 +176,7 @@ fn vm_shield_storage_passthrough_of_a_protected_file_is_refused() {
     let secret = format!("sg-passthrough-secret-{}", std::process::id());
     let disk = scsi_debug_disk();
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    run(Command::new("mke2fs").arg("-q").arg(&disk.block));
-    run(Command::new("mount")
-        .args(["-t", "ext4"])
-        .arg(&disk.block)
-        .arg(&mnt));
-    struct Umount(PathBuf);
-    impl Drop for Umount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _u = Umount(mnt.clone());
-    let f = mnt.join("key");
-    std::fs::write(&f, &secret).unwrap();
-    run(&mut Command::new("sync"));
+    let (_u, f) = ext4_with_secret(&disk.block, dir.path(), &secret);
     let sg_copy = mknod_char(&dir.path().join("sg"), &disk.sg);
     let sg_rdev = std::fs::metadata(&disk.sg).unwrap().rdev();
     assert_eq!(libc::major(sg_rdev), 21, "{}", disk.sg.display());
@@ -272,23 +282,7 @@ fn vm_shield_storage_nvme_passthrough_of_a_protected_file_is_refused() {
     }
     let secret = format!("nvme-passthrough-secret-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    run(Command::new("mke2fs").arg("-q").arg(&block));
-    run(Command::new("mount")
-        .args(["-t", "ext4"])
-        .arg(&block)
-        .arg(&mnt));
-    struct Umount(PathBuf);
-    impl Drop for Umount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _u = Umount(mnt.clone());
-    let f = mnt.join("key");
-    std::fs::write(&f, &secret).unwrap();
-    run(&mut Command::new("sync"));
+    let (_u, f) = ext4_with_secret(&block, dir.path(), &secret);
 
     // Twin, nothing loaded: the generic node and the controller read it.
     for n in [&ng, &ctrl] {
