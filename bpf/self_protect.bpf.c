@@ -482,6 +482,14 @@ static __always_inline int seal_mount(const struct path *to, __u32 need, __u32 e
 	if (!seal_on())
 		return 0;
 	f = seal_flags(ino);
+	/* An entry of a sealed dir is covered as its files are for writes
+	 * (seal_covers): state.json, made after the load, is not recorded
+	 * itself, and a forged file bound onto it would be what bd-lock
+	 * reads. No exemption carries over: systemd binds the state dir
+	 * itself, never an entry of it. */
+	if (!(f & need) && sealed(BPF_CORE_READ(d, d_parent, d_inode)) &&
+	    BPF_CORE_READ(d, d_parent) != d)
+		f = BD_SEAL_FILE;
 	if (!(f & need) || (f & except) || current_is_boundary())
 		return 0;
 	return deny_at(BD_HOOK_SEAL_MOUNT, 0, tgid(), access, 0, ino, BPF_CORE_READ(d, d_name.name));

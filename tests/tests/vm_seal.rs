@@ -1252,6 +1252,13 @@ fn vm_seal_state_dir_bind_is_checked_by_bd_lock() {
         let set = l.lock(&r, &["set", "RESTRICTED", "--reason", "vm seal twin"]);
         umount(&l.lib);
         assert!(matches!(set.status.code(), Some(0 | 4)), "{set:?}");
+        let forged_state = l.forged.join("boundary/state.json");
+        assert_eq!(
+            bind(&forged_state, &l.state()),
+            Ok(()),
+            "twin: a forged file bound onto state.json"
+        );
+        umount(&l.state());
         assert_eq!(
             mode_in(&l.forged.join("boundary")),
             "RESTRICTED",
@@ -1387,6 +1394,20 @@ fn vm_seal_state_dir_bind_is_checked_by_bd_lock() {
         Err(libc::EPERM),
         "tmpfs onto the state dir"
     );
+    // An entry made after the load (state.json is a new inode at every
+    // transition): covered through its sealed dir, as for writes.
+    let forged_state = forged_dir.join("state.json");
+    assert_eq!(
+        bind(&forged_state, &l.state()),
+        Err(libc::EPERM),
+        "a forged file bound onto state.json"
+    );
+    assert_eq!(
+        move_mount(&forged_state, &l.state()),
+        Err(libc::EPERM),
+        "move_mount onto state.json"
+    );
+    assert_eq!(mode_in(&l.dir), "RESTRICTED");
 
     // The real dir, unbound: the release goes through.
     ok(
