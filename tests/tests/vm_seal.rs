@@ -1259,6 +1259,22 @@ fn vm_seal_state_dir_bind_is_checked_by_bd_lock() {
             "twin: a forged file bound onto state.json"
         );
         umount(&l.state());
+        // The forged transition moved the kernel to RESTRICTED, where unload
+        // is refused, and a twin left loaded shields every later test's twin
+        // (the full suite failed in vm_shield's). With no self-protection root
+        // may write the map: back to OPEN, then unload.
+        let mut mm = boundary::mode::ModeMap::open(&r.pin).unwrap().unwrap();
+        let s = mm.read().unwrap();
+        mm.write(boundary::mode::MapState { mode: 0, ..s }).unwrap();
+        ok(
+            "twin unload",
+            &Command::new(r.bin.join("bd-load"))
+                .arg("--pin-dir")
+                .arg(&r.pin)
+                .arg("unload")
+                .output()
+                .unwrap(),
+        );
         assert_eq!(
             mode_in(&l.forged.join("boundary")),
             "RESTRICTED",
