@@ -606,15 +606,6 @@ fn vm_shield_raw_block_device_of_a_protected_file_is_refused() {
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     std::fs::write(&img, vec![0u8; 4 << 20]).unwrap();
-    let run = |c: &mut Command| {
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "{c:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_owned()
-    };
     let loopdev = run(Command::new("losetup").arg("-f"));
     assert!(loopdev.starts_with("/dev/loop"), "losetup -f: {loopdev:?}");
     run(Command::new("losetup").arg(&loopdev).arg(&img));

@@ -23,16 +23,6 @@ const BLOCKS: u64 = DISK_MB * 2048;
 const SG_IO: u32 = 0x2285;
 const EPERM: i32 = 1;
 
-fn run(c: &mut Command) -> String {
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
-}
-
 /// The SCSI disk of scsi_debug: its sd block device, sg node and bsg node.
 struct Disk {
     block: PathBuf,

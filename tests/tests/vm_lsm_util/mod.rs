@@ -499,3 +499,16 @@ impl Drop for Ceremony {
         }
     }
 }
+
+/// Run a set-up command that must succeed: its trimmed stdout, or a panic
+/// naming the command and its stderr.
+#[track_caller]
+pub fn run(c: &mut Command) -> String {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
